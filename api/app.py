@@ -1,0 +1,51 @@
+"""The composition root: ``create_app(settings)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+
+from api.controllers.catalog import catalog_routers
+from api.controllers.ops import health, ready, version_info
+from api.controllers.tenants import tenants_router
+from api.controllers.tokens import tokens_router
+from api.errors import exception_handlers
+from api.logs import configure_logging
+from api.runtime import Runtime, build_runtime
+from infrastructure.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("ledgergate")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+    """Build the app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens and closes one."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or await anyio.to_thread.run_sync(build_runtime, settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await anyio.to_thread.run_sync(app.state.runtime.close)
+
+    return Litestar(
+        route_handlers=[health, ready, version_info, tenants_router, tokens_router, *catalog_routers()],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Ledgergate", version="1", path="/docs"),
+        cors_config=None if settings.host in ("127.0.0.1", "localhost") else CORSConfig(allow_origins=[]),
+        debug=False,
+    )

@@ -1,0 +1,66 @@
+"""Bearer-token authentication and role checks for the REST API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+
+from api.runtime import Runtime
+from application.errors import ForbiddenError, UnauthorizedError
+from domain.api_token import role_rank
+from domain.envelope import Envelope
+from infrastructure.auth.jwt_tokens import InvalidTokenError
+
+__all__ = ["Principal", "authenticate", "provide_principal"]
+
+_CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    subject: str
+    tenant_id: str
+    role: str
+    correlation_id: str
+    request_id: str
+
+    def allow(self, tenant_id: str | None, min_role: str) -> None:
+        """Raises: ForbiddenError unless this token may act with ``min_role`` in ``tenant_id``."""
+        if self.role == "platform-admin":
+            return
+        if tenant_id is None:
+            raise ForbiddenError("this needs a platform-admin token")
+        if tenant_id != self.tenant_id:
+            raise ForbiddenError(f"this token is not valid for tenant {tenant_id!r}")
+        if role_rank(self.role) < role_rank(min_role):
+            raise ForbiddenError(f"this needs the {min_role} role or higher; the token has {self.role}")
+
+    def envelope(self, tenant_id: str) -> Envelope:
+        return Envelope(tenant_id=tenant_id, actor=self.subject, correlation_id=self.correlation_id,
+                        causation_id=self.request_id)
+
+
+def authenticate(runtime: Runtime, authorization: str | None, correlation_id: str | None) -> Principal:
+    """Raises: UnauthorizedError for a missing, invalid, expired or revoked token."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise UnauthorizedError("send a bearer token: Authorization: Bearer <token>")
+    try:
+        claims = runtime.codec.verify(authorization[7:].strip())
+    except InvalidTokenError as exc:
+        raise UnauthorizedError(f"invalid token: {exc}") from None
+    if runtime.catalog.is_token_revoked(claims.token_id):
+        raise UnauthorizedError("this token was revoked")
+    request_id = str(uuid.uuid4())
+    correlation = correlation_id if correlation_id and _CORRELATION.match(correlation_id) else request_id
+    return Principal(token_id=claims.token_id, subject=claims.subject, tenant_id=claims.tenant_id, role=claims.role,
+                     correlation_id=correlation, request_id=request_id)
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    runtime: Runtime = request.app.state.runtime
+    return authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))

@@ -1,0 +1,91 @@
+"""The composition root's wiring: the one place that knows every concrete class."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from application.queries import RegistryQueries
+from application.registry import Registry
+from infrastructure.auth.jwt_tokens import JwtCodec
+from infrastructure.crypto.keys import InstanceKeys
+from infrastructure.crypto.tenant_cipher import TenantCipher
+from infrastructure.eventstore import event_store_env, log_reader, postgres_waker
+from infrastructure.postgres.connector import PostgresConnector
+from infrastructure.settings import Settings
+from infrastructure.sql.catalog_queries import SqlCatalogQueries
+from infrastructure.sql.catalog_view import SqlCatalogView
+from infrastructure.sql.connector import SqlConnector
+from infrastructure.sql.migrator import apply_migrations
+from infrastructure.sqlite.connector import SQLiteConnector
+from projections.runner import CatalogProjector, Follower, PositionBoard
+
+__all__ = ["Runtime", "build_runtime", "connect", "migrate"]
+
+log = logging.getLogger("ledgergate")
+
+
+def connect(settings: Settings) -> SqlConnector:
+    if settings.database.kind == "sqlite":
+        return SQLiteConnector(settings.database.sqlite_path)
+    return PostgresConnector(settings.database.conninfo(), settings.database.schema)
+
+
+def migrate(settings: Settings, connector: SqlConnector) -> list[str]:
+    """Apply the read-model migrations and create the event store's tables, under one lock."""
+    env = event_store_env(settings.database)
+
+    def create_event_tables() -> None:
+        Registry(env, cipher=None, signer=None).close()  # type: ignore[arg-type]
+
+    return apply_migrations(connector, also=create_event_tables)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    keys: InstanceKeys
+    connector: SqlConnector
+    registry: Registry
+    queries: RegistryQueries
+    catalog: SqlCatalogQueries
+    view: SqlCatalogView
+    projector: CatalogProjector
+    board: PositionBoard
+    codec: JwtCodec
+    follower: Follower | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+        self.registry.close()
+        self.connector.close()
+
+
+def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
+    keys = InstanceKeys(settings.data_dir)
+    connector = connect(settings)
+    if run_migrations:
+        migrate(settings, connector)
+    codec = JwtCodec(keys.jwt_key)
+    board = PositionBoard()
+    waker: list[Follower] = []
+    registry = Registry(event_store_env(settings.database), cipher=TenantCipher(connector, keys.master_key),
+                        signer=codec, on_saved=lambda position: waker[0].notify(position) if waker else None,
+                        resource_max_bytes=settings.resource_max_bytes)
+    catalog = SqlCatalogQueries(connector)
+    view = SqlCatalogView(connector)
+    projector = CatalogProjector(view, log_reader(registry))
+    queries = RegistryQueries(catalog, board, registry.events.get, settings.read_wait_s)
+    runtime = Runtime(settings=settings, keys=keys, connector=connector, registry=registry, queries=queries,
+                      catalog=catalog, view=view, projector=projector, board=board, codec=codec)
+    if follow:
+        wakers = []
+        if settings.database.kind == "postgres":
+            wakers.append(postgres_waker(settings.database.conninfo(), registry.recorder.channel_name))  # type: ignore[attr-defined]
+        runtime.follower = Follower(projector, board, poll_s=1.0 if wakers else 0.1, wakers=wakers)
+        waker.append(runtime.follower)
+        runtime.follower.start()
+    return runtime

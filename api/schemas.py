@@ -1,0 +1,181 @@
+"""Request and response bodies of the REST API (msgspec; unknown fields are refused)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+__all__ = [
+    "CREATE_BODIES",
+    "UPDATE_BODIES",
+    "Auth",
+    "Integration",
+    "PromptArgument",
+    "PromptCreate",
+    "PromptUpdate",
+    "ResourceCreate",
+    "ResourceUpdate",
+    "Revert",
+    "ServerCreate",
+    "ServerUpdate",
+    "TenantCreate",
+    "TenantUpdate",
+    "TokenCreate",
+    "ToolCreate",
+    "ToolUpdate",
+    "to_fields",
+]
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class Auth(Request):
+    type: Literal["none", "bearer", "basic", "header"] = "none"
+    token: str | UnsetType = UNSET
+    username: str | UnsetType = UNSET
+    password: str | UnsetType = UNSET
+    header: str | UnsetType = UNSET
+    value: str | UnsetType = UNSET
+
+
+class Integration(Request):
+    """How a REST tool is called. ``{arg}`` in the URL is filled from the arguments; header values are secrets."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    url: str
+    headers: dict[str, str] = {}
+    query: dict[str, str] = {}
+    body: list[str] | None = None
+    timeout_s: float = 30.0
+    auth: Auth = msgspec.field(default_factory=Auth)
+
+
+class ToolCreate(Request):
+    name: str
+    input_schema: dict[str, Any]
+    integration: Integration
+    title: str | None = None
+    description: str | None = None
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] = {}
+    tags: list[str] = []
+
+
+class ToolUpdate(Request):
+    name: str | UnsetType = UNSET
+    title: str | None | UnsetType = UNSET
+    description: str | None | UnsetType = UNSET
+    input_schema: dict[str, Any] | UnsetType = UNSET
+    output_schema: dict[str, Any] | None | UnsetType = UNSET
+    annotations: dict[str, Any] | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+    integration: Integration | UnsetType = UNSET
+
+
+class ResourceCreate(Request):
+    uri: str
+    name: str
+    title: str | None = None
+    description: str | None = None
+    mime_type: str = "text/plain"
+    text: str | None = None
+    blob: str | None = None
+    tags: list[str] = []
+
+
+class ResourceUpdate(Request):
+    uri: str | UnsetType = UNSET
+    name: str | UnsetType = UNSET
+    title: str | None | UnsetType = UNSET
+    description: str | None | UnsetType = UNSET
+    mime_type: str | UnsetType = UNSET
+    text: str | None | UnsetType = UNSET
+    blob: str | None | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+
+
+class PromptArgument(Request):
+    name: str
+    description: str | None = None
+    required: bool = False
+
+
+class PromptCreate(Request):
+    name: str
+    template: str
+    title: str | None = None
+    description: str | None = None
+    arguments: list[PromptArgument] = []
+    tags: list[str] = []
+
+
+class PromptUpdate(Request):
+    name: str | UnsetType = UNSET
+    template: str | UnsetType = UNSET
+    title: str | None | UnsetType = UNSET
+    description: str | None | UnsetType = UNSET
+    arguments: list[PromptArgument] | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+
+
+class ServerCreate(Request):
+    name: str
+    description: str | None = None
+    tool_ids: list[str] = []
+    resource_ids: list[str] = []
+    prompt_ids: list[str] = []
+    tags: list[str] = []
+
+
+class ServerUpdate(Request):
+    name: str | UnsetType = UNSET
+    description: str | None | UnsetType = UNSET
+    tool_ids: list[str] | UnsetType = UNSET
+    resource_ids: list[str] | UnsetType = UNSET
+    prompt_ids: list[str] | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+
+
+class TenantCreate(Request):
+    name: str
+    display_name: str | None = None
+    description: str | None = None
+
+
+class TenantUpdate(Request):
+    display_name: str | None | UnsetType = UNSET
+    description: str | None | UnsetType = UNSET
+
+
+class TokenCreate(Request):
+    name: str
+    role: Literal["client", "viewer", "editor", "admin", "platform-admin"]
+    subject: str | None = None
+    server_ids: list[str] | None = None
+    expires_in_s: int | None = msgspec.field(default=None)
+
+
+class Revert(Request):
+    version: int
+
+
+CREATE_BODIES: dict[str, type[Request]] = {
+    "tool": ToolCreate, "resource": ResourceCreate, "prompt": PromptCreate, "server": ServerCreate,
+}
+UPDATE_BODIES: dict[str, type[Request]] = {
+    "tool": ToolUpdate, "resource": ResourceUpdate, "prompt": PromptUpdate, "server": ServerUpdate,
+}
+
+
+def to_fields(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields a body sets (unset ones left out), as plain JSON-like values."""
+    fields: dict[str, Any] = {}
+    for name in body.__struct_fields__:
+        value = getattr(body, name)
+        if value is not UNSET:
+            fields[name] = msgspec.to_builtins(value)
+    return fields

@@ -1,0 +1,64 @@
+"""Errors the application reports; the API maps each to one problem type and status."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApplicationError",
+    "ConflictError",
+    "ForbiddenError",
+    "GoneError",
+    "NotFoundError",
+    "NotReadyError",
+    "UnauthorizedError",
+    "ValidationError",
+    "VersionConflictError",
+]
+
+
+class ApplicationError(Exception):
+    """Base class. ``problem`` is the stable last segment of the problem ``type`` URI."""
+
+    problem = "error"
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class ValidationError(ApplicationError):
+    problem = "validation-error"
+
+
+class NotFoundError(ApplicationError):
+    problem = "not-found"
+
+
+class GoneError(ApplicationError):
+    problem = "deleted"
+
+
+class ConflictError(ApplicationError):
+    problem = "name-conflict"
+
+
+class VersionConflictError(ApplicationError):
+    problem = "version-conflict"
+
+
+class UnauthorizedError(ApplicationError):
+    problem = "unauthorized"
+
+
+class ForbiddenError(ApplicationError):
+    problem = "forbidden"
+
+
+class NotReadyError(ApplicationError):
+    """A read asked for a position the projections have not reached in time."""
+
+    problem = "position-not-reached"
+
+    def __init__(self, detail: str, retry_after_s: int = 1, **extra: object) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s

@@ -1,0 +1,110 @@
+"""Queries: reads of the catalog read model, and an entity's history read from its event stream.
+
+A query never loads an aggregate. Reads that pass ``min_position`` first wait (bounded) for the
+projection to reach it, which gives read-your-writes across processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from application.errors import NotFoundError, NotReadyError, ValidationError
+from application.ports import CatalogQueries, ItemFilter, ProjectionPositions
+from application.secrets import mask_secrets
+from domain.catalog import CatalogEntity
+from domain.envelope import RegistryAggregate
+from domain.tenant import tenant_stream_id
+
+__all__ = ["RegistryQueries", "decode_cursor", "encode_cursor"]
+
+MAX_PAGE = 500
+
+
+def encode_cursor(after: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(list(after))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        value = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise ValidationError("cursor: not a cursor this API returned", field="cursor") from None
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise ValidationError("cursor: not a cursor this API returned", field="cursor")
+    return value[0], value[1]
+
+
+def present(row: dict[str, Any]) -> dict[str, Any]:
+    """The API view of a row: metadata plus the fields, with every secret masked."""
+    return {"id": row["id"], "tenant_id": row["tenant_id"], **mask_secrets(row["doc"]), "enabled": row["enabled"],
+            "version": row["version"], "created_at": row["created_at"], "updated_at": row["updated_at"],
+            "updated_by": row["updated_by"], "position": row["position"]}
+
+
+class RegistryQueries:
+    def __init__(self, catalog: CatalogQueries, positions: ProjectionPositions,
+                 stream: Callable[[UUID], Sequence[Any]], wait_s: float) -> None:
+        self.catalog = catalog
+        self.positions = positions
+        self.stream = stream
+        self.wait_s = wait_s
+
+    def wait_for(self, min_position: int | None) -> None:
+        """Raises: NotReadyError if the projection does not reach ``min_position`` in time."""
+        if min_position is None or self.positions.current() >= min_position:
+            return
+        if not self.positions.wait_for(min_position, self.wait_s):
+            raise NotReadyError(f"the catalog has reached position {self.positions.current()}, "
+                                f"not yet {min_position}; retry shortly", position=self.positions.current())
+
+    def get(self, tenant_id: str | None, kind: str, item_id: str, min_position: int | None = None) -> dict[str, Any]:
+        """Raises: NotFoundError, NotReadyError."""
+        self.wait_for(min_position)
+        row = self.catalog.get_item(tenant_id, kind, item_id)
+        if row is None:
+            raise NotFoundError(f"no {kind} with id {item_id}")
+        return present(row)
+
+    def get_tenant(self, slug: str, min_position: int | None = None) -> dict[str, Any]:
+        """Raises: NotFoundError, NotReadyError."""
+        return self.get(None, "tenant", str(tenant_stream_id(slug)), min_position)
+
+    def list(self, tenant_id: str | None, kind: str, flt: ItemFilter, cursor: str | None, limit: int,
+             min_position: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Raises: ValidationError (bad cursor or limit), NotReadyError."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        after = decode_cursor(cursor) if cursor else None
+        self.wait_for(min_position)
+        page = self.catalog.list_items(tenant_id, kind, flt, after, limit)
+        return [present(row) for row in page.items], encode_cursor(page.next_after) if page.next_after else None
+
+    def history(self, tenant_id: str, cls: type[CatalogEntity], item_id: str) -> list[dict[str, Any]]:
+        """Every version of an entity with who made it and when. Raises: NotFoundError."""
+        try:
+            events = list(self.stream(UUID(item_id)))
+        except ValueError:
+            events = []
+        if (not events or not isinstance(events[0], RegistryAggregate.Created)
+                or events[0].originator_topic.rpartition(":")[2] != cls.__name__ or events[0].tenant_id != tenant_id):
+            raise NotFoundError(f"no {cls.KIND} with id {item_id}")
+        return [self._version(event) for event in events]
+
+    @staticmethod
+    def _version(event: Any) -> dict[str, Any]:
+        change: dict[str, Any] = {}
+        if isinstance(event, RegistryAggregate.Created):
+            change = {"fields": event.fields}
+        elif isinstance(event, CatalogEntity.Updated):
+            change = {"changes": event.changes}
+        elif isinstance(event, CatalogEntity.Reverted):
+            change = {"to_version": event.to_version, "state": event.state}
+        return {"version": event.originator_version, "event": type(event).__name__,
+                "occurred_at": event.timestamp.isoformat(), "actor": event.actor,
+                "correlation_id": event.correlation_id, "causation_id": event.causation_id, **mask_secrets(change)}

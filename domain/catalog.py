@@ -1,0 +1,110 @@
+"""What tools, resources, prompts and virtual servers share: lifecycle, updates, revert.
+
+Each entity's mutable state is a flat dict of named fields (``FIELDS``). ``update`` records only the
+fields that change; ``revert`` records the whole state of an earlier version, so a projection never
+needs to load the aggregate to apply it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from eventsourcing.domain import event
+
+from domain.envelope import RegistryAggregate
+from domain.errors import EntityDeletedError, InvalidValueError
+
+__all__ = ["CatalogEntity"]
+
+
+class CatalogEntity(RegistryAggregate):
+    """Base of the catalog aggregates. Subclasses name their ``KIND`` and field rules."""
+
+    KIND: ClassVar[str]
+    #: field name -> check function returning the normalised value.
+    RULES: ClassVar[dict[str, Callable[[Any], Any]]]
+    #: the field whose value must be unique per tenant and kind (claimed with a NameClaim).
+    NAME_FIELD: ClassVar[str] = "name"
+
+    # Set by every subclass's creation event: ``enabled``, ``deleted``; by the envelope: ``tenant_id``.
+
+    def _init_fields(self, fields: dict[str, Any]) -> None:
+        """Called by each subclass's decorated ``__init__`` (the library needs one per class)."""
+        self.__dict__.update(fields)
+        self.enabled = True
+        self.deleted = False
+
+    @classmethod
+    def normalise(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(fields) - set(cls.RULES)
+        if unknown:
+            raise InvalidValueError(sorted(unknown)[0], f"is not a field of a {cls.KIND}")
+        return {name: cls.RULES[name](value) for name, value in fields.items()}
+
+    @property
+    def unique_name(self) -> str:
+        return str(getattr(self, self.NAME_FIELD))
+
+    def state(self) -> dict[str, Any]:
+        """The entity's fields and its enabled flag: what a revert restores."""
+        return {**{name: getattr(self, name) for name in self.RULES}, "enabled": self.enabled}
+
+    def _check_live(self) -> None:
+        if self.deleted:
+            raise EntityDeletedError(f"{self.KIND} {self.id} was deleted; revert it to an earlier version first")
+
+    def update(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Record the fields whose value changes; returns them (empty: nothing recorded)."""
+        self._check_live()
+        changes = {k: v for k, v in self.normalise(fields).items() if getattr(self, k) != v}
+        if changes:
+            self._updated(changes=changes)
+        return changes
+
+    @event("Updated")
+    def _updated(self, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+    def enable(self) -> bool:
+        self._check_live()
+        if self.enabled:
+            return False
+        self._enabled()
+        return True
+
+    @event("Enabled")
+    def _enabled(self) -> None:
+        self.enabled = True
+
+    def disable(self) -> bool:
+        self._check_live()
+        if not self.enabled:
+            return False
+        self._disabled()
+        return True
+
+    @event("Disabled")
+    def _disabled(self) -> None:
+        self.enabled = False
+
+    def delete(self) -> None:
+        self._check_live()
+        self._deleted()
+
+    @event("Deleted")
+    def _deleted(self) -> None:
+        self.deleted = True
+
+    def revert(self, to_version: int, state: dict[str, Any]) -> None:
+        """Restore the state the entity had at ``to_version`` (also undeletes it)."""
+        if not 1 <= to_version <= self.version:
+            raise InvalidValueError("version", f"must be between 1 and {self.version}")
+        self._reverted(to_version=to_version, state=state)
+
+    @event("Reverted")
+    def _reverted(self, to_version: int, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.deleted = False

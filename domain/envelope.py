@@ -1,0 +1,73 @@
+"""The envelope every event carries, and the base class that stamps it on.
+
+The envelope (tenant, actor, correlation id, causation id) is set for the duration of a command
+with :func:`recording`; every event an aggregate records inside that block carries it. The
+library's own ``timestamp`` is the occurred-at time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import DomainError
+
+__all__ = ["Envelope", "RegistryAggregate", "recording"]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    tenant_id: str
+    actor: str
+    correlation_id: str
+    causation_id: str
+
+
+_current: ContextVar[Envelope | None] = ContextVar("ledgergate_envelope", default=None)
+
+
+@contextmanager
+def recording(envelope: Envelope) -> Iterator[Envelope]:
+    """Stamp ``envelope`` on every event recorded in this block."""
+    token = _current.set(envelope)
+    try:
+        yield envelope
+    finally:
+        _current.reset(token)
+
+
+def _envelope_fields() -> dict[str, Any]:
+    envelope = _current.get()
+    if envelope is None:
+        raise DomainError("events can only be recorded inside recording(envelope)")
+    return asdict(envelope)
+
+
+class RegistryAggregate(Aggregate):
+    """Base of every Ledgergate aggregate: its events carry the envelope."""
+
+    class Event(Aggregate.Event):
+        tenant_id: str
+        actor: str
+        correlation_id: str
+        causation_id: str
+
+    class Created(Event, Aggregate.Created):
+        def mutate(self, aggregate: Any) -> Any:
+            created = super().mutate(aggregate)
+            created.tenant_id = self.tenant_id
+            return created
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        kwargs.update(_envelope_fields())
+        return super()._create(event_class, id=id, **kwargs)
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        kwargs.update(_envelope_fields())
+        super().trigger_event(event_class, **kwargs)

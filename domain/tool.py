@@ -1,0 +1,53 @@
+"""A tool: a name and schema clients call, and how Ledgergate performs the call."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+from eventsourcing.domain import event
+
+from domain.catalog import CatalogEntity
+from domain.values import (
+    check_annotations,
+    check_input_schema,
+    check_integration,
+    check_mcp_name,
+    check_output_schema,
+    check_tags,
+)
+from domain.values_text import optional_text
+
+__all__ = ["Tool"]
+
+
+class Tool(CatalogEntity):
+    KIND: ClassVar[str] = "tool"
+    RULES: ClassVar[dict[str, Any]] = {
+        "name": partial(check_mcp_name, "name"),
+        "title": partial(optional_text, "title", 256),
+        "description": partial(optional_text, "description", 8192),
+        "input_schema": check_input_schema,
+        "output_schema": check_output_schema,
+        "annotations": check_annotations,
+        "tags": check_tags,
+        "integration": check_integration,
+    }
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "title": None, "description": None, "output_schema": None, "annotations": {}, "tags": [],
+    }
+
+    class Registered(CatalogEntity.Created):
+        """A tool was registered. Version 2 added ``title`` and ``output_schema`` to the fields."""
+
+        class_version = 2
+        fields: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["fields"].setdefault("title", None)
+            state["fields"].setdefault("output_schema", None)
+
+    @event(Registered)
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._init_fields(fields)

@@ -1,0 +1,48 @@
+"""Signing and verifying Ledgergate's bearer tokens (HS256 JWTs) with pyjwt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+__all__ = ["ISSUER", "InvalidTokenError", "JwtCodec", "TokenClaims"]
+
+ISSUER = "ledgergate"
+ALGORITHM = "HS256"
+
+
+class InvalidTokenError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    token_id: str
+    subject: str
+    tenant_id: str
+    role: str
+    server_ids: tuple[str, ...] | None
+
+
+class JwtCodec:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode({**claims, "iss": ISSUER}, self._key, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
+                                options={"require": ["sub", "jti", "iat", "iss"]})
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(str(exc)) from None
+        try:
+            servers = claims.get("srv")
+            return TokenClaims(token_id=str(claims["jti"]), subject=str(claims["sub"]), tenant_id=str(claims["tid"]),
+                               role=str(claims["role"]),
+                               server_ids=tuple(servers) if isinstance(servers, list) else None)
+        except KeyError as exc:
+            raise InvalidTokenError(f"claim {exc} is missing") from None

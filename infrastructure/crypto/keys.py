@@ -1,0 +1,40 @@
+"""Instance keys kept in the data directory: the JWT signing key and the master key.
+
+Generated on first start (32 random bytes each, file mode 0600, created with O_EXCL so two processes
+starting at once agree on one key), never placeholders.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import time
+from pathlib import Path
+
+__all__ = ["InstanceKeys", "load_or_create_key"]
+
+
+def load_or_create_key(path: Path) -> tuple[bytes, bool]:
+    """Return the key stored at ``path`` and whether this call created it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            text = path.read_text().strip()
+            if text:
+                return base64.b64decode(text), False
+            time.sleep(0.02)
+        raise RuntimeError(f"key file {path} is empty") from None
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+    return key, True
+
+
+class InstanceKeys:
+    def __init__(self, data_dir: Path) -> None:
+        self.jwt_key, created_jwt = load_or_create_key(data_dir / "jwt-signing.key")
+        self.master_key, created_master = load_or_create_key(data_dir / "master.key")
+        self.created = created_jwt or created_master

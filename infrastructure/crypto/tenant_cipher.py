@@ -1,0 +1,79 @@
+"""Envelope encryption: per-tenant data keys (AES-256-GCM) wrapped by the instance master key.
+
+The data keys live in the ``tenant_keys`` table, outside the event log: deleting a tenant's row
+crypto-shreds every secret of that tenant wherever its events are copied.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+from datetime import datetime, timezone
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from infrastructure.sql.connector import SqlConnector
+
+__all__ = ["SecretUnavailableError", "TenantCipher"]
+
+_NONCE = 12
+
+
+class SecretUnavailableError(Exception):
+    """The data key is gone (shredded) or the ciphertext was altered."""
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
+    nonce = secrets.token_bytes(_NONCE)
+    return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext, aad)).decode()
+
+
+def _open(key: bytes, sealed: str, aad: bytes) -> bytes:
+    raw = base64.b64decode(sealed)
+    try:
+        return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad)
+    except InvalidTag:
+        raise SecretUnavailableError("ciphertext does not match its key") from None
+
+
+class TenantCipher:
+    def __init__(self, connector: SqlConnector, master_key: bytes) -> None:
+        self.connector = connector
+        self.master_key = master_key
+        self._keys: dict[str, tuple[str, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def ensure_tenant_key(self, tenant_id: str) -> None:
+        self._data_key(tenant_id)
+
+    def _data_key(self, tenant_id: str) -> tuple[str, bytes]:
+        with self._lock:
+            if tenant_id in self._keys:
+                return self._keys[tenant_id]
+        with self.connector.read() as cur:
+            rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+        if not rows:
+            key_id, key = f"dk-{secrets.token_hex(8)}", secrets.token_bytes(32)
+            wrapped = _seal(self.master_key, key, f"tenant-key:{tenant_id}:{key_id}".encode())
+            with self.connector.transaction() as cur:
+                cur.execute("INSERT INTO tenant_keys (tenant_id, key_id, wrapped_key, created_at) VALUES (?, ?, ?, ?) "
+                            "ON CONFLICT (tenant_id) DO NOTHING",
+                            (tenant_id, key_id, wrapped, datetime.now(timezone.utc).isoformat()))
+                rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+        key_id, wrapped = rows[0]
+        entry = (key_id, _open(self.master_key, wrapped, f"tenant-key:{tenant_id}:{key_id}".encode()))
+        with self._lock:
+            self._keys[tenant_id] = entry
+        return entry
+
+    def encrypt(self, tenant_id: str, plaintext: str) -> dict[str, str]:
+        key_id, key = self._data_key(tenant_id)
+        return {"key_id": key_id, "ciphertext": _seal(key, plaintext.encode(), f"{tenant_id}:{key_id}".encode())}
+
+    def decrypt(self, tenant_id: str, sealed: dict[str, str]) -> str:
+        key_id, key = self._data_key(tenant_id)
+        if sealed.get("key_id") != key_id:
+            raise SecretUnavailableError(f"data key {sealed.get('key_id')} of tenant {tenant_id} is not available")
+        return _open(key, sealed["ciphertext"], f"{tenant_id}:{key_id}".encode()).decode()

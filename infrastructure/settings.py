@@ -1,0 +1,114 @@
+"""Settings from ``LEDGERGATE_*`` environment variables and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from dotenv import dotenv_values
+
+__all__ = ["DatabaseUrl", "Settings", "SettingsError", "load_settings"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message names the variable and what it should be."""
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """A parsed ``LEDGERGATE_DATABASE_URL``: ``sqlite:///path`` or ``postgresql://user@host:port/db``."""
+
+    kind: str  # "sqlite" | "postgres"
+    sqlite_path: str = ""
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+    schema: str = ""
+
+    @classmethod
+    def parse(cls, url: str) -> DatabaseUrl:
+        parts = urlsplit(url)
+        if parts.scheme == "sqlite":
+            path = unquote(parts.path)
+            if parts.netloc or not path or path == "/":
+                raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: write sqlite:///relative/path or sqlite:////abs/path")
+            return cls(kind="sqlite", sqlite_path=path[1:])
+        if parts.scheme in ("postgresql", "postgres"):
+            dbname = unquote(parts.path.lstrip("/"))
+            if not parts.hostname or not dbname:
+                raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: write postgresql://user[:password]@host[:port]/dbname")
+            schema = parse_qs(parts.query).get("schema", [""])[0]
+            try:
+                port = parts.port or 5432
+            except ValueError:
+                raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: the port is not a number") from None
+            return cls(kind="postgres", host=parts.hostname, port=port, user=unquote(parts.username or "postgres"),
+                       password=unquote(parts.password or ""), dbname=dbname, schema=schema)
+        raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: the scheme must be sqlite:// or postgresql://")
+
+    def conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        options = f"-c search_path={self.schema}" if self.schema else ""
+        return make_conninfo(host=self.host, port=self.port, user=self.user, password=self.password,
+                             dbname=self.dbname, options=options)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseUrl
+    redis_url: str | None
+    host: str
+    port: int
+    workers: int
+    data_dir: Path
+    log_level: str
+    max_body_bytes: int
+    read_wait_s: float
+    resource_max_bytes: int
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: must be a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r}: must be between {low} and {high}")
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
+    """Read settings; ``environ`` wins over the ``.env`` file. Raises: SettingsError."""
+    env: dict[str, str] = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).is_file() else {}
+    env.update(os.environ if environ is None else environ)
+    data_dir = Path(env.get("LEDGERGATE_DATA_DIR") or "./data")
+    database = DatabaseUrl.parse(env.get("LEDGERGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'ledgergate.db'}")
+    redis_url = env.get("LEDGERGATE_REDIS_URL") or None
+    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"LEDGERGATE_REDIS_URL={redis_url!r}: must start with redis://, rediss:// or unix://")
+    log_level = (env.get("LEDGERGATE_LOG_LEVEL") or "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise SettingsError(f"LEDGERGATE_LOG_LEVEL={log_level!r}: must be one of {', '.join(LOG_LEVELS)}")
+    host = env.get("LEDGERGATE_HOST") or "127.0.0.1"
+    return Settings(
+        database=database,
+        redis_url=redis_url,
+        host=host,
+        port=_int(env, "LEDGERGATE_PORT", 4444, 1, 65535),
+        workers=_int(env, "LEDGERGATE_WORKERS", 1, 1, 64),
+        data_dir=data_dir,
+        log_level=log_level,
+        max_body_bytes=_int(env, "LEDGERGATE_MAX_BODY_BYTES", 1_048_576, 1024, 512 * 1_048_576),
+        read_wait_s=_int(env, "LEDGERGATE_READ_WAIT_MS", 5000, 0, 60_000) / 1000,
+        resource_max_bytes=_int(env, "LEDGERGATE_RESOURCE_MAX_BYTES", 1_048_576, 1, 64 * 1_048_576),
+    )

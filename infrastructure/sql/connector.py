@@ -1,0 +1,40 @@
+"""The small surface the SQL adapters need from a database, with SQLite and PostgreSQL behind it.
+
+SQL is written once with ``?`` placeholders; the PostgreSQL connector turns them into ``%s``.
+``transaction()`` serialises writers of the read model: ``BEGIN IMMEDIATE`` on SQLite, a row lock
+on the tracking row (taken by the caller with ``lock_tracking``) on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+__all__ = ["Cursor", "SqlConnector"]
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def lock_tracking(self, name: str) -> int:
+        """Lock the tracking row ``name`` for this transaction (creating it at 0) and return its position."""
+        ...
+
+
+class SqlConnector(Protocol):
+    dialect: str
+
+    def transaction(self) -> AbstractContextManager[Cursor]: ...
+
+    def read(self) -> AbstractContextManager[Cursor]: ...
+
+    def migration_lock(self) -> AbstractContextManager[Cursor]:
+        """A transaction that holds the instance-wide migration lock."""
+        ...
+
+    def close(self) -> None: ...
+
+

@@ -1,0 +1,135 @@
+"""Follows the global log and keeps the catalog view up to date, in batches, exactly once.
+
+Every process runs a follower. Each pass locks the projection's tracking row, reads the events after
+its position, folds them into rows and commits rows and position together; a follower that loses the
+race finds the position already advanced and writes nothing. So any number of processes keep one
+view consistent, and a process killed mid-batch leaves nothing half-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from projections.catalog import PROJECTION_NAME, Row, evolve
+
+__all__ = ["CatalogProjector", "EventSource", "Follower", "PositionBoard"]
+
+log = logging.getLogger("ledgergate.projections")
+
+#: Reads up to ``limit`` (position, domain event) pairs after ``position``.
+EventSource = Callable[[int, int], Sequence[tuple[int, Any]]]
+
+
+class _Batch(Protocol):
+    position: int
+
+    def load(self, ids: Sequence[str]) -> dict[str, Row]: ...
+
+    def write(self, rows: list[Row], new_position: int) -> None: ...
+
+
+class CatalogView(Protocol):
+    def batch(self, name: str) -> AbstractContextManager[_Batch]: ...
+
+    def position(self, name: str) -> int: ...
+
+
+class CatalogProjector:
+    def __init__(self, view: CatalogView, source: EventSource, batch_size: int = 500,
+                 name: str = PROJECTION_NAME) -> None:
+        self.view = view
+        self.source = source
+        self.batch_size = batch_size
+        self.name = name
+
+    def run_once(self) -> tuple[int, int]:
+        """Process one batch; returns (position reached, events processed)."""
+        with self.view.batch(self.name) as batch:
+            items = self.source(batch.position, self.batch_size)
+            if not items:
+                return batch.position, 0
+            needed = {str(event.originator_id) for _, event in items if event.originator_version > 1}
+            rows = batch.load(sorted(needed))
+            touched: set[str] = set()
+            for position, event in items:
+                key = str(event.originator_id)
+                new = evolve(rows.get(key), event, position)
+                if new is not None:
+                    rows[key] = new
+                    touched.add(key)
+            batch.write([rows[key] for key in sorted(touched)], items[-1][0])
+            return items[-1][0], len(items)
+
+    def catch_up(self) -> int:
+        """Process batches until the log is exhausted; returns the position reached."""
+        while True:
+            position, processed = self.run_once()
+            if processed < self.batch_size:
+                return position
+
+
+class PositionBoard:
+    """The position this process knows the projection has reached; readers wait on it."""
+
+    def __init__(self) -> None:
+        self._position = 0
+        self._cond = threading.Condition()
+
+    def current(self) -> int:
+        return self._position
+
+    def publish(self, position: int) -> None:
+        with self._cond:
+            if position > self._position:
+                self._position = position
+                self._cond.notify_all()
+
+    def wait_for(self, position: int, timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._position >= position, timeout=timeout_s)
+
+
+class Follower:
+    """A thread that runs the projector whenever it is woken, or every ``poll_s`` at the latest."""
+
+    def __init__(self, projector: CatalogProjector, board: PositionBoard, poll_s: float = 0.25,
+                 wakers: Sequence[Callable[[threading.Event, threading.Event], None]] = ()) -> None:
+        self.projector = projector
+        self.board = board
+        self.poll_s = poll_s
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.caught_up = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, name="ledgergate-follower", daemon=True)]
+        self._threads += [threading.Thread(target=waker, args=(self.wake, self.stopped), daemon=True,
+                                           name="ledgergate-waker") for waker in wakers]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def notify(self, _position: int = 0) -> None:
+        self.wake.set()
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            self.wake.clear()
+            try:
+                self.board.publish(self.projector.catch_up())
+                self.caught_up.set()
+            except Exception:
+                log.exception("catalog projection failed; retrying")
+                self.stopped.wait(1.0)
+            self.wake.wait(self.poll_s)
+
+
