@@ -1,0 +1,44 @@
+# Ledgergate. `make serve` and `make test` are all a new machine needs (Python 3.11 and a package registry).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install serve test test-fast lint bench bench-registry lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create the virtual environment and install the locked dependencies
+
+serve: $(STAMP) ## run the gateway on 127.0.0.1:4444 with the embedded SQLite store
+	$(BIN)/ledgergate serve
+
+test: $(STAMP) ## run the whole test suite (uses PostgreSQL and Redis when reachable; required when CI=true)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## run the suite without the slow process tests
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+bench: bench-registry ## run every benchmark
+
+bench-registry: $(STAMP) ## registry: commands/s, projection lag, rebuild rate (SQLite and PostgreSQL)
+	$(BIN)/python bench/registry.py
+
+lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean: ## remove the virtual environment and local data
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,184 @@
+"""The ``ledgergate`` command: serve, migrate, token, projections."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from api.bootstrap import DEFAULT_TENANT, first_start
+from api.runtime import Runtime, build_runtime, connect, migrate
+from application.errors import ApplicationError
+from application.ports import ItemFilter
+from domain.envelope import Envelope
+from infrastructure.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+CLI_ACTOR = "cli"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"LEDGERGATE_HOST": getattr(args, "host", None), "LEDGERGATE_PORT": getattr(args, "port", None),
+                 "LEDGERGATE_WORKERS": getattr(args, "workers", None)}
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    return load_settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings(args)
+    runtime = build_runtime(settings, follow=False)
+    try:
+        started = first_start(runtime)
+    finally:
+        runtime.close()
+    if started.token is not None:
+        print("Ledgergate first start: created tenant 'default' and a platform-admin token.")
+        print(f"Token (shown once; also saved to {started.token_file}):\n\n{started.token}\n")
+    elif started.token_file.exists():
+        print(f"Admin token file: {started.token_file}")
+    print(f"Serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
+          f"{settings.database.kind}); API docs at /docs", flush=True)
+    Granian("api.app:create_app", factory=True, address=settings.host, port=settings.port,
+            interface=Interfaces.ASGI, workers=settings.workers, log_access=False).serve()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    connector = connect(settings)
+    try:
+        applied = migrate(settings, connector)
+    finally:
+        connector.close()
+    print("applied: " + ", ".join(applied) if applied else "nothing to apply; the schema is up to date")
+    return 0
+
+
+def _with_runtime(args: argparse.Namespace, action: Any) -> int:
+    runtime = build_runtime(_settings(args), follow=False)
+    try:
+        return int(action(runtime))
+    finally:
+        runtime.close()
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    def action(runtime: Runtime) -> int:
+        envelope = Envelope(args.tenant, CLI_ACTOR, "cli", "cli")
+        ttl = timedelta(days=args.expires_days) if args.expires_days else None
+        servers = args.server or None
+        written, token = runtime.registry.issue_token(envelope, "platform-admin", args.name, args.subject or args.name,
+                                                      args.role, servers, ttl)
+        print(f"token id: {written.id}\nposition: {written.position}\n\n{token}")
+        return 0
+
+    return _with_runtime(args, action)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    def action(runtime: Runtime) -> int:
+        written = runtime.registry.revoke_token(Envelope(args.tenant, CLI_ACTOR, "cli", "cli"), args.token_id)
+        print(f"revoked {written.id} at position {written.position}")
+        return 0
+
+    return _with_runtime(args, action)
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    def action(runtime: Runtime) -> int:
+        runtime.board.publish(runtime.projector.catch_up())
+        cursor = None
+        print(f"{'id':36}  {'name':24} {'role':14} {'revoked':7} expires_at")
+        while True:
+            items, cursor = runtime.queries.list(args.tenant, "token", ItemFilter(), cursor, 500)
+            for item in items:
+                print(f"{item['id']:36}  {item['name'][:24]:24} {item['role']:14} {str(item['revoked']):7} "
+                      f"{item['expires_at'] or '-'}")
+            if cursor is None:
+                return 0
+
+    return _with_runtime(args, action)
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    def action(runtime: Runtime) -> int:
+        head = runtime.registry.recorder.max_notification_id() or 0
+        position = runtime.view.position(runtime.projector.name)
+        print(f"{'projection':16} {'position':>10} {'log head':>10} {'lag':>8}")
+        print(f"{runtime.projector.name:16} {position:>10} {head:>10} {head - position:>8}")
+        return 0
+
+    return _with_runtime(args, action)
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    def action(runtime: Runtime) -> int:
+        runtime.view.reset(runtime.projector.name)
+        position = runtime.projector.catch_up()
+        print(f"rebuilt {runtime.projector.name} up to position {position}")
+        return 0
+
+    return _with_runtime(args, action)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledgergate", description="Ledgergate, an event-sourced MCP gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway (granian)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="issue a token and print it once")
+    create.add_argument("--tenant", default=DEFAULT_TENANT)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["client", "viewer", "editor", "admin", "platform-admin"])
+    create.add_argument("--subject")
+    create.add_argument("--server", action="append", help="limit to this virtual server id (repeatable)")
+    create.add_argument("--expires-days", type=int)
+    create.set_defaults(func=cmd_token_create)
+    revoke = token.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("token_id")
+    revoke.add_argument("--tenant", default=DEFAULT_TENANT)
+    revoke.set_defaults(func=cmd_token_revoke)
+    listing = token.add_parser("list", help="list a tenant's tokens")
+    listing.add_argument("--tenant", default=DEFAULT_TENANT)
+    listing.set_defaults(func=cmd_token_list)
+
+    projections = commands.add_parser("projections", help="inspect projections").add_subparsers(
+        dest="projections_command", required=True)
+    projections.add_parser("status", help="position and lag of each projection").set_defaults(func=cmd_projections_status)
+    projections.add_parser("rebuild", help="rebuild the catalog from the log").set_defaults(func=cmd_projections_rebuild)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"ledgergate: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    except ApplicationError as exc:
+        print(f"ledgergate: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
