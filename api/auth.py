@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from api.runtime import Runtime
 from application.errors import ForbiddenError, UnauthorizedError
@@ -15,7 +16,7 @@ from domain.api_token import role_rank
 from domain.envelope import Envelope
 from infrastructure.auth.jwt_tokens import InvalidTokenError
 
-__all__ = ["Principal", "authenticate", "provide_principal"]
+__all__ = ["AuthPrincipal", "Principal", "authenticate", "provide_principal"]
 
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
 
@@ -59,6 +60,10 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
     correlation = correlation_id if correlation_id and _CORRELATION.match(correlation_id) else request_id
     return Principal(token_id=claims.token_id, subject=claims.subject, tenant_id=claims.tenant_id, role=claims.role,
                      correlation_id=correlation, request_id=request_id)
+
+
+#: How handlers ask for the caller: ``principal: AuthPrincipal``.
+AuthPrincipal = NamedDependency[Principal]
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -5,9 +5,9 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.auth import Principal, provide_principal
+from api.auth import AuthPrincipal, Principal, provide_principal
 from api.controllers.responses import page, written
 from api.runtime import Runtime
 from api.schemas import CREATE_BODIES, UPDATE_BODIES, Revert, to_fields
@@ -18,7 +18,7 @@ from application.registry import KINDS
 __all__ = ["catalog_routers", "expected_version"]
 
 PLURAL = {"tool": "tools", "resource": "resources", "prompt": "prompts", "server": "servers"}
-MinPosition = Annotated[int | None, Parameter(query="min_position", ge=0, description="wait until the catalog has reached this position")]
+MinPosition = Annotated[int | None, QueryParameter(ge=0, description="wait until the catalog has reached this position")]
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
@@ -42,15 +42,15 @@ def _router(kind: str) -> Router:  # noqa: C901 - one closure per route keeps th
     cls = KINDS[kind]
 
     @post("/", sync_to_thread=True, status_code=201, summary=f"Create a {kind}")
-    def create(request: Request[Any, Any, Any], tenant: str, principal: Principal, data: create_body) -> Response[Any]:  # type: ignore[valid-type]
+    def create(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[create_body]) -> Response[Any]:  # type: ignore[valid-type]
         principal.allow(tenant, "editor")
         result = _runtime(request).registry.create_entity(principal.envelope(tenant), kind, to_fields(data))
         return written(result, 201)
 
     @get("/", sync_to_thread=True, summary=f"List {PLURAL[kind]}")
-    def list_items(request: Request[Any, Any, Any], tenant: str, principal: Principal,
-                   enabled: bool | None = None, tag: str | None = None, name_prefix: str | None = None,
-                   cursor: str | None = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    def list_items(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal,
+                   enabled: FromQuery[bool | None] = None, tag: FromQuery[str | None] = None, name_prefix: FromQuery[str | None] = None,
+                   cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
                    min_position: MinPosition = None) -> dict[str, Any]:
         principal.allow(tenant, "viewer")
         items, next_cursor = _runtime(request).queries.list(
@@ -58,7 +58,7 @@ def _router(kind: str) -> Router:  # noqa: C901 - one closure per route keeps th
         return page(items, next_cursor)
 
     @get("/{item_id:str}", sync_to_thread=True, summary=f"Get a {kind}")
-    def get_item(request: Request[Any, Any, Any], tenant: str, item_id: str, principal: Principal,
+    def get_item(request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal,
                  min_position: MinPosition = None) -> dict[str, Any]:
         principal.allow(tenant, "viewer")
         item = _runtime(request).queries.get(tenant, kind, item_id, min_position)
@@ -67,15 +67,15 @@ def _router(kind: str) -> Router:  # noqa: C901 - one closure per route keeps th
         return item
 
     @patch("/{item_id:str}", sync_to_thread=True, summary=f"Change fields of a {kind}")
-    def update(request: Request[Any, Any, Any], tenant: str, item_id: str, principal: Principal,
-               data: update_body) -> Response[Any]:  # type: ignore[valid-type]
+    def update(request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal,
+               data: JSONBody[update_body]) -> Response[Any]:  # type: ignore[valid-type]
         principal.allow(tenant, "editor")
         result = _runtime(request).registry.update_entity(principal.envelope(tenant), kind, item_id,
                                                           to_fields(data), expected_version(request))
         return written(result)
 
     def _lifecycle(action: str) -> Any:
-        def handler(request: Request[Any, Any, Any], tenant: str, item_id: str, principal: Principal) -> Response[Any]:
+        def handler(request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal) -> Response[Any]:
             principal.allow(tenant, "editor")
             result = _runtime(request).registry.change_entity(principal.envelope(tenant), kind, item_id, action,
                                                               expected_version(request))
@@ -89,13 +89,13 @@ def _router(kind: str) -> Router:  # noqa: C901 - one closure per route keeps th
     remove = delete("/{item_id:str}", sync_to_thread=True, status_code=200, summary=f"Delete a {kind}")(_lifecycle("delete"))
 
     @get("/{item_id:str}/history", sync_to_thread=True, summary=f"Every version of a {kind}")
-    def history(request: Request[Any, Any, Any], tenant: str, item_id: str, principal: Principal) -> dict[str, Any]:
+    def history(request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal) -> dict[str, Any]:
         principal.allow(tenant, "viewer")
         return {"id": item_id, "versions": _runtime(request).queries.history(tenant, cls, item_id)}
 
     @post("/{item_id:str}/revert", sync_to_thread=True, status_code=200, summary=f"Restore an earlier version of a {kind}")
-    def revert(request: Request[Any, Any, Any], tenant: str, item_id: str, principal: Principal,
-               data: Revert) -> Response[Any]:
+    def revert(request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal,
+               data: JSONBody[Revert]) -> Response[Any]:
         principal.allow(tenant, "editor")
         result = _runtime(request).registry.revert_entity(principal.envelope(tenant), kind, item_id, data.version)
         return written(result, reverted_to=data.version)

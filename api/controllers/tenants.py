@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.auth import Principal, provide_principal
+from api.auth import AuthPrincipal, Principal, provide_principal
 from api.controllers.catalog import expected_version
 from api.controllers.responses import page, written
 from api.schemas import TenantCreate, TenantUpdate, to_fields
@@ -18,21 +18,21 @@ from application.registry import PLATFORM_TENANT
 __all__ = ["tenants_router"]
 
 
-def _envelope(principal: Principal) -> Any:
+def _envelope(principal: AuthPrincipal) -> Any:
     return principal.envelope(PLATFORM_TENANT)
 
 
 @post("/", sync_to_thread=True, status_code=201, summary="Create a tenant")
-def create_tenant(request: Request[Any, Any, Any], principal: Principal, data: TenantCreate) -> Response[Any]:
+def create_tenant(request: Request[Any, Any, Any], principal: AuthPrincipal, data: JSONBody[TenantCreate]) -> Response[Any]:
     principal.allow(None, "platform-admin")
     return written(request.app.state.runtime.registry.create_tenant(_envelope(principal), to_fields(data)), 201)
 
 
 @get("/", sync_to_thread=True, summary="List tenants")
-def list_tenants(request: Request[Any, Any, Any], principal: Principal, enabled: bool | None = None,
-                 name_prefix: str | None = None, cursor: str | None = None,
-                 limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-                 min_position: Annotated[int | None, Parameter(ge=0)] = None) -> dict[str, Any]:
+def list_tenants(request: Request[Any, Any, Any], principal: AuthPrincipal, enabled: FromQuery[bool | None] = None,
+                 name_prefix: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
+                 limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+                 min_position: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
     principal.allow(None, "platform-admin")
     items, next_cursor = request.app.state.runtime.queries.list(
         None, "tenant", ItemFilter(enabled=enabled, name_prefix=name_prefix), cursor, limit, min_position)
@@ -40,13 +40,13 @@ def list_tenants(request: Request[Any, Any, Any], principal: Principal, enabled:
 
 
 @get("/{tenant:str}", sync_to_thread=True, summary="Get a tenant")
-def get_tenant(request: Request[Any, Any, Any], tenant: str, principal: Principal,
-               min_position: Annotated[int | None, Parameter(ge=0)] = None) -> dict[str, Any]:
+def get_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal,
+               min_position: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
     principal.allow(tenant, "viewer")
     return request.app.state.runtime.queries.get_tenant(tenant, min_position)  # type: ignore[no-any-return]
 
 
-def _change(request: Request[Any, Any, Any], principal: Principal, tenant: str, action: str,
+def _change(request: Request[Any, Any, Any], principal: AuthPrincipal, tenant: FromPath[str], action: str,
             fields: dict[str, Any] | None = None) -> Response[Any]:
     principal.allow(None, "platform-admin")
     registry = request.app.state.runtime.registry
@@ -54,22 +54,22 @@ def _change(request: Request[Any, Any, Any], principal: Principal, tenant: str, 
 
 
 @patch("/{tenant:str}", sync_to_thread=True, summary="Change a tenant")
-def update_tenant(request: Request[Any, Any, Any], tenant: str, principal: Principal, data: TenantUpdate) -> Response[Any]:
+def update_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TenantUpdate]) -> Response[Any]:
     return _change(request, principal, tenant, "update", to_fields(data))
 
 
 @post("/{tenant:str}/enable", sync_to_thread=True, status_code=200, summary="Enable a tenant")
-def enable_tenant(request: Request[Any, Any, Any], tenant: str, principal: Principal) -> Response[Any]:
+def enable_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal) -> Response[Any]:
     return _change(request, principal, tenant, "enable")
 
 
 @post("/{tenant:str}/disable", sync_to_thread=True, status_code=200, summary="Disable a tenant")
-def disable_tenant(request: Request[Any, Any, Any], tenant: str, principal: Principal) -> Response[Any]:
+def disable_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal) -> Response[Any]:
     return _change(request, principal, tenant, "disable")
 
 
 @delete("/{tenant:str}", sync_to_thread=True, status_code=200, summary="Delete a tenant")
-def delete_tenant(request: Request[Any, Any, Any], tenant: str, principal: Principal) -> Response[Any]:
+def delete_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal) -> Response[Any]:
     return _change(request, principal, tenant, "delete")
 
 

@@ -1,0 +1,108 @@
+"""API fixtures: the app in process (Litestar's test client) and real ``ledgergate serve`` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from api.app import create_app
+from api.bootstrap import first_start
+from api.runtime import build_runtime
+from infrastructure.settings import Settings
+from tests.conftest import make_settings
+
+
+@dataclass
+class Api:
+    """A client bound to the gateway, with the bootstrap platform-admin token."""
+
+    http: Any
+    token: str
+    base: str = ""
+
+    def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}", **extra}
+
+    def call(self, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None,
+             **kwargs: Any) -> httpx.Response:
+        return self.http.request(method, self.base + path, headers={**self.headers(token), **(headers or {})}, **kwargs)
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    """The app in process on SQLite and on PostgreSQL, after its first start."""
+    runtime = build_runtime(settings)
+    started = first_start(runtime)
+    assert started.token is not None
+    app = create_app(settings, runtime=runtime)
+    try:
+        with TestClient(app) as client:
+            yield Api(http=client, token=started.token)
+    finally:
+        runtime.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    output: list[str] = field(default_factory=list)
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        out = self.process.stdout.read() if self.process.stdout else ""
+        return out
+
+
+def start_server(data_dir: Path, database_url: str | None = None, workers: int = 1, **env: str) -> ServerProcess:
+    """Start ``ledgergate serve`` on a free loopback port and wait until it is ready."""
+    port = free_port()
+    environ = {**os.environ, "LEDGERGATE_DATA_DIR": str(data_dir), "LEDGERGATE_PORT": str(port),
+               "LEDGERGATE_WORKERS": str(workers), **env}
+    if database_url:
+        environ["LEDGERGATE_DATABASE_URL"] = database_url
+    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=environ, cwd=data_dir.parent,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = ServerProcess(process=process, url=f"http://127.0.0.1:{port}", data_dir=data_dir)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}: {server.stop()}")
+        try:
+            if httpx.get(server.url + "/ready", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    output = server.stop()
+    raise AssertionError(f"server did not become ready in time: {output}")
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
