@@ -1,0 +1,146 @@
+"""Real ``ledgergate serve`` processes on loopback ports: first start, settings, PostgreSQL scale-out, crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.bootstrap import first_start
+from api.runtime import build_runtime
+from application.ports import ItemFilter
+from tests.api.conftest import start_server
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.slow
+
+TOOL = {"name": "lookup", "input_schema": {"type": "object"},
+        "integration": {"method": "GET", "url": "https://api.example.com/lookup"}}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_first_start_prints_a_working_token_once_and_keeps_keys_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data)
+    token_file = data / "admin-token"
+    token = token_file.read_text().strip()
+    try:
+        response = httpx.post(server.url + "/v1/tenants", json={"name": "acme"}, headers=auth(token))
+        assert response.status_code == 201, response.text
+    finally:
+        first_output = server.stop()
+    assert token in first_output
+    for name in ("admin-token", "jwt-signing.key", "master.key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
+    second = start_server(data)
+    second_output = second.stop()
+    assert token not in second_output
+    assert str(token_file) in second_output
+
+
+def test_an_invalid_setting_stops_the_start_with_one_clear_message(tmp_path: Path) -> None:
+    env = {**os.environ, "LEDGERGATE_DATA_DIR": str(tmp_path), "LEDGERGATE_PORT": "99999"}
+    result = subprocess.run([sys.executable, "-m", "api.cli", "serve"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert "LEDGERGATE_PORT='99999': must be between 1 and 65535" in result.stderr
+    env["LEDGERGATE_PORT"] = "4444"
+    env["LEDGERGATE_DATABASE_URL"] = "mysql://nope"
+    result = subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert "LEDGERGATE_DATABASE_URL" in result.stderr
+
+
+@pytest.mark.postgres
+def test_two_serve_processes_sharing_postgres_serve_each_others_writes(tmp_path: Path, postgres_url: str) -> None:
+    data = tmp_path / "data"
+    first = start_server(data, postgres_url)
+    second = start_server(data, postgres_url, workers=2)
+    token = (data / "admin-token").read_text().strip()
+    try:
+        positions = []
+        for n in range(10):
+            target = first if n % 2 == 0 else second
+            response = httpx.post(target.url + "/v1/tenants/default/tools", json={**TOOL, "name": f"tool_{n}"},
+                                  headers=auth(token))
+            assert response.status_code == 201, response.text
+            positions.append(response.json()["position"])
+        for server in (first, second):
+            listed = httpx.get(f"{server.url}/v1/tenants/default/tools?min_position={max(positions)}",
+                               headers=auth(token)).json()["items"]
+            assert sorted(t["name"] for t in listed) == [f"tool_{n}" for n in range(10)]
+        clash = httpx.post(second.url + "/v1/tenants/default/tools", json={**TOOL, "name": "tool_0"},
+                           headers=auth(token))
+        assert clash.status_code == 409
+    finally:
+        first.stop()
+        second.stop()
+
+
+WRITER = """
+import sys
+from api.bootstrap import first_start
+from api.runtime import build_runtime
+from domain.envelope import Envelope
+from tests.conftest import make_settings
+from pathlib import Path
+runtime = build_runtime(make_settings(Path(sys.argv[1]), sys.argv[2]), follow=True)
+print("ready", flush=True)
+n = 0
+while True:
+    runtime.registry.create_entity(Envelope("default", "writer", "c", "c"), "tool",
+        {"name": f"w{n:05d}", "input_schema": {"type": "object"},
+         "integration": {"method": "GET", "url": "https://api.example.com/x"}})
+    n += 1
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_writer_killed_mid_stream_leaves_log_and_catalog_consistent(tmp_path: Path, backend: str,
+                                                                      request: pytest.FixtureRequest) -> None:
+    data = tmp_path / "data"
+    url = f"sqlite:///{data / 'ledgergate.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    settings = make_settings(data, url)
+    setup = build_runtime(settings, follow=False)
+    first_start(setup)
+    setup.close()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(data), url], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[2])
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    check = build_runtime(settings, follow=False)
+    writer_progress = threading.Event()  # never set: a bounded pause between polls of the log head
+    try:
+        deadline = time.monotonic() + 60
+        while (check.registry.recorder.max_notification_id() or 0) < 200:
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer made no progress"
+            writer_progress.wait(0.01)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait(timeout=10)
+        position = check.projector.catch_up()
+        head = check.registry.recorder.max_notification_id()
+        assert position == head
+        live = check.queries.list("default", "tool", ItemFilter(), None, 500)[0]
+        tools_in_log = sorted(str(n.originator_id) for n in check.registry.recorder.select_notifications(
+            start=1, limit=100_000) if n.topic.endswith("Tool.Registered"))
+        assert sorted(item["id"] for item in live) == tools_in_log
+        names = [item["name"] for item in live]
+        assert names == [f"w{n:05d}" for n in range(len(names))]
+        check.view.reset(check.projector.name)
+        check.projector.catch_up()
+        assert check.queries.list("default", "tool", ItemFilter(), None, 500)[0] == live
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        check.close()
