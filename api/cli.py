@@ -14,6 +14,7 @@ from api.runtime import Runtime, build_runtime, connect, migrate
 from application.errors import ApplicationError
 from application.ports import ItemFilter
 from domain.envelope import Envelope
+from infrastructure.database_errors import UNREACHABLE_ERRORS
 from infrastructure.settings import Settings, SettingsError, load_settings
 
 __all__ = ["main"]
@@ -175,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ApplicationError as exc:
         print(f"ledgergate: {exc.detail}", file=sys.stderr)
+        return 1
+    except UNREACHABLE_ERRORS as exc:
+        print(f"ledgergate: cannot reach the database: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
 from infrastructure.eventstore import event_store_env, log_reader, postgres_waker
 from infrastructure.postgres.connector import PostgresConnector
+from infrastructure.redis.log_signal import RedisLogSignal
 from infrastructure.settings import Settings
 from infrastructure.sql.catalog_queries import SqlCatalogQueries
 from infrastructure.sql.catalog_view import SqlCatalogView
@@ -62,6 +63,9 @@ class Runtime:
             self.follower.stop()
         self.registry.close()
         self.connector.close()
+        signal = self.extras.get("log_signal")
+        if signal is not None:
+            signal.close()
 
 
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
@@ -71,21 +75,33 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         migrate(settings, connector)
     codec = JwtCodec(keys.jwt_key)
     board = PositionBoard()
-    waker: list[Follower] = []
+    local: list[Follower] = []
+    signal = RedisLogSignal(settings.redis_url) if settings.redis_url else None
+
+    def on_saved(position: int) -> None:
+        if local:
+            local[0].notify(position)
+        if signal is not None:
+            signal.publish(position)
+
     registry = Registry(event_store_env(settings.database), cipher=TenantCipher(connector, keys.master_key),
-                        signer=codec, on_saved=lambda position: waker[0].notify(position) if waker else None,
-                        resource_max_bytes=settings.resource_max_bytes)
+                        signer=codec, on_saved=on_saved, resource_max_bytes=settings.resource_max_bytes)
     catalog = SqlCatalogQueries(connector)
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
     queries = RegistryQueries(catalog, board, registry.events.get, settings.read_wait_s)
     runtime = Runtime(settings=settings, keys=keys, connector=connector, registry=registry, queries=queries,
                       catalog=catalog, view=view, projector=projector, board=board, codec=codec)
+    if signal is not None:
+        runtime.extras["log_signal"] = signal
     if follow:
         wakers = []
         if settings.database.kind == "postgres":
             wakers.append(postgres_waker(settings.database.conninfo(), registry.recorder.channel_name))  # type: ignore[attr-defined]
-        runtime.follower = Follower(projector, board, poll_s=1.0 if wakers else 0.1, wakers=wakers)
-        waker.append(runtime.follower)
+        if signal is not None:
+            wakers.append(signal.waker())
+        poll_s = settings.poll_ms / 1000 if settings.poll_ms else (1.0 if wakers else 0.1)
+        runtime.follower = Follower(projector, board, poll_s=poll_s, wakers=wakers)
+        local.append(runtime.follower)
         runtime.follower.start()
     return runtime

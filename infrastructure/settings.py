@@ -72,6 +72,7 @@ class Settings:
     max_body_bytes: int
     read_wait_s: float
     resource_max_bytes: int
+    poll_ms: int = 0  # 0: the follower's default (100 ms, or 1 s with a push wake-up)
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -111,4 +112,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         max_body_bytes=_int(env, "LEDGERGATE_MAX_BODY_BYTES", 1_048_576, 1024, 512 * 1_048_576),
         read_wait_s=_int(env, "LEDGERGATE_READ_WAIT_MS", 5000, 0, 60_000) / 1000,
         resource_max_bytes=_int(env, "LEDGERGATE_RESOURCE_MAX_BYTES", 1_048_576, 1, 64 * 1_048_576),
+        poll_ms=_int(env, "LEDGERGATE_POLL_MS", 0, 0, 600_000),
     )

@@ -1,0 +1,74 @@
+"""The ``ledgergate`` command against a real store: migrate, token, projections."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(data: Path, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LEDGERGATE_DATA_DIR": str(data)}
+    if database_url:
+        env["LEDGERGATE_DATABASE_URL"] = database_url
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_migrate_applies_once_and_then_reports_nothing_to_do(tmp_path: Path) -> None:
+    first = run(tmp_path, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert "0001_catalog" in first.stdout
+    second = run(tmp_path, "migrate")
+    assert second.returncode == 0
+    assert "nothing to apply" in second.stdout
+
+
+@pytest.mark.postgres
+def test_two_processes_migrating_one_postgres_schema_at_once_both_succeed(tmp_path: Path, postgres_url: str) -> None:
+    env = {**os.environ, "LEDGERGATE_DATA_DIR": str(tmp_path), "LEDGERGATE_DATABASE_URL": postgres_url}
+    processes = [subprocess.Popen([sys.executable, "-m", "api.cli", "migrate"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert sorted("0001_catalog" in out for out, _ in outputs) == [False, True]
+
+
+def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    from api.bootstrap import first_start
+    from api.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    runtime = build_runtime(make_settings(tmp_path), follow=False)
+    first_start(runtime)
+    runtime.close()
+    created = run(tmp_path, "token", "create", "--tenant", "default", "--name", "ci-bot", "--role", "editor")
+    assert created.returncode == 0, created.stderr
+    token_id = created.stdout.split("token id: ")[1].split()[0]
+    assert created.stdout.strip().splitlines()[-1].count(".") == 2  # the JWT, printed once
+    listed = run(tmp_path, "token", "list", "--tenant", "default")
+    assert token_id in listed.stdout and "editor" in listed.stdout
+    revoked = run(tmp_path, "token", "revoke", token_id, "--tenant", "default")
+    assert revoked.returncode == 0
+    relisted = run(tmp_path, "token", "list", "--tenant", "default")
+    line = next(line for line in relisted.stdout.splitlines() if line.startswith(token_id))
+    assert " True " in line
+    unknown = run(tmp_path, "token", "revoke", "00000000-0000-0000-0000-000000000000", "--tenant", "default")
+    assert unknown.returncode == 1
+    assert "no token" in unknown.stderr
+    status = run(tmp_path, "projections", "status")
+    assert status.returncode == 0
+    assert "catalog_v1" in status.stdout
+
+
+def test_a_store_that_cannot_be_reached_gives_a_clear_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "migrate", database_url="postgresql://postgres@127.0.0.1:1/nowhere")
+    assert result.returncode == 1
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
