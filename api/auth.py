@@ -56,6 +56,8 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
         raise UnauthorizedError(f"invalid token: {exc}") from None
     if runtime.catalog.is_token_revoked(claims.token_id):
         raise UnauthorizedError("this token was revoked")
+    if claims.role != "platform-admin" and not runtime.queries.tenant_is_active(claims.tenant_id):
+        raise ForbiddenError(f"tenant {claims.tenant_id!r} is disabled or deleted")
     request_id = str(uuid.uuid4())
     correlation = correlation_id if correlation_id and _CORRELATION.match(correlation_id) else request_id
     return Principal(token_id=claims.token_id, subject=claims.subject, tenant_id=claims.tenant_id, role=claims.role,

@@ -75,6 +75,10 @@ class RegistryQueries:
         """Raises: NotFoundError, NotReadyError."""
         return self.get(None, "tenant", str(tenant_stream_id(slug)), min_position)
 
+    def tenant_is_active(self, slug: str) -> bool:
+        row = self.catalog.get_item(None, "tenant", str(tenant_stream_id(slug)))
+        return row is not None and bool(row["enabled"])
+
     def list(self, tenant_id: str | None, kind: str, flt: ItemFilter, cursor: str | None, limit: int,
              min_position: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """Raises: ValidationError (bad cursor or limit), NotReadyError."""

@@ -169,10 +169,7 @@ class Registry(Application[UUID]):
             fields = {**fields, "integration": seal_integration(fields["integration"], envelope.tenant_id,
                                                                 self.cipher, previous)}
         if cls is Resource and ("text" in fields or "blob" in fields or current is None):
-            text = fields.get("text", None if current is None or "blob" in fields else current.text)  # type: ignore[attr-defined]
-            blob = fields.get("blob", None if current is None or "text" in fields else current.blob)  # type: ignore[attr-defined]
-            fields = {**fields, "text": text, "blob": blob}
-            check_resource_content(text, blob, self.resource_max_bytes)
+            fields = {**fields, **self._resource_content(fields, current)}
         if cls is VirtualServer:
             for field_name, member_cls in MEMBER_KINDS.items():
                 for member_id in fields.get(field_name) or []:
@@ -181,6 +178,16 @@ class Registry(Application[UUID]):
                         raise ValidationError(f"{field_name}: {member_cls.KIND} {member_id} was deleted",
                                               field=field_name)
         return fields
+
+    def _resource_content(self, fields: dict[str, Any], current: CatalogEntity | None) -> dict[str, Any]:
+        """Text and blob exclude each other: giving one clears the other unless both are given."""
+        text, blob = (current.text, current.blob) if current is not None else (None, None)  # type: ignore[attr-defined]
+        if "text" in fields:
+            text, blob = fields["text"], fields.get("blob") if fields["text"] is not None else blob
+        elif "blob" in fields:
+            text, blob = (None if fields["blob"] is not None else text), fields["blob"]
+        check_resource_content(text, blob, self.resource_max_bytes)
+        return {"text": text, "blob": blob}
 
     def _load_member(self, cls: type[CatalogEntity], member_id: str, tenant_id: str, field_name: str) -> CatalogEntity:
         try:

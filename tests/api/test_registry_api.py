@@ -167,3 +167,27 @@ def test_lists_page_with_cursors_and_refuse_a_garbage_cursor(api: Api) -> None:
     bad = api.call("GET", "/v1/tenants/default/prompts?cursor=garbage!!")
     assert bad.status_code == 422
     assert bad.json()["type"].endswith("validation-error")
+
+
+def test_a_resource_switches_between_text_and_blob_and_refuses_both_or_oversize(api: Api) -> None:
+    resource = created(api, "/v1/tenants/default/resources", {"uri": "file://a.txt", "name": "a", "text": "hello"})
+    path = f"/v1/tenants/default/resources/{resource['id']}"
+    switched = api.call("PATCH", path, json={"blob": "aGVsbG8=", "mime_type": "application/octet-stream"})
+    assert switched.status_code == 200, switched.text
+    item = api.call("GET", f"{path}?min_position={switched.json()['position']}").json()
+    assert (item["text"], item["blob"]) == (None, "aGVsbG8=")
+    both = api.call("PATCH", path, json={"text": "x", "blob": "aGVsbG8="})
+    assert both.status_code == 422
+    api.http.app.state.runtime.registry.resource_max_bytes = 4
+    assert api.call("PATCH", path, json={"text": "too long"}).status_code == 422
+
+
+def test_a_disabled_tenants_tokens_are_refused_until_it_is_enabled_again(api: Api) -> None:
+    created(api, "/v1/tenants", {"name": "acme"})
+    admin = created(api, "/v1/tenants/acme/tokens", {"name": "a", "role": "admin"})
+    disabled = api.call("POST", "/v1/tenants/acme/disable")
+    api.call("GET", f"/v1/tenants?min_position={disabled.json()['position']}")
+    assert api.call("GET", "/v1/tenants/acme/tools", token=admin["token"]).status_code == 403
+    enabled = api.call("POST", "/v1/tenants/acme/enable")
+    api.call("GET", f"/v1/tenants?min_position={enabled.json()['position']}")
+    assert api.call("GET", "/v1/tenants/acme/tools", token=admin["token"]).status_code == 200
