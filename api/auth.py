@@ -42,8 +42,9 @@ class Principal:
             raise ForbiddenError(f"this needs the {min_role} role or higher; the token has {self.role}")
 
     def envelope(self, tenant_id: str) -> Envelope:
-        return Envelope(tenant_id=tenant_id, actor=self.subject, correlation_id=self.correlation_id,
-                        causation_id=self.request_id)
+        return Envelope(
+            tenant_id=tenant_id, actor=self.subject, correlation_id=self.correlation_id, causation_id=self.request_id
+        )
 
 
 def authenticate(runtime: Runtime, authorization: str | None, correlation_id: str | None) -> Principal:
@@ -60,8 +61,14 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
         raise ForbiddenError(f"tenant {claims.tenant_id!r} is disabled or deleted")
     request_id = str(uuid.uuid4())
     correlation = correlation_id if correlation_id and _CORRELATION.match(correlation_id) else request_id
-    return Principal(token_id=claims.token_id, subject=claims.subject, tenant_id=claims.tenant_id, role=claims.role,
-                     correlation_id=correlation, request_id=request_id)
+    return Principal(
+        token_id=claims.token_id,
+        subject=claims.subject,
+        tenant_id=claims.tenant_id,
+        role=claims.role,
+        correlation_id=correlation,
+        request_id=request_id,
+    )
 
 
 #: How handlers ask for the caller: ``principal: AuthPrincipal``.

@@ -15,7 +15,7 @@ from domain.tenant import tenant_stream_id
 __all__ = ["DEFAULT_TENANT", "FirstStart", "first_start"]
 
 DEFAULT_TENANT = "default"
-TOKEN_FILE = "admin-token"
+TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,14 @@ def first_start(runtime: Runtime) -> FirstStart:
         registry.create_tenant(envelope, {"name": DEFAULT_TENANT, "display_name": "Default tenant"})
     except ConflictError:  # another process started at the same moment and did it
         return FirstStart(token=None, token_file=token_file)
-    _, token = registry.issue_token(Envelope(DEFAULT_TENANT, "system:bootstrap", "bootstrap", "bootstrap"),
-                                    "platform-admin", "bootstrap admin", "admin", "platform-admin", None, None)
+    _, token = registry.issue_token(
+        Envelope(DEFAULT_TENANT, "system:bootstrap", "bootstrap", "bootstrap"),
+        "platform-admin",
+        "bootstrap admin",
+        "admin",
+        "platform-admin",
+        None,
+        None,
+    )
     _write_secret(token_file, token)
     return FirstStart(token=token, token_file=token_file)

@@ -23,8 +23,11 @@ CLI_ACTOR = "cli"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {"LEDGERGATE_HOST": getattr(args, "host", None), "LEDGERGATE_PORT": getattr(args, "port", None),
-                 "LEDGERGATE_WORKERS": getattr(args, "workers", None)}
+    overrides = {
+        "LEDGERGATE_HOST": getattr(args, "host", None),
+        "LEDGERGATE_PORT": getattr(args, "port", None),
+        "LEDGERGATE_WORKERS": getattr(args, "workers", None),
+    }
     for name, value in overrides.items():
         if value is not None:
             os.environ[name] = str(value)
@@ -46,10 +49,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"Token (shown once; also saved to {started.token_file}):\n\n{started.token}\n")
     elif started.token_file.exists():
         print(f"Admin token file: {started.token_file}")
-    print(f"Serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
-          f"{settings.database.kind}); API docs at /docs", flush=True)
-    Granian("api.app:create_app", factory=True, address=settings.host, port=settings.port,
-            interface=Interfaces.ASGI, workers=settings.workers, log_access=False).serve()
+    print(
+        f"Serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
+        f"{settings.database.kind}); API docs at /docs",
+        flush=True,
+    )
+    Granian(
+        "api.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        log_access=False,
+    ).serve()
     return 0
 
 
@@ -77,8 +90,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         envelope = Envelope(args.tenant, CLI_ACTOR, "cli", "cli")
         ttl = timedelta(days=args.expires_days) if args.expires_days else None
         servers = args.server or None
-        written, token = runtime.registry.issue_token(envelope, "platform-admin", args.name, args.subject or args.name,
-                                                      args.role, servers, ttl)
+        written, token = runtime.registry.issue_token(
+            envelope, "platform-admin", args.name, args.subject or args.name, args.role, servers, ttl
+        )
         print(f"token id: {written.id}\nposition: {written.position}\n\n{token}")
         return 0
 
@@ -102,8 +116,10 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         while True:
             items, cursor = runtime.queries.list(args.tenant, "token", ItemFilter(), cursor, 500)
             for item in items:
-                print(f"{item['id']:36}  {item['name'][:24]:24} {item['role']:14} {str(item['revoked']):7} "
-                      f"{item['expires_at'] or '-'}")
+                print(
+                    f"{item['id']:36}  {item['name'][:24]:24} {item['role']:14} {item['revoked']!s:7} "
+                    f"{item['expires_at'] or '-'}"
+                )
             if cursor is None:
                 return 0
 
@@ -161,9 +177,14 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_token_list)
 
     projections = commands.add_parser("projections", help="inspect projections").add_subparsers(
-        dest="projections_command", required=True)
-    projections.add_parser("status", help="position and lag of each projection").set_defaults(func=cmd_projections_status)
-    projections.add_parser("rebuild", help="rebuild the catalog from the log").set_defaults(func=cmd_projections_rebuild)
+        dest="projections_command", required=True
+    )
+    projections.add_parser("status", help="position and lag of each projection").set_defaults(
+        func=cmd_projections_status
+    )
+    projections.add_parser("rebuild", help="rebuild the catalog from the log").set_defaults(
+        func=cmd_projections_rebuild
+    )
     return parser
 
 

@@ -37,18 +37,48 @@ STATUS: dict[type[ApplicationError], int] = {
     ForbiddenError: 403,
     NotReadyError: 503,
 }
-HTTP_PROBLEMS = {400: "invalid-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-                 405: "method-not-allowed", 413: "body-too-large", 415: "unsupported-media-type",
-                 429: "too-many-requests"}
-TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 410: "Gone", 413: "Body too large", 415: "Unsupported media type", 422: "Invalid value",
-          500: "Internal error", 503: "Not ready"}
+HTTP_PROBLEMS = {
+    400: "invalid-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    429: "too-many-requests",
+}
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    410: "Gone",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid value",
+    500: "Internal error",
+    503: "Not ready",
+}
 
 
-def problem(status: int, slug: str, detail: str, instance: str | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> Response[dict[str, Any]]:
-    body = {"type": PROBLEM_BASE + slug, "title": TITLES.get(status, "Error"), "status": status, "detail": detail,
-            **({"instance": instance} if instance else {}), **extra}
+def problem(
+    status: int,
+    slug: str,
+    detail: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body = {
+        "type": PROBLEM_BASE + slug,
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **({"instance": instance} if instance else {}),
+        **extra,
+    }
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -63,8 +93,13 @@ def _application_error(request: Request[Any, Any, Any], exc: ApplicationError) -
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    return problem(400, "invalid-request", str(exc.detail), request.url.path,
-                   errors=exc.extra if isinstance(exc.extra, list) else [])
+    return problem(
+        400,
+        "invalid-request",
+        str(exc.detail),
+        request.url.path,
+        errors=exc.extra if isinstance(exc.extra, list) else [],
+    )
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -84,14 +84,29 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         if signal is not None:
             signal.publish(position)
 
-    registry = Registry(event_store_env(settings.database), cipher=TenantCipher(connector, keys.master_key),
-                        signer=codec, on_saved=on_saved, resource_max_bytes=settings.resource_max_bytes)
+    registry = Registry(
+        event_store_env(settings.database),
+        cipher=TenantCipher(connector, keys.master_key),
+        signer=codec,
+        on_saved=on_saved,
+        resource_max_bytes=settings.resource_max_bytes,
+    )
     catalog = SqlCatalogQueries(connector)
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
     queries = RegistryQueries(catalog, board, registry.events.get, settings.read_wait_s)
-    runtime = Runtime(settings=settings, keys=keys, connector=connector, registry=registry, queries=queries,
-                      catalog=catalog, view=view, projector=projector, board=board, codec=codec)
+    runtime = Runtime(
+        settings=settings,
+        keys=keys,
+        connector=connector,
+        registry=registry,
+        queries=queries,
+        catalog=catalog,
+        view=view,
+        projector=projector,
+        board=board,
+        codec=codec,
+    )
     if signal is not None:
         runtime.extras["log_signal"] = signal
     if follow:

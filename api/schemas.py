@@ -67,10 +67,10 @@ class ToolCreate(Request):
 
 class ToolUpdate(Request):
     name: str | UnsetType = UNSET
-    title: str | None | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    title: str | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
     input_schema: dict[str, Any] | UnsetType = UNSET
-    output_schema: dict[str, Any] | None | UnsetType = UNSET
+    output_schema: dict[str, Any] | UnsetType | None = UNSET
     annotations: dict[str, Any] | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
     integration: Integration | UnsetType = UNSET
@@ -90,11 +90,11 @@ class ResourceCreate(Request):
 class ResourceUpdate(Request):
     uri: str | UnsetType = UNSET
     name: str | UnsetType = UNSET
-    title: str | None | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    title: str | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
     mime_type: str | UnsetType = UNSET
-    text: str | None | UnsetType = UNSET
-    blob: str | None | UnsetType = UNSET
+    text: str | UnsetType | None = UNSET
+    blob: str | UnsetType | None = UNSET
     tags: list[str] | UnsetType = UNSET
 
 
@@ -116,8 +116,8 @@ class PromptCreate(Request):
 class PromptUpdate(Request):
     name: str | UnsetType = UNSET
     template: str | UnsetType = UNSET
-    title: str | None | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    title: str | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
     arguments: list[PromptArgument] | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
 
@@ -133,7 +133,7 @@ class ServerCreate(Request):
 
 class ServerUpdate(Request):
     name: str | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
     tool_ids: list[str] | UnsetType = UNSET
     resource_ids: list[str] | UnsetType = UNSET
     prompt_ids: list[str] | UnsetType = UNSET
@@ -147,8 +147,8 @@ class TenantCreate(Request):
 
 
 class TenantUpdate(Request):
-    display_name: str | None | UnsetType = UNSET
-    description: str | None | UnsetType = UNSET
+    display_name: str | UnsetType | None = UNSET
+    description: str | UnsetType | None = UNSET
 
 
 class TokenCreate(Request):
@@ -164,10 +164,16 @@ class Revert(Request):
 
 
 CREATE_BODIES: dict[str, type[Request]] = {
-    "tool": ToolCreate, "resource": ResourceCreate, "prompt": PromptCreate, "server": ServerCreate,
+    "tool": ToolCreate,
+    "resource": ResourceCreate,
+    "prompt": PromptCreate,
+    "server": ServerCreate,
 }
 UPDATE_BODIES: dict[str, type[Request]] = {
-    "tool": ToolUpdate, "resource": ResourceUpdate, "prompt": PromptUpdate, "server": ServerUpdate,
+    "tool": ToolUpdate,
+    "resource": ResourceUpdate,
+    "prompt": PromptUpdate,
+    "server": ServerUpdate,
 }
 
 

@@ -42,14 +42,27 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 def present(row: dict[str, Any]) -> dict[str, Any]:
     """The API view of a row: metadata plus the fields, with every secret masked."""
-    return {"id": row["id"], "tenant_id": row["tenant_id"], **mask_secrets(row["doc"]), "enabled": row["enabled"],
-            "version": row["version"], "created_at": row["created_at"], "updated_at": row["updated_at"],
-            "updated_by": row["updated_by"], "position": row["position"]}
+    return {
+        "id": row["id"],
+        "tenant_id": row["tenant_id"],
+        **mask_secrets(row["doc"]),
+        "enabled": row["enabled"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "updated_by": row["updated_by"],
+        "position": row["position"],
+    }
 
 
 class RegistryQueries:
-    def __init__(self, catalog: CatalogQueries, positions: ProjectionPositions,
-                 stream: Callable[[UUID], Sequence[Any]], wait_s: float) -> None:
+    def __init__(
+        self,
+        catalog: CatalogQueries,
+        positions: ProjectionPositions,
+        stream: Callable[[UUID], Sequence[Any]],
+        wait_s: float,
+    ) -> None:
         self.catalog = catalog
         self.positions = positions
         self.stream = stream
@@ -60,8 +73,10 @@ class RegistryQueries:
         if min_position is None or self.positions.current() >= min_position:
             return
         if not self.positions.wait_for(min_position, self.wait_s):
-            raise NotReadyError(f"the catalog has reached position {self.positions.current()}, "
-                                f"not yet {min_position}; retry shortly", position=self.positions.current())
+            raise NotReadyError(
+                f"the catalog has reached position {self.positions.current()}, not yet {min_position}; retry shortly",
+                position=self.positions.current(),
+            )
 
     def get(self, tenant_id: str | None, kind: str, item_id: str, min_position: int | None = None) -> dict[str, Any]:
         """Raises: NotFoundError, NotReadyError."""
@@ -79,8 +94,15 @@ class RegistryQueries:
         row = self.catalog.get_item(None, "tenant", str(tenant_stream_id(slug)))
         return row is not None and bool(row["enabled"])
 
-    def list(self, tenant_id: str | None, kind: str, flt: ItemFilter, cursor: str | None, limit: int,
-             min_position: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        self,
+        tenant_id: str | None,
+        kind: str,
+        flt: ItemFilter,
+        cursor: str | None,
+        limit: int,
+        min_position: int | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """Raises: ValidationError (bad cursor or limit), NotReadyError."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
@@ -95,8 +117,12 @@ class RegistryQueries:
             events = list(self.stream(UUID(item_id)))
         except ValueError:
             events = []
-        if (not events or not isinstance(events[0], RegistryAggregate.Created)
-                or events[0].originator_topic.rpartition(":")[2] != cls.__name__ or events[0].tenant_id != tenant_id):
+        if (
+            not events
+            or not isinstance(events[0], RegistryAggregate.Created)
+            or events[0].originator_topic.rpartition(":")[2] != cls.__name__
+            or events[0].tenant_id != tenant_id
+        ):
             raise NotFoundError(f"no {cls.KIND} with id {item_id}")
         return [self._version(event) for event in events]
 
@@ -109,6 +135,12 @@ class RegistryQueries:
             change = {"changes": event.changes}
         elif isinstance(event, CatalogEntity.Reverted):
             change = {"to_version": event.to_version, "state": event.state}
-        return {"version": event.originator_version, "event": type(event).__name__,
-                "occurred_at": event.timestamp.isoformat(), "actor": event.actor,
-                "correlation_id": event.correlation_id, "causation_id": event.causation_id, **mask_secrets(change)}
+        return {
+            "version": event.originator_version,
+            "event": type(event).__name__,
+            "occurred_at": event.timestamp.isoformat(),
+            "actor": event.actor,
+            "correlation_id": event.correlation_id,
+            "causation_id": event.causation_id,
+            **mask_secrets(change),
+        }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -61,8 +61,14 @@ class Registry(Application[UUID]):
     name = "Registry"
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "y"}
 
-    def __init__(self, env: dict[str, str], cipher: SecretCipher, signer: TokenSigner,
-                 on_saved: Callable[[int], None] | None = None, resource_max_bytes: int = 1_048_576) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        cipher: SecretCipher,
+        signer: TokenSigner,
+        on_saved: Callable[[int], None] | None = None,
+        resource_max_bytes: int = 1_048_576,
+    ) -> None:
         super().__init__(env=env)
         self.resource_max_bytes = resource_max_bytes
         self.cipher = cipher
@@ -90,7 +96,8 @@ class Registry(Application[UUID]):
             recordings = self.save(subject, *others)
         except IntegrityError:
             raise VersionConflictError(
-                "the entity was changed concurrently; nothing was written, reload and retry") from None
+                "the entity was changed concurrently; nothing was written, reload and retry"
+            ) from None
         position = max((r.notification.id for r in recordings), default=0) or self.recorder.max_notification_id() or 0
         if recordings and self._on_saved is not None:
             self._on_saved(position)
@@ -109,7 +116,8 @@ class Registry(Application[UUID]):
         if expected_version is not None and aggregate.version != expected_version:
             raise VersionConflictError(
                 f"expected version {expected_version}, the entity is at version {aggregate.version}",
-                current_version=aggregate.version)
+                current_version=aggregate.version,
+            )
 
     def _claim(self, tenant_id: str, kind: str, name: str, owner_id: str) -> NameClaim:
         cid = claim_id(tenant_id, kind, name)
@@ -145,13 +153,20 @@ class Registry(Application[UUID]):
             if tid in self.repository:
                 raise ConflictError(f"tenant {normalised['name']!r} already exists", existing_id=str(tid))
             self.cipher.ensure_tenant_key(normalised["name"])
-            with recording(Envelope(normalised["name"], envelope.actor, envelope.correlation_id,
-                                    envelope.causation_id)):
+            with recording(
+                Envelope(normalised["name"], envelope.actor, envelope.correlation_id, envelope.causation_id)
+            ):
                 tenant = Tenant(fields=normalised)
             return self._commit(tenant)
 
-    def change_tenant(self, envelope: Envelope, slug: str, action: str, fields: dict[str, Any] | None = None,
-                      expected_version: int | None = None) -> Written:
+    def change_tenant(
+        self,
+        envelope: Envelope,
+        slug: str,
+        action: str,
+        fields: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
         """Update, enable, disable or delete a tenant. Raises: NotFoundError, ValidationError, VersionConflictError."""
         with self._command(envelope):
             tenant: Tenant = self._load(Tenant, tenant_stream_id(slug), None)
@@ -162,12 +177,15 @@ class Registry(Application[UUID]):
 
     # -- catalog entities ------------------------------------------------------------------------
 
-    def _prepare(self, envelope: Envelope, cls: type[CatalogEntity], fields: dict[str, Any],
-                 current: CatalogEntity | None) -> dict[str, Any]:
+    def _prepare(
+        self, envelope: Envelope, cls: type[CatalogEntity], fields: dict[str, Any], current: CatalogEntity | None
+    ) -> dict[str, Any]:
         if "integration" in fields:
             previous = current.integration if current is not None else None  # type: ignore[attr-defined]
-            fields = {**fields, "integration": seal_integration(fields["integration"], envelope.tenant_id,
-                                                                self.cipher, previous)}
+            fields = {
+                **fields,
+                "integration": seal_integration(fields["integration"], envelope.tenant_id, self.cipher, previous),
+            }
         if cls is Resource and ("text" in fields or "blob" in fields or current is None):
             fields = {**fields, **self._resource_content(fields, current)}
         if cls is VirtualServer:
@@ -175,8 +193,9 @@ class Registry(Application[UUID]):
                 for member_id in fields.get(field_name) or []:
                     member = self._load_member(member_cls, member_id, envelope.tenant_id, field_name)
                     if member.deleted:
-                        raise ValidationError(f"{field_name}: {member_cls.KIND} {member_id} was deleted",
-                                              field=field_name)
+                        raise ValidationError(
+                            f"{field_name}: {member_cls.KIND} {member_id} was deleted", field=field_name
+                        )
         return fields
 
     def _resource_content(self, fields: dict[str, Any], current: CatalogEntity | None) -> dict[str, Any]:
@@ -193,8 +212,9 @@ class Registry(Application[UUID]):
         try:
             return self._load(cls, member_id, tenant_id)
         except NotFoundError:
-            raise ValidationError(f"{field_name}: no {cls.KIND} with id {member_id} in this tenant",
-                                  field=field_name) from None
+            raise ValidationError(
+                f"{field_name}: no {cls.KIND} with id {member_id} in this tenant", field=field_name
+            ) from None
 
     def create_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any]) -> Written:
         """Create a tool, resource, prompt or virtual server. Raises: ValidationError, ConflictError."""
@@ -206,9 +226,10 @@ class Registry(Application[UUID]):
             claim = self._claim(envelope.tenant_id, kind, entity.unique_name, str(entity.id))
             return self._commit(entity, claim)
 
-    def update_entity(self, envelope: Envelope, kind: str, entity_id: str, fields: dict[str, Any],
-                      expected_version: int | None = None) -> Written:
-        """Change some fields. Raises: NotFoundError, GoneError, ValidationError, ConflictError, VersionConflictError."""
+    def update_entity(
+        self, envelope: Envelope, kind: str, entity_id: str, fields: dict[str, Any], expected_version: int | None = None
+    ) -> Written:
+        """Change some fields. Raises: NotFoundError, GoneError, ValidationError, (Version)ConflictError."""
         cls = KINDS[kind]
         with self._command(envelope):
             entity: CatalogEntity = self._load(cls, entity_id, envelope.tenant_id)
@@ -227,8 +248,9 @@ class Registry(Application[UUID]):
             claims += [released] if released is not None else []
         return claims
 
-    def change_entity(self, envelope: Envelope, kind: str, entity_id: str, action: str,
-                      expected_version: int | None = None) -> Written:
+    def change_entity(
+        self, envelope: Envelope, kind: str, entity_id: str, action: str, expected_version: int | None = None
+    ) -> Written:
         """Enable, disable or delete. Raises: NotFoundError, GoneError, VersionConflictError."""
         cls = KINDS[kind]
         with self._command(envelope):
@@ -272,8 +294,16 @@ class Registry(Application[UUID]):
 
     # -- tokens -----------------------------------------------------------------------------------
 
-    def issue_token(self, envelope: Envelope, issuer_role: str, name: str, subject: str, role: str,
-                    server_ids: list[str] | None, ttl: timedelta | None) -> tuple[Written, str]:
+    def issue_token(
+        self,
+        envelope: Envelope,
+        issuer_role: str,
+        name: str,
+        subject: str,
+        role: str,
+        server_ids: list[str] | None,
+        ttl: timedelta | None,
+    ) -> tuple[Written, str]:
         """Record a token and sign it; the JWT is returned once and never stored. Raises: ForbiddenError, ..."""
         with self._command(envelope):
             self.require_tenant(envelope.tenant_id)
@@ -283,12 +313,17 @@ class Registry(Application[UUID]):
                 raise ForbiddenError(f"a {issuer_role} token can't issue a {role} token")
             for server_id in server_ids or []:
                 self._load_member(VirtualServer, server_id, envelope.tenant_id, "server_ids")
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             expires_at = now + ttl if ttl is not None else None
             token = ApiToken.issue(name, subject, role, server_ids, expires_at)
             written = self._commit(token)
-        claims: dict[str, Any] = {"sub": subject, "tid": envelope.tenant_id, "role": role, "jti": written.id,
-                                  "iat": int(now.timestamp())}
+        claims: dict[str, Any] = {
+            "sub": subject,
+            "tid": envelope.tenant_id,
+            "role": role,
+            "jti": written.id,
+            "iat": int(now.timestamp()),
+        }
         if server_ids is not None:
             claims["srv"] = token.server_ids
         if expires_at is not None:

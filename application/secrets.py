@@ -40,8 +40,9 @@ def _previous_value(previous: dict[str, Any] | None, container_key: str, name: s
     return container.get(name) if isinstance(container, dict) else None
 
 
-def seal_integration(integration: Any, tenant_id: str, cipher: SecretCipher,
-                     previous: dict[str, Any] | None = None) -> Any:
+def seal_integration(
+    integration: Any, tenant_id: str, cipher: SecretCipher, previous: dict[str, Any] | None = None
+) -> Any:
     """Encrypt every plaintext secret of ``integration``; the mask keeps ``previous``'s sealed value."""
     if not isinstance(integration, dict):
         return integration
@@ -52,7 +53,9 @@ def seal_integration(integration: Any, tenant_id: str, cipher: SecretCipher,
         if value == MASK:
             kept = _previous_value(previous, container_key, name)
             if not is_secret_ref(kept):
-                raise ValidationError(f"integration.{container_key}.{name}: the mask can only stand for a stored secret")
+                raise ValidationError(
+                    f"integration.{container_key}.{name}: the mask can only stand for a stored secret"
+                )
             container[name] = kept
         elif isinstance(value, str):
             container[name] = {SECRET_KEY: cipher.encrypt(tenant_id, value)}

@@ -25,8 +25,9 @@ class ApiToken(RegistryAggregate):
     KIND: ClassVar[str] = "token"
 
     @event("Issued")
-    def __init__(self, name: str, subject: str, role: str, server_ids: list[str] | None,
-                 expires_at: datetime | None) -> None:
+    def __init__(
+        self, name: str, subject: str, role: str, server_ids: list[str] | None, expires_at: datetime | None
+    ) -> None:
         self.name = name
         self.subject = subject
         self.role = role
@@ -35,16 +36,24 @@ class ApiToken(RegistryAggregate):
         self.revoked = False
 
     @classmethod
-    def issue(cls, name: str, subject: str, role: str, server_ids: list[str] | None,
-              expires_at: datetime | None) -> ApiToken:
+    def issue(
+        cls, name: str, subject: str, role: str, server_ids: list[str] | None, expires_at: datetime | None
+    ) -> ApiToken:
         required_text("name", 128, name)
         required_text("subject", 256, subject)
         if role not in ROLES:
             raise InvalidValueError("role", f"must be one of {', '.join(ROLES)}")
-        if server_ids is not None and (not isinstance(server_ids, list) or not all(isinstance(s, str) for s in server_ids)):
+        if server_ids is not None and (
+            not isinstance(server_ids, list) or not all(isinstance(s, str) for s in server_ids)
+        ):
             raise InvalidValueError("server_ids", "must be a list of virtual server ids")
-        return cls(name=name, subject=subject, role=role,
-                   server_ids=sorted(set(server_ids)) if server_ids is not None else None, expires_at=expires_at)
+        return cls(
+            name=name,
+            subject=subject,
+            role=role,
+            server_ids=sorted(set(server_ids)) if server_ids is not None else None,
+            expires_at=expires_at,
+        )
 
     def revoke(self) -> bool:
         if self.revoked:
@@ -57,5 +66,11 @@ class ApiToken(RegistryAggregate):
         self.revoked = True
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "subject": self.subject, "role": self.role, "server_ids": self.server_ids,
-                "expires_at": self.expires_at, "revoked": self.revoked}
+        return {
+            "name": self.name,
+            "subject": self.subject,
+            "role": self.role,
+            "server_ids": self.server_ids,
+            "expires_at": self.expires_at,
+            "revoked": self.revoked,
+        }

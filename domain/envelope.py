@@ -64,7 +64,7 @@ class RegistryAggregate(Aggregate):
             return created
 
     @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
         kwargs.update(_envelope_fields())
         return super()._create(event_class, id=id, **kwargs)
 

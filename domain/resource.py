@@ -34,7 +34,12 @@ class Resource(CatalogEntity):
         "tags": check_tags,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
-        "title": None, "description": None, "mime_type": "text/plain", "text": None, "blob": None, "tags": [],
+        "title": None,
+        "description": None,
+        "mime_type": "text/plain",
+        "text": None,
+        "blob": None,
+        "tags": [],
     }
 
     @event("Created")

@@ -34,7 +34,11 @@ class Tool(CatalogEntity):
         "integration": check_integration,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
-        "title": None, "description": None, "output_schema": None, "annotations": {}, "tags": [],
+        "title": None,
+        "description": None,
+        "output_schema": None,
+        "annotations": {},
+        "tags": [],
     }
 
     class Registered(CatalogEntity.Created):

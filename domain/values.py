@@ -40,7 +40,7 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 AUTH_TYPES = ("none", "bearer", "basic", "header")
 #: An encrypted value inside an event: ``{"$secret": {"key_id": ..., "ciphertext": ...}}``.
-SECRET_KEY = "$secret"
+SECRET_KEY = "$secret"  # noqa: S105 - the marker key of a sealed value
 MAX_TIMEOUT_S = 300.0
 
 
@@ -52,7 +52,9 @@ def check_mcp_name(field: str, value: Any) -> str:
 
 def check_slug(field: str, value: Any) -> str:
     if not isinstance(value, str) or not SLUG.match(value):
-        raise InvalidValueError(field, "must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'")
+        raise InvalidValueError(
+            field, "must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'"
+        )
     return value
 
 
@@ -64,7 +66,9 @@ def check_uri(field: str, value: Any) -> str:
 
 def check_tags(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(tag, str) and TAG.match(tag) for tag in value):
-        raise InvalidValueError("tags", "must be a list of tags of 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':', '-'")
+        raise InvalidValueError(
+            "tags", "must be a list of tags of 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':', '-'"
+        )
     return sorted(set(value))
 
 
@@ -126,8 +130,12 @@ def _check_auth(auth: Any) -> dict[str, Any]:
     if not isinstance(auth, dict) or auth.get("type") not in AUTH_TYPES:
         raise InvalidValueError("integration.auth.type", f"must be one of {', '.join(AUTH_TYPES)}")
     kind = auth["type"]
-    allowed = {"none": {"type"}, "bearer": {"type", "token"}, "basic": {"type", "username", "password"},
-               "header": {"type", "header", "value"}}[kind]
+    allowed = {
+        "none": {"type"},
+        "bearer": {"type", "token"},
+        "basic": {"type", "username", "password"},
+        "header": {"type", "header", "value"},
+    }[kind]
     if set(auth) != allowed:
         raise InvalidValueError("integration.auth", f"{kind} auth takes exactly: {', '.join(sorted(allowed))}")
     if kind == "bearer":
@@ -164,13 +172,22 @@ def check_integration(value: Any) -> dict[str, Any]:
         raise InvalidValueError("integration.query", "must map query parameter names to argument names")
     body = value.get("body")
     if body is not None and (not isinstance(body, list) or not all(isinstance(v, str) for v in body)):
-        raise InvalidValueError("integration.body", "must be null (all remaining arguments) or a list of argument names")
+        raise InvalidValueError(
+            "integration.body", "must be null (all remaining arguments) or a list of argument names"
+        )
     timeout = value.get("timeout_s", 30.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TIMEOUT_S:
         raise InvalidValueError("integration.timeout_s", f"must be a number in (0, {MAX_TIMEOUT_S:g}]")
     auth = _check_auth(value.get("auth", {"type": "none"}))
-    return {"method": method, "url": url, "headers": headers, "query": query, "body": body,
-            "timeout_s": float(timeout), "auth": auth}
+    return {
+        "method": method,
+        "url": url,
+        "headers": headers,
+        "query": query,
+        "body": body,
+        "timeout_s": float(timeout),
+        "auth": auth,
+    }
 
 
 def check_resource_content(text: Any, blob: Any, max_bytes: int) -> tuple[str | None, str | None]:
@@ -198,7 +215,9 @@ def check_template(value: Any) -> str:
     try:
         SandboxedEnvironment().parse(value)
     except TemplateSyntaxError as exc:
-        raise InvalidValueError("template", f"is not a valid Jinja template: {exc.message} (line {exc.lineno})") from None
+        raise InvalidValueError(
+            "template", f"is not a valid Jinja template: {exc.message} (line {exc.lineno})"
+        ) from None
     return value
 
 
@@ -213,6 +232,11 @@ def check_prompt_arguments(value: Any) -> list[dict[str, Any]]:
         if item["name"] in seen:
             raise InvalidValueError("arguments", f"argument {item['name']!r} is declared twice")
         seen.add(item["name"])
-        result.append({"name": item["name"], "description": item.get("description"),
-                       "required": bool(item.get("required", False))})
+        result.append(
+            {
+                "name": item["name"],
+                "description": item.get("description"),
+                "required": bool(item.get("required", False)),
+            }
+        )
     return result

@@ -36,7 +36,11 @@ class VirtualServer(CatalogEntity):
         "tags": check_tags,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
-        "description": None, "tool_ids": [], "resource_ids": [], "prompt_ids": [], "tags": [],
+        "description": None,
+        "tool_ids": [],
+        "resource_ids": [],
+        "prompt_ids": [],
+        "tags": [],
     }
 
     @event("Created")

@@ -10,5 +10,9 @@ from psycopg_pool import PoolTimeout
 
 __all__ = ["UNREACHABLE_ERRORS"]
 
-UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout, PersistenceError,
-                                                   sqlite3.OperationalError)
+UNREACHABLE_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    PoolTimeout,
+    PersistenceError,
+    sqlite3.OperationalError,
+)

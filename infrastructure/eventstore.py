@@ -20,12 +20,22 @@ log = logging.getLogger("ledgergate.eventstore")
 
 def event_store_env(database: DatabaseUrl) -> dict[str, str]:
     if database.kind == "sqlite":
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": database.sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "30"}
-    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": database.dbname,
-           "POSTGRES_HOST": database.host, "POSTGRES_PORT": str(database.port), "POSTGRES_USER": database.user,
-           "POSTGRES_PASSWORD": database.password, "POSTGRES_POOL_SIZE": "4", "POSTGRES_MAX_OVERFLOW": "8",
-           "POSTGRES_ENABLE_DB_FUNCTIONS": "y"}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": database.sqlite_path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": database.dbname,
+        "POSTGRES_HOST": database.host,
+        "POSTGRES_PORT": str(database.port),
+        "POSTGRES_USER": database.user,
+        "POSTGRES_PASSWORD": database.password,
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_MAX_OVERFLOW": "8",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+    }
     if database.schema:
         env["POSTGRES_SCHEMA"] = database.schema
     return env

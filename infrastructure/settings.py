@@ -37,27 +37,39 @@ class DatabaseUrl:
         if parts.scheme == "sqlite":
             path = unquote(parts.path)
             if parts.netloc or not path or path == "/":
-                raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: write sqlite:///relative/path or sqlite:////abs/path")
+                raise SettingsError(
+                    f"LEDGERGATE_DATABASE_URL={url!r}: write sqlite:///relative/path or sqlite:////abs/path"
+                )
             return cls(kind="sqlite", sqlite_path=path[1:])
         if parts.scheme in ("postgresql", "postgres"):
             dbname = unquote(parts.path.lstrip("/"))
             if not parts.hostname or not dbname:
-                raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: write postgresql://user[:password]@host[:port]/dbname")
+                raise SettingsError(
+                    f"LEDGERGATE_DATABASE_URL={url!r}: write postgresql://user[:password]@host[:port]/dbname"
+                )
             schema = parse_qs(parts.query).get("schema", [""])[0]
             try:
                 port = parts.port or 5432
             except ValueError:
                 raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: the port is not a number") from None
-            return cls(kind="postgres", host=parts.hostname, port=port, user=unquote(parts.username or "postgres"),
-                       password=unquote(parts.password or ""), dbname=dbname, schema=schema)
+            return cls(
+                kind="postgres",
+                host=parts.hostname,
+                port=port,
+                user=unquote(parts.username or "postgres"),
+                password=unquote(parts.password or ""),
+                dbname=dbname,
+                schema=schema,
+            )
         raise SettingsError(f"LEDGERGATE_DATABASE_URL={url!r}: the scheme must be sqlite:// or postgresql://")
 
     def conninfo(self) -> str:
         from psycopg.conninfo import make_conninfo
 
         options = f"-c search_path={self.schema}" if self.schema else ""
-        return make_conninfo(host=self.host, port=self.port, user=self.user, password=self.password,
-                             dbname=self.dbname, options=options)
+        return make_conninfo(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname=self.dbname, options=options
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,9 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
 
 def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
     """Read settings; ``environ`` wins over the ``.env`` file. Raises: SettingsError."""
-    env: dict[str, str] = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).is_file() else {}
+    env: dict[str, str] = (
+        {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).is_file() else {}
+    )
     env.update(os.environ if environ is None else environ)
     data_dir = Path(env.get("LEDGERGATE_DATA_DIR") or "./data")
     database = DatabaseUrl.parse(env.get("LEDGERGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'ledgergate.db'}")

@@ -44,13 +44,26 @@ def _created(event: Any) -> Row | None:
     if cls is None:
         return None
     if cls is ApiToken:
-        doc = {"name": event.name, "subject": event.subject, "role": event.role, "server_ids": event.server_ids,
-               "expires_at": _iso(event.expires_at), "revoked": False}
+        doc = {
+            "name": event.name,
+            "subject": event.subject,
+            "role": event.role,
+            "server_ids": event.server_ids,
+            "expires_at": _iso(event.expires_at),
+            "revoked": False,
+        }
     else:
         doc = dict(event.fields)
-    return {"id": str(event.originator_id), "tenant_id": event.tenant_id, "kind": cls.KIND,
-            "name": _name_of(cls, doc), "enabled": True, "deleted": False, "created_at": event.timestamp.isoformat(),
-            "doc": doc}
+    return {
+        "id": str(event.originator_id),
+        "tenant_id": event.tenant_id,
+        "kind": cls.KIND,
+        "name": _name_of(cls, doc),
+        "enabled": True,
+        "deleted": False,
+        "created_at": event.timestamp.isoformat(),
+        "doc": doc,
+    }
 
 
 def _changed(row: Row, event: Any) -> Row:
@@ -85,8 +98,12 @@ def evolve(row: Row | None, event: Any, position: int) -> Row | None:
         new = _changed(row, event)
     if new is None:
         return None
-    new.update(version=event.originator_version, updated_at=event.timestamp.isoformat(), updated_by=event.actor,
-               position=position)
+    new.update(
+        version=event.originator_version,
+        updated_at=event.timestamp.isoformat(),
+        updated_by=event.actor,
+        position=position,
+    )
     return new
 
 
@@ -98,6 +115,8 @@ def member_rows(row: Row) -> list[tuple[str, str, str]]:
     if row["kind"] != "server" or row["deleted"]:
         return []
     doc = row["doc"]
-    return [(row["id"], kind, member_id)
-            for kind, field in (("tool", "tool_ids"), ("resource", "resource_ids"), ("prompt", "prompt_ids"))
-            for member_id in doc.get(field) or []]
+    return [
+        (row["id"], kind, member_id)
+        for kind, field in (("tool", "tool_ids"), ("resource", "resource_ids"), ("prompt", "prompt_ids"))
+        for member_id in doc.get(field) or []
+    ]

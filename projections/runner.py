@@ -39,8 +39,9 @@ class CatalogView(Protocol):
 
 
 class CatalogProjector:
-    def __init__(self, view: CatalogView, source: EventSource, batch_size: int = 500,
-                 name: str = PROJECTION_NAME) -> None:
+    def __init__(
+        self, view: CatalogView, source: EventSource, batch_size: int = 500, name: str = PROJECTION_NAME
+    ) -> None:
         self.view = view
         self.source = source
         self.batch_size = batch_size
@@ -96,8 +97,13 @@ class PositionBoard:
 class Follower:
     """A thread that runs the projector whenever it is woken, or every ``poll_s`` at the latest."""
 
-    def __init__(self, projector: CatalogProjector, board: PositionBoard, poll_s: float = 0.25,
-                 wakers: Sequence[Callable[[threading.Event, threading.Event], None]] = ()) -> None:
+    def __init__(
+        self,
+        projector: CatalogProjector,
+        board: PositionBoard,
+        poll_s: float = 0.25,
+        wakers: Sequence[Callable[[threading.Event, threading.Event], None]] = (),
+    ) -> None:
         self.projector = projector
         self.board = board
         self.poll_s = poll_s
@@ -105,8 +111,10 @@ class Follower:
         self.stopped = threading.Event()
         self.caught_up = threading.Event()
         self._threads = [threading.Thread(target=self._loop, name="ledgergate-follower", daemon=True)]
-        self._threads += [threading.Thread(target=waker, args=(self.wake, self.stopped), daemon=True,
-                                           name="ledgergate-waker") for waker in wakers]
+        self._threads += [
+            threading.Thread(target=waker, args=(self.wake, self.stopped), daemon=True, name="ledgergate-waker")
+            for waker in wakers
+        ]
 
     def start(self) -> None:
         for thread in self._threads:
@@ -131,5 +139,3 @@ class Follower:
                 log.exception("catalog projection failed; retrying")
                 self.stopped.wait(1.0)
             self.wake.wait(self.poll_s)
-
-

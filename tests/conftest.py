@@ -31,8 +31,13 @@ def _unavailable(service: str, error: Exception) -> None:
 
 def postgres_conninfo(url: str = POSTGRES_URL) -> str:
     parts = urlsplit(url)
-    return psycopg.conninfo.make_conninfo(host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
-                                          password=parts.password or "", dbname=parts.path.lstrip("/"))
+    return psycopg.conninfo.make_conninfo(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password or "",
+        dbname=parts.path.lstrip("/"),
+    )
 
 
 @pytest.fixture

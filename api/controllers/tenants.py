@@ -8,7 +8,7 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.auth import AuthPrincipal, Principal, provide_principal
+from api.auth import AuthPrincipal, provide_principal
 from api.controllers.catalog import expected_version
 from api.controllers.responses import page, written
 from api.schemas import TenantCreate, TenantUpdate, to_fields
@@ -23,38 +23,57 @@ def _envelope(principal: AuthPrincipal) -> Any:
 
 
 @post("/", sync_to_thread=True, status_code=201, summary="Create a tenant")
-def create_tenant(request: Request[Any, Any, Any], principal: AuthPrincipal, data: JSONBody[TenantCreate]) -> Response[Any]:
+def create_tenant(
+    request: Request[Any, Any, Any], principal: AuthPrincipal, data: JSONBody[TenantCreate]
+) -> Response[Any]:
     principal.allow(None, "platform-admin")
     return written(request.app.state.runtime.registry.create_tenant(_envelope(principal), to_fields(data)), 201)
 
 
 @get("/", sync_to_thread=True, summary="List tenants")
-def list_tenants(request: Request[Any, Any, Any], principal: AuthPrincipal, enabled: FromQuery[bool | None] = None,
-                 name_prefix: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None,
-                 limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-                 min_position: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
+def list_tenants(
+    request: Request[Any, Any, Any],
+    principal: AuthPrincipal,
+    enabled: FromQuery[bool | None] = None,
+    name_prefix: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> dict[str, Any]:
     principal.allow(None, "platform-admin")
     items, next_cursor = request.app.state.runtime.queries.list(
-        None, "tenant", ItemFilter(enabled=enabled, name_prefix=name_prefix), cursor, limit, min_position)
+        None, "tenant", ItemFilter(enabled=enabled, name_prefix=name_prefix), cursor, limit, min_position
+    )
     return page(items, next_cursor)
 
 
 @get("/{tenant:str}", sync_to_thread=True, summary="Get a tenant")
-def get_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal,
-               min_position: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
+def get_tenant(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    principal: AuthPrincipal,
+    min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> dict[str, Any]:
     principal.allow(tenant, "viewer")
     return request.app.state.runtime.queries.get_tenant(tenant, min_position)  # type: ignore[no-any-return]
 
 
-def _change(request: Request[Any, Any, Any], principal: AuthPrincipal, tenant: FromPath[str], action: str,
-            fields: dict[str, Any] | None = None) -> Response[Any]:
+def _change(
+    request: Request[Any, Any, Any],
+    principal: AuthPrincipal,
+    tenant: FromPath[str],
+    action: str,
+    fields: dict[str, Any] | None = None,
+) -> Response[Any]:
     principal.allow(None, "platform-admin")
     registry = request.app.state.runtime.registry
     return written(registry.change_tenant(_envelope(principal), tenant, action, fields, expected_version(request)))
 
 
 @patch("/{tenant:str}", sync_to_thread=True, summary="Change a tenant")
-def update_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TenantUpdate]) -> Response[Any]:
+def update_tenant(
+    request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TenantUpdate]
+) -> Response[Any]:
     return _change(request, principal, tenant, "update", to_fields(data))
 
 
@@ -74,7 +93,16 @@ def delete_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], princi
 
 
 tenants_router = Router(
-    path="/v1/tenants", tags=["tenants"],
-    route_handlers=[create_tenant, list_tenants, get_tenant, update_tenant, enable_tenant, disable_tenant, delete_tenant],
+    path="/v1/tenants",
+    tags=["tenants"],
+    route_handlers=[
+        create_tenant,
+        list_tenants,
+        get_tenant,
+        update_tenant,
+        enable_tenant,
+        disable_tenant,
+        delete_tenant,
+    ],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
 )

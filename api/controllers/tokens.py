@@ -9,7 +9,7 @@ from litestar import Request, Response, Router, delete, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.auth import AuthPrincipal, Principal, provide_principal
+from api.auth import AuthPrincipal, provide_principal
 from api.controllers.responses import page, written
 from api.schemas import TokenCreate
 from application.errors import ValidationError
@@ -19,41 +19,65 @@ __all__ = ["tokens_router"]
 
 
 @post("/", sync_to_thread=True, status_code=201, summary="Issue a token; the token is in this answer only")
-def issue_token(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TokenCreate]) -> Response[Any]:
+def issue_token(
+    request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TokenCreate]
+) -> Response[Any]:
     principal.allow(tenant, "admin")
     if data.expires_in_s is not None and not 60 <= data.expires_in_s <= 10 * 365 * 86400:
         raise ValidationError("expires_in_s must be between 60 seconds and 10 years", field="expires_in_s")
     ttl = timedelta(seconds=data.expires_in_s) if data.expires_in_s is not None else None
     result, token = request.app.state.runtime.registry.issue_token(
-        principal.envelope(tenant), principal.role, data.name, data.subject or data.name, data.role, data.server_ids, ttl)
+        principal.envelope(tenant),
+        principal.role,
+        data.name,
+        data.subject or data.name,
+        data.role,
+        data.server_ids,
+        ttl,
+    )
     return written(result, 201, token=token)
 
 
 @get("/", sync_to_thread=True, summary="List tokens")
-def list_tokens(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, enabled: FromQuery[bool | None] = None,
-                cursor: FromQuery[str | None] = None, limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-                min_position: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
+def list_tokens(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    principal: AuthPrincipal,
+    enabled: FromQuery[bool | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> dict[str, Any]:
     principal.allow(tenant, "admin")
-    items, next_cursor = request.app.state.runtime.queries.list(tenant, "token", ItemFilter(enabled=enabled), cursor,
-                                                                limit, min_position)
+    items, next_cursor = request.app.state.runtime.queries.list(
+        tenant, "token", ItemFilter(enabled=enabled), cursor, limit, min_position
+    )
     return page(items, next_cursor)
 
 
 @get("/{token_id:str}", sync_to_thread=True, summary="Get a token (never its secret)")
-def get_token(request: Request[Any, Any, Any], tenant: FromPath[str], token_id: FromPath[str], principal: AuthPrincipal,
-              min_position: Annotated[int | None, QueryParameter(ge=0)] = None) -> dict[str, Any]:
+def get_token(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    token_id: FromPath[str],
+    principal: AuthPrincipal,
+    min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> dict[str, Any]:
     principal.allow(tenant, "admin")
     return request.app.state.runtime.queries.get(tenant, "token", token_id, min_position)  # type: ignore[no-any-return]
 
 
 @delete("/{token_id:str}", sync_to_thread=True, status_code=200, summary="Revoke a token")
-def revoke_token(request: Request[Any, Any, Any], tenant: FromPath[str], token_id: FromPath[str], principal: AuthPrincipal) -> Response[Any]:
+def revoke_token(
+    request: Request[Any, Any, Any], tenant: FromPath[str], token_id: FromPath[str], principal: AuthPrincipal
+) -> Response[Any]:
     principal.allow(tenant, "admin")
     return written(request.app.state.runtime.registry.revoke_token(principal.envelope(tenant), token_id))
 
 
 tokens_router = Router(
-    path="/v1/tenants/{tenant:str}/tokens", tags=["tokens"],
+    path="/v1/tenants/{tenant:str}/tokens",
+    tags=["tokens"],
     route_handlers=[issue_token, list_tokens, get_token, revoke_token],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
 )

@@ -35,14 +35,23 @@ class JwtCodec:
 
     def verify(self, token: str) -> TokenClaims:
         try:
-            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
-                                options={"require": ["sub", "jti", "iat", "iss"]})
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["sub", "jti", "iat", "iss"]},
+            )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(str(exc)) from None
         try:
             servers = claims.get("srv")
-            return TokenClaims(token_id=str(claims["jti"]), subject=str(claims["sub"]), tenant_id=str(claims["tid"]),
-                               role=str(claims["role"]),
-                               server_ids=tuple(servers) if isinstance(servers, list) else None)
+            return TokenClaims(
+                token_id=str(claims["jti"]),
+                subject=str(claims["sub"]),
+                tenant_id=str(claims["tid"]),
+                role=str(claims["role"]),
+                server_ids=tuple(servers) if isinstance(servers, list) else None,
+            )
         except KeyError as exc:
             raise InvalidTokenError(f"claim {exc} is missing") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -58,9 +58,11 @@ class TenantCipher:
             key_id, key = f"dk-{secrets.token_hex(8)}", secrets.token_bytes(32)
             wrapped = _seal(self.master_key, key, f"tenant-key:{tenant_id}:{key_id}".encode())
             with self.connector.transaction() as cur:
-                cur.execute("INSERT INTO tenant_keys (tenant_id, key_id, wrapped_key, created_at) VALUES (?, ?, ?, ?) "
-                            "ON CONFLICT (tenant_id) DO NOTHING",
-                            (tenant_id, key_id, wrapped, datetime.now(timezone.utc).isoformat()))
+                cur.execute(
+                    "INSERT INTO tenant_keys (tenant_id, key_id, wrapped_key, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (tenant_id) DO NOTHING",
+                    (tenant_id, key_id, wrapped, datetime.now(UTC).isoformat()),
+                )
                 rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
         key_id, wrapped = rows[0]
         entry = (key_id, _open(self.master_key, wrapped, f"tenant-key:{tenant_id}:{key_id}".encode()))

@@ -35,8 +35,9 @@ class _PostgresCursor:
             self._cur.executemany(_pg(sql), rows)  # type: ignore[arg-type]
 
     def lock_tracking(self, name: str) -> int:
-        self.execute("INSERT INTO projection_tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
-                     (name,))
+        self.execute(
+            "INSERT INTO projection_tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING", (name,)
+        )
         return int(self.execute("SELECT position FROM projection_tracking WHERE name = ? FOR UPDATE", (name,))[0][0])
 
 
@@ -46,8 +47,9 @@ class PostgresConnector:
     def __init__(self, conninfo: str, schema: str = "", max_size: int = 8) -> None:
         self.conninfo = conninfo
         self.schema = schema
-        self.pool = ConnectionPool(conninfo, min_size=1, max_size=max_size, open=True, name="ledgergate-read",
-                                   kwargs={"autocommit": True})
+        self.pool = ConnectionPool(
+            conninfo, min_size=1, max_size=max_size, open=True, name="ledgergate-read", kwargs={"autocommit": True}
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[_PostgresCursor]:
@@ -56,14 +58,15 @@ class PostgresConnector:
 
     @contextmanager
     def migration_lock(self) -> Iterator[_PostgresCursor]:
-        with psycopg.connect(self.conninfo.replace(f"search_path={self.schema}", "search_path=public")
-                             if self.schema else self.conninfo, autocommit=True) as conn:
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-                if self.schema:
-                    cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
-                    cur.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(pgsql.Identifier(self.schema)))
-                yield _PostgresCursor(cur)
+        with psycopg.connect(
+            self.conninfo.replace(f"search_path={self.schema}", "search_path=public") if self.schema else self.conninfo,
+            autocommit=True,
+        ) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            if self.schema:
+                cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
+                cur.execute(pgsql.SQL("SET LOCAL search_path TO {}").format(pgsql.Identifier(self.schema)))
+            yield _PostgresCursor(cur)
 
     @contextmanager
     def read(self) -> Iterator[_PostgresCursor]:

@@ -36,7 +36,8 @@ class RedisLogSignal:
             while not stopped.is_set():
                 try:
                     pubsub = redis.Redis.from_url(self.url, socket_connect_timeout=2).pubsub(
-                        ignore_subscribe_messages=True)
+                        ignore_subscribe_messages=True
+                    )
                     pubsub.subscribe(self.channel)
                     wake.set()
                     while not stopped.is_set():

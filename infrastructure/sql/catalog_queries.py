@@ -27,8 +27,9 @@ class SqlCatalogQueries:
             rows = cur.execute(sql, params)
         return decode_row(rows[0]) if rows else None
 
-    def list_items(self, tenant_id: str | None, kind: str, flt: ItemFilter, after: tuple[str, str] | None,
-                   limit: int) -> ItemPage:
+    def list_items(
+        self, tenant_id: str | None, kind: str, flt: ItemFilter, after: tuple[str, str] | None, limit: int
+    ) -> ItemPage:
         where = ["kind = ?", "deleted = 0"]
         params: list[Any] = [kind]
         if tenant_id is not None:
@@ -57,8 +58,8 @@ class SqlCatalogQueries:
         members: dict[str, list[str]] = {"tool": [], "resource": [], "prompt": []}
         with self.connector.read() as cur:
             for kind, member_id in cur.execute(
-                    "SELECT member_kind, member_id FROM server_members WHERE server_id = ? ORDER BY member_id",
-                    (server_id,)):
+                "SELECT member_kind, member_id FROM server_members WHERE server_id = ? ORDER BY member_id", (server_id,)
+            ):
                 members[kind].append(member_id)
         return members
 

@@ -13,12 +13,23 @@ from projections.catalog import Row, member_rows, tag_rows
 
 __all__ = ["SqlCatalogView"]
 
-COLUMNS = ("id", "tenant_id", "kind", "name", "enabled", "deleted", "version", "created_at", "updated_at",
-           "updated_by", "position", "doc")
+COLUMNS = (
+    "id",
+    "tenant_id",
+    "kind",
+    "name",
+    "enabled",
+    "deleted",
+    "version",
+    "created_at",
+    "updated_at",
+    "updated_by",
+    "position",
+    "doc",
+)
 _UPSERT = (
     f"INSERT INTO catalog_items ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
-    "ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{col} = excluded.{col}" for col in COLUMNS if col != "id")
+    "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in COLUMNS if col != "id")
 )
 _CHUNK = 500
 
@@ -33,15 +44,18 @@ def decode_row(values: tuple[Any, ...]) -> Row:
 
 def _encode_row(row: Row) -> tuple[Any, ...]:
     return tuple(
-        int(row[col]) if col in ("enabled", "deleted") else
-        msgspec.json.encode(row[col]).decode() if col == "doc" else row[col]
+        int(row[col])
+        if col in ("enabled", "deleted")
+        else msgspec.json.encode(row[col]).decode()
+        if col == "doc"
+        else row[col]
         for col in COLUMNS
     )
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]
 
 
 class _Batch:
@@ -54,8 +68,9 @@ class _Batch:
         rows: dict[str, Row] = {}
         for chunk in _chunks(sorted(set(ids))):
             marks = ", ".join("?" for _ in chunk)
-            for values in self._cur.execute(f"SELECT {', '.join(COLUMNS)} FROM catalog_items WHERE id IN ({marks})",
-                                            chunk):
+            for values in self._cur.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM catalog_items WHERE id IN ({marks})", chunk
+            ):
                 row = decode_row(values)
                 rows[row["id"]] = row
         return rows
@@ -68,10 +83,13 @@ class _Batch:
             marks = ", ".join("?" for _ in chunk)
             cur.execute(f"DELETE FROM catalog_tags WHERE item_id IN ({marks})", chunk)
             cur.execute(f"DELETE FROM server_members WHERE server_id IN ({marks})", chunk)
-        cur.executemany("INSERT INTO catalog_tags (item_id, tag) VALUES (?, ?)",
-                        [tag for row in rows for tag in tag_rows(row)])
-        cur.executemany("INSERT INTO server_members (server_id, member_kind, member_id) VALUES (?, ?, ?)",
-                        [member for row in rows for member in member_rows(row)])
+        cur.executemany(
+            "INSERT INTO catalog_tags (item_id, tag) VALUES (?, ?)", [tag for row in rows for tag in tag_rows(row)]
+        )
+        cur.executemany(
+            "INSERT INTO server_members (server_id, member_kind, member_id) VALUES (?, ?, ?)",
+            [member for row in rows for member in member_rows(row)],
+        )
         self.new_position = new_position
 
 
@@ -99,5 +117,5 @@ class SqlCatalogView:
         with self.connector.transaction() as cur:
             cur.lock_tracking(name)
             for table in ("catalog_tags", "server_members", "catalog_items"):
-                cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                cur.execute(f"DELETE FROM {table}")
             cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = ?", (name,))

@@ -6,7 +6,7 @@ Two processes that start at once both take the lock in turn; the second finds ev
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 from infrastructure.sql.connector import SqlConnector
@@ -35,16 +35,20 @@ def apply_migrations(connector: SqlConnector, also: Callable[[], None] | None = 
     """Apply what is missing; ``also`` runs under the same lock (the event store creates its tables there)."""
     applied_now: list[str] = []
     with connector.migration_lock() as cur:
-        cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                    "applied_at TEXT NOT NULL)")
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)"
+        )
         done = {row[0] for row in cur.execute("SELECT version FROM schema_migrations")}
         for number, name, script in available_migrations(connector.dialect):
             if number in done:
                 continue
             for statement in _statements(script):
                 cur.execute(statement)
-            cur.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                        (number, name, datetime.now(timezone.utc).isoformat()))
+            cur.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, datetime.now(UTC).isoformat()),
+            )
             applied_now.append(f"{number:04d}_{name}")
         # PostgreSQL: the advisory lock serialises the event store's CREATE TABLE across processes.
         # SQLite: our write lock would block the store's own connection, and its DDL is race-free anyway.

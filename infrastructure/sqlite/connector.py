@@ -24,8 +24,9 @@ class _SQLiteCursor:
 
     def lock_tracking(self, name: str) -> int:
         # BEGIN IMMEDIATE already holds the database's write lock.
-        self._conn.execute("INSERT INTO projection_tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING",
-                           (name,))
+        self._conn.execute(
+            "INSERT INTO projection_tracking (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING", (name,)
+        )
         return int(self._conn.execute("SELECT position FROM projection_tracking WHERE name = ?", (name,)).fetchone()[0])
 
 

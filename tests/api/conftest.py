@@ -35,8 +35,9 @@ class Api:
     def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}", **extra}
 
-    def call(self, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None,
-             **kwargs: Any) -> httpx.Response:
+    def call(
+        self, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         return self.http.request(method, self.base + path, headers={**self.headers(token), **(headers or {})}, **kwargs)
 
 
@@ -82,12 +83,23 @@ class ServerProcess:
 def start_server(data_dir: Path, database_url: str | None = None, workers: int = 1, **env: str) -> ServerProcess:
     """Start ``ledgergate serve`` on a free loopback port and wait until it is ready."""
     port = free_port()
-    environ = {**os.environ, "LEDGERGATE_DATA_DIR": str(data_dir), "LEDGERGATE_PORT": str(port),
-               "LEDGERGATE_WORKERS": str(workers), **env}
+    environ = {
+        **os.environ,
+        "LEDGERGATE_DATA_DIR": str(data_dir),
+        "LEDGERGATE_PORT": str(port),
+        "LEDGERGATE_WORKERS": str(workers),
+        **env,
+    }
     if database_url:
         environ["LEDGERGATE_DATABASE_URL"] = database_url
-    process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=environ, cwd=data_dir.parent,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"],
+        env=environ,
+        cwd=data_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     server = ServerProcess(process=process, url=f"http://127.0.0.1:{port}", data_dir=data_dir)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -10,8 +10,12 @@ WEATHER = {
     "name": "get_weather",
     "description": "Current weather for a city",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "integration": {"method": "GET", "url": "https://api.example.com/weather/{city}",
-                    "headers": {"X-Api-Key": "super-secret"}, "auth": {"type": "bearer", "token": "tok-abc"}},
+    "integration": {
+        "method": "GET",
+        "url": "https://api.example.com/weather/{city}",
+        "headers": {"X-Api-Key": "super-secret"},
+        "auth": {"type": "bearer", "token": "tok-abc"},
+    },
     "tags": ["weather"],
 }
 
@@ -26,13 +30,25 @@ def created(api: Api, path: str, body: dict[str, Any]) -> dict[str, Any]:
 def test_a_new_user_builds_a_catalog_and_sees_it_immediately_with_min_position(api: Api) -> None:
     created(api, "/v1/tenants", {"name": "acme"})
     tool = created(api, "/v1/tenants/acme/tools", WEATHER)
-    prompt = created(api, "/v1/tenants/acme/prompts", {
-        "name": "summarise", "template": "Summarise {{ text }} in {{ words }} words",
-        "arguments": [{"name": "text", "required": True}, {"name": "words"}]})
-    resource = created(api, "/v1/tenants/acme/resources", {
-        "uri": "docs://handbook", "name": "handbook", "mime_type": "text/markdown", "text": "# Handbook"})
-    server = created(api, "/v1/tenants/acme/servers", {
-        "name": "assistant", "tool_ids": [tool["id"]], "prompt_ids": [prompt["id"]], "resource_ids": [resource["id"]]})
+    prompt = created(
+        api,
+        "/v1/tenants/acme/prompts",
+        {
+            "name": "summarise",
+            "template": "Summarise {{ text }} in {{ words }} words",
+            "arguments": [{"name": "text", "required": True}, {"name": "words"}],
+        },
+    )
+    resource = created(
+        api,
+        "/v1/tenants/acme/resources",
+        {"uri": "docs://handbook", "name": "handbook", "mime_type": "text/markdown", "text": "# Handbook"},
+    )
+    server = created(
+        api,
+        "/v1/tenants/acme/servers",
+        {"name": "assistant", "tool_ids": [tool["id"]], "prompt_ids": [prompt["id"]], "resource_ids": [resource["id"]]},
+    )
 
     tools = api.call("GET", f"/v1/tenants/acme/tools?min_position={server['position']}").json()
     assert [t["name"] for t in tools["items"]] == ["get_weather"]
@@ -52,7 +68,11 @@ def test_reverting_a_tool_restores_its_earlier_version_and_history_shows_who_did
     assert reverted.status_code == 200
     item = api.call("GET", f"{path}?min_position={reverted.json()['position']}").json()
     assert (item["name"], item["description"], item["enabled"], item["version"]) == (
-        "get_weather", "Current weather for a city", True, 4)
+        "get_weather",
+        "Current weather for a city",
+        True,
+        4,
+    )
     history = api.call("GET", path + "/history").json()["versions"]
     assert [v["event"] for v in history] == ["Registered", "Updated", "Disabled", "Reverted"]
     assert {v["actor"] for v in history} == {"admin"}
@@ -84,8 +104,9 @@ def test_bad_input_gets_a_problem_response_and_changes_nothing(api: Api) -> None
         assert response.status_code == status, (body, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["type"].endswith(problem)
-    malformed = api.call("POST", "/v1/tenants/default/tools", content=b"{not json",
-                         headers={"Content-Type": "application/json"})
+    malformed = api.call(
+        "POST", "/v1/tenants/default/tools", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400
     oversize = api.call("POST", "/v1/tenants/default/tools", json={**WEATHER, "description": "x" * 2_000_000})
     assert oversize.status_code == 413
@@ -123,12 +144,17 @@ def test_tokens_are_scoped_to_their_tenant_and_role_and_refused_once_revoked(api
     globex_tool = created(api, "/v1/tenants/globex/tools", WEATHER)
 
     assert api.call("GET", "/v1/tenants/globex/tools", token=acme_admin["token"]).status_code == 403
-    assert api.call("GET", f"/v1/tenants/globex/tools/{globex_tool['id']}", token=acme_admin["token"]).status_code == 403
-    assert api.call("DELETE", f"/v1/tenants/acme/tools/{globex_tool['id']}", token=acme_admin["token"]).status_code == 404
+    assert (
+        api.call("GET", f"/v1/tenants/globex/tools/{globex_tool['id']}", token=acme_admin["token"]).status_code == 403
+    )
+    assert (
+        api.call("DELETE", f"/v1/tenants/acme/tools/{globex_tool['id']}", token=acme_admin["token"]).status_code == 404
+    )
     assert api.call("POST", "/v1/tenants", json={"name": "x"}, token=acme_admin["token"]).status_code == 403
     assert api.call("POST", "/v1/tenants/acme/tools", json=WEATHER, token=viewer["token"]).status_code == 403
-    escalate = api.call("POST", "/v1/tenants/acme/tokens", json={"name": "x", "role": "platform-admin"},
-                        token=acme_admin["token"])
+    escalate = api.call(
+        "POST", "/v1/tenants/acme/tokens", json={"name": "x", "role": "platform-admin"}, token=acme_admin["token"]
+    )
     assert escalate.status_code == 403
     assert api.call("GET", "/v1/tenants/acme/tools", token=viewer["token"]).status_code == 200
 

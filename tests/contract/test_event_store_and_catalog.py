@@ -16,9 +16,16 @@ from application.registry import PLATFORM_TENANT
 from domain.envelope import Envelope, recording
 from infrastructure.settings import Settings
 
-TOOL = {"name": "search", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
-        "integration": {"method": "GET", "url": "https://api.example.com/search", "query": {"q": "q"},
-                        "headers": {"X-Api-Key": "k-123"}}}
+TOOL = {
+    "name": "search",
+    "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+    "integration": {
+        "method": "GET",
+        "url": "https://api.example.com/search",
+        "query": {"q": "q"},
+        "headers": {"X-Api-Key": "k-123"},
+    },
+}
 
 
 def envelope(tenant: str = "acme") -> Envelope:
@@ -115,7 +122,9 @@ def test_two_creates_of_one_name_racing_leave_exactly_one_tool(runtime: Runtime)
 
 def test_rebuilding_the_catalog_from_the_log_gives_the_same_rows(runtime: Runtime) -> None:
     for n in range(30):
-        written = runtime.registry.create_entity(envelope(), "tool", {**TOOL, "name": f"t{n:02d}", "tags": [f"g{n % 3}"]})
+        written = runtime.registry.create_entity(
+            envelope(), "tool", {**TOOL, "name": f"t{n:02d}", "tags": [f"g{n % 3}"]}
+        )
         if n % 4 == 0:
             runtime.registry.change_entity(envelope(), "tool", written.id, "disable")
         if n % 5 == 0:
@@ -133,7 +142,10 @@ def test_rebuilding_the_catalog_from_the_log_gives_the_same_rows(runtime: Runtim
 def test_lists_filter_by_enabled_tag_and_name_prefix_and_page_in_a_stable_order(runtime: Runtime) -> None:
     for n in range(12):
         written = runtime.registry.create_entity(
-            envelope(), "tool", {**TOOL, "name": f"{'alpha' if n < 6 else 'beta'}_{n:02d}", "tags": ["even" if n % 2 == 0 else "odd"]})
+            envelope(),
+            "tool",
+            {**TOOL, "name": f"{'alpha' if n < 6 else 'beta'}_{n:02d}", "tags": ["even" if n % 2 == 0 else "odd"]},
+        )
         if n in (0, 7):
             runtime.registry.change_entity(envelope(), "tool", written.id, "disable")
     catch_up(runtime)
@@ -145,8 +157,9 @@ def test_lists_filter_by_enabled_tag_and_name_prefix_and_page_in_a_stable_order(
         if cursor is None:
             break
     assert names == sorted(names) and len(names) == 12
-    enabled_even_alpha = runtime.queries.list("acme", "tool", ItemFilter(enabled=True, tag="even", name_prefix="alpha"),
-                                              None, 50)[0]
+    enabled_even_alpha = runtime.queries.list(
+        "acme", "tool", ItemFilter(enabled=True, tag="even", name_prefix="alpha"), None, 50
+    )[0]
     assert [item["name"] for item in enabled_even_alpha] == ["alpha_02", "alpha_04"]
 
 

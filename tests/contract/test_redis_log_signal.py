@@ -34,8 +34,9 @@ def test_a_write_publishes_its_position_on_the_log_channel(tmp_path: Path, redis
         runtime.close()
 
 
-def test_a_follower_that_never_polls_still_sees_another_runtimes_write_through_redis(tmp_path: Path,
-                                                                                      redis_url: str) -> None:
+def test_a_follower_that_never_polls_still_sees_another_runtimes_write_through_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
     data = tmp_path / "data"
     writer = build_runtime(make_settings(data, LEDGERGATE_REDIS_URL=redis_url), follow=False)
     reader = build_runtime(make_settings(data, LEDGERGATE_REDIS_URL=redis_url, LEDGERGATE_POLL_MS="600000"))

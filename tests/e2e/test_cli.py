@@ -16,8 +16,9 @@ def run(data: Path, *args: str, database_url: str | None = None) -> subprocess.C
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(data)}
     if database_url:
         env["LEDGERGATE_DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_migrate_applies_once_and_then_reports_nothing_to_do(tmp_path: Path) -> None:
@@ -32,8 +33,16 @@ def test_migrate_applies_once_and_then_reports_nothing_to_do(tmp_path: Path) -> 
 @pytest.mark.postgres
 def test_two_processes_migrating_one_postgres_schema_at_once_both_succeed(tmp_path: Path, postgres_url: str) -> None:
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(tmp_path), "LEDGERGATE_DATABASE_URL": postgres_url}
-    processes = [subprocess.Popen([sys.executable, "-m", "api.cli", "migrate"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert sorted("0001_catalog" in out for out, _ in outputs) == [False, True]

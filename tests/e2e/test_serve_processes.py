@@ -22,8 +22,11 @@ from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
 
-TOOL = {"name": "lookup", "input_schema": {"type": "object"},
-        "integration": {"method": "GET", "url": "https://api.example.com/lookup"}}
+TOOL = {
+    "name": "lookup",
+    "input_schema": {"type": "object"},
+    "integration": {"method": "GET", "url": "https://api.example.com/lookup"},
+}
 
 
 def auth(token: str) -> dict[str, str]:
@@ -51,14 +54,16 @@ def test_first_start_prints_a_working_token_once_and_keeps_keys_private(tmp_path
 
 def test_an_invalid_setting_stops_the_start_with_one_clear_message(tmp_path: Path) -> None:
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(tmp_path), "LEDGERGATE_PORT": "99999"}
-    result = subprocess.run([sys.executable, "-m", "api.cli", "serve"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 2
     assert "LEDGERGATE_PORT='99999': must be between 1 and 65535" in result.stderr
     env["LEDGERGATE_PORT"] = "4444"
     env["LEDGERGATE_DATABASE_URL"] = "mysql://nope"
-    result = subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 2
     assert "LEDGERGATE_DATABASE_URL" in result.stderr
 
@@ -73,16 +78,19 @@ def test_two_serve_processes_sharing_postgres_serve_each_others_writes(tmp_path:
         positions = []
         for n in range(10):
             target = first if n % 2 == 0 else second
-            response = httpx.post(target.url + "/v1/tenants/default/tools", json={**TOOL, "name": f"tool_{n}"},
-                                  headers=auth(token))
+            response = httpx.post(
+                target.url + "/v1/tenants/default/tools", json={**TOOL, "name": f"tool_{n}"}, headers=auth(token)
+            )
             assert response.status_code == 201, response.text
             positions.append(response.json()["position"])
         for server in (first, second):
-            listed = httpx.get(f"{server.url}/v1/tenants/default/tools?min_position={max(positions)}",
-                               headers=auth(token)).json()["items"]
+            listed = httpx.get(
+                f"{server.url}/v1/tenants/default/tools?min_position={max(positions)}", headers=auth(token)
+            ).json()["items"]
             assert sorted(t["name"] for t in listed) == [f"tool_{n}" for n in range(10)]
-        clash = httpx.post(second.url + "/v1/tenants/default/tools", json={**TOOL, "name": "tool_0"},
-                           headers=auth(token))
+        clash = httpx.post(
+            second.url + "/v1/tenants/default/tools", json={**TOOL, "name": "tool_0"}, headers=auth(token)
+        )
         assert clash.status_code == 409
     finally:
         first.stop()
@@ -108,16 +116,21 @@ while True:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_a_writer_killed_mid_stream_leaves_log_and_catalog_consistent(tmp_path: Path, backend: str,
-                                                                      request: pytest.FixtureRequest) -> None:
+def test_a_writer_killed_mid_stream_leaves_log_and_catalog_consistent(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     data = tmp_path / "data"
     url = f"sqlite:///{data / 'ledgergate.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     settings = make_settings(data, url)
     setup = build_runtime(settings, follow=False)
     first_start(setup)
     setup.close()
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(data), url], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[2])
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(data), url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
     check = build_runtime(settings, follow=False)
     writer_progress = threading.Event()  # never set: a bounded pause between polls of the log head
@@ -132,8 +145,11 @@ def test_a_writer_killed_mid_stream_leaves_log_and_catalog_consistent(tmp_path: 
         head = check.registry.recorder.max_notification_id()
         assert position == head
         live = check.queries.list("default", "tool", ItemFilter(), None, 500)[0]
-        tools_in_log = sorted(str(n.originator_id) for n in check.registry.recorder.select_notifications(
-            start=1, limit=100_000) if n.topic.endswith("Tool.Registered"))
+        tools_in_log = sorted(
+            str(n.originator_id)
+            for n in check.registry.recorder.select_notifications(start=1, limit=100_000)
+            if n.topic.endswith("Tool.Registered")
+        )
         assert sorted(item["id"] for item in live) == tools_in_log
         names = [item["name"] for item in live]
         assert names == [f"w{n:05d}" for n in range(len(names))]
