@@ -20,6 +20,7 @@ from infrastructure.sql.catalog_view import SqlCatalogView
 from infrastructure.sql.connector import SqlConnector
 from infrastructure.sql.migrator import apply_migrations
 from infrastructure.sqlite.connector import SQLiteConnector
+from projections.hot_catalog import HotCatalogs
 from projections.runner import CatalogProjector, Follower, PositionBoard
 
 __all__ = ["Runtime", "build_runtime", "connect", "migrate"]
@@ -56,6 +57,7 @@ class Runtime:
     board: PositionBoard
     codec: JwtCodec
     follower: Follower | None = None
+    hot: HotCatalogs | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -116,7 +118,10 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         if signal is not None:
             wakers.append(signal.waker())
         poll_s = settings.poll_ms / 1000 if settings.poll_ms else (1.0 if wakers else 0.1)
-        runtime.follower = Follower(projector, board, poll_s=poll_s, wakers=wakers)
+        hot = HotCatalogs(log_reader(registry))
+        hot.load(*view.load_all(projector.name))
+        runtime.hot = hot
+        runtime.follower = Follower(projector, board, poll_s=poll_s, wakers=wakers, tails=[hot.advance])
         local.append(runtime.follower)
         runtime.follower.start()
     return runtime

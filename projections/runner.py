@@ -95,7 +95,10 @@ class PositionBoard:
 
 
 class Follower:
-    """A thread that runs the projector whenever it is woken, or every ``poll_s`` at the latest."""
+    """A thread that runs the projector whenever it is woken, or every ``poll_s`` at the latest.
+
+    ``tails`` are in-memory followers of the log (the hot catalogs) advanced after the durable view.
+    """
 
     def __init__(
         self,
@@ -103,8 +106,10 @@ class Follower:
         board: PositionBoard,
         poll_s: float = 0.25,
         wakers: Sequence[Callable[[threading.Event, threading.Event], None]] = (),
+        tails: Sequence[Callable[[], int]] = (),
     ) -> None:
         self.projector = projector
+        self.tails = tails
         self.board = board
         self.poll_s = poll_s
         self.wake = threading.Event()
@@ -133,7 +138,10 @@ class Follower:
         while not self.stopped.is_set():
             self.wake.clear()
             try:
-                self.board.publish(self.projector.catch_up())
+                durable = self.projector.catch_up()
+                for tail in self.tails:  # in-memory followers of the log (the hot catalogs)
+                    tail()
+                self.board.publish(durable)
                 self.caught_up.set()
             except Exception:
                 log.exception("catalog projection failed; retrying")

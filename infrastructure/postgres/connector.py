@@ -69,6 +69,13 @@ class PostgresConnector:
             yield _PostgresCursor(cur)
 
     @contextmanager
+    def snapshot(self) -> Iterator[_PostgresCursor]:
+        """A repeatable-read transaction: every read inside sees the same committed state."""
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield _PostgresCursor(cur)
+
+    @contextmanager
     def read(self) -> Iterator[_PostgresCursor]:
         with self.pool.connection() as conn, conn.cursor() as cur:
             yield _PostgresCursor(cur)

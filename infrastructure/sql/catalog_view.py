@@ -112,6 +112,13 @@ class SqlCatalogView:
             rows = cur.execute("SELECT position FROM projection_tracking WHERE name = ?", (name,))
         return int(rows[0][0]) if rows else 0
 
+    def load_all(self, name: str) -> tuple[list[Row], int]:
+        """Every row and the position they reflect, read consistently (to start a hot catalog)."""
+        with self.connector.snapshot() as cur:
+            position_rows = cur.execute("SELECT position FROM projection_tracking WHERE name = ?", (name,))
+            rows = [decode_row(values) for values in cur.execute(f"SELECT {', '.join(COLUMNS)} FROM catalog_items")]
+        return rows, int(position_rows[0][0]) if position_rows else 0
+
     def reset(self, name: str) -> None:
         """Drop the rows and the position, so the next run rebuilds from the start of the log."""
         with self.connector.transaction() as cur:

@@ -31,6 +31,10 @@ class SqlConnector(Protocol):
 
     def read(self) -> AbstractContextManager[Cursor]: ...
 
+    def snapshot(self) -> AbstractContextManager[Cursor]:
+        """A read-only transaction whose reads all see one committed state."""
+        ...
+
     def migration_lock(self) -> AbstractContextManager[Cursor]:
         """A transaction that holds the instance-wide migration lock."""
         ...

@@ -67,6 +67,16 @@ class SQLiteConnector:
     migration_lock = transaction
 
     @contextmanager
+    def snapshot(self) -> Iterator[_SQLiteCursor]:
+        """A read transaction: every read inside sees the same committed state."""
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            yield _SQLiteCursor(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
     def read(self) -> Iterator[_SQLiteCursor]:
         yield _SQLiteCursor(self._connection())
 

@@ -1,0 +1,245 @@
+"""Hot catalogs: per (tenant, virtual server), an immutable snapshot that MCP requests are served from.
+
+Each process folds the log into memory with the same ``evolve`` as the durable catalog, starting from
+a consistent copy of the durable view. After every batch it rebuilds the snapshots of the tenants the
+batch touched and swaps them in with one assignment; requests never query a database and never
+encode the catalog: list results are encoded once per snapshot, per protocol era and page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from projections.catalog import Row, evolve
+
+__all__ = ["ERAS", "LIST_KINDS", "CatalogChange", "HotCatalogs", "Snapshot", "decode_page_cursor"]
+
+log = logging.getLogger("ledgergate.hot")
+
+#: Era "legacy" (2024-11-05 ... 2025-11-25) or "modern" (2026-07-28): modern results carry caching hints.
+ERAS = ("legacy", "modern")
+LIST_KINDS = ("tools", "resources", "prompts", "resourceTemplates")
+MEMBER_FIELD = {"tool": "tool_ids", "resource": "resource_ids", "prompt": "prompt_ids"}
+CatalogKey = tuple[str, str | None]  # (tenant, virtual server id or None for the tenant-wide catalog)
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    tenant_id: str
+    server_id: str | None
+    kinds: frozenset[str]  # which of LIST_KINDS changed
+
+
+def _drop_none(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in entry.items() if value not in (None, {}, [])}
+
+
+def mcp_tool(row: Row) -> dict[str, Any]:
+    doc = row["doc"]
+    return _drop_none({"name": doc["name"], "title": doc.get("title"), "description": doc.get("description"),
+                       "inputSchema": doc["input_schema"], "outputSchema": doc.get("output_schema"),
+                       "annotations": doc.get("annotations")})
+
+
+def mcp_resource(row: Row) -> dict[str, Any]:
+    doc = row["doc"]
+    return _drop_none({"uri": doc["uri"], "name": doc["name"], "title": doc.get("title"),
+                       "description": doc.get("description"), "mimeType": doc.get("mime_type")})
+
+
+def mcp_prompt(row: Row) -> dict[str, Any]:
+    doc = row["doc"]
+    arguments = [_drop_none({"name": a["name"], "description": a.get("description")}) | {"required": a["required"]}
+                 for a in doc.get("arguments") or []]
+    return _drop_none({"name": doc["name"], "title": doc.get("title"), "description": doc.get("description"),
+                       "arguments": arguments})
+
+
+def encode_page_cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"page:{index}".encode()).decode().rstrip("=")
+
+
+def decode_page_cursor(cursor: Any) -> int | None:
+    """The page index a cursor stands for, or None if it is not one of ours."""
+    if not isinstance(cursor, str) or len(cursor) > 64:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    prefix, _, number = text.partition(":")
+    return int(number) if prefix == "page" and number.isdigit() else None
+
+
+def _encode_pages(key: str, entries: list[dict[str, Any]], page_size: int, ttl_ms: int) -> dict[tuple[str, int], bytes]:
+    pages: dict[tuple[str, int], bytes] = {}
+    chunks = [entries[i:i + page_size] for i in range(0, len(entries), page_size)] or [[]]
+    for index, chunk in enumerate(chunks):
+        result: dict[str, Any] = {key: chunk}
+        if index + 1 < len(chunks):
+            result["nextCursor"] = encode_page_cursor(index + 1)
+        pages[("legacy", index)] = msgspec.json.encode(result)
+        pages[("modern", index)] = msgspec.json.encode(
+            {**result, "resultType": "complete", "ttlMs": ttl_ms, "cacheScope": "private"})
+    return pages
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one catalog exposes at one position. Never mutated; replaced whole."""
+
+    tenant_id: str
+    server_id: str | None
+    position: int
+    tools: dict[str, Row]
+    resources: dict[str, Row]
+    prompts: dict[str, Row]
+    pages: dict[tuple[str, str, int], bytes] = field(repr=False)
+    digests: dict[str, bytes] = field(repr=False)
+
+    def page(self, era: str, kind: str, index: int) -> bytes | None:
+        return self.pages.get((era, kind, index))
+
+
+def build_snapshot(tenant_id: str, server_id: str | None, rows: Iterable[Row], position: int, page_size: int,
+                   ttl_ms: int) -> Snapshot:
+    by_kind: dict[str, list[Row]] = {"tool": [], "resource": [], "prompt": []}
+    for row in rows:
+        if row["kind"] in by_kind and row["enabled"] and not row["deleted"]:
+            by_kind[row["kind"]].append(row)
+    for kind_rows in by_kind.values():
+        kind_rows.sort(key=lambda r: (r["name"], r["id"]))
+    entries = {"tools": [mcp_tool(r) for r in by_kind["tool"]],
+               "resources": [mcp_resource(r) for r in by_kind["resource"]],
+               "prompts": [mcp_prompt(r) for r in by_kind["prompt"]],
+               "resourceTemplates": []}
+    pages: dict[tuple[str, str, int], bytes] = {}
+    digests: dict[str, bytes] = {}
+    for kind, items in entries.items():
+        for (era, index), body in _encode_pages(kind, items, page_size, ttl_ms).items():
+            pages[(era, kind, index)] = body
+        digests[kind] = hashlib.sha256(msgspec.json.encode(items)).digest()
+    return Snapshot(tenant_id=tenant_id, server_id=server_id, position=position,
+                    tools={r["doc"]["name"]: r for r in by_kind["tool"]},
+                    resources={r["doc"]["uri"]: r for r in by_kind["resource"]},
+                    prompts={r["doc"]["name"]: r for r in by_kind["prompt"]}, pages=pages, digests=digests)
+
+
+class HotCatalogs:
+    """The in-memory catalogs of this process. ``get`` is lock-free; ``advance`` runs in one thread."""
+
+    def __init__(self, source: Callable[[int, int], Sequence[tuple[int, Any]]], page_size: int = 1000,
+                 ttl_ms: int = 60_000, batch_size: int = 1000) -> None:
+        self.source = source
+        self.page_size = page_size
+        self.ttl_ms = ttl_ms
+        self.batch_size = batch_size
+        self.position = 0
+        self._rows: dict[str, Row] = {}
+        self._by_tenant: dict[str, dict[str, Row]] = {}
+        self._snapshots: dict[CatalogKey, Snapshot] = {}
+        self._listeners: list[Callable[[list[CatalogChange]], None]] = []
+        self._lock = threading.Lock()
+
+    # -- reads (any thread, no lock) --------------------------------------------------------------
+
+    def get(self, tenant_id: str, server_id: str | None = None) -> Snapshot | None:
+        return self._snapshots.get((tenant_id, server_id))
+
+    def row(self, item_id: str) -> Row | None:
+        return self._rows.get(item_id)
+
+    def token_active(self, token_id: str) -> bool:
+        row = self._rows.get(token_id)
+        return row is not None and row["kind"] == "token" and row["enabled"]
+
+    def tenant_active(self, tenant_id: str) -> bool:
+        return (tenant_id, None) in self._snapshots
+
+    def add_listener(self, listener: Callable[[list[CatalogChange]], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- writes (the follower thread) -------------------------------------------------------------
+
+    def load(self, rows: Iterable[Row], position: int) -> None:
+        """Start from a consistent copy of the durable view at ``position``."""
+        with self._lock:
+            for row in rows:
+                self._put(row)
+            self.position = position
+            self._rebuild(set(self._by_tenant), notify=False)
+
+    def advance(self) -> int:
+        """Fold the log after our position into memory; rebuild and swap the touched tenants' snapshots."""
+        with self._lock:
+            touched: set[str] = set()
+            while True:
+                items = self.source(self.position, self.batch_size)
+                for position, event in items:
+                    key = str(event.originator_id)
+                    new = evolve(self._rows.get(key), event, position)
+                    if new is not None:
+                        self._put(new)
+                        touched.add(new["tenant_id"])
+                if items:
+                    self.position = items[-1][0]
+                if len(items) < self.batch_size:
+                    break
+            if touched:
+                self._rebuild(touched, notify=True)
+            return self.position
+
+    def _put(self, row: Row) -> None:
+        self._rows[row["id"]] = row
+        self._by_tenant.setdefault(row["tenant_id"], {})[row["id"]] = row
+
+    def _tenant_row(self, tenant_id: str) -> Row | None:
+        # A tenant's own events carry its slug as their tenant, so its row sits in its own bucket.
+        return next((r for r in self._by_tenant.get(tenant_id, {}).values() if r["kind"] == "tenant"), None)
+
+    def _rebuild(self, tenants: set[str], notify: bool) -> None:
+        snapshots = dict(self._snapshots)
+        for tenant_id in tenants:
+            for key in [k for k in snapshots if k[0] == tenant_id]:
+                del snapshots[key]
+            tenant = self._tenant_row(tenant_id)
+            if tenant is None or not tenant["enabled"] or tenant["deleted"]:
+                continue
+            rows = self._by_tenant.get(tenant_id, {})
+            snapshots[(tenant_id, None)] = build_snapshot(tenant_id, None, rows.values(), self.position,
+                                                          self.page_size, self.ttl_ms)
+            for server in rows.values():
+                if server["kind"] == "server" and server["enabled"] and not server["deleted"]:
+                    members = {mid for f in MEMBER_FIELD.values() for mid in server["doc"].get(f) or []}
+                    snapshots[(tenant_id, server["id"])] = build_snapshot(
+                        tenant_id, server["id"], (rows[m] for m in members if m in rows), self.position,
+                        self.page_size, self.ttl_ms)
+        changes = self._diff(self._snapshots, snapshots, tenants) if notify else []
+        self._snapshots = snapshots
+        for listener in self._listeners if changes else ():
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("a catalog listener failed")
+
+    @staticmethod
+    def _diff(before: dict[CatalogKey, Snapshot], after: dict[CatalogKey, Snapshot],
+              tenants: set[str]) -> list[CatalogChange]:
+        changes = []
+        keys = {k for k in (*before, *after) if k[0] in tenants}
+        for key in keys:
+            old, new = before.get(key), after.get(key)
+            kinds = frozenset(kind for kind in LIST_KINDS
+                              if (old.digests.get(kind) if old else None) != (new.digests.get(kind) if new else None))
+            if kinds:
+                changes.append(CatalogChange(key[0], key[1], kinds))
+        return changes
