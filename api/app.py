@@ -12,11 +12,13 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
 from api.controllers.catalog import catalog_routers
-from api.controllers.ops import health, ready, version_info
+from api.controllers.ops import health, metrics, ready, version_info
 from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
 from api.errors import exception_handlers
 from api.logs import configure_logging
+from api.mcp.routes import mcp_routers
+from api.mcp.wiring import close_mcp_state, open_mcp_state
 from api.runtime import Runtime, build_runtime
 from infrastructure.settings import Settings, load_settings
 
@@ -34,14 +36,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or await anyio.to_thread.run_sync(build_runtime, settings)
+        app.state.mcp = open_mcp_state(app.state.runtime)
         try:
             yield
         finally:
+            await close_mcp_state(app.state.runtime)
             if owned:
                 await anyio.to_thread.run_sync(app.state.runtime.close)
 
     return Litestar(
-        route_handlers=[health, ready, version_info, tenants_router, tokens_router, *catalog_routers()],
+        route_handlers=[health, ready, version_info, metrics, tenants_router, tokens_router, *catalog_routers(),
+                        *mcp_routers()],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,

@@ -9,6 +9,7 @@ __all__ = [
     "GoneError",
     "NotFoundError",
     "NotReadyError",
+    "ToolCallError",
     "UnauthorizedError",
     "ValidationError",
     "VersionConflictError",
@@ -62,3 +63,7 @@ class NotReadyError(ApplicationError):
     def __init__(self, detail: str, retry_after_s: int = 1, **extra: object) -> None:
         super().__init__(detail, **extra)
         self.retry_after_s = retry_after_s
+
+
+class ToolCallError(Exception):
+    """A tool call could not be made or failed; the message becomes an ``isError`` result for the client."""

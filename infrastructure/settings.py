@@ -85,6 +85,8 @@ class Settings:
     read_wait_s: float
     resource_max_bytes: int
     poll_ms: int = 0  # 0: the follower's default (100 ms, or 1 s with a push wake-up)
+    allowed_origins: tuple[str, ...] = ()
+    ssrf_allowed_hosts: tuple[str, ...] = ()
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -98,6 +100,10 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise SettingsError(f"{name}={raw!r}: must be between {low} and {high}")
     return value
+
+
+def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
@@ -127,4 +133,6 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         read_wait_s=_int(env, "LEDGERGATE_READ_WAIT_MS", 5000, 0, 60_000) / 1000,
         resource_max_bytes=_int(env, "LEDGERGATE_RESOURCE_MAX_BYTES", 1_048_576, 1, 64 * 1_048_576),
         poll_ms=_int(env, "LEDGERGATE_POLL_MS", 0, 0, 600_000),
+        allowed_origins=_list(env, "LEDGERGATE_ALLOWED_ORIGINS"),
+        ssrf_allowed_hosts=_list(env, "LEDGERGATE_SSRF_ALLOWED_HOSTS"),
     )

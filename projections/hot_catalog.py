@@ -158,9 +158,10 @@ class HotCatalogs:
     def row(self, item_id: str) -> Row | None:
         return self._rows.get(item_id)
 
-    def token_active(self, token_id: str) -> bool:
+    def token_revoked(self, token_id: str) -> bool:
+        """Revoked, as far as this process has seen. A token issued moments ago may not be here yet."""
         row = self._rows.get(token_id)
-        return row is not None and row["kind"] == "token" and row["enabled"]
+        return row is not None and row["kind"] == "token" and not row["enabled"]
 
     def tenant_active(self, tenant_id: str) -> bool:
         return (tenant_id, None) in self._snapshots

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-__all__ = ["health", "ready", "version_info"]
+__all__ = ["health", "metrics", "ready", "version_info"]
 
 
 def _version() -> str:
@@ -34,3 +34,14 @@ def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 @get("/version", summary="Version")
 async def version_info() -> dict[str, str]:
     return {"name": "ledgergate", "version": _version()}
+
+
+@get("/metrics", summary="Prometheus metrics of this process", sync_to_thread=True)
+def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    runtime = request.app.state.runtime
+    state = request.app.state.mcp
+    hot = runtime.hot
+    if hot is not None:
+        state.metrics.projection_lag.set(max(0, (runtime.registry.recorder.max_notification_id() or 0) - hot.position))
+    state.metrics.streams_open.set(state.hub.count())
+    return Response(content=state.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -24,6 +24,7 @@ class TokenClaims:
     tenant_id: str
     role: str
     server_ids: tuple[str, ...] | None
+    expires_at: float | None = None
 
 
 class JwtCodec:
@@ -52,6 +53,7 @@ class JwtCodec:
                 tenant_id=str(claims["tid"]),
                 role=str(claims["role"]),
                 server_ids=tuple(servers) if isinstance(servers, list) else None,
+                expires_at=float(claims["exp"]) if "exp" in claims else None,
             )
         except KeyError as exc:
             raise InvalidTokenError(f"claim {exc} is missing") from None

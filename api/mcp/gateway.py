@@ -1,0 +1,255 @@
+"""The streamable HTTP rules of both protocol eras, independent of the web framework.
+
+``handle_post`` takes the request's parts and returns a ``Reply`` (status, headers, body) or a
+``StreamReply`` for ``subscriptions/listen``. The era of a request: ``initialize`` or an
+``Mcp-Session-Id`` header means legacy; a ``_meta`` protocol version or a modern
+``MCP-Protocol-Version`` header means modern (2026-07-28, stateless).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from api.mcp.methods import McpContext, McpMethods
+from api.metrics import McpMetrics
+from api.mcp.protocol import (
+    ALL_VERSIONS,
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MODERN_VERSIONS,
+    PARSE_ERROR,
+    UNSUPPORTED_VERSION,
+    RpcError,
+    error_body,
+    result_body,
+)
+from application.sessions import McpSession, SessionStore
+from projections.hot_catalog import HotCatalogs, Snapshot
+
+__all__ = ["McpGateway", "Reply", "StreamReply"]
+
+log = logging.getLogger("ledgergate.mcp")
+
+JSON = "application/json"
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+KNOWN_METHODS = frozenset({"tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
+                           "prompts/list", "prompts/get", "completion/complete", "ping", "logging/setLevel"})
+REMOVED_IN_MODERN = ("initialize", "ping", "logging/setLevel", "notifications/initialized")
+_B64_HEADER = re.compile(r"^=\?base64\?([A-Za-z0-9+/=]*)\?=$")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = JSON
+
+
+@dataclass
+class StreamReply:
+    """An SSE stream of list_changed notifications (``subscriptions/listen``)."""
+
+    snapshot: Snapshot
+    kinds: frozenset[str]
+    first: bytes
+    subscription_id: Any
+
+
+def decode_header(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = _B64_HEADER.match(value.strip())
+    if match is None:
+        return value.strip()
+    try:
+        return base64.b64decode(match.group(1), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _error(request_id: Any, code: int, message: str, status: int = 200, data: Any = None) -> Reply:
+    return Reply(status=status, body=error_body(request_id, code, message, data))
+
+
+class McpGateway:
+    def __init__(self, hot: HotCatalogs, sessions: SessionStore, methods: McpMethods, metrics: McpMetrics) -> None:
+        self.hot = hot
+        self.sessions = sessions
+        self.methods = methods
+        self.metrics = metrics
+
+    async def handle_post(self, body: bytes, headers: dict[str, str], tenant_id: str, server_id: str | None,
+                          token_id: str, sse_session: str | None = None) -> Reply | StreamReply:
+        """``sse_session``: the session id a legacy HTTP+SSE stream already assigned (its POSTs carry it)."""
+        try:
+            message = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return _error(None, PARSE_ERROR, "Parse error: the body is not JSON", 400)
+        snapshot = self.hot.get(tenant_id, server_id)
+        if snapshot is None:
+            return _error(None, INVALID_REQUEST, "no such virtual server in this tenant", 404)
+        session_id = sse_session or headers.get("mcp-session-id")
+        if isinstance(message, list):
+            return await self._batch(message, headers, snapshot, session_id, token_id)
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            return _error(None, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message", 400)
+        if sse_session is None and self._is_modern(message, headers, session_id):
+            return await self._modern(message, headers, snapshot)
+        return await self._legacy(message, headers, snapshot, session_id, token_id, sse_session)
+
+    @staticmethod
+    def _is_modern(message: dict[str, Any], headers: dict[str, str], session_id: str | None) -> bool:
+        if session_id is not None or message.get("method") == "initialize":
+            return False
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        return (isinstance(meta, dict) and META_VERSION in meta) or headers.get("mcp-protocol-version") in MODERN_VERSIONS
+
+    # -- legacy ------------------------------------------------------------------------------------
+
+    async def _session(self, headers: dict[str, str], session_id: str | None, snapshot: Snapshot,
+                       token_id: str) -> McpSession | Reply:
+        if session_id is None:
+            return _error(None, INVALID_REQUEST, "Bad Request: Missing session ID", 400)
+        session = await self.sessions.get(session_id)
+        if session is None or session.tenant_id != snapshot.tenant_id or session.server_id != snapshot.server_id:
+            return _error(None, INVALID_REQUEST, "Session not found", 404)
+        version = headers.get("mcp-protocol-version")
+        if version is not None and version not in ALL_VERSIONS:
+            return _error(None, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}", 400)
+        return session
+
+    async def _legacy(self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot,
+                      session_id: str | None, token_id: str, sse_session: str | None = None) -> Reply:
+        if message.get("method") == "initialize":
+            return await self._initialize(message, snapshot, token_id, sse_session)
+        session = await self._session(headers, session_id, snapshot, token_id)
+        if isinstance(session, Reply):
+            return session
+        reply = await self._one(message, McpContext("legacy", snapshot, session))
+        if message.get("method") == "notifications/initialized" and not session.initialized:
+            session.initialized = True
+            await self.sessions.put(session)
+        return reply
+
+    async def _initialize(self, message: dict[str, Any], snapshot: Snapshot, token_id: str,
+                          fixed_id: str | None = None) -> Reply:
+        request_id = message.get("id")
+        params = message.get("params")
+        if not isinstance(params, dict) or request_id is None:
+            return _error(request_id, INVALID_PARAMS, "initialize needs params and an id", 400)
+        version = self.methods.negotiate(params.get("protocolVersion"))
+        session = McpSession(id=fixed_id or secrets.token_hex(16), tenant_id=snapshot.tenant_id, server_id=snapshot.server_id,
+                             token_id=token_id, protocol_version=version,
+                             client_capabilities=params.get("capabilities") or {},
+                             client_info=params.get("clientInfo") or {}, created_at=time.time())
+        await self.sessions.put(session)
+        return Reply(200, result_body(request_id, self.methods.initialize_result(version)),
+                     {"Mcp-Session-Id": session.id})
+
+    async def _batch(self, messages: list[Any], headers: dict[str, str], snapshot: Snapshot, session_id: str | None,
+                     token_id: str) -> Reply:
+        session = await self._session(headers, session_id, snapshot, token_id)
+        if isinstance(session, Reply):
+            return session
+        if session.protocol_version != "2025-03-26":
+            return _error(None, INVALID_REQUEST, "Invalid Request: batches are only accepted in 2025-03-26 sessions", 400)
+        if not messages:
+            return _error(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
+        replies = [await self._one(m, McpContext("legacy", snapshot, session)) if isinstance(m, dict)
+                   else _error(None, INVALID_REQUEST, "Invalid Request") for m in messages]
+        bodies = [r.body for r in replies if r.body]
+        return Reply(200, b"[" + b",".join(bodies) + b"]") if bodies else Reply(202, media_type="text/plain")
+
+    async def _one(self, message: dict[str, Any], ctx: McpContext) -> Reply:
+        method = message.get("method")
+        request_id = message.get("id")
+        if method is None:  # a response or error from the client: nothing to answer
+            return Reply(202, media_type="text/plain")
+        if not isinstance(method, str):
+            return _error(None, INVALID_REQUEST, "Invalid Request: method must be a string", 400)
+        if "id" not in message:
+            return Reply(202, media_type="text/plain")  # notifications are never answered
+        if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            return _error(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer", 400)
+        params = message.get("params", {})
+        if not isinstance(params, dict):
+            return _error(request_id, INVALID_PARAMS, "params must be an object")
+        label = method if method in KNOWN_METHODS else "other"
+        with self.metrics.request(label):
+            try:
+                return Reply(200, result_body(request_id, await self.methods.dispatch(ctx, method, params)))
+            except RpcError as exc:
+                self.metrics.error(label, exc.code)
+                return _error(request_id, exc.code, exc.message, exc.http_status, exc.data)
+            except Exception:
+                log.exception("MCP method %s failed", method)
+                self.metrics.error(label, INTERNAL_ERROR)
+                return _error(request_id, INTERNAL_ERROR, "Internal error")
+
+    # -- modern ------------------------------------------------------------------------------------
+
+    async def _modern(self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot) -> Reply | StreamReply:
+        request_id = message.get("id")
+        method = message.get("method")
+        params = message.get("params") if isinstance(message.get("params"), dict) else {}
+        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        version = meta.get(META_VERSION)
+        if version is None or not isinstance(meta.get(META_CAPABILITIES), dict):
+            return _error(request_id, INVALID_PARAMS, f"_meta must carry {META_VERSION} and {META_CAPABILITIES}", 400)
+        if version not in MODERN_VERSIONS:
+            return _error(request_id, UNSUPPORTED_VERSION, f"Unsupported protocol version {version}", 400,
+                          {"supported": list(MODERN_VERSIONS), "requested": version})
+        mismatch = self._header_mismatch(message, headers, version)
+        if mismatch:
+            return _error(request_id, HEADER_MISMATCH, mismatch, 400)
+        if "id" not in message:
+            return Reply(202, media_type="text/plain")
+        if method in REMOVED_IN_MODERN:
+            return _error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}", 404)
+        if method == "server/discover":
+            return Reply(200, result_body(request_id, self.methods.discover_result(self.hot.ttl_ms)))
+        if method == "subscriptions/listen":
+            return self._listen(request_id, params, snapshot)
+        return await self._one(message, McpContext("modern", snapshot, None, meta))
+
+    @staticmethod
+    def _header_mismatch(message: dict[str, Any], headers: dict[str, str], version: str) -> str | None:
+        if headers.get("mcp-protocol-version") != version:
+            return "MCP-Protocol-Version header must equal the _meta protocol version"
+        method = message.get("method")
+        if decode_header(headers.get("mcp-method")) != method:
+            return "Mcp-Method header must equal the method"
+        name_field = NAMED_METHODS.get(str(method))
+        if name_field is not None:
+            params = message.get("params") or {}
+            if decode_header(headers.get("mcp-name")) != params.get(name_field):
+                return f"Mcp-Name header must equal params.{name_field}"
+        return None
+
+    @staticmethod
+    def _listen(request_id: Any, params: dict[str, Any], snapshot: Snapshot) -> StreamReply:
+        wanted = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
+        kinds = frozenset(kind for kind, flag in (("tools", "toolsListChanged"), ("prompts", "promptsListChanged"),
+                                                  ("resources", "resourcesListChanged")) if wanted.get(flag))
+        agreed = {flag: True for kind, flag in (("tools", "toolsListChanged"), ("prompts", "promptsListChanged"),
+                                                ("resources", "resourcesListChanged")) if kind in kinds}
+        first = msgspec.json.encode({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+                                     "params": {"notifications": agreed,
+                                                "_meta": {"io.modelcontextprotocol/subscriptionId": request_id}}})
+        return StreamReply(snapshot=snapshot, kinds=kinds, first=first, subscription_id=request_id)

@@ -1,0 +1,208 @@
+"""MCP methods answered from a hot-catalog snapshot. Each returns the encoded ``result`` object.
+
+List methods return pages encoded when the snapshot was built; only calls (tools, prompts,
+resources) encode per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from jsonschema import Draft202012Validator
+from opentelemetry import trace
+
+from api.mcp.protocol import (
+    INVALID_PARAMS,
+    LATEST_LEGACY,
+    LEGACY_VERSIONS,
+    METHOD_NOT_FOUND,
+    MODERN_VERSIONS,
+    RESOURCE_NOT_FOUND,
+    RpcError,
+)
+from api.metrics import McpMetrics
+from application.errors import ToolCallError, ValidationError
+from application.prompt_rendering import PromptRenderer
+from application.sessions import McpSession
+from projections.hot_catalog import Snapshot, decode_page_cursor
+
+__all__ = ["SERVER_INFO", "McpContext", "McpMethods", "capabilities"]
+
+log = logging.getLogger("ledgergate.mcp")
+tracer = trace.get_tracer("ledgergate.mcp")
+
+SERVER_INFO = {"name": "ledgergate", "title": "Ledgergate", "version": "0.1.0"}
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+LIST_METHODS = {"tools/list": "tools", "resources/list": "resources", "prompts/list": "prompts",
+                "resources/templates/list": "resourceTemplates"}
+_encode = msgspec.json.encode
+
+
+def capabilities(era: str) -> dict[str, Any]:
+    caps: dict[str, Any] = {"tools": {"listChanged": True}, "resources": {"listChanged": True},
+                            "prompts": {"listChanged": True}, "completions": {}}
+    if era == "legacy":
+        caps["logging"] = {}
+    return caps
+
+
+@dataclass
+class McpContext:
+    era: str  # "legacy" | "modern"
+    snapshot: Snapshot
+    session: McpSession | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+ToolCaller = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class McpMethods:
+    def __init__(self, call_rest_tool: ToolCaller, renderer: PromptRenderer, metrics: McpMetrics) -> None:
+        self.call_rest_tool = call_rest_tool
+        self.renderer = renderer
+        self.metrics = metrics
+        self._validators: dict[tuple[str, int], Draft202012Validator] = {}
+
+    def _complete(self, ctx: McpContext, result: dict[str, Any]) -> bytes:
+        if ctx.era == "modern":
+            result = {**result, "resultType": "complete"}
+        return _encode(result)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def negotiate(requested: Any) -> str:
+        return requested if requested in LEGACY_VERSIONS else LATEST_LEGACY
+
+    @staticmethod
+    def initialize_result(version: str) -> bytes:
+        return _encode({"protocolVersion": version, "capabilities": capabilities("legacy"), "serverInfo": SERVER_INFO,
+                        "instructions": "Tools, resources and prompts of this Ledgergate catalog."})
+
+    @staticmethod
+    def discover_result(ttl_ms: int) -> bytes:
+        return _encode({"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities("modern"),
+                        "resultType": "complete", "ttlMs": ttl_ms, "cacheScope": "private",
+                        "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO}})
+
+    # -- dispatch ----------------------------------------------------------------------------------
+
+    async def dispatch(self, ctx: McpContext, method: str, params: dict[str, Any]) -> bytes:
+        kind = LIST_METHODS.get(method)
+        if kind is not None:
+            return self.list_page(ctx, kind, params)
+        if method == "tools/call":
+            return await self.call_tool(ctx, params)
+        if method == "prompts/get":
+            return self.get_prompt(ctx, params)
+        if method == "resources/read":
+            return self.read_resource(ctx, params)
+        if method == "completion/complete":
+            return self.complete(ctx, params)
+        if ctx.era == "legacy":
+            if method == "ping":
+                return b"{}"
+            if method == "logging/setLevel":
+                if params.get("level") not in LOG_LEVELS:
+                    raise RpcError(INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}")
+                return b"{}"
+        raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404 if ctx.era == "modern" else 200)
+
+    def list_page(self, ctx: McpContext, kind: str, params: dict[str, Any]) -> bytes:
+        cursor = params.get("cursor")
+        index = 0 if cursor is None else decode_page_cursor(cursor)
+        page = ctx.snapshot.page(ctx.era, kind, index) if index is not None else None
+        if page is None:
+            raise RpcError(INVALID_PARAMS, "Invalid cursor")
+        return page
+
+    # -- tools -------------------------------------------------------------------------------------
+
+    def _validator(self, row: dict[str, Any]) -> Draft202012Validator:
+        key = (row["id"], row["version"])
+        validator = self._validators.get(key)
+        if validator is None:
+            if len(self._validators) > 10_000:
+                self._validators.clear()
+            validator = self._validators[key] = Draft202012Validator(row["doc"]["input_schema"])
+        return validator
+
+    async def call_tool(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+        name = params.get("name")
+        row = ctx.snapshot.tools.get(name) if isinstance(name, str) else None
+        if row is None:
+            raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        errors = sorted(self._validator(row).iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path) or "arguments"
+            return self._complete(ctx, {"content": [{"type": "text", "text": f"Invalid arguments: {where}: "
+                                                     f"{errors[0].message}"}], "isError": True})
+        started = time.perf_counter()
+        with tracer.start_as_current_span("tools/call " + name, attributes={"mcp.tool": name}):
+            try:
+                result = await self.call_rest_tool(ctx.snapshot.tenant_id, row["doc"], arguments)
+            except ToolCallError as exc:
+                result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
+        return self._complete(ctx, result)
+
+    # -- prompts and resources ---------------------------------------------------------------------
+
+    def get_prompt(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+        name = params.get("name")
+        row = ctx.snapshot.prompts.get(name) if isinstance(name, str) else None
+        if row is None:
+            raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        try:
+            return self._complete(ctx, self.renderer.render(row["doc"], arguments))
+        except ValidationError as exc:
+            raise RpcError(INVALID_PARAMS, exc.detail) from None
+
+    def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+        uri = params.get("uri")
+        row = ctx.snapshot.resources.get(uri) if isinstance(uri, str) else None
+        if row is None:
+            code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
+            raise RpcError(code, f"Resource not found: {uri}", data={"uri": uri})
+        doc = row["doc"]
+        content: dict[str, Any] = {"uri": doc["uri"], "mimeType": doc.get("mime_type") or "text/plain"}
+        if doc.get("text") is not None:
+            content["text"] = doc["text"]
+        else:
+            content["blob"] = doc.get("blob") or ""
+        result: dict[str, Any] = {"contents": [content]}
+        if ctx.era == "modern":
+            result |= {"ttlMs": 60_000, "cacheScope": "private"}
+        return self._complete(ctx, result)
+
+    def complete(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+        ref = params.get("ref") or {}
+        argument = params.get("argument") or {}
+        if not isinstance(ref, dict) or not isinstance(argument, dict):
+            raise RpcError(INVALID_PARAMS, "ref and argument must be objects")
+        if ref.get("type") == "ref/prompt":
+            row = ctx.snapshot.prompts.get(ref.get("name"))
+            if row is None:
+                raise RpcError(INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")
+            declared = {a["name"] for a in row["doc"].get("arguments") or []}
+            if argument.get("name") not in declared:
+                raise RpcError(INVALID_PARAMS, f"prompt {ref.get('name')} has no argument {argument.get('name')}")
+        elif ref.get("type") == "ref/resource":
+            if ref.get("uri") not in ctx.snapshot.resources:
+                raise RpcError(INVALID_PARAMS, f"Unknown resource: {ref.get('uri')}")
+        else:
+            raise RpcError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
+        # Stored prompts declare no value sets, so there is nothing to suggest.
+        return self._complete(ctx, {"completion": {"values": [], "total": 0, "hasMore": False}})

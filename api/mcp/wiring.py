@@ -1,0 +1,43 @@
+"""Builds the MCP endpoints' collaborators for one process, and closes them."""
+
+from __future__ import annotations
+
+from api.mcp.auth import McpTokenVerifier
+from api.mcp.gateway import McpGateway
+from api.mcp.methods import McpMethods
+from api.mcp.notifications import NotificationHub
+from api.mcp.routes import McpState
+from api.metrics import McpMetrics
+from api.runtime import Runtime
+from application.prompt_rendering import PromptRenderer
+from application.sessions import SessionStore
+from infrastructure.memory_sessions import InMemorySessionStore
+from infrastructure.redis.sessions import RedisSessionStore
+from infrastructure.upstream.rest_tool import RestToolCaller
+
+__all__ = ["close_mcp_state", "open_mcp_state"]
+
+
+def open_mcp_state(runtime: Runtime) -> McpState:
+    settings = runtime.settings
+    if runtime.hot is None:
+        raise RuntimeError("MCP serving needs a runtime that follows the log")
+    sessions: SessionStore = RedisSessionStore(settings.redis_url) if settings.redis_url else InMemorySessionStore()
+    rest = RestToolCaller(runtime.registry.cipher, settings.ssrf_allowed_hosts)
+    metrics = McpMetrics()
+    renderer = PromptRenderer()
+    methods = McpMethods(rest.call, renderer, metrics)
+    hub = NotificationHub()
+    runtime.hot.add_listener(hub.publish)
+    state = McpState(gateway=McpGateway(runtime.hot, sessions, methods, metrics),
+                     verifier=McpTokenVerifier(runtime.codec, runtime.hot), hub=hub, sessions=sessions,
+                     metrics=metrics, allowed_origins=frozenset(settings.allowed_origins))
+    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close]
+    return state
+
+
+async def close_mcp_state(runtime: Runtime) -> None:
+    for close in runtime.extras.pop("mcp_closers", []):
+        result = close()
+        if hasattr(result, "__await__"):
+            await result
