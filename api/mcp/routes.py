@@ -26,6 +26,7 @@ __all__ = ["McpState", "mcp_routers"]
 log = logging.getLogger("ledgergate.mcp")
 KEEPALIVE_S = 15.0
 ALL_KINDS = frozenset({"tools", "prompts", "resources"})
+SSE = "text/event-stream"  # handler default, so Stream answers carry it; plain answers set their own type
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -212,22 +213,22 @@ async def _sse_message(request: Request[Any, Any, Any], server_id: str | None) -
     return await _post(request, server_id, sse_session=session_id)
 
 
-@post(["/mcp"], status_code=200, include_in_schema=False)
+@post(["/mcp"], status_code=200, include_in_schema=False, media_type=SSE)
 async def mcp_post(request: Request[Any, Any, Any]) -> Any:
     return await _post(request, None)
 
 
-@post(["/servers/{server_id:str}/mcp"], status_code=200, include_in_schema=False)
+@post(["/servers/{server_id:str}/mcp"], status_code=200, include_in_schema=False, media_type=SSE)
 async def server_mcp_post(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
     return await _post(request, server_id)
 
 
-@get(["/mcp"], include_in_schema=False)
+@get(["/mcp"], include_in_schema=False, media_type=SSE)
 async def mcp_get(request: Request[Any, Any, Any]) -> Any:
     return await _get(request, None)
 
 
-@get(["/servers/{server_id:str}/mcp"], include_in_schema=False)
+@get(["/servers/{server_id:str}/mcp"], include_in_schema=False, media_type=SSE)
 async def server_mcp_get(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
     return await _get(request, server_id)
 
@@ -242,12 +243,12 @@ async def server_mcp_delete(request: Request[Any, Any, Any], server_id: FromPath
     return await _delete(request, server_id)
 
 
-@get(["/sse"], include_in_schema=False)
+@get(["/sse"], include_in_schema=False, media_type=SSE)
 async def sse_open(request: Request[Any, Any, Any]) -> Any:
     return await _sse_open(request, None)
 
 
-@get(["/servers/{server_id:str}/sse"], include_in_schema=False)
+@get(["/servers/{server_id:str}/sse"], include_in_schema=False, media_type=SSE)
 async def server_sse_open(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
     return await _sse_open(request, server_id)
 
