@@ -86,8 +86,11 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         if signal is not None:
             signal.publish(position)
 
+    # The store's tables were made by migrate(), under its lock; creating them again here would race
+    # with other workers starting at the same moment (PostgreSQL: "tuple concurrently updated").
+    store_env = {**event_store_env(settings.database), "CREATE_TABLE": "n" if run_migrations else "y"}
     registry = Registry(
-        event_store_env(settings.database),
+        store_env,
         cipher=TenantCipher(connector, keys.master_key),
         signer=codec,
         on_saved=on_saved,
