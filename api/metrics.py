@@ -21,20 +21,40 @@ class McpMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("ledgergate_mcp_requests", "MCP requests by method", ["method"], registry=self.registry)
-        self.errors = Counter("ledgergate_mcp_errors", "MCP error responses by method and JSON-RPC code",
-                              ["method", "code"], registry=self.registry)
-        self.latency = Histogram("ledgergate_mcp_request_seconds", "MCP request latency by method", ["method"],
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.tool_calls = Counter("ledgergate_tool_calls", "tools/call by tool and outcome", ["tool", "outcome"],
-                                  registry=self.registry)
-        self.tool_latency = Histogram("ledgergate_tool_call_seconds", "tools/call latency by tool", ["tool"],
-                                      buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.projection_lag = Gauge("ledgergate_projection_lag_events",
-                                    "events in the log not yet in this process's hot catalogs", registry=self.registry)
-        self.streams_open = Gauge("ledgergate_mcp_streams_open", "client streams held by this process",
-                                  registry=self.registry)
-        self.sessions = Gauge("ledgergate_mcp_sessions", "legacy MCP sessions in the session store",
-                              registry=self.registry)
+        self.errors = Counter(
+            "ledgergate_mcp_errors",
+            "MCP error responses by method and JSON-RPC code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "ledgergate_mcp_request_seconds",
+            "MCP request latency by method",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.tool_calls = Counter(
+            "ledgergate_tool_calls", "tools/call by tool and outcome", ["tool", "outcome"], registry=self.registry
+        )
+        self.tool_latency = Histogram(
+            "ledgergate_tool_call_seconds",
+            "tools/call latency by tool",
+            ["tool"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "ledgergate_projection_lag_events",
+            "events in the log not yet in this process's hot catalogs",
+            registry=self.registry,
+        )
+        self.streams_open = Gauge(
+            "ledgergate_mcp_streams_open", "client streams held by this process", registry=self.registry
+        )
+        self.sessions = Gauge(
+            "ledgergate_mcp_sessions", "legacy MCP sessions in the session store", registry=self.registry
+        )
 
     @contextmanager
     def request(self, method: str) -> Iterator[None]:

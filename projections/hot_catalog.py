@@ -45,23 +45,40 @@ def _drop_none(entry: dict[str, Any]) -> dict[str, Any]:
 
 def mcp_tool(row: Row) -> dict[str, Any]:
     doc = row["doc"]
-    return _drop_none({"name": doc["name"], "title": doc.get("title"), "description": doc.get("description"),
-                       "inputSchema": doc["input_schema"], "outputSchema": doc.get("output_schema"),
-                       "annotations": doc.get("annotations")})
+    return _drop_none(
+        {
+            "name": doc["name"],
+            "title": doc.get("title"),
+            "description": doc.get("description"),
+            "inputSchema": doc["input_schema"],
+            "outputSchema": doc.get("output_schema"),
+            "annotations": doc.get("annotations"),
+        }
+    )
 
 
 def mcp_resource(row: Row) -> dict[str, Any]:
     doc = row["doc"]
-    return _drop_none({"uri": doc["uri"], "name": doc["name"], "title": doc.get("title"),
-                       "description": doc.get("description"), "mimeType": doc.get("mime_type")})
+    return _drop_none(
+        {
+            "uri": doc["uri"],
+            "name": doc["name"],
+            "title": doc.get("title"),
+            "description": doc.get("description"),
+            "mimeType": doc.get("mime_type"),
+        }
+    )
 
 
 def mcp_prompt(row: Row) -> dict[str, Any]:
     doc = row["doc"]
-    arguments = [_drop_none({"name": a["name"], "description": a.get("description")}) | {"required": a["required"]}
-                 for a in doc.get("arguments") or []]
-    return _drop_none({"name": doc["name"], "title": doc.get("title"), "description": doc.get("description"),
-                       "arguments": arguments})
+    arguments = [
+        _drop_none({"name": a["name"], "description": a.get("description")}) | {"required": a["required"]}
+        for a in doc.get("arguments") or []
+    ]
+    return _drop_none(
+        {"name": doc["name"], "title": doc.get("title"), "description": doc.get("description"), "arguments": arguments}
+    )
 
 
 def encode_page_cursor(index: int) -> str:
@@ -82,14 +99,15 @@ def decode_page_cursor(cursor: Any) -> int | None:
 
 def _encode_pages(key: str, entries: list[dict[str, Any]], page_size: int, ttl_ms: int) -> dict[tuple[str, int], bytes]:
     pages: dict[tuple[str, int], bytes] = {}
-    chunks = [entries[i:i + page_size] for i in range(0, len(entries), page_size)] or [[]]
+    chunks = [entries[i : i + page_size] for i in range(0, len(entries), page_size)] or [[]]
     for index, chunk in enumerate(chunks):
         result: dict[str, Any] = {key: chunk}
         if index + 1 < len(chunks):
             result["nextCursor"] = encode_page_cursor(index + 1)
         pages[("legacy", index)] = msgspec.json.encode(result)
         pages[("modern", index)] = msgspec.json.encode(
-            {**result, "resultType": "complete", "ttlMs": ttl_ms, "cacheScope": "private"})
+            {**result, "resultType": "complete", "ttlMs": ttl_ms, "cacheScope": "private"}
+        )
     return pages
 
 
@@ -110,35 +128,49 @@ class Snapshot:
         return self.pages.get((era, kind, index))
 
 
-def build_snapshot(tenant_id: str, server_id: str | None, rows: Iterable[Row], position: int, page_size: int,
-                   ttl_ms: int) -> Snapshot:
+def build_snapshot(
+    tenant_id: str, server_id: str | None, rows: Iterable[Row], position: int, page_size: int, ttl_ms: int
+) -> Snapshot:
     by_kind: dict[str, list[Row]] = {"tool": [], "resource": [], "prompt": []}
     for row in rows:
         if row["kind"] in by_kind and row["enabled"] and not row["deleted"]:
             by_kind[row["kind"]].append(row)
     for kind_rows in by_kind.values():
         kind_rows.sort(key=lambda r: (r["name"], r["id"]))
-    entries = {"tools": [mcp_tool(r) for r in by_kind["tool"]],
-               "resources": [mcp_resource(r) for r in by_kind["resource"]],
-               "prompts": [mcp_prompt(r) for r in by_kind["prompt"]],
-               "resourceTemplates": []}
+    entries = {
+        "tools": [mcp_tool(r) for r in by_kind["tool"]],
+        "resources": [mcp_resource(r) for r in by_kind["resource"]],
+        "prompts": [mcp_prompt(r) for r in by_kind["prompt"]],
+        "resourceTemplates": [],
+    }
     pages: dict[tuple[str, str, int], bytes] = {}
     digests: dict[str, bytes] = {}
     for kind, items in entries.items():
         for (era, index), body in _encode_pages(kind, items, page_size, ttl_ms).items():
             pages[(era, kind, index)] = body
         digests[kind] = hashlib.sha256(msgspec.json.encode(items)).digest()
-    return Snapshot(tenant_id=tenant_id, server_id=server_id, position=position,
-                    tools={r["doc"]["name"]: r for r in by_kind["tool"]},
-                    resources={r["doc"]["uri"]: r for r in by_kind["resource"]},
-                    prompts={r["doc"]["name"]: r for r in by_kind["prompt"]}, pages=pages, digests=digests)
+    return Snapshot(
+        tenant_id=tenant_id,
+        server_id=server_id,
+        position=position,
+        tools={r["doc"]["name"]: r for r in by_kind["tool"]},
+        resources={r["doc"]["uri"]: r for r in by_kind["resource"]},
+        prompts={r["doc"]["name"]: r for r in by_kind["prompt"]},
+        pages=pages,
+        digests=digests,
+    )
 
 
 class HotCatalogs:
     """The in-memory catalogs of this process. ``get`` is lock-free; ``advance`` runs in one thread."""
 
-    def __init__(self, source: Callable[[int, int], Sequence[tuple[int, Any]]], page_size: int = 1000,
-                 ttl_ms: int = 60_000, batch_size: int = 1000) -> None:
+    def __init__(
+        self,
+        source: Callable[[int, int], Sequence[tuple[int, Any]]],
+        page_size: int = 1000,
+        ttl_ms: int = 60_000,
+        batch_size: int = 1000,
+    ) -> None:
         self.source = source
         self.page_size = page_size
         self.ttl_ms = ttl_ms
@@ -216,14 +248,20 @@ class HotCatalogs:
             if tenant is None or not tenant["enabled"] or tenant["deleted"]:
                 continue
             rows = self._by_tenant.get(tenant_id, {})
-            snapshots[(tenant_id, None)] = build_snapshot(tenant_id, None, rows.values(), self.position,
-                                                          self.page_size, self.ttl_ms)
+            snapshots[(tenant_id, None)] = build_snapshot(
+                tenant_id, None, rows.values(), self.position, self.page_size, self.ttl_ms
+            )
             for server in rows.values():
                 if server["kind"] == "server" and server["enabled"] and not server["deleted"]:
                     members = {mid for f in MEMBER_FIELD.values() for mid in server["doc"].get(f) or []}
                     snapshots[(tenant_id, server["id"])] = build_snapshot(
-                        tenant_id, server["id"], (rows[m] for m in members if m in rows), self.position,
-                        self.page_size, self.ttl_ms)
+                        tenant_id,
+                        server["id"],
+                        (rows[m] for m in members if m in rows),
+                        self.position,
+                        self.page_size,
+                        self.ttl_ms,
+                    )
         changes = self._diff(self._snapshots, snapshots, tenants) if notify else []
         self._snapshots = snapshots
         for listener in self._listeners if changes else ():
@@ -233,14 +271,18 @@ class HotCatalogs:
                 log.exception("a catalog listener failed")
 
     @staticmethod
-    def _diff(before: dict[CatalogKey, Snapshot], after: dict[CatalogKey, Snapshot],
-              tenants: set[str]) -> list[CatalogChange]:
+    def _diff(
+        before: dict[CatalogKey, Snapshot], after: dict[CatalogKey, Snapshot], tenants: set[str]
+    ) -> list[CatalogChange]:
         changes = []
         keys = {k for k in (*before, *after) if k[0] in tenants}
         for key in keys:
             old, new = before.get(key), after.get(key)
-            kinds = frozenset(kind for kind in LIST_KINDS
-                              if (old.digests.get(kind) if old else None) != (new.digests.get(kind) if new else None))
+            kinds = frozenset(
+                kind
+                for kind in LIST_KINDS
+                if (old.digests.get(kind) if old else None) != (new.digests.get(kind) if new else None)
+            )
             if kinds:
                 changes.append(CatalogChange(key[0], key[1], kinds))
         return changes

@@ -47,10 +47,13 @@ class McpTokenVerifier:
         self._cache[token] = (claims, min(now + 300, claims.expires_at or now + 300))
         return claims
 
-    def authenticate(self, authorization: str | None, query: dict[str, Any], tenant_path: str | None,
-                     server_id: str | None) -> McpCaller:
+    def authenticate(
+        self, authorization: str | None, query: dict[str, Any], tenant_path: str | None, server_id: str | None
+    ) -> McpCaller:
         if any(name in query for name in QUERY_TOKEN_NAMES):
-            raise McpAuthError(400, "tokens in the query string are refused; send Authorization: Bearer", "invalid_request")
+            raise McpAuthError(
+                400, "tokens in the query string are refused; send Authorization: Bearer", "invalid_request"
+            )
         if not authorization or not authorization[:7].lower() == "bearer ":
             raise McpAuthError(401, "a bearer token is required")
         try:
@@ -64,13 +67,18 @@ class McpTokenVerifier:
         if server_id is not None and claims.server_ids is not None and server_id not in claims.server_ids:
             raise McpAuthError(403, "this token is not valid for this virtual server", "insufficient_scope")
         if server_id is None and claims.server_ids is not None:
-            raise McpAuthError(403, "this token is limited to virtual servers; use /servers/{id}/mcp",
-                               "insufficient_scope")
+            raise McpAuthError(
+                403, "this token is limited to virtual servers; use /servers/{id}/mcp", "insufficient_scope"
+            )
         return McpCaller(claims=claims)
 
 
 def protected_resource_metadata(base_url: str, resource_path: str) -> dict[str, Any]:
     """RFC 9728 metadata: the gateway issues its own tokens (``ledgergate token create`` or the REST API)."""
-    return {"resource": base_url + resource_path, "authorization_servers": [base_url],
-            "bearer_methods_supported": ["header"], "scopes_supported": ["mcp"],
-            "resource_name": "Ledgergate MCP gateway"}
+    return {
+        "resource": base_url + resource_path,
+        "authorization_servers": [base_url],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["mcp"],
+        "resource_name": "Ledgergate MCP gateway",
+    }

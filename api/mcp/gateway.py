@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from opentelemetry import propagate, trace
 
 from api.mcp.methods import McpContext, McpMethods
-from api.metrics import McpMetrics
 from api.mcp.protocol import (
     ALL_VERSIONS,
     HEADER_MISMATCH,
@@ -35,19 +35,33 @@ from api.mcp.protocol import (
     error_body,
     result_body,
 )
+from api.metrics import McpMetrics
 from application.sessions import McpSession, SessionStore
 from projections.hot_catalog import HotCatalogs, Snapshot
 
 __all__ = ["McpGateway", "Reply", "StreamReply"]
 
 log = logging.getLogger("ledgergate.mcp")
+tracer = trace.get_tracer("ledgergate.mcp")
 
 JSON = "application/json"
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-KNOWN_METHODS = frozenset({"tools/list", "tools/call", "resources/list", "resources/templates/list", "resources/read",
-                           "prompts/list", "prompts/get", "completion/complete", "ping", "logging/setLevel"})
+KNOWN_METHODS = frozenset(
+    {
+        "tools/list",
+        "tools/call",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+        "prompts/list",
+        "prompts/get",
+        "completion/complete",
+        "ping",
+        "logging/setLevel",
+    }
+)
 REMOVED_IN_MODERN = ("initialize", "ping", "logging/setLevel", "notifications/initialized")
 _B64_HEADER = re.compile(r"^=\?base64\?([A-Za-z0-9+/=]*)\?=$")
 
@@ -93,8 +107,15 @@ class McpGateway:
         self.methods = methods
         self.metrics = metrics
 
-    async def handle_post(self, body: bytes, headers: dict[str, str], tenant_id: str, server_id: str | None,
-                          token_id: str, sse_session: str | None = None) -> Reply | StreamReply:
+    async def handle_post(
+        self,
+        body: bytes,
+        headers: dict[str, str],
+        tenant_id: str,
+        server_id: str | None,
+        token_id: str,
+        sse_session: str | None = None,
+    ) -> Reply | StreamReply:
         """``sse_session``: the session id a legacy HTTP+SSE stream already assigned (its POSTs carry it)."""
         try:
             message = msgspec.json.decode(body)
@@ -118,12 +139,15 @@ class McpGateway:
             return False
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
-        return (isinstance(meta, dict) and META_VERSION in meta) or headers.get("mcp-protocol-version") in MODERN_VERSIONS
+        return (isinstance(meta, dict) and META_VERSION in meta) or headers.get(
+            "mcp-protocol-version"
+        ) in MODERN_VERSIONS
 
     # -- legacy ------------------------------------------------------------------------------------
 
-    async def _session(self, headers: dict[str, str], session_id: str | None, snapshot: Snapshot,
-                       token_id: str) -> McpSession | Reply:
+    async def _session(
+        self, headers: dict[str, str], session_id: str | None, snapshot: Snapshot, token_id: str
+    ) -> McpSession | Reply:
         if session_id is None:
             return _error(None, INVALID_REQUEST, "Bad Request: Missing session ID", 400)
         session = await self.sessions.get(session_id)
@@ -134,45 +158,69 @@ class McpGateway:
             return _error(None, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}", 400)
         return session
 
-    async def _legacy(self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot,
-                      session_id: str | None, token_id: str, sse_session: str | None = None) -> Reply:
+    async def _legacy(
+        self,
+        message: dict[str, Any],
+        headers: dict[str, str],
+        snapshot: Snapshot,
+        session_id: str | None,
+        token_id: str,
+        sse_session: str | None = None,
+    ) -> Reply:
         if message.get("method") == "initialize":
             return await self._initialize(message, snapshot, token_id, sse_session)
         session = await self._session(headers, session_id, snapshot, token_id)
         if isinstance(session, Reply):
             return session
-        reply = await self._one(message, McpContext("legacy", snapshot, session))
+        reply = await self._one(
+            message, McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers))
+        )
         if message.get("method") == "notifications/initialized" and not session.initialized:
             session.initialized = True
             await self.sessions.put(session)
         return reply
 
-    async def _initialize(self, message: dict[str, Any], snapshot: Snapshot, token_id: str,
-                          fixed_id: str | None = None) -> Reply:
+    async def _initialize(
+        self, message: dict[str, Any], snapshot: Snapshot, token_id: str, fixed_id: str | None = None
+    ) -> Reply:
         request_id = message.get("id")
         params = message.get("params")
         if not isinstance(params, dict) or request_id is None:
             return _error(request_id, INVALID_PARAMS, "initialize needs params and an id", 400)
         version = self.methods.negotiate(params.get("protocolVersion"))
-        session = McpSession(id=fixed_id or secrets.token_hex(16), tenant_id=snapshot.tenant_id, server_id=snapshot.server_id,
-                             token_id=token_id, protocol_version=version,
-                             client_capabilities=params.get("capabilities") or {},
-                             client_info=params.get("clientInfo") or {}, created_at=time.time())
+        session = McpSession(
+            id=fixed_id or secrets.token_hex(16),
+            tenant_id=snapshot.tenant_id,
+            server_id=snapshot.server_id,
+            token_id=token_id,
+            protocol_version=version,
+            client_capabilities=params.get("capabilities") or {},
+            client_info=params.get("clientInfo") or {},
+            created_at=time.time(),
+        )
         await self.sessions.put(session)
-        return Reply(200, result_body(request_id, self.methods.initialize_result(version)),
-                     {"Mcp-Session-Id": session.id})
+        return Reply(
+            200, result_body(request_id, self.methods.initialize_result(version)), {"Mcp-Session-Id": session.id}
+        )
 
-    async def _batch(self, messages: list[Any], headers: dict[str, str], snapshot: Snapshot, session_id: str | None,
-                     token_id: str) -> Reply:
+    async def _batch(
+        self, messages: list[Any], headers: dict[str, str], snapshot: Snapshot, session_id: str | None, token_id: str
+    ) -> Reply:
         session = await self._session(headers, session_id, snapshot, token_id)
         if isinstance(session, Reply):
             return session
         if session.protocol_version != "2025-03-26":
-            return _error(None, INVALID_REQUEST, "Invalid Request: batches are only accepted in 2025-03-26 sessions", 400)
+            return _error(
+                None, INVALID_REQUEST, "Invalid Request: batches are only accepted in 2025-03-26 sessions", 400
+            )
         if not messages:
             return _error(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
-        replies = [await self._one(m, McpContext("legacy", snapshot, session)) if isinstance(m, dict)
-                   else _error(None, INVALID_REQUEST, "Invalid Request") for m in messages]
+        replies = [
+            await self._one(m, McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers)))
+            if isinstance(m, dict)
+            else _error(None, INVALID_REQUEST, "Invalid Request")
+            for m in messages
+        ]
         bodies = [r.body for r in replies if r.body]
         return Reply(200, b"[" + b",".join(bodies) + b"]") if bodies else Reply(202, media_type="text/plain")
 
@@ -191,7 +239,12 @@ class McpGateway:
         if not isinstance(params, dict):
             return _error(request_id, INVALID_PARAMS, "params must be an object")
         label = method if method in KNOWN_METHODS else "other"
-        with self.metrics.request(label):
+        span = tracer.start_as_current_span(
+            f"mcp {label}",
+            context=ctx.trace_context,
+            attributes={"mcp.method": method, "mcp.era": ctx.era, "mcp.tenant": ctx.snapshot.tenant_id},
+        )
+        with self.metrics.request(label), span:
             try:
                 return Reply(200, result_body(request_id, await self.methods.dispatch(ctx, method, params)))
             except RpcError as exc:
@@ -204,7 +257,9 @@ class McpGateway:
 
     # -- modern ------------------------------------------------------------------------------------
 
-    async def _modern(self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot) -> Reply | StreamReply:
+    async def _modern(
+        self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot
+    ) -> Reply | StreamReply:
         request_id = message.get("id")
         method = message.get("method")
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
@@ -213,8 +268,13 @@ class McpGateway:
         if version is None or not isinstance(meta.get(META_CAPABILITIES), dict):
             return _error(request_id, INVALID_PARAMS, f"_meta must carry {META_VERSION} and {META_CAPABILITIES}", 400)
         if version not in MODERN_VERSIONS:
-            return _error(request_id, UNSUPPORTED_VERSION, f"Unsupported protocol version {version}", 400,
-                          {"supported": list(MODERN_VERSIONS), "requested": version})
+            return _error(
+                request_id,
+                UNSUPPORTED_VERSION,
+                f"Unsupported protocol version {version}",
+                400,
+                {"supported": list(MODERN_VERSIONS), "requested": version},
+            )
         mismatch = self._header_mismatch(message, headers, version)
         if mismatch:
             return _error(request_id, HEADER_MISMATCH, mismatch, 400)
@@ -226,7 +286,7 @@ class McpGateway:
             return Reply(200, result_body(request_id, self.methods.discover_result(self.hot.ttl_ms)))
         if method == "subscriptions/listen":
             return self._listen(request_id, params, snapshot)
-        return await self._one(message, McpContext("modern", snapshot, None, meta))
+        return await self._one(message, McpContext("modern", snapshot, None, meta, propagate.extract(headers)))
 
     @staticmethod
     def _header_mismatch(message: dict[str, Any], headers: dict[str, str], version: str) -> str | None:
@@ -245,11 +305,29 @@ class McpGateway:
     @staticmethod
     def _listen(request_id: Any, params: dict[str, Any], snapshot: Snapshot) -> StreamReply:
         wanted = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
-        kinds = frozenset(kind for kind, flag in (("tools", "toolsListChanged"), ("prompts", "promptsListChanged"),
-                                                  ("resources", "resourcesListChanged")) if wanted.get(flag))
-        agreed = {flag: True for kind, flag in (("tools", "toolsListChanged"), ("prompts", "promptsListChanged"),
-                                                ("resources", "resourcesListChanged")) if kind in kinds}
-        first = msgspec.json.encode({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
-                                     "params": {"notifications": agreed,
-                                                "_meta": {"io.modelcontextprotocol/subscriptionId": request_id}}})
+        kinds = frozenset(
+            kind
+            for kind, flag in (
+                ("tools", "toolsListChanged"),
+                ("prompts", "promptsListChanged"),
+                ("resources", "resourcesListChanged"),
+            )
+            if wanted.get(flag)
+        )
+        agreed = {
+            flag: True
+            for kind, flag in (
+                ("tools", "toolsListChanged"),
+                ("prompts", "promptsListChanged"),
+                ("resources", "resourcesListChanged"),
+            )
+            if kind in kinds
+        }
+        first = msgspec.json.encode(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/subscriptions/acknowledged",
+                "params": {"notifications": agreed, "_meta": {"io.modelcontextprotocol/subscriptionId": request_id}},
+            }
+        )
         return StreamReply(snapshot=snapshot, kinds=kinds, first=first, subscription_id=request_id)

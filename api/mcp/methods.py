@@ -38,14 +38,22 @@ tracer = trace.get_tracer("ledgergate.mcp")
 
 SERVER_INFO = {"name": "ledgergate", "title": "Ledgergate", "version": "0.1.0"}
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-LIST_METHODS = {"tools/list": "tools", "resources/list": "resources", "prompts/list": "prompts",
-                "resources/templates/list": "resourceTemplates"}
+LIST_METHODS = {
+    "tools/list": "tools",
+    "resources/list": "resources",
+    "prompts/list": "prompts",
+    "resources/templates/list": "resourceTemplates",
+}
 _encode = msgspec.json.encode
 
 
 def capabilities(era: str) -> dict[str, Any]:
-    caps: dict[str, Any] = {"tools": {"listChanged": True}, "resources": {"listChanged": True},
-                            "prompts": {"listChanged": True}, "completions": {}}
+    caps: dict[str, Any] = {
+        "tools": {"listChanged": True},
+        "resources": {"listChanged": True},
+        "prompts": {"listChanged": True},
+        "completions": {},
+    }
     if era == "legacy":
         caps["logging"] = {}
     return caps
@@ -57,6 +65,7 @@ class McpContext:
     snapshot: Snapshot
     session: McpSession | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    trace_context: Any = None  # the caller's W3C trace context, parent of this request's span
 
 
 ToolCaller = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -82,14 +91,27 @@ class McpMethods:
 
     @staticmethod
     def initialize_result(version: str) -> bytes:
-        return _encode({"protocolVersion": version, "capabilities": capabilities("legacy"), "serverInfo": SERVER_INFO,
-                        "instructions": "Tools, resources and prompts of this Ledgergate catalog."})
+        return _encode(
+            {
+                "protocolVersion": version,
+                "capabilities": capabilities("legacy"),
+                "serverInfo": SERVER_INFO,
+                "instructions": "Tools, resources and prompts of this Ledgergate catalog.",
+            }
+        )
 
     @staticmethod
     def discover_result(ttl_ms: int) -> bytes:
-        return _encode({"supportedVersions": list(MODERN_VERSIONS), "capabilities": capabilities("modern"),
-                        "resultType": "complete", "ttlMs": ttl_ms, "cacheScope": "private",
-                        "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO}})
+        return _encode(
+            {
+                "supportedVersions": list(MODERN_VERSIONS),
+                "capabilities": capabilities("modern"),
+                "resultType": "complete",
+                "ttlMs": ttl_ms,
+                "cacheScope": "private",
+                "_meta": {"io.modelcontextprotocol/serverInfo": SERVER_INFO},
+            }
+        )
 
     # -- dispatch ----------------------------------------------------------------------------------
 
@@ -144,8 +166,13 @@ class McpMethods:
         errors = sorted(self._validator(row).iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if errors:
             where = "/".join(str(p) for p in errors[0].absolute_path) or "arguments"
-            return self._complete(ctx, {"content": [{"type": "text", "text": f"Invalid arguments: {where}: "
-                                                     f"{errors[0].message}"}], "isError": True})
+            return self._complete(
+                ctx,
+                {
+                    "content": [{"type": "text", "text": f"Invalid arguments: {where}: {errors[0].message}"}],
+                    "isError": True,
+                },
+            )
         started = time.perf_counter()
         with tracer.start_as_current_span("tools/call " + name, attributes={"mcp.tool": name}):
             try:

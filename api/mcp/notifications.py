@@ -17,8 +17,11 @@ __all__ = ["LIST_CHANGED", "NotificationHub", "Subscriber"]
 
 log = logging.getLogger("ledgergate.mcp")
 
-LIST_CHANGED = {"tools": "notifications/tools/list_changed", "prompts": "notifications/prompts/list_changed",
-                "resources": "notifications/resources/list_changed"}
+LIST_CHANGED = {
+    "tools": "notifications/tools/list_changed",
+    "prompts": "notifications/prompts/list_changed",
+    "resources": "notifications/resources/list_changed",
+}
 
 
 @dataclass(eq=False)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -15,9 +15,10 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from api.mcp.auth import McpAuthError, McpCaller, McpTokenVerifier, protected_resource_metadata
-from api.mcp.gateway import McpGateway, Reply, StreamReply
+from api.mcp.gateway import McpGateway, StreamReply
 from api.mcp.notifications import NotificationHub, Subscriber
 from api.mcp.protocol import INVALID_REQUEST, error_body, notification_body
+from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
 from application.sessions import SessionStore
 
@@ -38,7 +39,7 @@ class McpState:
     sessions: SessionStore
     metrics: McpMetrics
     allowed_origins: frozenset[str]
-    sse_channels: dict[str, asyncio.Queue[bytes]] = field(default_factory=dict)
+    relay: SseRelay
 
 
 def _state(request: Request[Any, Any, Any]) -> McpState:
@@ -53,14 +54,19 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _problem(request: Request[Any, Any, Any], status: int, message: str, error: str | None,
-             server_id: str | None) -> Response[bytes]:
+def _problem(
+    request: Request[Any, Any, Any], status: int, message: str, error: str | None, server_id: str | None
+) -> Response[bytes]:
     metadata = f"{_base_url(request)}/.well-known/oauth-protected-resource{_resource_path(server_id)}"
     challenge = f'Bearer resource_metadata="{metadata}", scope="mcp"'
     if error:
         challenge += f', error="{error}", error_description="{message}"'
-    return Response(content=error_body(None, INVALID_REQUEST, message), status_code=status,
-                    media_type="application/json", headers={"WWW-Authenticate": challenge} if status in (401, 403) else {})
+    return Response(
+        content=error_body(None, INVALID_REQUEST, message),
+        status_code=status,
+        media_type="application/json",
+        headers={"WWW-Authenticate": challenge} if status in (401, 403) else {},
+    )
 
 
 def _origin_ok(state: McpState, request: Request[Any, Any, Any]) -> bool:
@@ -74,11 +80,15 @@ def _origin_ok(state: McpState, request: Request[Any, Any, Any]) -> bool:
 def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> McpCaller | Response[bytes]:
     state = _state(request)
     if not _origin_ok(state, request):
-        return Response(content=error_body(None, INVALID_REQUEST, "Forbidden: invalid Origin header"),
-                        status_code=403, media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Forbidden: invalid Origin header"),
+            status_code=403,
+            media_type="application/json",
+        )
     try:
-        return state.verifier.authenticate(request.headers.get("authorization"), dict(request.query_params),
-                                           None, server_id)
+        return state.verifier.authenticate(
+            request.headers.get("authorization"), dict(request.query_params), None, server_id
+        )
     except McpAuthError as exc:
         return _problem(request, exc.status, exc.message, exc.error, server_id)
 
@@ -93,25 +103,38 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
     if isinstance(caller, Response):
         return caller
     if sse_session is None and not _accepts(request, "application/json", "text/event-stream"):
-        return Response(content=error_body(None, INVALID_REQUEST,
-                                           "Not Acceptable: Accept must include application/json and text/event-stream"),
-                        status_code=406, media_type="application/json")
-    if not request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
-        return Response(content=error_body(None, INVALID_REQUEST, "Unsupported Media Type: send application/json"),
-                        status_code=415, media_type="application/json")
+        return Response(
+            content=error_body(
+                None, INVALID_REQUEST, "Not Acceptable: Accept must include application/json and text/event-stream"
+            ),
+            status_code=406,
+            media_type="application/json",
+        )
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Unsupported Media Type: send application/json"),
+            status_code=415,
+            media_type="application/json",
+        )
     state = _state(request)
     body = await request.body()
-    reply = await state.gateway.handle_post(body, {k.lower(): v for k, v in request.headers.items()},
-                                            caller.claims.tenant_id, server_id, caller.claims.token_id, sse_session)
+    reply = await state.gateway.handle_post(
+        body,
+        {k.lower(): v for k, v in request.headers.items()},
+        caller.claims.tenant_id,
+        server_id,
+        caller.claims.token_id,
+        sse_session,
+    )
     if isinstance(reply, StreamReply):
         return _listen_stream(state, reply)
     if sse_session is not None:
-        channel = state.sse_channels.get(sse_session)
-        if channel is None:
-            return Response(content=error_body(None, INVALID_REQUEST, "Session not found"), status_code=404,
-                            media_type="application/json")
-        if reply.body:
-            channel.put_nowait(reply.body)
+        if reply.body and not await state.relay.deliver(sse_session, reply.body):
+            return Response(
+                content=error_body(None, INVALID_REQUEST, "Session not found"),
+                status_code=404,
+                media_type="application/json",
+            )
         return Response(content=b"", status_code=202, media_type="text/plain")
     return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
 
@@ -128,19 +151,20 @@ async def _events(queue: asyncio.Queue[bytes], first: list[bytes], event: str = 
         yield b"event: " + event.encode() + b"\ndata: " + message + b"\n\n"
 
 
-def _subscribed_stream(state: McpState, subscriber: Subscriber, first: list[bytes],
-                       channel: str | None = None) -> Stream:
+def _subscribed_stream(
+    state: McpState, subscriber: Subscriber, first: list[bytes], channel: str | None = None
+) -> Stream:
     async def stream() -> AsyncIterator[bytes]:
         state.hub.subscribe(subscriber)
         if channel is not None:
-            state.sse_channels[channel] = subscriber.queue
+            await state.relay.attach(channel, subscriber.queue)
         try:
             async for chunk in _events(subscriber.queue, first):
                 yield chunk
         finally:
             state.hub.unsubscribe(subscriber)
             if channel is not None:
-                state.sse_channels.pop(channel, None)
+                await state.relay.detach(channel)
                 await state.sessions.delete(channel)
 
     return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
@@ -148,8 +172,13 @@ def _subscribed_stream(state: McpState, subscriber: Subscriber, first: list[byte
 
 def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
     meta = {"io.modelcontextprotocol/subscriptionId": reply.subscription_id}
-    subscriber = Subscriber(reply.snapshot.tenant_id, reply.snapshot.server_id, reply.kinds,
-                            lambda method: notification_body(method, {"_meta": meta}), asyncio.get_running_loop())
+    subscriber = Subscriber(
+        reply.snapshot.tenant_id,
+        reply.snapshot.server_id,
+        reply.kinds,
+        lambda method: notification_body(method, {"_meta": meta}),
+        asyncio.get_running_loop(),
+    )
     return _subscribed_stream(state, subscriber, [b"event: message\ndata: " + reply.first + b"\n\n"])
 
 
@@ -158,17 +187,26 @@ async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
     if isinstance(caller, Response):
         return caller
     if not _accepts(request, "text/event-stream"):
-        return Response(content=error_body(None, INVALID_REQUEST, "Not Acceptable: send Accept: text/event-stream"),
-                        status_code=406, media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Not Acceptable: send Accept: text/event-stream"),
+            status_code=406,
+            media_type="application/json",
+        )
     state = _state(request)
     session_id = request.headers.get("mcp-session-id")
     if session_id is None:
-        return Response(content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
-                        status_code=400, media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
+            status_code=400,
+            media_type="application/json",
+        )
     session = await state.sessions.get(session_id)
     if session is None or session.tenant_id != caller.claims.tenant_id or session.server_id != server_id:
-        return Response(content=error_body(None, INVALID_REQUEST, "Session not found"), status_code=404,
-                        media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Session not found"),
+            status_code=404,
+            media_type="application/json",
+        )
     subscriber = Subscriber(session.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop())
     return _subscribed_stream(state, subscriber, [b": stream open\n\n"])
 
@@ -180,12 +218,18 @@ async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any
     state = _state(request)
     session_id = request.headers.get("mcp-session-id")
     if session_id is None:
-        return Response(content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
-                        status_code=400, media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
+            status_code=400,
+            media_type="application/json",
+        )
     session = await state.sessions.get(session_id)
     if session is None or session.tenant_id != caller.claims.tenant_id or session.server_id != server_id:
-        return Response(content=error_body(None, INVALID_REQUEST, "Session not found"), status_code=404,
-                        media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Session not found"),
+            status_code=404,
+            media_type="application/json",
+        )
     await state.sessions.delete(session_id)
     return Response(content=b"", status_code=200, media_type="text/plain")
 
@@ -196,20 +240,28 @@ async def _sse_open(request: Request[Any, Any, Any], server_id: str | None) -> A
         return caller
     state = _state(request)
     if state.gateway.hot.get(caller.claims.tenant_id, server_id) is None:
-        return Response(content=error_body(None, INVALID_REQUEST, "no such virtual server in this tenant"),
-                        status_code=404, media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "no such virtual server in this tenant"),
+            status_code=404,
+            media_type="application/json",
+        )
     channel = secrets.token_hex(16)
     prefix = f"/servers/{server_id}" if server_id else ""
     endpoint = f"event: endpoint\ndata: {prefix}/message?session_id={channel}\n\n".encode()
-    subscriber = Subscriber(caller.claims.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop())
+    subscriber = Subscriber(
+        caller.claims.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop()
+    )
     return _subscribed_stream(state, subscriber, [endpoint], channel=channel)
 
 
 async def _sse_message(request: Request[Any, Any, Any], server_id: str | None) -> Any:
     session_id = request.query_params.get("session_id")
     if not session_id:
-        return Response(content=error_body(None, INVALID_REQUEST, "session_id is required"), status_code=400,
-                        media_type="application/json")
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "session_id is required"),
+            status_code=400,
+            media_type="application/json",
+        )
     return await _post(request, server_id, sse_session=session_id)
 
 
@@ -265,8 +317,10 @@ async def server_sse_message(request: Request[Any, Any, Any], server_id: FromPat
 
 @get(["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
 async def resource_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(content=msgspec.json.encode(protected_resource_metadata(_base_url(request), "/mcp")),
-                    media_type="application/json")
+    return Response(
+        content=msgspec.json.encode(protected_resource_metadata(_base_url(request), "/mcp")),
+        media_type="application/json",
+    )
 
 
 @get("/.well-known/oauth-protected-resource/servers/{server_id:str}/mcp")
@@ -276,6 +330,23 @@ async def server_resource_metadata(request: Request[Any, Any, Any], server_id: F
 
 
 def mcp_routers() -> list[Any]:
-    return [Router(path="/", tags=["mcp"], route_handlers=[
-        mcp_post, server_mcp_post, mcp_get, server_mcp_get, mcp_delete, server_mcp_delete, sse_open, server_sse_open,
-        sse_message, server_sse_message, resource_metadata, server_resource_metadata])]
+    return [
+        Router(
+            path="/",
+            tags=["mcp"],
+            route_handlers=[
+                mcp_post,
+                server_mcp_post,
+                mcp_get,
+                server_mcp_get,
+                mcp_delete,
+                server_mcp_delete,
+                sse_open,
+                server_sse_open,
+                sse_message,
+                server_sse_message,
+                resource_metadata,
+                server_resource_metadata,
+            ],
+        )
+    ]

@@ -7,6 +7,7 @@ from api.mcp.gateway import McpGateway
 from api.mcp.methods import McpMethods
 from api.mcp.notifications import NotificationHub
 from api.mcp.routes import McpState
+from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
 from api.runtime import Runtime
 from application.prompt_rendering import PromptRenderer
@@ -29,10 +30,17 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     methods = McpMethods(rest.call, renderer, metrics)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
-    state = McpState(gateway=McpGateway(runtime.hot, sessions, methods, metrics),
-                     verifier=McpTokenVerifier(runtime.codec, runtime.hot), hub=hub, sessions=sessions,
-                     metrics=metrics, allowed_origins=frozenset(settings.allowed_origins))
-    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close]
+    relay = SseRelay(settings.redis_url)
+    state = McpState(
+        gateway=McpGateway(runtime.hot, sessions, methods, metrics),
+        verifier=McpTokenVerifier(runtime.codec, runtime.hot),
+        hub=hub,
+        sessions=sessions,
+        metrics=metrics,
+        allowed_origins=frozenset(settings.allowed_origins),
+        relay=relay,
+    )
+    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close, relay.close]
     return state
 
 

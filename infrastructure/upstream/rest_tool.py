@@ -34,8 +34,12 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 BACKOFF_S = (0.1, 0.3)
 MAX_TEXT = 1_000_000
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
-BLOCKED_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"),
-                    ipaddress.ip_network("fd00:ec2::254/128"), ipaddress.ip_network("100.100.100.200/32"))
+BLOCKED_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+    ipaddress.ip_network("100.100.100.200/32"),
+)
 
 
 def _format_url(template: str, arguments: dict[str, Any], used: set[str]) -> str:
@@ -58,11 +62,14 @@ def _secret(cipher: SecretCipher, tenant_id: str, value: Any) -> str:
 
 
 class RestToolCaller:
-    def __init__(self, cipher: SecretCipher, allowed_hosts: Iterable[str] = (), client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, cipher: SecretCipher, allowed_hosts: Iterable[str] = (), client: httpx.AsyncClient | None = None
+    ) -> None:
         self.cipher = cipher
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
-        self.client = client or httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-                                                  follow_redirects=False)
+        self.client = client or httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50), follow_redirects=False
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -89,7 +96,9 @@ class RestToolCaller:
         url = _format_url(integration["url"], arguments, used)
         params = {param: arguments[arg] for param, arg in (integration.get("query") or {}).items() if arg in arguments}
         used.update(arg for arg in (integration.get("query") or {}).values())
-        headers = {name: _secret(self.cipher, tenant_id, value) for name, value in (integration.get("headers") or {}).items()}
+        headers = {
+            name: _secret(self.cipher, tenant_id, value) for name, value in (integration.get("headers") or {}).items()
+        }
         auth = integration.get("auth") or {"type": "none"}
         if auth["type"] == "bearer":
             headers["Authorization"] = "Bearer " + _secret(self.cipher, tenant_id, auth["token"])
@@ -107,8 +116,9 @@ class RestToolCaller:
         if method in ("POST", "PUT", "PATCH"):
             body = rest if fields is None else {k: arguments[k] for k in fields if k in arguments}
             headers["Content-Type"] = "application/json"
-            return self.client.build_request(method, url, params=params, headers=headers, timeout=timeout,
-                                             content=msgspec.json.encode(body))
+            return self.client.build_request(
+                method, url, params=params, headers=headers, timeout=timeout, content=msgspec.json.encode(body)
+            )
         if not integration.get("query"):
             params.update({k: v if isinstance(v, str) else msgspec.json.encode(v).decode() for k, v in rest.items()})
         return self.client.build_request(method, url, params=params, headers=headers, timeout=timeout)
@@ -141,8 +151,10 @@ class RestToolCaller:
     def _result(response: httpx.Response, structured: bool) -> dict[str, Any]:
         text = response.text[:MAX_TEXT]
         if response.status_code >= 400:
-            return {"content": [{"type": "text", "text": f"the API answered HTTP {response.status_code}: {text[:2000]}"}],
-                    "isError": True}
+            return {
+                "content": [{"type": "text", "text": f"the API answered HTTP {response.status_code}: {text[:2000]}"}],
+                "isError": True,
+            }
         result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
         if structured and response.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
             try:

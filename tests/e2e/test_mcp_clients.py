@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,8 +32,9 @@ class Gateway:
         return {"Authorization": f"Bearer {self.token}"}
 
     def rest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = httpx.request(method, self.server.url + "/v1/tenants/default" + path, headers=self.headers,
-                                 timeout=10, **kwargs)
+        response = httpx.request(
+            method, self.server.url + "/v1/tenants/default" + path, headers=self.headers, timeout=10, **kwargs
+        )
         assert response.status_code < 300, response.text
         return response.json()  # type: ignore[no-any-return]
 
@@ -56,27 +56,55 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 @pytest.fixture(scope="module")
 def catalog(gateway: Gateway) -> dict[str, str]:
-    tool = gateway.rest("POST", "/tools", json={
-        "name": "weather", "description": "Weather for a city",
-        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        "output_schema": {"type": "object"},
-        "integration": {"method": "GET", "url": gateway.echo + "/weather/{city}", "headers": {"X-Api-Key": "k-1"}}})
-    other = gateway.rest("POST", "/tools", json={
-        "name": "create_ticket", "input_schema": {"type": "object", "properties": {"title": {"type": "string"}}},
-        "integration": {"method": "POST", "url": gateway.echo + "/tickets", "auth": {"type": "bearer", "token": "t-9"}}})
-    prompt = gateway.rest("POST", "/prompts", json={
-        "name": "greet", "template": "Hello {{ who }}!", "arguments": [{"name": "who", "required": True}]})
+    tool = gateway.rest(
+        "POST",
+        "/tools",
+        json={
+            "name": "weather",
+            "description": "Weather for a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "output_schema": {"type": "object"},
+            "integration": {"method": "GET", "url": gateway.echo + "/weather/{city}", "headers": {"X-Api-Key": "k-1"}},
+        },
+    )
+    other = gateway.rest(
+        "POST",
+        "/tools",
+        json={
+            "name": "create_ticket",
+            "input_schema": {"type": "object", "properties": {"title": {"type": "string"}}},
+            "integration": {
+                "method": "POST",
+                "url": gateway.echo + "/tickets",
+                "auth": {"type": "bearer", "token": "t-9"},
+            },
+        },
+    )
+    prompt = gateway.rest(
+        "POST",
+        "/prompts",
+        json={"name": "greet", "template": "Hello {{ who }}!", "arguments": [{"name": "who", "required": True}]},
+    )
     resource = gateway.rest("POST", "/resources", json={"uri": "docs://handbook", "name": "handbook", "text": "# Hi"})
-    server = gateway.rest("POST", "/servers", json={"name": "weather-only", "tool_ids": [tool["id"]],
-                                                    "prompt_ids": [prompt["id"]], "resource_ids": [resource["id"]]})
+    server = gateway.rest(
+        "POST",
+        "/servers",
+        json={
+            "name": "weather-only",
+            "tool_ids": [tool["id"]],
+            "prompt_ids": [prompt["id"]],
+            "resource_ids": [resource["id"]],
+        },
+    )
     wait_visible(gateway, server["position"])
     return {"tool": tool["id"], "other": other["id"], "server": server["id"]}
 
 
 def wait_visible(gateway: Gateway, position: int) -> None:
     """Until the gateway's catalog has reached ``position`` (a REST read with min_position waits for it)."""
-    response = httpx.get(f"{gateway.server.url}/v1/tenants/default/tools?min_position={position}",
-                         headers=gateway.headers, timeout=10)
+    response = httpx.get(
+        f"{gateway.server.url}/v1/tenants/default/tools?min_position={position}", headers=gateway.headers, timeout=10
+    )
     assert response.status_code == 200
 
 
@@ -87,35 +115,48 @@ async def exercise(client: Client) -> dict[str, Any]:
         invalid = await session.call_tool("weather", {"city": 7})
         prompt = await session.get_prompt("greet", {"who": "Ada"})
         resource = await session.read_resource("docs://handbook")
-        return {"version": session.protocol_version, "tools": sorted(t.name for t in tools.tools),
-                "called": called, "invalid": invalid, "prompt": prompt.messages[0].content.text,
-                "resource": resource.contents[0].text}
+        return {
+            "version": session.protocol_version,
+            "tools": sorted(t.name for t in tools.tools),
+            "called": called,
+            "invalid": invalid,
+            "prompt": prompt.messages[0].content.text,
+            "resource": resource.contents[0].text,
+        }
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
-def test_an_sdk_client_lists_calls_and_reads_through_the_tenant_endpoint(gateway: Gateway, catalog: dict[str, str],
-                                                                         mode: str) -> None:
+def test_an_sdk_client_lists_calls_and_reads_through_the_tenant_endpoint(
+    gateway: Gateway, catalog: dict[str, str], mode: str
+) -> None:
     seen = asyncio.run(exercise(gateway.client("/mcp", mode)))
     assert seen["version"] == ("2025-11-25" if mode == "legacy" else "2026-07-28")
     assert seen["tools"] == ["create_ticket", "weather"]
     assert seen["called"].is_error is False
     assert seen["called"].structured_content == {
-        "method": "GET", "path": "/weather/Paris", "body": None, "api_key": "k-1",
-        "authorization": None, "traceparent": None}
+        "method": "GET",
+        "path": "/weather/Paris",
+        "body": None,
+        "api_key": "k-1",
+        "authorization": None,
+        "traceparent": None,
+    }
     assert seen["invalid"].is_error is True and "city" in seen["invalid"].content[0].text
     assert seen["prompt"] == "Hello Ada!"
     assert seen["resource"] == "# Hi"
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
-def test_a_virtual_server_endpoint_exposes_only_its_members(gateway: Gateway, catalog: dict[str, str],
-                                                            mode: str) -> None:
+def test_a_virtual_server_endpoint_exposes_only_its_members(
+    gateway: Gateway, catalog: dict[str, str], mode: str
+) -> None:
     seen = asyncio.run(exercise(gateway.client(f"/servers/{catalog['server']}/mcp", mode)))
     assert seen["tools"] == ["weather"]
 
 
 def test_a_post_tool_sends_the_arguments_as_json_with_the_decrypted_bearer_and_never_the_clients_token(
-        gateway: Gateway, catalog: dict[str, str]) -> None:
+    gateway: Gateway, catalog: dict[str, str]
+) -> None:
     async def call() -> Any:
         async with gateway.client("/mcp", "legacy") as session:
             return await session.call_tool("create_ticket", {"title": "Broken"})
@@ -140,8 +181,9 @@ def test_an_sse_client_uses_the_legacy_http_sse_transport(gateway: Gateway, cata
     assert "/weather/Oslo" in names[1]
 
 
-def test_disabling_a_tool_sends_list_changed_to_a_connected_legacy_client(gateway: Gateway,
-                                                                        catalog: dict[str, str]) -> None:
+def test_disabling_a_tool_sends_list_changed_to_a_connected_legacy_client(
+    gateway: Gateway, catalog: dict[str, str]
+) -> None:
     async def run() -> tuple[list[str], list[str]]:
         received: list[str] = []
         changed = asyncio.Event()
@@ -168,16 +210,27 @@ def test_disabling_a_tool_sends_list_changed_to_a_connected_legacy_client(gatewa
     assert names == ["weather"]
 
 
-def test_a_modern_subscription_stream_acknowledges_then_delivers_list_changed(gateway: Gateway,
-                                                                             catalog: dict[str, str]) -> None:
+def test_a_modern_subscription_stream_acknowledges_then_delivers_list_changed(
+    gateway: Gateway, catalog: dict[str, str]
+) -> None:
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
-    body = {"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen",
-            "params": {"notifications": {"promptsListChanged": True}, "_meta": meta}}
-    headers = {**gateway.headers, "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
-               "Mcp-Method": "subscriptions/listen"}
+    body = {
+        "jsonrpc": "2.0",
+        "id": "sub-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"promptsListChanged": True}, "_meta": meta},
+    }
+    headers = {
+        **gateway.headers,
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "subscriptions/listen",
+    }
     events: list[str] = []
-    with httpx.Client(timeout=10) as http, http.stream("POST", gateway.server.url + "/mcp", json=body,
-                                                       headers=headers) as stream:
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream("POST", gateway.server.url + "/mcp", json=body, headers=headers) as stream,
+    ):
         assert stream.headers["content-type"].startswith("text/event-stream")
         lines = stream.iter_lines()
         deadline = time.monotonic() + 10

@@ -16,8 +16,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 ACCEPT = "application/json, text/event-stream"
 
 
-def rpc(url: str, token: str, session: str | None, method: str, params: dict[str, Any] | None = None,
-        request_id: int | None = 1) -> httpx.Response:
+def rpc(
+    url: str,
+    token: str,
+    session: str | None,
+    method: str,
+    params: dict[str, Any] | None = None,
+    request_id: int | None = 1,
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT, "Content-Type": "application/json"}
     if session:
         headers |= {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
@@ -32,25 +38,44 @@ def tool_names(url: str, token: str, session: str) -> list[str]:
 
 
 def test_a_session_begun_on_one_process_continues_on_the_other_and_sees_the_others_writes(
-        tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
     data = tmp_path / "data"
     first = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
     second = start_server(data, postgres_url, workers=2, LEDGERGATE_REDIS_URL=redis_url)
     token = (data / "admin-token").read_text().strip()
     try:
-        init = rpc(first.url, token, None, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                                          "clientInfo": {"name": "t", "version": "1"}})
+        init = rpc(
+            first.url,
+            token,
+            None,
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        )
         session = init.headers["Mcp-Session-Id"]
         assert rpc(second.url, token, session, "notifications/initialized", request_id=None).status_code == 202
         assert tool_names(second.url, token, session) == []
 
-        stream_headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream", "Mcp-Session-Id": session,
-                          "MCP-Protocol-Version": "2025-11-25"}
-        with httpx.Client(timeout=10) as http, http.stream("GET", second.url + "/mcp", headers=stream_headers) as stream:
+        stream_headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "text/event-stream",
+            "Mcp-Session-Id": session,
+            "MCP-Protocol-Version": "2025-11-25",
+        }
+        with (
+            httpx.Client(timeout=10) as http,
+            http.stream("GET", second.url + "/mcp", headers=stream_headers) as stream,
+        ):
             assert stream.status_code == 200
-            created = httpx.post(first.url + "/v1/tenants/default/tools", headers={"Authorization": f"Bearer {token}"},
-                                 json={"name": "added_on_first", "input_schema": {"type": "object"},
-                                       "integration": {"method": "GET", "url": "https://api.example.com/x"}})
+            created = httpx.post(
+                first.url + "/v1/tenants/default/tools",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "name": "added_on_first",
+                    "input_schema": {"type": "object"},
+                    "integration": {"method": "GET", "url": "https://api.example.com/x"},
+                },
+            )
             assert created.status_code == 201
             deadline = time.monotonic() + 10
             notified = False
@@ -67,3 +92,31 @@ def test_a_session_begun_on_one_process_continues_on_the_other_and_sees_the_othe
     finally:
         first.stop()
         second.stop()
+
+
+def test_legacy_sse_clients_work_when_their_posts_land_on_another_worker(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    import asyncio
+
+    from mcp import Client
+    from mcp.client.sse import sse_client
+
+    data = tmp_path / "data"
+    server = start_server(data, postgres_url, workers=2, LEDGERGATE_REDIS_URL=redis_url)
+    token = (data / "admin-token").read_text().strip()
+
+    async def one_client() -> str:
+        async with Client(
+            sse_client(server.url + "/sse", headers={"Authorization": f"Bearer {token}"}), mode="legacy"
+        ) as session:
+            await session.list_tools()
+            return str(session.protocol_version)
+
+    async def many() -> list[str]:
+        return [await one_client() for _ in range(6)]
+
+    try:
+        assert asyncio.run(many()) == ["2025-11-25"] * 6
+    finally:
+        server.stop()

@@ -18,10 +18,16 @@ class _Echo(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
         status = 500 if self.path.startswith("/fail") else 200
-        payload = json.dumps({"method": self.command, "path": self.path, "body": json.loads(body) if body else None,
-                              "api_key": self.headers.get("X-Api-Key"),
-                              "authorization": self.headers.get("Authorization"),
-                              "traceparent": self.headers.get("traceparent")}).encode()
+        payload = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "body": json.loads(body) if body else None,
+                "api_key": self.headers.get("X-Api-Key"),
+                "authorization": self.headers.get("Authorization"),
+                "traceparent": self.headers.get("traceparent"),
+            }
+        ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
