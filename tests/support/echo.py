@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["echo_service"]
+__all__ = ["HITS", "echo_service"]
+
+
+#: How many requests each path received (tests read it to count retries).
+HITS: dict[str, int] = {}
 
 
 class _Echo(BaseHTTPRequestHandler):
+    """``/status/<code>/...`` answers that status; ``/slow/...`` answers after a second; anything else 200."""
+
     protocol_version = "HTTP/1.1"
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
-        status = 500 if self.path.startswith("/fail") else 200
+        HITS[self.path] = HITS.get(self.path, 0) + 1
+        parts = self.path.split("/")
+        status = int(parts[2]) if len(parts) > 2 and parts[1] == "status" and parts[2].isdigit() else 200
+        if parts[1:2] == ["slow"]:
+            time.sleep(1.0)
         payload = json.dumps(
             {
                 "method": self.command,
