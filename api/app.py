@@ -15,12 +15,15 @@ from api.controllers.catalog import catalog_routers
 from api.controllers.ops import health, metrics, ready, version_info
 from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
+from api.controllers.upstreams import upstreams_router
 from api.errors import exception_handlers
 from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state
 from api.runtime import Runtime, build_runtime
+from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
+from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
 __all__ = ["create_app"]
 
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         owned = runtime is None
         app.state.runtime = runtime or await anyio.to_thread.run_sync(build_runtime, settings)
         app.state.mcp = open_mcp_state(app.state.runtime)
+        app.state.upstreams = UpstreamService(
+            app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
+        )
         try:
             yield
         finally:
@@ -45,8 +51,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await anyio.to_thread.run_sync(app.state.runtime.close)
 
     return Litestar(
-        route_handlers=[health, ready, version_info, metrics, tenants_router, tokens_router, *catalog_routers(),
-                        *mcp_routers()],
+        route_handlers=[
+            health,
+            ready,
+            version_info,
+            metrics,
+            tenants_router,
+            tokens_router,
+            upstreams_router,
+            *catalog_routers(),
+            *mcp_routers(),
+        ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,

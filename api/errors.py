@@ -16,6 +16,7 @@ from application.errors import (
     NotFoundError,
     NotReadyError,
     UnauthorizedError,
+    UpstreamUnavailableError,
     ValidationError,
     VersionConflictError,
 )
@@ -36,6 +37,7 @@ STATUS: dict[type[ApplicationError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     NotReadyError: 503,
+    UpstreamUnavailableError: 502,
 }
 HTTP_PROBLEMS = {
     400: "invalid-request",
@@ -59,6 +61,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Invalid value",
     500: "Internal error",
+    502: "Bad gateway",
     503: "Not ready",
 }
 

@@ -25,6 +25,8 @@ __all__ = [
     "TokenCreate",
     "ToolCreate",
     "ToolUpdate",
+    "UpstreamCreate",
+    "UpstreamUpdate",
     "to_fields",
 ]
 
@@ -185,3 +187,53 @@ def to_fields(body: msgspec.Struct) -> dict[str, Any]:
         if value is not UNSET:
             fields[name] = msgspec.to_builtins(value)
     return fields
+
+
+class UpstreamAuth(Request):
+    type: Literal["none", "bearer", "headers", "oauth_client_credentials"] = "none"
+    token: str | UnsetType = UNSET
+    headers: dict[str, str] | UnsetType = UNSET
+    token_url: str | UnsetType = UNSET
+    client_id: str | UnsetType = UNSET
+    client_secret: str | UnsetType = UNSET
+    scope: str | UnsetType = UNSET
+
+
+class UpstreamPrefix(Request):
+    enabled: bool = True
+    separator: str = "__"
+
+
+class UpstreamCreate(Request):
+    """An MCP server to federate. HTTP transports need ``url``; ``stdio`` needs ``command``."""
+
+    name: str
+    transport: Literal["streamable_http", "sse", "stdio"]
+    url: str | None = None
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    cwd: str | None = None
+    description: str | None = None
+    auth: UpstreamAuth = msgspec.field(default_factory=UpstreamAuth)
+    prefix: UpstreamPrefix = msgspec.field(default_factory=UpstreamPrefix)
+    session_mode: Literal["shared", "per_client"] = "shared"
+    refresh_interval_s: int | None = None
+    timeout_s: float = 60.0
+    concurrency_limit: int = 64
+    tags: list[str] = []
+
+
+class UpstreamUpdate(Request):
+    description: str | UnsetType | None = UNSET
+    url: str | UnsetType = UNSET
+    command: str | UnsetType = UNSET
+    args: list[str] | UnsetType = UNSET
+    env: dict[str, str] | UnsetType = UNSET
+    cwd: str | UnsetType | None = UNSET
+    auth: UpstreamAuth | UnsetType = UNSET
+    session_mode: Literal["shared", "per_client"] | UnsetType = UNSET
+    refresh_interval_s: int | UnsetType | None = UNSET
+    timeout_s: float | UnsetType = UNSET
+    concurrency_limit: int | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET

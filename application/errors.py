@@ -11,6 +11,7 @@ __all__ = [
     "NotReadyError",
     "ToolCallError",
     "UnauthorizedError",
+    "UpstreamUnavailableError",
     "ValidationError",
     "VersionConflictError",
 ]
@@ -67,3 +68,9 @@ class NotReadyError(ApplicationError):
 
 class ToolCallError(Exception):
     """A tool call could not be made or failed; the message becomes an ``isError`` result for the client."""
+
+
+class UpstreamUnavailableError(ApplicationError):
+    """An upstream could not be reached or did not answer as an MCP server (HTTP 502)."""
+
+    problem = "upstream-unavailable"

@@ -27,6 +27,7 @@ from application.errors import (
 )
 from application.ports import SecretCipher, TokenSigner
 from application.secrets import seal_integration
+from application.upstream_commands import UpstreamCommands
 from domain.api_token import ApiToken, role_rank
 from domain.catalog import CatalogEntity
 from domain.envelope import Envelope, RegistryAggregate, recording
@@ -57,7 +58,7 @@ class Written:
     position: int
 
 
-class Registry(Application[UUID]):
+class Registry(UpstreamCommands, Application[UUID]):
     name = "Registry"
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "y"}
 
@@ -235,7 +236,10 @@ class Registry(Application[UUID]):
             entity: CatalogEntity = self._load(cls, entity_id, envelope.tenant_id)
             self._check_version(entity, expected_version)
             old_name = entity.unique_name
-            entity.update(self._prepare(envelope, cls, fields, entity))
+            prepared = self._prepare(envelope, cls, fields, entity)
+            changed = entity.update(prepared)
+            if getattr(entity, "source", None) is not None and changed:
+                entity.update({"overrides": sorted({*entity.overrides, *changed})})  # type: ignore[attr-defined]
             claims = self._move_claim(envelope.tenant_id, kind, str(entity.id), old_name, entity.unique_name)
             return self._commit(entity, *claims)
 

@@ -14,7 +14,7 @@ from application.errors import ValidationError
 from application.ports import SecretCipher
 from domain.values import SECRET_KEY, is_secret_ref
 
-__all__ = ["MASK", "mask_secrets", "seal_integration"]
+__all__ = ["MASK", "mask_secrets", "seal_integration", "seal_upstream", "unseal"]
 
 MASK = "********"
 AUTH_SECRET_FIELD = {"bearer": "token", "basic": "password", "header": "value"}
@@ -74,4 +74,51 @@ def mask_secrets(value: Any) -> Any:
         return {key: mask_secrets(item) for key, item in value.items()}
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
+    return value
+
+
+def _seal_value(value: Any, previous: Any, tenant_id: str, cipher: SecretCipher, where: str) -> Any:
+    if value == MASK:
+        if not is_secret_ref(previous):
+            raise ValidationError(f"{where}: the mask can only stand for a stored secret")
+        return previous
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}: give the secret as plain text")
+    return {SECRET_KEY: cipher.encrypt(tenant_id, value)}
+
+
+def seal_upstream(
+    fields: dict[str, Any], tenant_id: str, cipher: SecretCipher, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Encrypt an upstream's secrets: ``env`` values, and the bearer token, headers or client secret of ``auth``."""
+    previous = previous or {}
+    sealed = copy.deepcopy(fields)
+    if isinstance(sealed.get("env"), dict):
+        old_env = previous.get("env") or {}
+        sealed["env"] = {
+            k: _seal_value(v, old_env.get(k), tenant_id, cipher, f"env.{k}") for k, v in sealed["env"].items()
+        }
+    auth = sealed.get("auth")
+    if isinstance(auth, dict):
+        old_auth = previous.get("auth") or {}
+        for key in ("token", "client_secret"):
+            if key in auth:
+                auth[key] = _seal_value(auth[key], old_auth.get(key), tenant_id, cipher, f"auth.{key}")
+        if isinstance(auth.get("headers"), dict):
+            old_headers = old_auth.get("headers") or {}
+            auth["headers"] = {
+                k: _seal_value(v, old_headers.get(k), tenant_id, cipher, f"auth.headers.{k}")
+                for k, v in auth["headers"].items()
+            }
+    return sealed
+
+
+def unseal(value: Any, tenant_id: str, cipher: SecretCipher) -> Any:
+    """A copy of ``value`` with every sealed secret decrypted (only for connecting; never stored or logged)."""
+    if is_secret_ref(value):
+        return cipher.decrypt(tenant_id, value[SECRET_KEY])
+    if isinstance(value, dict):
+        return {key: unseal(item, tenant_id, cipher) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unseal(item, tenant_id, cipher) for item in value]
     return value

@@ -30,7 +30,13 @@ class CatalogEntity(RegistryAggregate):
     # Set by every subclass's creation event: ``enabled``, ``deleted``; by the envelope: ``tenant_id``.
 
     def _init_fields(self, fields: dict[str, Any]) -> None:
-        """Called by each subclass's decorated ``__init__`` (the library needs one per class)."""
+        """Called by each subclass's decorated ``__init__`` (the library needs one per class).
+
+        Fields added to a kind after its first events were recorded take their default, so old
+        creation events replay into complete state without rewriting them.
+        """
+        defaults: dict[str, Any] = getattr(self, "DEFAULTS", {})
+        self.__dict__.update({name: defaults.get(name) for name in self.RULES})
         self.__dict__.update(fields)
         self.enabled = True
         self.deleted = False
@@ -48,7 +54,7 @@ class CatalogEntity(RegistryAggregate):
 
     def state(self) -> dict[str, Any]:
         """The entity's fields and its enabled flag: what a revert restores."""
-        return {**{name: getattr(self, name) for name in self.RULES}, "enabled": self.enabled}
+        return {**{name: getattr(self, name, None) for name in self.RULES}, "enabled": self.enabled}
 
     def _check_live(self) -> None:
         if self.deleted:

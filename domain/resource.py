@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
-from domain.values import check_mcp_name, check_tags, check_uri
+from domain.values import check_icons, check_mcp_name, check_meta, check_overrides, check_source, check_tags, check_uri
 from domain.values_text import optional_text
 
 __all__ = ["Resource"]
@@ -32,6 +32,10 @@ class Resource(CatalogEntity):
         "text": partial(optional_text, "text", 16 * 1024 * 1024),
         "blob": partial(optional_text, "blob", 32 * 1024 * 1024),
         "tags": check_tags,
+        "source": check_source,
+        "icons": check_icons,
+        "meta": check_meta,
+        "overrides": check_overrides,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "title": None,
@@ -40,6 +44,10 @@ class Resource(CatalogEntity):
         "text": None,
         "blob": None,
         "tags": [],
+        "source": None,
+        "icons": None,
+        "meta": None,
+        "overrides": [],
     }
 
     @event("Created")

@@ -8,17 +8,26 @@ from typing import Any, ClassVar
 from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
+from domain.errors import InvalidValueError
 from domain.values import (
     check_annotations,
+    check_icons,
     check_input_schema,
     check_integration,
     check_mcp_name,
+    check_meta,
     check_output_schema,
+    check_overrides,
+    check_source,
     check_tags,
 )
 from domain.values_text import optional_text
 
 __all__ = ["Tool"]
+
+
+def _optional_integration(value: Any) -> dict[str, Any] | None:
+    return None if value is None else check_integration(value)
 
 
 class Tool(CatalogEntity):
@@ -31,7 +40,11 @@ class Tool(CatalogEntity):
         "output_schema": check_output_schema,
         "annotations": check_annotations,
         "tags": check_tags,
-        "integration": check_integration,
+        "integration": _optional_integration,
+        "source": check_source,
+        "icons": check_icons,
+        "meta": check_meta,
+        "overrides": check_overrides,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "title": None,
@@ -39,6 +52,11 @@ class Tool(CatalogEntity):
         "output_schema": None,
         "annotations": {},
         "tags": [],
+        "integration": None,
+        "source": None,
+        "icons": None,
+        "meta": None,
+        "overrides": [],
     }
 
     class Registered(CatalogEntity.Created):
@@ -55,3 +73,21 @@ class Tool(CatalogEntity):
     @event(Registered)
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
+
+    @classmethod
+    def normalise(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        normalised = super().normalise(fields)
+        if (
+            "integration" in normalised
+            and "source" in normalised
+            and ((normalised["integration"] is None) == (normalised["source"] is None))
+        ):
+            raise InvalidValueError("integration", "a tool has either an HTTP integration or an upstream source")
+        return normalised
+
+    def update(self, fields: dict[str, Any]) -> dict[str, Any]:
+        if "source" in fields and fields["source"] != getattr(self, "source", None):
+            raise InvalidValueError("source", "is set by discovery and can't be changed")
+        if "integration" in fields and getattr(self, "source", None) is not None:
+            raise InvalidValueError("integration", "a discovered tool is called through its upstream")
+        return super().update(fields)

@@ -240,3 +240,41 @@ def check_prompt_arguments(value: Any) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+def check_source(value: Any) -> dict[str, str] | None:
+    """Where a discovered item comes from: its upstream and its name (or URI) there."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"upstream_id", "original"}
+        or not all(isinstance(v, str) and v for v in value.values())
+    ):
+        raise InvalidValueError("source", "must be {upstream_id, original}")
+    return value
+
+
+def check_icons(value: Any) -> list[dict[str, Any]] | None:
+    """MCP icons, passed through; only https: and data: sources are accepted."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(i, dict) and isinstance(i.get("src"), str) for i in value):
+        raise InvalidValueError("icons", "must be a list of {src, mimeType?, sizes?, theme?}")
+    for icon in value:
+        if not icon["src"].startswith(("https:", "data:")):
+            raise InvalidValueError("icons", "an icon's src must be an https: or data: URI")
+    return value
+
+
+def check_meta(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise InvalidValueError("meta", "must be an object")
+    return value
+
+
+def check_overrides(value: Any) -> list[str]:
+    """Fields of a discovered item that a user changed; refreshes from the upstream leave them alone."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidValueError("overrides", "must be a list of field names")
+    return sorted(set(value))

@@ -19,6 +19,7 @@ from domain.prompt import Prompt
 from domain.resource import Resource
 from domain.tenant import Tenant
 from domain.tool import Tool
+from domain.upstream import Upstream
 from domain.virtual_server import VirtualServer
 
 __all__ = ["PROJECTION_NAME", "Row", "evolve", "member_rows", "tag_rows"]
@@ -27,7 +28,7 @@ __all__ = ["PROJECTION_NAME", "Row", "evolve", "member_rows", "tag_rows"]
 PROJECTION_NAME = "catalog_v1"
 Row = dict[str, Any]
 
-_KIND_BY_TOPIC = {get_topic(cls): cls for cls in (Tool, Resource, Prompt, VirtualServer, Tenant, ApiToken)}
+_KIND_BY_TOPIC = {get_topic(cls): cls for cls in (Tool, Resource, Prompt, VirtualServer, Tenant, ApiToken, Upstream)}
 _NAME_FIELD = {cls.KIND: getattr(cls, "NAME_FIELD", "name") for cls in _KIND_BY_TOPIC.values()}
 
 
@@ -81,6 +82,10 @@ def _changed(row: Row, event: Any) -> Row:
         row["enabled"] = bool(state.pop("enabled", True))
         row["doc"].update(state)
         row["deleted"] = False
+    elif isinstance(event, Upstream.HealthChanged):
+        row["doc"]["health"] = {"state": event.state, "detail": event.detail, "since": event.timestamp.isoformat()}
+    elif isinstance(event, Upstream.CatalogSynced):
+        row["doc"]["items"] = event.items
     elif isinstance(event, ApiToken.Revoked):
         row["doc"]["revoked"] = True
         row["enabled"] = False

@@ -16,7 +16,9 @@ import msgspec
 from jsonschema import Draft202012Validator
 from opentelemetry import trace
 
+from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.protocol import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     LATEST_LEGACY,
     LEGACY_VERSIONS,
@@ -72,10 +74,13 @@ ToolCaller = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[dict[str,
 
 
 class McpMethods:
-    def __init__(self, call_rest_tool: ToolCaller, renderer: PromptRenderer, metrics: McpMetrics) -> None:
+    def __init__(
+        self, call_rest_tool: ToolCaller, renderer: PromptRenderer, metrics: McpMetrics, forwarder: UpstreamForwarder
+    ) -> None:
         self.call_rest_tool = call_rest_tool
         self.renderer = renderer
         self.metrics = metrics
+        self.forwarder = forwarder
         self._validators: dict[tuple[str, int], Draft202012Validator] = {}
 
     def _complete(self, ctx: McpContext, result: dict[str, Any]) -> bytes:
@@ -122,9 +127,9 @@ class McpMethods:
         if method == "tools/call":
             return await self.call_tool(ctx, params)
         if method == "prompts/get":
-            return self.get_prompt(ctx, params)
+            return await self.get_prompt(ctx, params)
         if method == "resources/read":
-            return self.read_resource(ctx, params)
+            return await self.read_resource(ctx, params)
         if method == "completion/complete":
             return self.complete(ctx, params)
         if ctx.era == "legacy":
@@ -163,6 +168,8 @@ class McpMethods:
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        if row["doc"].get("source"):
+            return await self._forward_tool(ctx, name, row, arguments, params.get("_meta"))
         errors = sorted(self._validator(row).iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if errors:
             where = "/".join(str(p) for p in errors[0].absolute_path) or "arguments"
@@ -182,9 +189,24 @@ class McpMethods:
         self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
         return self._complete(ctx, result)
 
+    async def _forward_tool(
+        self, ctx: McpContext, name: str, row: dict[str, Any], arguments: dict[str, Any], meta: Any
+    ) -> bytes:
+        started = time.perf_counter()
+        with tracer.start_as_current_span("tools/call " + name, attributes={"mcp.tool": name, "mcp.upstream": True}):
+            try:
+                result = await self.forwarder.call_tool(
+                    ctx.snapshot.tenant_id, row, arguments, meta if isinstance(meta, dict) else None
+                )
+            except ToolCallError as exc:
+                result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
+        result.pop("resultType", None)
+        return self._complete(ctx, result)
+
     # -- prompts and resources ---------------------------------------------------------------------
 
-    def get_prompt(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+    async def get_prompt(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
         name = params.get("name")
         row = ctx.snapshot.prompts.get(name) if isinstance(name, str) else None
         if row is None:
@@ -192,18 +214,34 @@ class McpMethods:
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        if row["doc"].get("source"):
+            try:
+                result = await self.forwarder.get_prompt(ctx.snapshot.tenant_id, row, arguments)
+            except ToolCallError as exc:
+                raise RpcError(INTERNAL_ERROR, str(exc)) from None
+            result.pop("resultType", None)
+            return self._complete(ctx, result)
         try:
             return self._complete(ctx, self.renderer.render(row["doc"], arguments))
         except ValidationError as exc:
             raise RpcError(INVALID_PARAMS, exc.detail) from None
 
-    def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+    async def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
         uri = params.get("uri")
         row = ctx.snapshot.resources.get(uri) if isinstance(uri, str) else None
         if row is None:
             code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
             raise RpcError(code, f"Resource not found: {uri}", data={"uri": uri})
         doc = row["doc"]
+        if doc.get("source"):
+            try:
+                forwarded = await self.forwarder.read_resource(ctx.snapshot.tenant_id, row)
+            except ToolCallError as exc:
+                raise RpcError(INTERNAL_ERROR, str(exc)) from None
+            forwarded.pop("resultType", None)
+            if ctx.era == "modern":
+                forwarded |= {"ttlMs": 60_000, "cacheScope": "private"}
+            return self._complete(ctx, forwarded)
         content: dict[str, Any] = {"uri": doc["uri"], "mimeType": doc.get("mime_type") or "text/plain"}
         if doc.get("text") is not None:
             content["text"] = doc["text"]

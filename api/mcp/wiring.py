@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.mcp.auth import McpTokenVerifier
+from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
 from api.mcp.methods import McpMethods
 from api.mcp.notifications import NotificationHub
@@ -14,6 +15,7 @@ from application.prompt_rendering import PromptRenderer
 from application.sessions import SessionStore
 from infrastructure.memory_sessions import InMemorySessionStore
 from infrastructure.redis.sessions import RedisSessionStore
+from infrastructure.upstream.mcp_client import UpstreamPool
 from infrastructure.upstream.rest_tool import RestToolCaller
 
 __all__ = ["close_mcp_state", "open_mcp_state"]
@@ -27,7 +29,9 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     rest = RestToolCaller(runtime.registry.cipher, settings.ssrf_allowed_hosts)
     metrics = McpMetrics()
     renderer = PromptRenderer()
-    methods = McpMethods(rest.call, renderer, metrics)
+    pool = UpstreamPool()
+    forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher)
+    methods = McpMethods(rest.call, renderer, metrics, forwarder)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(settings.redis_url)
@@ -40,7 +44,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         allowed_origins=frozenset(settings.allowed_origins),
         relay=relay,
     )
-    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close, relay.close]
+    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close, relay.close, pool.close]
     return state
 
 

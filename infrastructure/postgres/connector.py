@@ -58,10 +58,16 @@ class PostgresConnector:
 
     @contextmanager
     def migration_lock(self) -> Iterator[_PostgresCursor]:
-        with psycopg.connect(
-            self.conninfo.replace(f"search_path={self.schema}", "search_path=public") if self.schema else self.conninfo,
-            autocommit=True,
-        ) as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            psycopg.connect(
+                self.conninfo.replace(f"search_path={self.schema}", "search_path=public")
+                if self.schema
+                else self.conninfo,
+                autocommit=True,
+            ) as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
             if self.schema:
                 cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))

@@ -1,0 +1,124 @@
+"""Upstream MCP servers of a tenant: register (with discovery), list, get, change, refresh, enable, disable, delete."""
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from api.auth import AuthPrincipal, provide_principal
+from api.controllers.catalog import expected_version
+from api.controllers.responses import page, written
+from api.schemas import UpstreamCreate, UpstreamUpdate, to_fields
+from application.ports import ItemFilter
+
+__all__ = ["upstreams_router"]
+
+
+def _runtime(request: Request[Any, Any, Any]) -> Any:
+    return request.app.state.runtime
+
+
+@post("/", status_code=201, summary="Register an upstream: connect, discover its catalog, record it all at once")
+async def register_upstream(
+    request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[UpstreamCreate]
+) -> Response[Any]:
+    principal.allow(tenant, "admin")
+    result, report = await request.app.state.upstreams.register(principal.envelope(tenant), to_fields(data))
+    return written(result, 201, report=report)
+
+
+@get("/", sync_to_thread=True, summary="List upstreams")
+def list_upstreams(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    principal: AuthPrincipal,
+    enabled: FromQuery[bool | None] = None,
+    name_prefix: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> dict[str, Any]:
+    principal.allow(tenant, "viewer")
+    items, next_cursor = _runtime(request).queries.list(
+        tenant, "upstream", ItemFilter(enabled=enabled, name_prefix=name_prefix), cursor, limit, min_position
+    )
+    return page(items, next_cursor)
+
+
+@get("/{item_id:str}", sync_to_thread=True, summary="Get an upstream (secrets masked)")
+def get_upstream(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    item_id: FromPath[str],
+    principal: AuthPrincipal,
+    min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> dict[str, Any]:
+    principal.allow(tenant, "viewer")
+    return _runtime(request).queries.get(tenant, "upstream", item_id, min_position)  # type: ignore[no-any-return]
+
+
+@patch("/{item_id:str}", sync_to_thread=True, summary="Change an upstream's settings")
+def update_upstream(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    item_id: FromPath[str],
+    principal: AuthPrincipal,
+    data: JSONBody[UpstreamUpdate],
+) -> Response[Any]:
+    principal.allow(tenant, "admin")
+    registry = _runtime(request).registry
+    envelope = principal.envelope(tenant)
+    return written(registry.update_upstream(envelope, item_id, to_fields(data), expected_version(request)))
+
+
+@post("/{item_id:str}/refresh", status_code=200, summary="Rediscover; answers what was added, changed and removed")
+async def refresh_upstream(
+    request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal
+) -> Response[Any]:
+    principal.allow(tenant, "editor")
+    result, report = await request.app.state.upstreams.refresh(principal.envelope(tenant), item_id)
+    if result is None:
+        return Response(content={"id": item_id, "appended": False, **report}, status_code=200)
+    return written(result, appended=True, **report)
+
+
+def _lifecycle(action: str) -> Any:
+    def handler(
+        request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal
+    ) -> Response[Any]:
+        principal.allow(tenant, "admin")
+        return written(_runtime(request).registry.change_upstream(principal.envelope(tenant), item_id, action))
+
+    handler.__name__ = f"{action}_upstream"
+    return handler
+
+
+enable_upstream = post(
+    "/{item_id:str}/enable",
+    sync_to_thread=True,
+    status_code=200,
+    summary="Enable an upstream and the items its disable switched off",
+)(_lifecycle("enable"))
+disable_upstream = post(
+    "/{item_id:str}/disable", sync_to_thread=True, status_code=200, summary="Disable an upstream and its items"
+)(_lifecycle("disable"))
+delete_upstream = delete(
+    "/{item_id:str}", sync_to_thread=True, status_code=200, summary="Delete an upstream and its items"
+)(_lifecycle("delete"))
+
+upstreams_router = Router(
+    path="/v1/tenants/{tenant:str}/upstreams",
+    tags=["upstreams"],
+    route_handlers=[
+        register_upstream,
+        list_upstreams,
+        get_upstream,
+        update_upstream,
+        refresh_upstream,
+        enable_upstream,
+        disable_upstream,
+        delete_upstream,
+    ],
+    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+)

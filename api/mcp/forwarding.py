@@ -1,0 +1,53 @@
+"""Forwards calls on discovered items to their upstream, mapping exposed names back to original ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from application.errors import ToolCallError
+from application.ports import SecretCipher
+from application.secrets import unseal
+from infrastructure.upstream.mcp_client import UpstreamPool
+from projections.hot_catalog import HotCatalogs
+
+__all__ = ["UpstreamForwarder"]
+
+PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
+
+
+class UpstreamForwarder:
+    def __init__(self, hot: HotCatalogs, pool: UpstreamPool, cipher: SecretCipher) -> None:
+        self.hot = hot
+        self.pool = pool
+        self.cipher = cipher
+        self._specs: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def _spec(self, tenant_id: str, row: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
+        source = row["doc"]["source"]
+        upstream = self.hot.row(source["upstream_id"])
+        if upstream is None or upstream["deleted"] or upstream["tenant_id"] != tenant_id:
+            raise ToolCallError("the upstream of this item is gone")
+        if not upstream["enabled"]:
+            raise ToolCallError(f"upstream {upstream['name']} is disabled")
+        key = (upstream["id"], upstream["version"])
+        spec = self._specs.get(key)
+        if spec is None:
+            if len(self._specs) > 1000:
+                self._specs.clear()
+            spec = self._specs[key] = {"id": upstream["id"], **unseal(upstream["doc"], tenant_id, self.cipher)}
+        return spec, upstream["version"], source["original"]
+
+    async def call_tool(
+        self, tenant_id: str, row: dict[str, Any], arguments: dict[str, Any], meta: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        spec, version, original = self._spec(tenant_id, row)
+        forwarded = {k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX)} or None
+        return await self.pool.call_tool(spec, version, original, arguments, forwarded)
+
+    async def read_resource(self, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
+        spec, version, original = self._spec(tenant_id, row)
+        return await self.pool.read_resource(spec, version, original)
+
+    async def get_prompt(self, tenant_id: str, row: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+        spec, version, original = self._spec(tenant_id, row)
+        return await self.pool.get_prompt(spec, version, original, {k: str(v) for k, v in arguments.items()})

@@ -1,0 +1,221 @@
+"""Upstream MCP servers through the official SDK client: discovery, and a per-process pool for calls.
+
+A pooled connection is an SDK ``Client`` held open by its own task (the SDK's task groups must be
+entered and left in one task); requests from any request handler are multiplexed over it. A failed
+connection is dropped and the next call reconnects. The downstream client's token is never used:
+each upstream gets only its own credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from application.errors import ToolCallError
+from application.upstream_catalog import DiscoveredCatalog
+
+__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError"]
+
+log = logging.getLogger("ledgergate.upstream")
+SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")
+MAX_PAGES = 1000
+
+
+class UpstreamUnavailableError(Exception):
+    """The upstream could not be reached or did not speak MCP."""
+
+
+async def _auth_headers(spec: dict[str, Any]) -> dict[str, str]:
+    auth = spec.get("auth") or {"type": "none"}
+    if auth["type"] == "bearer":
+        return {"Authorization": f"Bearer {auth['token']}"}
+    if auth["type"] == "headers":
+        return dict(auth["headers"])
+    if auth["type"] == "oauth_client_credentials":
+        async with httpx.AsyncClient(timeout=spec.get("timeout_s", 30)) as http:
+            response = await http.post(
+                auth["token_url"],
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": auth["client_id"],
+                    "client_secret": auth["client_secret"],
+                    **({"scope": auth["scope"]} if auth.get("scope") else {}),
+                },
+            )
+        if response.status_code != 200 or "access_token" not in response.text:
+            raise UpstreamUnavailableError(f"the token endpoint answered HTTP {response.status_code}")
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {}
+
+
+async def make_client(spec: dict[str, Any]) -> Client:
+    transport = spec["transport"]
+    timeout = float(spec.get("timeout_s") or 60)
+    if transport == "stdio":
+        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV} | dict(spec.get("env") or {})
+        params = StdioServerParameters(
+            command=spec["command"], args=list(spec.get("args") or []), env=env, cwd=spec.get("cwd")
+        )
+        return Client(params, mode="auto", read_timeout_seconds=timeout)
+    headers = await _auth_headers(spec)
+    if transport == "sse":
+        return Client(
+            sse_client(spec["url"], headers=headers, timeout=timeout, sse_read_timeout=300),
+            mode="legacy",
+            read_timeout_seconds=timeout,
+        )
+    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(timeout, read=300))
+    return Client(streamable_http_client(spec["url"], http_client=http), mode="auto", read_timeout_seconds=timeout)
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, exclude_none=True, mode="json")  # type: ignore[no-any-return]
+
+
+async def _all_pages(fetch: Callable[[str | None], Awaitable[Any]], attribute: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(MAX_PAGES):
+        page = await fetch(cursor)
+        items += [_wire(item) for item in getattr(page, attribute)]
+        cursor = getattr(page, "next_cursor", None)
+        if not cursor:
+            return items
+    raise UpstreamUnavailableError(f"the upstream's {attribute} list did not end after {MAX_PAGES} pages")
+
+
+def _first_cause(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+class McpUpstreamConnector:
+    """Implements the application's upstream discovery with the SDK client."""
+
+    async def discover(self, spec: dict[str, Any]) -> DiscoveredCatalog:
+        """Raises: UpstreamUnavailableError."""
+        try:
+            client = await make_client(spec)
+            async with asyncio.timeout(float(spec.get("timeout_s") or 60)), client as session:
+                caps = session.server_capabilities
+                tools = await _all_pages(lambda c: session.list_tools(cursor=c), "tools") if caps.tools else []
+                resources = (
+                    await _all_pages(lambda c: session.list_resources(cursor=c), "resources") if caps.resources else []
+                )
+                templates = (
+                    await _all_pages(lambda c: session.list_resource_templates(cursor=c), "resource_templates")
+                    if caps.resources
+                    else []
+                )
+                prompts = await _all_pages(lambda c: session.list_prompts(cursor=c), "prompts") if caps.prompts else []
+                info = _wire(session.server_info) if session.server_info else {}
+                return DiscoveredCatalog(
+                    protocol_version=str(session.protocol_version),
+                    server_info=info,
+                    tools=tools,
+                    resources=resources,
+                    prompts=prompts,
+                    resource_templates=templates,
+                )
+        except Exception as exc:  # the SDK raises from task groups; report the first cause
+            cause = _first_cause(exc)
+            if isinstance(cause, UpstreamUnavailableError):
+                raise cause from None
+            raise UpstreamUnavailableError(f"{cause.__class__.__name__}: {cause}") from None
+
+
+class _Connection:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.client: Client | None = None
+        self.ready = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.error: BaseException | None = None
+        self.limit = asyncio.Semaphore(int(spec.get("concurrency_limit") or 64))
+        self.task = asyncio.create_task(self._hold(), name=f"upstream-{spec.get('name')}")
+
+    async def _hold(self) -> None:
+        try:
+            async with await make_client(self.spec) as client:
+                self.client = client
+                self.ready.set()
+                await self.closed.wait()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.client = None
+            self.ready.set()
+
+    async def session(self) -> Client:
+        await asyncio.wait_for(self.ready.wait(), timeout=float(self.spec.get("timeout_s") or 60))
+        if self.client is None:
+            raise UpstreamUnavailableError(f"cannot connect: {self.error!r}")
+        return self.client
+
+    async def close(self) -> None:
+        self.closed.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.task, timeout=5)
+
+
+class UpstreamPool:
+    """One shared connection per upstream (and version of its settings) in this process."""
+
+    def __init__(self) -> None:
+        self._connections: dict[tuple[str, int], _Connection] = {}
+
+    def _connection(self, spec: dict[str, Any], version: int) -> _Connection:
+        key = (spec["id"], version)
+        connection = self._connections.get(key)
+        if connection is None or connection.task.done():
+            for old_key in [k for k in self._connections if k[0] == spec["id"] and k != key]:
+                asyncio.create_task(self._connections.pop(old_key).close())  # noqa: RUF006 - fire and forget
+            connection = self._connections[key] = _Connection(spec)
+        return connection
+
+    async def _run(self, spec: dict[str, Any], version: int, call: Callable[[Client], Awaitable[Any]]) -> Any:
+        connection = self._connection(spec, version)
+        try:
+            async with connection.limit:
+                return await call(await connection.session())
+        except MCPError as exc:
+            raise ToolCallError(f"the upstream answered an error: {exc}") from None
+        except (UpstreamUnavailableError, TimeoutError, OSError, httpx2.HTTPError) as exc:
+            self._connections.pop((spec["id"], version), None)
+            await connection.close()
+            raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {exc}") from None
+
+    async def call_tool(
+        self,
+        spec: dict[str, Any],
+        version: int,
+        name: str,
+        arguments: dict[str, Any],
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        result = await self._run(spec, version, lambda c: c.call_tool(name, arguments, meta=meta))
+        return _wire(result)
+
+    async def read_resource(self, spec: dict[str, Any], version: int, uri: str) -> dict[str, Any]:
+        return _wire(await self._run(spec, version, lambda c: c.read_resource(uri)))
+
+    async def get_prompt(
+        self, spec: dict[str, Any], version: int, name: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        return _wire(await self._run(spec, version, lambda c: c.get_prompt(name, arguments)))
+
+    async def close(self) -> None:
+        connections, self._connections = list(self._connections.values()), {}
+        for connection in connections:
+            await connection.close()
