@@ -46,7 +46,7 @@ class UpstreamService:
         return await anyio.to_thread.run_sync(self.registry.register_upstream, envelope, sealed, catalog)
 
     async def refresh(self, envelope: Envelope, upstream_id: str) -> tuple[Written | None, dict[str, Any]]:
-        """Rediscover and append what changed (nothing when nothing did). Raises: NotFoundError, UpstreamUnavailableError."""
+        """Rediscover and append what changed (nothing if nothing did). Raises: NotFound, UpstreamUnavailable."""
         spec = await anyio.to_thread.run_sync(self.registry.connection_spec, envelope, upstream_id)
         catalog = await self._discover(spec)
         return await anyio.to_thread.run_sync(self.registry.refresh_upstream, envelope, upstream_id, catalog)
