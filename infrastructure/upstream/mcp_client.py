@@ -29,6 +29,8 @@ __all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError"]
 log = logging.getLogger("ledgergate.upstream")
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")
 MAX_PAGES = 1000
+#: SDK codes for a closed connection (-32000) and a request timeout (-32001): the connection is dropped.
+TRANSPORT_ERRORS = (-32000, -32001)
 
 
 class UpstreamUnavailableError(Exception):
@@ -190,7 +192,11 @@ class UpstreamPool:
             async with connection.limit:
                 return await call(await connection.session())
         except MCPError as exc:
-            raise ToolCallError(f"the upstream answered an error: {exc}") from None
+            if exc.code not in TRANSPORT_ERRORS:
+                raise ToolCallError(f"the upstream answered an error: {exc}") from None
+            self._connections.pop((spec["id"], version), None)
+            await connection.close()
+            raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {exc}") from None
         except (UpstreamUnavailableError, TimeoutError, OSError, httpx2.HTTPError) as exc:
             self._connections.pop((spec["id"], version), None)
             await connection.close()
