@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,7 +20,7 @@ from api.controllers.upstreams import upstreams_router
 from api.errors import exception_handlers
 from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
-from api.mcp.wiring import close_mcp_state, open_mcp_state
+from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.runtime import Runtime, build_runtime
 from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
@@ -43,9 +44,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.upstreams = UpstreamService(
             app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
         )
+        stopped = asyncio.Event()
+        supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))
         try:
             yield
         finally:
+            stopped.set()
+            await supervisor
             await close_mcp_state(app.state.runtime)
             if owned:
                 await anyio.to_thread.run_sync(app.state.runtime.close)

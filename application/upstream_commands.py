@@ -142,6 +142,14 @@ class UpstreamCommands:
             upstream.update(self.prepare_upstream(envelope, fields, upstream))
             return self._commit(upstream)  # type: ignore[attr-defined]
 
+    def record_upstream_health(self, envelope: Envelope, upstream_id: str, state: str, detail: str | None) -> Any:
+        """Append a health transition; a probe that finds the state unchanged appends nothing (returns None)."""
+        with self._command(envelope):  # type: ignore[attr-defined]
+            upstream: Upstream = self._load(Upstream, upstream_id, envelope.tenant_id)  # type: ignore[attr-defined]
+            if upstream.deleted or not upstream.record_health(state, detail):
+                return None
+            return self._commit(upstream)  # type: ignore[attr-defined]
+
     def change_upstream(self, envelope: Envelope, upstream_id: str, action: str) -> Any:
         """Enable, disable or delete an upstream; its items follow, with an event on each."""
         with self._command(envelope):  # type: ignore[attr-defined]

@@ -87,6 +87,7 @@ class Settings:
     poll_ms: int = 0  # 0: the follower's default (100 ms, or 1 s with a push wake-up)
     allowed_origins: tuple[str, ...] = ()
     ssrf_allowed_hosts: tuple[str, ...] = ()
+    probe_interval_s: int = 30
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -135,4 +136,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         poll_ms=_int(env, "LEDGERGATE_POLL_MS", 0, 0, 600_000),
         allowed_origins=_list(env, "LEDGERGATE_ALLOWED_ORIGINS"),
         ssrf_allowed_hosts=_list(env, "LEDGERGATE_SSRF_ALLOWED_HOSTS"),
+        probe_interval_s=_int(env, "LEDGERGATE_PROBE_INTERVAL_S", 30, 1, 86_400),
     )

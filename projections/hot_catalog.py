@@ -190,6 +190,9 @@ class HotCatalogs:
     def row(self, item_id: str) -> Row | None:
         return self._rows.get(item_id)
 
+    def rows_of_kind(self, kind: str) -> list[Row]:
+        return [row for row in list(self._rows.values()) if row["kind"] == kind and not row["deleted"]]
+
     def token_revoked(self, token_id: str) -> bool:
         """Revoked, as far as this process has seen. A token issued moments ago may not be here yet."""
         row = self._rows.get(token_id)

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
@@ -70,11 +71,11 @@ def _problem(
 
 
 def _origin_ok(state: McpState, request: Request[Any, Any, Any]) -> bool:
+    """No Origin (a non-browser client), an allow-listed one, or a loopback one when no list is set."""
     origin = request.headers.get("origin")
     if origin is None or origin in state.allowed_origins:
         return True
-    host = origin.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
-    return host in ("127.0.0.1", "localhost", "[::1]") and not state.allowed_origins
+    return not state.allowed_origins and urlsplit(origin).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> McpCaller | Response[bytes]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+
 from api.mcp.auth import McpTokenVerifier
 from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
@@ -13,9 +17,13 @@ from api.metrics import McpMetrics
 from api.runtime import Runtime
 from application.prompt_rendering import PromptRenderer
 from application.sessions import SessionStore
+from application.upstream_service import UpstreamService
+from application.upstream_supervisor import Leases, UpstreamSupervisor
 from infrastructure.memory_sessions import InMemorySessionStore
+from infrastructure.redis.leases import RedisLeases
 from infrastructure.redis.sessions import RedisSessionStore
-from infrastructure.upstream.mcp_client import UpstreamPool
+from infrastructure.sql.leases import SqlLeases
+from infrastructure.upstream.mcp_client import UpstreamPool, probe, watch
 from infrastructure.upstream.rest_tool import RestToolCaller
 
 __all__ = ["close_mcp_state", "open_mcp_state"]
@@ -53,3 +61,23 @@ async def close_mcp_state(runtime: Runtime) -> None:
         result = close()
         if hasattr(result, "__await__"):
             await result
+
+
+def start_supervisor(runtime: Runtime, service: UpstreamService) -> UpstreamSupervisor:
+    """The upstream supervisor of this process; leases make one process per upstream do the work."""
+    settings = runtime.settings
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    leases: Leases = (
+        RedisLeases(settings.redis_url, holder) if settings.redis_url else SqlLeases(runtime.connector, holder)
+    )
+    hot = runtime.hot
+    assert hot is not None
+    return UpstreamSupervisor(
+        lambda: hot.rows_of_kind("upstream"),
+        runtime.registry,
+        service,
+        leases,
+        probe,
+        watch,
+        probe_interval_s=settings.probe_interval_s,
+    )

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
 
-__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError"]
+__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError", "probe", "watch"]
 
 log = logging.getLogger("ledgergate.upstream")
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")
@@ -135,6 +135,38 @@ class McpUpstreamConnector:
             if isinstance(cause, UpstreamUnavailableError):
                 raise cause from None
             raise UpstreamUnavailableError(f"{cause.__class__.__name__}: {cause}") from None
+
+
+async def probe(spec: dict[str, Any]) -> tuple[bool, str | None, float]:
+    """Connect and initialize once: (reachable, what failed, seconds taken)."""
+    started = asyncio.get_running_loop().time()
+    try:
+        client = await make_client(spec)
+        async with asyncio.timeout(float(spec.get("timeout_s") or 60)), client:
+            pass
+    except Exception as exc:  # any failure to connect is the finding, not an error of ours
+        cause = _first_cause(exc)
+        return False, f"{cause.__class__.__name__}: {cause}"[:500], asyncio.get_running_loop().time() - started
+    return True, None, asyncio.get_running_loop().time() - started
+
+
+async def watch(spec: dict[str, Any], on_list_changed: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Hold a connection and call ``on_list_changed`` when the upstream says its catalog changed."""
+    kinds = (
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+    )
+
+    async def on_message(message: Any) -> None:
+        if getattr(getattr(message, "root", message), "method", None) in kinds:
+            await on_list_changed()
+
+    client = await make_client(spec)
+    client.message_handler = on_message
+    client.mode = "legacy"  # server-to-client notifications need a session
+    async with client:
+        await stop.wait()
 
 
 class _Connection:

@@ -247,3 +247,36 @@ def test_a_dead_upstream_fails_calls_fast_and_works_again_when_it_returns(
     assert time.monotonic() - started < 10
     http_upstream.start()
     assert asyncio.run(call()).content[0].text == "hi"
+
+
+def test_health_transitions_are_recorded_once_each_when_an_upstream_dies_and_returns(tmp_path: Path) -> None:
+    upstream = Upstream("http", "alpha").start()
+    data = tmp_path / "data"
+    server = start_server(data, LEDGERGATE_PROBE_INTERVAL_S="1")
+    gateway = Gateway(server=server, token=(data / "admin-token").read_text().strip())
+
+    def health_events(upstream_id: str) -> list[str]:
+        history = gateway.call("GET", f"/upstreams/{upstream_id}").json()
+        return [history.get("health", {}).get("state", "unknown")]
+
+    def wait_for_state(upstream_id: str, state: str) -> None:
+        deadline = time.monotonic() + 30
+        while health_events(upstream_id) != [state]:
+            assert time.monotonic() < deadline, f"health never became {state}"
+            time.sleep(0.2)
+
+    try:
+        written = gateway.register(
+            {"name": "alpha", "transport": "streamable_http", "url": upstream.url, "timeout_s": 3}
+        )
+        wait_for_state(written["id"], "healthy")
+        upstream.stop()
+        wait_for_state(written["id"], "unreachable")
+        upstream.start()
+        wait_for_state(written["id"], "healthy")
+        position = gateway.call("GET", f"/upstreams/{written['id']}").json()["position"]
+        time.sleep(2.5)  # a few more probes of a healthy upstream append nothing
+        assert gateway.call("GET", f"/upstreams/{written['id']}").json()["position"] == position
+    finally:
+        server.stop()
+        upstream.stop()
