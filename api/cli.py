@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -147,6 +148,25 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     return _with_runtime(args, action)
 
 
+def cmd_wrapper(args: argparse.Namespace) -> int:
+    from api.bridges import remote_client, run_stdio_proxy
+
+    token = args.token or os.environ.get("LEDGERGATE_TOKEN")
+    asyncio.run(run_stdio_proxy(remote_client(args.url, token), "ledgergate-wrapper"))
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from api.bridges import remote_client, run_http_proxy, run_stdio_proxy, stdio_client_for
+
+    if args.stdio:
+        print(f"serving '{args.stdio}' on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+        asyncio.run(run_http_proxy(stdio_client_for(args.stdio), "ledgergate-translate", args.host, args.port))
+    else:
+        asyncio.run(run_stdio_proxy(remote_client(args.connect, args.token), "ledgergate-translate"))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ledgergate", description="Ledgergate, an event-sourced MCP gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +195,19 @@ def _parser() -> argparse.ArgumentParser:
     listing = token.add_parser("list", help="list a tenant's tokens")
     listing.add_argument("--tenant", default=DEFAULT_TENANT)
     listing.set_defaults(func=cmd_token_list)
+
+    wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")
+    wrapper.add_argument("--url", required=True, help="e.g. http://127.0.0.1:4444/servers/<id>/mcp")
+    wrapper.add_argument("--token", help="bearer token (or LEDGERGATE_TOKEN)")
+    wrapper.set_defaults(func=cmd_wrapper)
+    translate = commands.add_parser("translate", help="bridge stdio and streamable HTTP MCP servers")
+    source = translate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stdio", help="a command running a stdio MCP server, to serve over HTTP")
+    source.add_argument("--connect", help="a streamable HTTP MCP URL, to serve over stdio")
+    translate.add_argument("--port", type=int, default=8000)
+    translate.add_argument("--host", default="127.0.0.1")
+    translate.add_argument("--token", help="bearer token for --connect")
+    translate.set_defaults(func=cmd_translate)
 
     projections = commands.add_parser("projections", help="inspect projections").add_subparsers(
         dest="projections_command", required=True

@@ -280,3 +280,39 @@ def test_health_transitions_are_recorded_once_each_when_an_upstream_dies_and_ret
     finally:
         server.stop()
         upstream.stop()
+
+
+def test_another_ledgergate_works_as_an_upstream_with_its_prefixed_names(
+    tmp_path: Path, http_upstream: Upstream
+) -> None:
+    inner_data, outer_data = tmp_path / "inner", tmp_path / "outer"
+    inner = start_server(inner_data)
+    outer = start_server(outer_data)
+    try:
+        inner_gw = Gateway(inner, (inner_data / "admin-token").read_text().strip())
+        outer_gw = Gateway(outer, (outer_data / "admin-token").read_text().strip())
+        inner_written = inner_gw.register({"name": "alpha", "transport": "streamable_http", "url": http_upstream.url})
+        inner_gw.wait(inner_written["position"])
+        written = outer_gw.register(
+            {
+                "name": "inner",
+                "transport": "streamable_http",
+                "url": inner.url + "/mcp",
+                "auth": {"type": "bearer", "token": inner_gw.token},
+            }
+        )
+        outer_gw.wait(written["position"])
+        stored = outer_gw.call("GET", f"/upstreams/{written['id']}").json()
+        assert stored["auth"]["token"] == "********"
+
+        async def run() -> tuple[list[str], str]:
+            async with outer_gw.client() as session:
+                names = sorted(t.name for t in (await session.list_tools()).tools)
+                return names, (await session.call_tool("inner__alpha__whoami", {})).content[0].text
+
+        names, answer = asyncio.run(run())
+        assert "inner__alpha__whoami" in names
+        assert answer == "alpha"
+    finally:
+        inner.stop()
+        outer.stop()
