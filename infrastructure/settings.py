@@ -88,6 +88,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     ssrf_allowed_hosts: tuple[str, ...] = ()
     probe_interval_s: int = 30
+    token_calls_per_minute: int = 0  # 0: unlimited
+    tenant_calls_per_minute: int = 0
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -137,4 +139,6 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         allowed_origins=_list(env, "LEDGERGATE_ALLOWED_ORIGINS"),
         ssrf_allowed_hosts=_list(env, "LEDGERGATE_SSRF_ALLOWED_HOSTS"),
         probe_interval_s=_int(env, "LEDGERGATE_PROBE_INTERVAL_S", 30, 1, 86_400),
+        token_calls_per_minute=_int(env, "LEDGERGATE_TOKEN_CALLS_PER_MINUTE", 0, 0, 10_000_000),
+        tenant_calls_per_minute=_int(env, "LEDGERGATE_TENANT_CALLS_PER_MINUTE", 0, 0, 100_000_000),
     )

@@ -130,7 +130,7 @@ class McpGateway:
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
             return _error(None, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message", 400)
         if sse_session is None and self._is_modern(message, headers, session_id):
-            return await self._modern(message, headers, snapshot)
+            return await self._modern(message, headers, snapshot, token_id)
         return await self._legacy(message, headers, snapshot, session_id, token_id, sse_session)
 
     @staticmethod
@@ -173,7 +173,8 @@ class McpGateway:
         if isinstance(session, Reply):
             return session
         reply = await self._one(
-            message, McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers))
+            message,
+            McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers), token_id=token_id),
         )
         if message.get("method") == "notifications/initialized" and not session.initialized:
             session.initialized = True
@@ -216,7 +217,9 @@ class McpGateway:
         if not messages:
             return _error(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
         replies = [
-            await self._one(m, McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers)))
+            await self._one(
+                m, McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers), token_id=token_id)
+            )
             if isinstance(m, dict)
             else _error(None, INVALID_REQUEST, "Invalid Request")
             for m in messages
@@ -258,7 +261,7 @@ class McpGateway:
     # -- modern ------------------------------------------------------------------------------------
 
     async def _modern(
-        self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot
+        self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot, token_id: str
     ) -> Reply | StreamReply:
         request_id = message.get("id")
         method = message.get("method")
@@ -286,7 +289,9 @@ class McpGateway:
             return Reply(200, result_body(request_id, self.methods.discover_result(self.hot.ttl_ms)))
         if method == "subscriptions/listen":
             return self._listen(request_id, params, snapshot)
-        return await self._one(message, McpContext("modern", snapshot, None, meta, propagate.extract(headers)))
+        return await self._one(
+            message, McpContext("modern", snapshot, None, meta, propagate.extract(headers), token_id)
+        )
 
     @staticmethod
     def _header_mismatch(message: dict[str, Any], headers: dict[str, str], version: str) -> str | None:

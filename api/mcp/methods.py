@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from jsonschema import Draft202012Validator
@@ -33,7 +33,7 @@ from application.prompt_rendering import PromptRenderer
 from application.sessions import McpSession
 from projections.hot_catalog import Snapshot, decode_page_cursor
 
-__all__ = ["SERVER_INFO", "McpContext", "McpMethods", "capabilities"]
+__all__ = ["SERVER_INFO", "CallLimits", "McpContext", "McpMethods", "capabilities"]
 
 log = logging.getLogger("ledgergate.mcp")
 tracer = trace.get_tracer("ledgergate.mcp")
@@ -68,6 +68,27 @@ class McpContext:
     session: McpSession | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     trace_context: Any = None  # the caller's W3C trace context, parent of this request's span
+    token_id: str = ""
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window_s: int) -> bool: ...
+
+
+@dataclass
+class CallLimits:
+    """Per-token and per-tenant limits on tools/call per minute (0: unlimited)."""
+
+    limiter: RateLimiter
+    per_token: int = 0
+    per_tenant: int = 0
+
+    async def check(self, tenant_id: str, token_id: str) -> str | None:
+        if self.per_tenant and not await self.limiter.hit(f"tenant:{tenant_id}", self.per_tenant, 60):
+            return f"rate limit: tenant {tenant_id} is over {self.per_tenant} tool calls a minute; retry shortly"
+        if self.per_token and not await self.limiter.hit(f"token:{token_id}", self.per_token, 60):
+            return f"rate limit: this token is over {self.per_token} tool calls a minute; retry shortly"
+        return None
 
 
 ToolCaller = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -75,8 +96,14 @@ ToolCaller = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[dict[str,
 
 class McpMethods:
     def __init__(
-        self, call_rest_tool: ToolCaller, renderer: PromptRenderer, metrics: McpMetrics, forwarder: UpstreamForwarder
+        self,
+        call_rest_tool: ToolCaller,
+        renderer: PromptRenderer,
+        metrics: McpMetrics,
+        forwarder: UpstreamForwarder,
+        limits: CallLimits,
     ) -> None:
+        self.limits = limits
         self.call_rest_tool = call_rest_tool
         self.renderer = renderer
         self.metrics = metrics
@@ -165,6 +192,10 @@ class McpMethods:
         row = ctx.snapshot.tools.get(name) if isinstance(name, str) else None
         if row is None:
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        refusal = await self.limits.check(ctx.snapshot.tenant_id, ctx.token_id)
+        if refusal is not None:
+            self.metrics.tool_call(name, 0.0, True)
+            return self._complete(ctx, {"content": [{"type": "text", "text": refusal}], "isError": True})
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "arguments must be an object")

@@ -9,7 +9,7 @@ import uuid
 from api.mcp.auth import McpTokenVerifier
 from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
-from api.mcp.methods import McpMethods
+from api.mcp.methods import CallLimits, McpMethods
 from api.mcp.notifications import NotificationHub
 from api.mcp.routes import McpState
 from api.mcp.sse_relay import SseRelay
@@ -20,6 +20,7 @@ from application.sessions import SessionStore
 from application.upstream_service import UpstreamService
 from application.upstream_supervisor import Leases, UpstreamSupervisor
 from infrastructure.memory_sessions import InMemorySessionStore
+from infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
 from infrastructure.redis.leases import RedisLeases
 from infrastructure.redis.sessions import RedisSessionStore
 from infrastructure.sql.leases import SqlLeases
@@ -39,7 +40,9 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     renderer = PromptRenderer()
     pool = UpstreamPool()
     forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher)
-    methods = McpMethods(rest.call, renderer, metrics, forwarder)
+    limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else InMemoryRateLimiter()
+    limits = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
+    methods = McpMethods(rest.call, renderer, metrics, forwarder, limits)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(settings.redis_url)
@@ -52,7 +55,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         allowed_origins=frozenset(settings.allowed_origins),
         relay=relay,
     )
-    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close, relay.close, pool.close]
+    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close, relay.close, pool.close, limiter.close]
     return state
 
 

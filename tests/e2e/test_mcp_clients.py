@@ -247,3 +247,31 @@ def test_a_modern_subscription_stream_acknowledges_then_delivers_list_changed(
     assert "notifications/subscriptions/acknowledged" in events[0]
     assert "notifications/prompts/list_changed" in events[1]
     assert '"io.modelcontextprotocol/subscriptionId":"sub-1"' in events[1]
+
+
+def test_tool_calls_over_the_per_token_limit_are_refused_with_an_is_error_result(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with echo_service() as echo:
+        server = start_server(data, LEDGERGATE_TOKEN_CALLS_PER_MINUTE="3")
+        try:
+            gateway = Gateway(server=server, token=(data / "admin-token").read_text().strip(), echo=echo)
+            tool = gateway.rest(
+                "POST",
+                "/tools",
+                json={
+                    "name": "ping_echo",
+                    "input_schema": {"type": "object"},
+                    "integration": {"method": "GET", "url": echo + "/p"},
+                },
+            )
+            wait_visible(gateway, tool["position"])
+
+            async def run() -> list[bool]:
+                async with gateway.client("/mcp", "legacy") as session:
+                    return [bool((await session.call_tool("ping_echo", {})).is_error) for _ in range(5)]
+
+            outcomes = asyncio.run(run())
+        finally:
+            server.stop()
+    assert outcomes[:3] == [False, False, False]
+    assert outcomes[3:] == [True, True]
