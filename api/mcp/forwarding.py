@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+import msgspec
 
 from application.errors import ToolCallError
 from application.ports import SecretCipher
@@ -13,6 +16,7 @@ from projections.hot_catalog import HotCatalogs
 __all__ = ["UpstreamForwarder"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
+NOT_CONNECTION_SETTINGS = frozenset({"health", "items", "description", "tags"})
 
 
 class UpstreamForwarder:
@@ -20,7 +24,7 @@ class UpstreamForwarder:
         self.hot = hot
         self.pool = pool
         self.cipher = cipher
-        self._specs: dict[tuple[str, int], dict[str, Any]] = {}
+        self._specs: dict[tuple[str, int], tuple[dict[str, Any], int]] = {}
 
     def _spec(self, tenant_id: str, row: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
         source = row["doc"]["source"]
@@ -30,19 +34,32 @@ class UpstreamForwarder:
         if not upstream["enabled"]:
             raise ToolCallError(f"upstream {upstream['name']} is disabled")
         key = (upstream["id"], upstream["version"])
-        spec = self._specs.get(key)
-        if spec is None:
+        cached = self._specs.get(key)
+        if cached is None:
             if len(self._specs) > 1000:
                 self._specs.clear()
-            spec = self._specs[key] = {"id": upstream["id"], **unseal(upstream["doc"], tenant_id, self.cipher)}
-        return spec, upstream["version"], source["original"]
+            settings = {k: v for k, v in upstream["doc"].items() if k not in NOT_CONNECTION_SETTINGS}
+            spec = {"id": upstream["id"], **unseal(settings, tenant_id, self.cipher)}
+            # Connections are keyed by the settings they were made with, not by the upstream's version:
+            # a health transition or a refresh must not drop the sessions of stateful upstreams.
+            fingerprint = int.from_bytes(hashlib.sha256(msgspec.json.encode(settings, order="sorted")).digest()[:8])
+            cached = self._specs[key] = (spec, fingerprint)
+        return cached[0], cached[1], source["original"]
 
     async def call_tool(
-        self, tenant_id: str, row: dict[str, Any], arguments: dict[str, Any], meta: dict[str, Any] | None
+        self,
+        tenant_id: str,
+        row: dict[str, Any],
+        arguments: dict[str, Any],
+        meta: dict[str, Any] | None,
+        client: str = "",
     ) -> dict[str, Any]:
+        """``client``: the downstream session (or token) that per_client upstreams keep a session for."""
         spec, version, original = self._spec(tenant_id, row)
         forwarded = {k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX)} or None
-        return await self.pool.call_tool(spec, version, original, arguments, forwarded)
+        hints = row["doc"].get("annotations") or {}
+        retry = bool(hints.get("idempotentHint") or hints.get("readOnlyHint"))
+        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry)
 
     async def read_resource(self, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
         spec, version, original = self._spec(tenant_id, row)

@@ -227,7 +227,11 @@ class McpMethods:
         with tracer.start_as_current_span("tools/call " + name, attributes={"mcp.tool": name, "mcp.upstream": True}):
             try:
                 result = await self.forwarder.call_tool(
-                    ctx.snapshot.tenant_id, row, arguments, meta if isinstance(meta, dict) else None
+                    ctx.snapshot.tenant_id,
+                    row,
+                    arguments,
+                    meta if isinstance(meta, dict) else None,
+                    ctx.session.id if ctx.session is not None else ctx.token_id,
                 )
             except ToolCallError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}

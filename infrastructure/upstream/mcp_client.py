@@ -204,35 +204,61 @@ class _Connection:
 
 
 class UpstreamPool:
-    """One shared connection per upstream (and version of its settings) in this process."""
+    """Connections to upstreams in this process: one shared per upstream (and fingerprint of its settings), or
+    one per downstream client for ``per_client`` upstreams (at most ``max_per_client`` each, oldest closed).
+    """
 
-    def __init__(self) -> None:
-        self._connections: dict[tuple[str, int], _Connection] = {}
+    def __init__(self, max_per_client: int = 256) -> None:
+        self._connections: dict[tuple[str, int, str], _Connection] = {}
+        self.max_per_client = max_per_client
 
-    def _connection(self, spec: dict[str, Any], version: int) -> _Connection:
-        key = (spec["id"], version)
+    def _connection(self, spec: dict[str, Any], version: int, client_key: str) -> _Connection:
+        key = (spec["id"], version, client_key)
         connection = self._connections.get(key)
         if connection is None or connection.task.done():
-            for old_key in [k for k in self._connections if k[0] == spec["id"] and k != key]:
+            stale = [k for k in self._connections if k[0] == spec["id"] and k[1] != version]
+            if client_key:
+                mine = [k for k in self._connections if k[0] == spec["id"] and k[2]]
+                stale += mine[: max(0, len(mine) - self.max_per_client + 1)]
+            for old_key in stale:
                 asyncio.create_task(self._connections.pop(old_key).close())  # noqa: RUF006 - fire and forget
             connection = self._connections[key] = _Connection(spec)
         return connection
 
-    async def _run(self, spec: dict[str, Any], version: int, call: Callable[[Client], Awaitable[Any]]) -> Any:
-        connection = self._connection(spec, version)
-        try:
-            async with connection.limit:
-                return await call(await connection.session())
-        except MCPError as exc:
-            if exc.code not in TRANSPORT_ERRORS:
-                raise ToolCallError(f"the upstream answered an error: {exc}") from None
-            self._connections.pop((spec["id"], version), None)
-            await connection.close()
-            raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {exc}") from None
-        except (UpstreamUnavailableError, TimeoutError, OSError, httpx2.HTTPError) as exc:
-            self._connections.pop((spec["id"], version), None)
-            await connection.close()
-            raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {exc}") from None
+    async def _drop(self, key: tuple[str, int, str], connection: _Connection) -> None:
+        if self._connections.get(key) is connection:
+            del self._connections[key]
+        await connection.close()
+
+    async def _run(
+        self,
+        spec: dict[str, Any],
+        version: int,
+        call: Callable[[Client], Awaitable[Any]],
+        client_key: str = "",
+        retry: bool = False,
+    ) -> Any:
+        """Run ``call`` on a connection; a broken connection is dropped, and retried once if ``retry``."""
+        for attempt in range(2 if retry else 1):
+            key = (spec["id"], version, client_key)
+            connection = self._connection(spec, version, client_key)
+            try:
+                async with connection.limit:
+                    return await call(await connection.session())
+            except MCPError as exc:
+                if exc.code not in TRANSPORT_ERRORS:
+                    raise ToolCallError(f"the upstream answered an error: {exc}") from None
+                failure: Exception = exc
+            except (UpstreamUnavailableError, TimeoutError, OSError, httpx2.HTTPError) as exc:
+                failure = exc
+            await self._drop(key, connection)
+            if attempt + 1 >= (2 if retry else 1):
+                raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {failure}") from None
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _client_key(spec: dict[str, Any], client: str) -> str:
+        return client if spec.get("session_mode") == "per_client" else ""
 
     async def call_tool(
         self,
@@ -241,17 +267,28 @@ class UpstreamPool:
         name: str,
         arguments: dict[str, Any],
         meta: dict[str, Any] | None = None,
+        client: str = "",
+        retry: bool = False,
     ) -> dict[str, Any]:
-        result = await self._run(spec, version, lambda c: c.call_tool(name, arguments, meta=meta))
+        """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated."""
+        result = await self._run(
+            spec, version, lambda c: c.call_tool(name, arguments, meta=meta), self._client_key(spec, client), retry
+        )
         return _wire(result)
 
-    async def read_resource(self, spec: dict[str, Any], version: int, uri: str) -> dict[str, Any]:
-        return _wire(await self._run(spec, version, lambda c: c.read_resource(uri)))
+    async def read_resource(self, spec: dict[str, Any], version: int, uri: str, client: str = "") -> dict[str, Any]:
+        return _wire(
+            await self._run(spec, version, lambda c: c.read_resource(uri), self._client_key(spec, client), retry=True)
+        )
 
     async def get_prompt(
-        self, spec: dict[str, Any], version: int, name: str, arguments: dict[str, Any]
+        self, spec: dict[str, Any], version: int, name: str, arguments: dict[str, Any], client: str = ""
     ) -> dict[str, Any]:
-        return _wire(await self._run(spec, version, lambda c: c.get_prompt(name, arguments)))
+        return _wire(
+            await self._run(
+                spec, version, lambda c: c.get_prompt(name, arguments), self._client_key(spec, client), retry=True
+            )
+        )
 
     async def close(self) -> None:
         connections, self._connections = list(self._connections.values()), {}

@@ -316,3 +316,23 @@ def test_another_ledgergate_works_as_an_upstream_with_its_prefixed_names(
     finally:
         inner.stop()
         outer.stop()
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("per_client", [["1", "2"], ["1", "2"]]), ("shared", [["1", "2"], ["3", "4"]])]
+)
+def test_a_per_client_upstream_keeps_one_upstream_session_per_downstream_session(
+    gateway: Gateway, mode: str, expected: list[list[str]]
+) -> None:
+    body = {**stdio_body("counting"), "session_mode": mode}
+    written = gateway.register(body)
+    gateway.wait(written["position"])
+
+    async def session_counts() -> list[str]:
+        async with gateway.client() as session:
+            return [(await session.call_tool("counting__counter", {})).content[0].text for _ in range(2)]
+
+    async def two_clients() -> list[list[str]]:
+        return [await session_counts(), await session_counts()]
+
+    assert asyncio.run(two_clients()) == expected
