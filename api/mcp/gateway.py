@@ -96,6 +96,15 @@ def decode_header(value: str | None) -> str | None:
         return None
 
 
+def owns(session: McpSession, snapshot: Snapshot, token_id: str) -> bool:
+    """A session serves only the token that began it, on the endpoint where it began."""
+    return (session.tenant_id, session.server_id, session.token_id) == (
+        snapshot.tenant_id,
+        snapshot.server_id,
+        token_id,
+    )
+
+
 def _error(request_id: Any, code: int, message: str, status: int = 200, data: Any = None) -> Reply:
     return Reply(status=status, body=error_body(request_id, code, message, data))
 
@@ -151,7 +160,7 @@ class McpGateway:
         if session_id is None:
             return _error(None, INVALID_REQUEST, "Bad Request: Missing session ID", 400)
         session = await self.sessions.get(session_id)
-        if session is None or session.tenant_id != snapshot.tenant_id or session.server_id != snapshot.server_id:
+        if session is None or not owns(session, snapshot, token_id):
             return _error(None, INVALID_REQUEST, "Session not found", 404)
         version = headers.get("mcp-protocol-version")
         if version is not None and version not in ALL_VERSIONS:
@@ -189,6 +198,10 @@ class McpGateway:
         if not isinstance(params, dict) or request_id is None:
             return _error(request_id, INVALID_PARAMS, "initialize needs params and an id", 400)
         version = self.methods.negotiate(params.get("protocolVersion"))
+        if fixed_id is not None:  # an HTTP+SSE stream: only its own opener may initialize it
+            opened = await self.sessions.get(fixed_id)
+            if opened is None or not owns(opened, snapshot, token_id):
+                return _error(None, INVALID_REQUEST, "Session not found", 404)
         session = McpSession(
             id=fixed_id or secrets.token_hex(16),
             tenant_id=snapshot.tenant_id,

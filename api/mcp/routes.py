@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,10 +19,10 @@ from litestar.response import Stream
 from api.mcp.auth import McpAuthError, McpCaller, McpTokenVerifier, protected_resource_metadata
 from api.mcp.gateway import McpGateway, StreamReply
 from api.mcp.notifications import NotificationHub, Subscriber
-from api.mcp.protocol import INVALID_REQUEST, error_body, notification_body
+from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
 from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
-from application.sessions import SessionStore
+from application.sessions import McpSession, SessionStore
 
 __all__ = ["McpState", "mcp_routers"]
 
@@ -75,7 +76,11 @@ def _origin_ok(state: McpState, request: Request[Any, Any, Any]) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin in state.allowed_origins:
         return True
-    return not state.allowed_origins and urlsplit(origin).hostname in ("127.0.0.1", "localhost", "::1")
+    try:
+        host = urlsplit(origin).hostname
+    except ValueError:  # not even a URL: certainly not an allowed origin
+        return False
+    return not state.allowed_origins and host in ("127.0.0.1", "localhost", "::1")
 
 
 def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> McpCaller | Response[bytes]:
@@ -202,7 +207,11 @@ async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
             media_type="application/json",
         )
     session = await state.sessions.get(session_id)
-    if session is None or session.tenant_id != caller.claims.tenant_id or session.server_id != server_id:
+    if session is None or (session.tenant_id, session.server_id, session.token_id) != (
+        caller.claims.tenant_id,
+        server_id,
+        caller.claims.token_id,
+    ):
         return Response(
             content=error_body(None, INVALID_REQUEST, "Session not found"),
             status_code=404,
@@ -225,7 +234,11 @@ async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any
             media_type="application/json",
         )
     session = await state.sessions.get(session_id)
-    if session is None or session.tenant_id != caller.claims.tenant_id or session.server_id != server_id:
+    if session is None or (session.tenant_id, session.server_id, session.token_id) != (
+        caller.claims.tenant_id,
+        server_id,
+        caller.claims.token_id,
+    ):
         return Response(
             content=error_body(None, INVALID_REQUEST, "Session not found"),
             status_code=404,
@@ -247,6 +260,17 @@ async def _sse_open(request: Request[Any, Any, Any], server_id: str | None) -> A
             media_type="application/json",
         )
     channel = secrets.token_hex(16)
+    # The stream's session exists from now on, bound to this token, so that only it can initialize it.
+    await state.sessions.put(
+        McpSession(
+            id=channel,
+            tenant_id=caller.claims.tenant_id,
+            server_id=server_id,
+            token_id=caller.claims.token_id,
+            protocol_version=LATEST_LEGACY,
+            created_at=time.time(),
+        )
+    )
     prefix = f"/servers/{server_id}" if server_id else ""
     endpoint = f"event: endpoint\ndata: {prefix}/message?session_id={channel}\n\n".encode()
     subscriber = Subscriber(
