@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
+from api.controllers.audit import audit_router
 from api.controllers.catalog import catalog_routers
 from api.controllers.ops import health, metrics, ready, version_info
 from api.controllers.tenants import tenants_router
@@ -22,7 +23,10 @@ from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.runtime import Runtime, build_runtime
+from application.audit import AuditService
+from application.event_archive import ArchiveService
 from application.upstream_service import UpstreamService
+from infrastructure.eventstore import StoreEventLog, instance_id, log_reader
 from infrastructure.settings import Settings, load_settings
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
@@ -44,6 +48,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.upstreams = UpstreamService(
             app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
         )
+        registry = app.state.runtime.registry
+        app.state.audit = AuditService(log_reader(registry))
+        follower = app.state.runtime.follower
+        app.state.archive = ArchiveService(
+            StoreEventLog(registry), instance_id(settings), on_imported=follower.notify if follower else None
+        )
         stopped = asyncio.Event()
         supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))
         try:
@@ -64,6 +74,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             tenants_router,
             tokens_router,
             upstreams_router,
+            audit_router,
             *catalog_routers(),
             *mcp_routers(),
         ],

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
 from psycopg import sql as pgsql
 
+from application.event_archive import StoredRecord
+from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.settings import DatabaseUrl
 
-__all__ = ["event_store_env", "log_reader", "postgres_waker"]
+__all__ = ["StoreEventLog", "event_store_env", "log_reader", "postgres_waker"]
 
 log = logging.getLogger("ledgergate.eventstore")
+
+
+def instance_id(settings: Any) -> str:
+    """A stable name of this instance for export headers: derived from its keys, revealing nothing of them."""
+    return "lg-" + hashlib.sha256(b"instance-id:" + InstanceKeys(settings.data_dir).master_key).hexdigest()[:16]
 
 
 def event_store_env(database: DatabaseUrl) -> dict[str, str]:
@@ -68,3 +78,31 @@ def postgres_waker(conninfo: str, channel: str) -> Callable[[threading.Event, th
                 stopped.wait(1.0)
 
     return run
+
+
+class StoreEventLog:
+    """The ``EventLog`` port over the library's recorder: raw stored records, no decoding."""
+
+    def __init__(self, app: Application[Any]) -> None:
+        self.recorder = app.recorder
+
+    def read(self, after: int, limit: int) -> list[StoredRecord]:
+        return [
+            StoredRecord(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+            for n in self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+        ]
+
+    def existing(self, stream_id: UUID, version: int) -> StoredRecord | None:
+        found = self.recorder.select_events(stream_id, gt=version - 1, lte=version)
+        return (
+            StoredRecord(0, found[0].originator_id, found[0].originator_version, found[0].topic, found[0].state)
+            if found
+            else None
+        )
+
+    def append(self, records: list[StoredRecord]) -> list[int]:
+        stored = [
+            StoredEvent(originator_id=r.stream_id, originator_version=r.version, topic=r.topic, state=r.state)
+            for r in records
+        ]
+        return [int(i) for i in self.recorder.insert_events(stored) or []]  # type: ignore[attr-defined]

@@ -1,0 +1,216 @@
+"""Audit answers computed by replaying the log into memory: the live read models are never touched.
+
+``catalog_at`` folds the events up to a point with the same ``evolve`` as the projections, so the
+catalog "as it was" is exactly what the projection showed when the log stood there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from application.secrets import mask_secrets
+from domain.catalog import CatalogEntity
+from domain.envelope import RegistryAggregate
+from projections.catalog import Row, evolve
+
+__all__ = [
+    "AuditFilter",
+    "AuditService",
+    "Point",
+    "catalog_at",
+    "diff_catalogs",
+    "event_entry",
+    "matching_entries",
+    "parse_point",
+]
+
+CATALOG_KINDS = ("tool", "resource", "prompt", "server")
+Positioned = tuple[int, Any]
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point in the log: a global position, or a time (the last event recorded at or before it)."""
+
+    position: int | None = None
+    time: datetime | None = None
+
+    def includes(self, position: int, event: Any) -> bool:
+        if self.position is not None:
+            return position <= self.position
+        assert self.time is not None
+        return bool(event.timestamp <= self.time)
+
+
+def _changes(event: Any) -> dict[str, Any]:
+    if isinstance(event, RegistryAggregate.Created):
+        fields = getattr(event, "fields", None)
+        return {"fields": fields} if fields is not None else {}
+    if isinstance(event, CatalogEntity.Updated):
+        return {"changes": event.changes}
+    if isinstance(event, CatalogEntity.Reverted):
+        return {"to_version": event.to_version, "state": event.state}
+    return {}
+
+
+def event_entry(position: int, event: Any) -> dict[str, Any]:
+    """One event as the feed and the audit log show it: envelope and payload, secrets masked."""
+    topic = type(event).__qualname__
+    return {
+        "position": position,
+        "stream_id": str(event.originator_id),
+        "version": event.originator_version,
+        "type": topic,
+        "tenant_id": event.tenant_id,
+        "actor": event.actor,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "occurred_at": event.timestamp.isoformat(),
+        **mask_secrets(_changes(event)),
+    }
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    tenant_id: str | None = None
+    actor: str | None = None
+    entity_id: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, event: Any) -> bool:
+        return (
+            (self.tenant_id is None or event.tenant_id == self.tenant_id)
+            and (self.actor is None or event.actor == self.actor)
+            and (self.entity_id is None or str(event.originator_id) == self.entity_id)
+            and (self.event_type is None or type(event).__qualname__.endswith(self.event_type))
+            and (self.since is None or event.timestamp >= self.since)
+            and (self.until is None or event.timestamp <= self.until)
+        )
+
+
+def matching_entries(events: Iterable[Positioned], flt: AuditFilter, limit: int) -> Iterator[dict[str, Any]]:
+    count = 0
+    for position, event in events:
+        if flt.matches(event):
+            yield event_entry(position, event)
+            count += 1
+            if count >= limit:
+                return
+
+
+def catalog_at(
+    events: Iterable[Positioned], tenant_id: str, point: Point, server_id: str | None = None
+) -> dict[str, Any]:
+    """The tenant's tools, resources, prompts and servers as they were at ``point`` (enabled or not)."""
+    rows: dict[str, Row] = {}
+    reached = 0
+    for position, event in events:
+        if not point.includes(position, event):
+            break
+        reached = position
+        if event.tenant_id != tenant_id:
+            continue
+        key = str(event.originator_id)
+        new = evolve(rows.get(key), event, position)
+        if new is not None:
+            rows[key] = new
+    live = [r for r in rows.values() if not r["deleted"] and r["kind"] in CATALOG_KINDS]
+    if server_id is not None:
+        server = rows.get(server_id)
+        if server is None or server["deleted"] or server["kind"] != "server":
+            return {"position": reached, "server": None, "tools": [], "resources": [], "prompts": [], "servers": []}
+        members = {m for f in ("tool_ids", "resource_ids", "prompt_ids") for m in server["doc"].get(f) or []}
+        live = [r for r in live if r["id"] in members or r["id"] == server_id]
+    result: dict[str, Any] = {"position": reached}
+    for kind, plural in (("tool", "tools"), ("resource", "resources"), ("prompt", "prompts"), ("server", "servers")):
+        result[plural] = sorted((_shown(r) for r in live if r["kind"] == kind), key=lambda r: (r["name"], r["id"]))
+    return result
+
+
+def _shown(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "enabled": row["enabled"],
+        "version": row["version"],
+        "updated_at": row["updated_at"],
+        "updated_by": row["updated_by"],
+        "fields": mask_secrets(row["doc"]),
+    }
+
+
+def diff_catalogs(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What was added, changed (field by field) and removed between two catalogs."""
+    result: dict[str, Any] = {
+        "from": before["position"],
+        "to": after["position"],
+        "added": [],
+        "changed": [],
+        "removed": [],
+    }
+    for plural in ("tools", "resources", "prompts", "servers"):
+        old = {r["id"]: r for r in before[plural]}
+        new = {r["id"]: r for r in after[plural]}
+        for item_id in sorted(new.keys() - old.keys()):
+            result["added"].append({"kind": plural[:-1], "id": item_id, "name": new[item_id]["name"]})
+        for item_id in sorted(old.keys() - new.keys()):
+            result["removed"].append({"kind": plural[:-1], "id": item_id, "name": old[item_id]["name"]})
+        for item_id in sorted(old.keys() & new.keys()):
+            fields = _field_changes(old[item_id], new[item_id])
+            if fields:
+                result["changed"].append(
+                    {"kind": plural[:-1], "id": item_id, "name": new[item_id]["name"], "fields": fields}
+                )
+    return result
+
+
+def _field_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    changes = {
+        name: {"from": old["fields"].get(name), "to": value}
+        for name, value in new["fields"].items()
+        if old["fields"].get(name) != value
+    }
+    if old["enabled"] != new["enabled"]:
+        changes["enabled"] = {"from": old["enabled"], "to": new["enabled"]}
+    return changes
+
+
+def parse_point(value: str) -> Point:
+    """``123`` is a position; anything else must be an RFC 3339 time. Raises: ValueError."""
+    if value.isdigit():
+        return Point(position=int(value))
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("give the time with its offset, e.g. 2026-11-17T09:00:00Z")
+    return Point(time=moment)
+
+
+class AuditService:
+    """Reads the log in order (decoded events) and answers audit questions from it."""
+
+    def __init__(self, read: Any, batch: int = 1000) -> None:
+        self.read = read  # (after, limit) -> [(position, event)]
+        self.batch = batch
+
+    def events(self, after: int = 0) -> Iterator[Positioned]:
+        position = after
+        while True:
+            items = self.read(position, self.batch)
+            yield from items
+            if len(items) < self.batch:
+                return
+            position = items[-1][0]
+
+    def feed(self, flt: AuditFilter, after: int, limit: int) -> list[dict[str, Any]]:
+        return list(matching_entries(self.events(after), flt, limit))
+
+    def catalog(self, tenant_id: str, point: Point, server_id: str | None = None) -> dict[str, Any]:
+        return catalog_at(self.events(), tenant_id, point, server_id)
+
+    def diff(self, tenant_id: str, start: Point, end: Point, server_id: str | None = None) -> dict[str, Any]:
+        return diff_catalogs(self.catalog(tenant_id, start, server_id), self.catalog(tenant_id, end, server_id))

@@ -1,0 +1,219 @@
+"""Audit answers and export/verify/import of the log, against real stores and a real gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.runtime import Runtime, build_runtime
+from application.audit import AuditFilter, AuditService, Point
+from application.event_archive import ArchiveError, ArchiveService, verify_lines
+from application.ports import ItemFilter
+from application.registry import PLATFORM_TENANT
+from domain.envelope import Envelope
+from infrastructure.eventstore import StoreEventLog, log_reader
+from tests.api.conftest import start_server
+from tests.conftest import make_settings
+
+TOOL = {
+    "name": "lookup",
+    "input_schema": {"type": "object"},
+    "integration": {"method": "GET", "url": "https://api.example.com/x", "headers": {"X-Key": "hush"}},
+}
+
+
+def who(actor: str, tenant: str = "acme") -> Envelope:
+    return Envelope(tenant, actor, "corr", "cause")
+
+
+def build_history(runtime: Runtime) -> dict[str, int]:
+    """A small history: create, rename, disable by another actor, a second tool, a deletion."""
+    registry = runtime.registry
+    registry.create_tenant(who("root", PLATFORM_TENANT), {"name": "acme"})
+    first = registry.create_entity(who("alice"), "tool", TOOL)
+    renamed = registry.update_entity(who("alice"), "tool", first.id, {"name": "lookup_v2", "description": "New"})
+    disabled = registry.change_entity(who("bob"), "tool", first.id, "disable")
+    second = registry.create_entity(who("carol"), "tool", {**TOOL, "name": "other"})
+    deleted = registry.change_entity(who("carol"), "tool", second.id, "delete")
+    return {
+        "created": first.position,
+        "renamed": renamed.position,
+        "disabled": disabled.position,
+        "second": second.position,
+        "deleted": deleted.position,
+        "tool": first.id,
+    }  # type: ignore[dict-item]
+
+
+def live_tools(runtime: Runtime) -> list[dict[str, Any]]:
+    runtime.board.publish(runtime.projector.catch_up())
+    return runtime.queries.list("acme", "tool", ItemFilter(), None, 500)[0]
+
+
+def test_the_audit_log_answers_who_disabled_a_tool(settings: Any) -> None:
+    runtime = build_runtime(settings, follow=False)
+    try:
+        marks = build_history(runtime)
+        audit = AuditService(log_reader(runtime.registry))
+        found = audit.feed(AuditFilter(tenant_id="acme", entity_id=str(marks["tool"]), event_type="Disabled"), 0, 10)
+        assert [(e["actor"], e["position"]) for e in found] == [("bob", marks["disabled"])]
+        assert "hush" not in json.dumps(audit.feed(AuditFilter(tenant_id="acme"), 0, 100))
+    finally:
+        runtime.close()
+
+
+def test_the_catalog_at_each_past_position_equals_what_the_projection_showed_then(settings: Any) -> None:
+    runtime = build_runtime(settings, follow=False)
+    try:
+        registry, audit = runtime.registry, AuditService(log_reader(runtime.registry))
+        registry.create_tenant(who("root", PLATFORM_TENANT), {"name": "acme"})
+        observed: list[tuple[int, list[tuple[str, bool, int]]]] = []
+        ids: list[str] = []
+        for step in range(12):
+            if step % 3 == 0 or not ids:
+                ids.append(registry.create_entity(who("alice"), "tool", {**TOOL, "name": f"t{step}"}).id)
+            elif step % 3 == 1:
+                registry.update_entity(who("bob"), "tool", ids[-1], {"description": f"d{step}"})
+            else:
+                registry.change_entity(who("bob"), "tool", ids[0], "disable" if step % 2 else "enable")
+            live = live_tools(runtime)
+            position = runtime.registry.recorder.max_notification_id()
+            observed.append((position, [(t["name"], t["enabled"], t["version"]) for t in live]))
+        for position, expected in observed:
+            past = audit.catalog("acme", Point(position=position))
+            assert [(t["name"], t["enabled"], t["version"]) for t in past["tools"]] == expected
+    finally:
+        runtime.close()
+
+
+def test_a_diff_lists_added_changed_and_removed_items_field_by_field(settings: Any) -> None:
+    runtime = build_runtime(settings, follow=False)
+    try:
+        marks = build_history(runtime)
+        audit = AuditService(log_reader(runtime.registry))
+        diff = audit.diff("acme", Point(position=marks["created"]), Point(position=marks["deleted"]))
+        assert diff["added"] == [] and diff["removed"] == []
+        changed = diff["changed"][0]
+        assert changed["fields"]["name"] == {"from": "lookup", "to": "lookup_v2"}
+        assert changed["fields"]["enabled"] == {"from": True, "to": False}
+        middle = audit.diff("acme", Point(position=marks["created"]), Point(position=marks["second"]))
+        assert [a["name"] for a in middle["added"]] == ["other"]
+    finally:
+        runtime.close()
+
+
+def export_of(runtime: Runtime, tenant: str | None = None) -> list[bytes]:
+    return list(ArchiveService(StoreEventLog(runtime.registry), "test").export(tenant))
+
+
+def test_any_edit_removal_or_reordering_of_an_export_is_detected_at_its_line(tmp_path: Path) -> None:
+    runtime = build_runtime(make_settings(tmp_path / "a"), follow=False)
+    try:
+        build_history(runtime)
+        lines = export_of(runtime)
+    finally:
+        runtime.close()
+    header, records = verify_lines(lines)
+    assert header["format"] == "ledgergate-events" and len(records) == len(lines) - 2
+    edited = [*lines]
+    edited[3] = edited[3].replace(b'"version":1', b'"version":9')
+    swapped = [*lines[:2], lines[3], lines[2], *lines[4:]]
+    for broken, line in ((edited, 4), (swapped, 3), ([*lines[:4], *lines[5:]], 5), (lines[:-1], None)):
+        with pytest.raises(ArchiveError) as raised:
+            verify_lines(broken)
+        assert raised.value.line == line
+
+
+@pytest.mark.postgres
+def test_an_export_round_trips_sqlite_to_postgres_and_back_with_identical_catalogs(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source = build_runtime(make_settings(tmp_path / "src"), follow=False)
+    try:
+        build_history(source)
+        original = export_of(source)
+        expected = [(t["id"], t["name"], t["enabled"], t["version"]) for t in live_tools(source)]
+    finally:
+        source.close()
+    middle = build_runtime(make_settings(tmp_path / "mid", postgres_url), follow=False)
+    try:
+        archive = ArchiveService(StoreEventLog(middle.registry), "mid")
+        report = archive.import_lines(original)
+        assert (report["mode"], report["imported"], report["conflicts"]) == ("restore", len(original) - 2, [])
+        again = archive.import_lines(original)
+        assert (again["mode"], again["imported"], again["skipped"]) == ("merge", 0, len(original) - 2)
+        assert [(t["id"], t["name"], t["enabled"], t["version"]) for t in live_tools(middle)] == expected
+        second = export_of(middle)
+    finally:
+        middle.close()
+    back = build_runtime(make_settings(tmp_path / "back"), follow=False)
+    try:
+        ArchiveService(StoreEventLog(back.registry), "back").import_lines(second)
+        assert [(t["id"], t["name"], t["enabled"], t["version"]) for t in live_tools(back)] == expected
+    finally:
+        back.close()
+
+
+def test_a_merge_that_clashes_writes_nothing_and_reports_the_conflict(tmp_path: Path) -> None:
+    first = build_runtime(make_settings(tmp_path / "one"), follow=False)
+    other = build_runtime(make_settings(tmp_path / "two"), follow=False)
+    try:
+        build_history(first)
+        other.registry.create_tenant(who("root", PLATFORM_TENANT), {"name": "acme"})  # same stream, other bytes
+        head = other.registry.recorder.max_notification_id()
+        report = ArchiveService(StoreEventLog(other.registry), "two").import_lines(export_of(first))
+        assert report["conflicts"] and report["imported"] == 0
+        assert other.registry.recorder.max_notification_id() == head
+    finally:
+        first.close()
+        other.close()
+
+
+@pytest.mark.slow
+def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data)
+    token = (data / "admin-token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        tool = httpx.post(server.url + "/v1/tenants/default/tools", headers=headers, json=TOOL).json()
+        disabled = httpx.post(f"{server.url}/v1/tenants/default/tools/{tool['id']}/disable", headers=headers).json()
+        via_api = httpx.get(f"{server.url}/v1/audit?entity={tool['id']}&type=Disabled", headers=headers).json()
+        assert [e["actor"] for e in via_api["items"]] == ["admin"]
+        at = httpx.get(f"{server.url}/v1/audit/catalog?at={tool['position']}", headers=headers).json()
+        assert [(t["name"], t["enabled"]) for t in at["tools"]] == [("lookup", True)]
+        exported = httpx.get(server.url + "/v1/events/export?tenant=default", headers=headers)
+        assert exported.status_code == 200 and exported.text.count("\n") >= 3
+    finally:
+        server.stop()
+    env = {"LEDGERGATE_DATA_DIR": str(data)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, **env},
+        )
+
+    log = cli("audit", "log", "--tenant", "default", "--entity", tool["id"], "--type", "Disabled", "--json")
+    assert [e["position"] for e in json.loads(log.stdout)] == [disabled["position"]]
+    catalog = cli("audit", "catalog", "--at", str(tool["position"]))
+    assert "lookup" in catalog.stdout and "enabled" in catalog.stdout
+    export_file = tmp_path / "export.jsonl"
+    assert cli("events", "export", "-o", str(export_file)).returncode == 0
+    assert cli("events", "verify", str(export_file)).returncode == 0
+    lines = export_file.read_bytes().splitlines(keepends=True)
+    lines[1] = lines[1].replace(b'"version":1', b'"version":2')
+    export_file.write_bytes(b"".join(lines))
+    tampered = cli("events", "verify", str(export_file))
+    assert tampered.returncode == 1 and "line 2" in tampered.stderr
