@@ -142,8 +142,7 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
-        runtime.view.reset(runtime.projector.name)
-        position = runtime.projector.catch_up()
+        position = runtime.projector.rebuild()
         print(f"rebuilt {runtime.projector.name} up to position {position}")
         return 0
 

@@ -27,6 +27,10 @@ class SecretCipher(Protocol):
 
     def ensure_tenant_key(self, tenant_id: str) -> None: ...
 
+    def shred(self, tenant_id: str) -> None:
+        """Destroy the tenant's data key (crypto-shredding)."""
+        ...
+
 
 class TokenSigner(Protocol):
     def sign(self, claims: dict[str, Any]) -> str: ...

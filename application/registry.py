@@ -167,14 +167,23 @@ class Registry(UpstreamCommands, Application[UUID]):
         action: str,
         fields: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        shred: bool = False,
     ) -> Written:
-        """Update, enable, disable or delete a tenant. Raises: NotFoundError, ValidationError, VersionConflictError."""
+        """Update, enable, disable or delete a tenant; ``shred`` with delete destroys its data key too.
+
+        Raises: NotFoundError, ValidationError, VersionConflictError.
+        """
         with self._command(envelope):
             tenant: Tenant = self._load(Tenant, tenant_stream_id(slug), None)
             self._check_version(tenant, expected_version)
+            if shred and action != "delete":
+                raise ValidationError("shred goes only with delete", field="shred")
             with recording(Envelope(slug, envelope.actor, envelope.correlation_id, envelope.causation_id)):
                 self._apply_lifecycle(tenant, action, fields)
-            return self._commit(tenant)
+            written = self._commit(tenant)
+        if shred:  # after the deletion is recorded: the history stays, the secrets in it become unreadable
+            self.cipher.shred(slug)
+        return written
 
     # -- catalog entities ------------------------------------------------------------------------
 

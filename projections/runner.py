@@ -33,7 +33,7 @@ class _Batch(Protocol):
 
 
 class CatalogView(Protocol):
-    def batch(self, name: str) -> AbstractContextManager[_Batch]: ...
+    def batch(self, name: str, rebuild: bool = False) -> AbstractContextManager[_Batch]: ...
 
     def position(self, name: str) -> int: ...
 
@@ -48,11 +48,19 @@ class CatalogProjector:
         self.name = name
 
     def run_once(self) -> tuple[int, int]:
-        """Process one batch; returns (position reached, events processed)."""
+        """Process one batch; returns (position reached, events processed), or -1 processed when another
+        process moved the view between our read and our lock (then nothing is written; read again).
+
+        The log is read before the view's transaction opens: holding the view's write lock while waiting
+        for the store's connections would deadlock with writers on SQLite.
+        """
+        start = self.view.position(self.name)
+        items = self.source(start, self.batch_size)
+        if not items:
+            return start, 0
         with self.view.batch(self.name) as batch:
-            items = self.source(batch.position, self.batch_size)
-            if not items:
-                return batch.position, 0
+            if batch.position != start:
+                return batch.position, -1
             needed = {str(event.originator_id) for _, event in items if event.originator_version > 1}
             rows = batch.load(sorted(needed))
             touched: set[str] = set()
@@ -65,11 +73,31 @@ class CatalogProjector:
             batch.write([rows[key] for key in sorted(touched)], items[-1][0])
             return items[-1][0], len(items)
 
+    def rebuild(self) -> int:
+        """Replay the whole log and swap the view's rows in one transaction: readers see the old view until
+        the new one commits. Events appended meanwhile lie after the position written and are caught up."""
+        rows: dict[str, Row] = {}
+        position = 0
+        while True:  # fold the log in memory first, outside the view's transaction (see run_once)
+            items = self.source(position, self.batch_size)
+            for item_position, event in items:
+                key = str(event.originator_id)
+                new = evolve(rows.get(key), event, item_position)
+                if new is not None:
+                    rows[key] = new
+            if items:
+                position = items[-1][0]
+            if len(items) < self.batch_size:
+                break
+        with self.view.batch(self.name, rebuild=True) as batch:
+            batch.write(list(rows.values()), position)
+        return position
+
     def catch_up(self) -> int:
         """Process batches until the log is exhausted; returns the position reached."""
         while True:
             position, processed = self.run_once()
-            if processed < self.batch_size:
+            if 0 <= processed < self.batch_size:
                 return position
 
 

@@ -64,10 +64,12 @@ def _change(
     tenant: FromPath[str],
     action: str,
     fields: dict[str, Any] | None = None,
+    shred: bool = False,
 ) -> Response[Any]:
     principal.allow(None, "platform-admin")
     registry = request.app.state.runtime.registry
-    return written(registry.change_tenant(_envelope(principal), tenant, action, fields, expected_version(request)))
+    result = registry.change_tenant(_envelope(principal), tenant, action, fields, expected_version(request), shred)
+    return written(result, shredded=shred) if shred else written(result)
 
 
 @patch("/{tenant:str}", sync_to_thread=True, summary="Change a tenant")
@@ -87,9 +89,16 @@ def disable_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], princ
     return _change(request, principal, tenant, "disable")
 
 
-@delete("/{tenant:str}", sync_to_thread=True, status_code=200, summary="Delete a tenant")
-def delete_tenant(request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal) -> Response[Any]:
-    return _change(request, principal, tenant, "delete")
+@delete(
+    "/{tenant:str}",
+    sync_to_thread=True,
+    status_code=200,
+    summary="Delete a tenant; ?shred=true also destroys its data key, making its secrets unreadable everywhere",
+)
+def delete_tenant(
+    request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, shred: FromQuery[bool] = False
+) -> Response[Any]:
+    return _change(request, principal, tenant, "delete", shred=shred)
 
 
 tenants_router = Router(

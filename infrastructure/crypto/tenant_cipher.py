@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+import time
 from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
@@ -19,6 +20,8 @@ from infrastructure.sql.connector import SqlConnector
 __all__ = ["SecretUnavailableError", "TenantCipher"]
 
 _NONCE = 12
+#: How long a process trusts its cached copy of a data key (bounds how late a shred reaches it).
+CACHE_S = 30.0
 
 
 class SecretUnavailableError(Exception):
@@ -42,18 +45,31 @@ class TenantCipher:
     def __init__(self, connector: SqlConnector, master_key: bytes) -> None:
         self.connector = connector
         self.master_key = master_key
-        self._keys: dict[str, tuple[str, bytes]] = {}
+        self._keys: dict[str, tuple[str, bytes, float]] = {}
         self._lock = threading.Lock()
 
     def ensure_tenant_key(self, tenant_id: str) -> None:
         self._data_key(tenant_id)
 
-    def _data_key(self, tenant_id: str) -> tuple[str, bytes]:
+    def shred(self, tenant_id: str) -> None:
+        """Destroy the tenant's data key: its secrets become unreadable everywhere, exports included.
+        Other processes drop their cached copy within ``CACHE_S``."""
+        with self.connector.transaction() as cur:
+            cur.execute("DELETE FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
         with self._lock:
-            if tenant_id in self._keys:
-                return self._keys[tenant_id]
+            self._keys.pop(tenant_id, None)
+
+    def _data_key(self, tenant_id: str, create: bool = True) -> tuple[str, bytes]:
+        with self._lock:
+            cached = self._keys.get(tenant_id)
+            if cached is not None and time.monotonic() - cached[2] < CACHE_S:
+                return cached[0], cached[1]
         with self.connector.read() as cur:
             rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+        if not rows and not create:
+            with self._lock:
+                self._keys.pop(tenant_id, None)
+            raise SecretUnavailableError(f"tenant {tenant_id} has no data key (it was shredded)")
         if not rows:
             key_id, key = f"dk-{secrets.token_hex(8)}", secrets.token_bytes(32)
             wrapped = _seal(self.master_key, key, f"tenant-key:{tenant_id}:{key_id}".encode())
@@ -65,17 +81,17 @@ class TenantCipher:
                 )
                 rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
         key_id, wrapped = rows[0]
-        entry = (key_id, _open(self.master_key, wrapped, f"tenant-key:{tenant_id}:{key_id}".encode()))
+        key = _open(self.master_key, wrapped, f"tenant-key:{tenant_id}:{key_id}".encode())
         with self._lock:
-            self._keys[tenant_id] = entry
-        return entry
+            self._keys[tenant_id] = (key_id, key, time.monotonic())
+        return key_id, key
 
     def encrypt(self, tenant_id: str, plaintext: str) -> dict[str, str]:
         key_id, key = self._data_key(tenant_id)
         return {"key_id": key_id, "ciphertext": _seal(key, plaintext.encode(), f"{tenant_id}:{key_id}".encode())}
 
     def decrypt(self, tenant_id: str, sealed: dict[str, str]) -> str:
-        key_id, key = self._data_key(tenant_id)
+        key_id, key = self._data_key(tenant_id, create=False)
         if sealed.get("key_id") != key_id:
             raise SecretUnavailableError(f"data key {sealed.get('key_id')} of tenant {tenant_id} is not available")
         return _open(key, sealed["ciphertext"], f"{tenant_id}:{key_id}".encode()).decode()

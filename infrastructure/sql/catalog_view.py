@@ -100,9 +100,16 @@ class SqlCatalogView:
         self.connector = connector
 
     @contextmanager
-    def batch(self, name: str) -> Iterator[_Batch]:
+    def batch(self, name: str, rebuild: bool = False) -> Iterator[_Batch]:
+        """One transaction over the view. ``rebuild`` empties it first, inside the same transaction, so
+        readers keep seeing the old rows until the rebuilt ones commit in their place."""
         with self.connector.transaction() as cur:
             batch = _Batch(cur, cur.lock_tracking(name))
+            if rebuild:
+                for table in ("catalog_tags", "server_members", "catalog_items"):
+                    cur.execute(f"DELETE FROM {table}")
+                cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = ?", (name,))
+                batch.position = 0
             yield batch
             if batch.new_position is not None and batch.new_position > batch.position:
                 cur.execute("UPDATE projection_tracking SET position = ? WHERE name = ?", (batch.new_position, name))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
+
+import pytest
 
 from tests.api.conftest import Api
 
@@ -217,3 +220,18 @@ def test_a_disabled_tenants_tokens_are_refused_until_it_is_enabled_again(api: Ap
     enabled = api.call("POST", "/v1/tenants/acme/enable")
     api.call("GET", f"/v1/tenants?min_position={enabled.json()['position']}")
     assert api.call("GET", "/v1/tenants/acme/tools", token=admin["token"]).status_code == 200
+
+
+def test_deleting_a_tenant_with_shred_makes_its_secrets_unreadable_but_keeps_its_history(api: Api) -> None:
+    created(api, "/v1/tenants", {"name": "acme"})
+    tool = created(api, "/v1/tenants/acme/tools", WEATHER)
+    runtime = api.http.app.state.runtime
+    sealed = runtime.registry.repository.get(UUID(tool["id"])).integration["headers"]["X-Api-Key"]
+    assert runtime.registry.cipher.decrypt("acme", sealed["$secret"]) == "super-secret"
+    deleted = api.call("DELETE", "/v1/tenants/acme?shred=true")
+    assert deleted.status_code == 200 and deleted.json()["shredded"] is True
+    with pytest.raises(Exception, match=r"shredded|not available"):
+        runtime.registry.cipher.decrypt("acme", sealed["$secret"])
+    history = api.call("GET", f"/v1/tenants/acme/tools/{tool['id']}/history")
+    assert history.status_code == 200
+    assert history.json()["versions"][0]["fields"]["integration"]["headers"]["X-Api-Key"] == "********"

@@ -197,3 +197,44 @@ def test_a_follower_in_another_runtime_sees_writes_of_this_one(settings: Setting
         assert reader.queries.get("acme", "tool", written.id)["name"] == "search"
     finally:
         reader.close()
+
+
+def test_a_rebuild_replays_the_log_in_one_transaction_and_gives_the_same_rows(runtime: Runtime) -> None:
+    for n in range(25):
+        written = runtime.registry.create_entity(envelope(), "tool", {**TOOL, "name": f"r{n:02d}", "tags": ["x"]})
+        if n % 3 == 0:
+            runtime.registry.update_entity(envelope(), "tool", written.id, {"description": "changed"})
+    head = catch_up(runtime)
+    before = runtime.queries.list("acme", "tool", ItemFilter(tag="x"), None, 500)[0]
+    assert runtime.projector.rebuild() == head
+    assert runtime.view.position(runtime.projector.name) == head
+    assert runtime.queries.list("acme", "tool", ItemFilter(tag="x"), None, 500)[0] == before
+
+
+def test_concurrent_writers_lose_no_event_on_the_way_to_a_live_follower(settings: Settings, runtime: Runtime) -> None:
+    follower = build_runtime(settings, follow=True)
+    errors: list[Exception] = []
+
+    def write(worker: int) -> None:
+        try:
+            for n in range(40):
+                runtime.registry.create_entity(envelope(), "tool", {**TOOL, "name": f"w{worker}_{n:02d}"})
+        except Exception as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=write, args=(worker,)) for worker in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        head = runtime.registry.recorder.max_notification_id()
+        assert follower.board.wait_for(head, timeout_s=30)
+        assert follower.hot is not None and follower.hot.advance() >= head
+        listed = follower.queries.list("acme", "tool", ItemFilter(), None, 500)[0]
+        assert len(listed) == 160
+        snapshot = follower.hot.get("acme")
+        assert snapshot is not None and len(snapshot.tools) == 160
+    finally:
+        follower.close()

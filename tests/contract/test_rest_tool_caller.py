@@ -39,12 +39,26 @@ def echo() -> Iterator[str]:
 
 
 def tool(url: str, method: str = "GET", **integration: Any) -> dict[str, Any]:
-    return {"name": "t", "input_schema": {"type": "object"}, "output_schema": {"type": "object"},
-            "integration": {"method": method, "url": url, "headers": {}, "query": {}, "body": None, "timeout_s": 5.0,
-                            "auth": {"type": "none"}, **integration}}
+    return {
+        "name": "t",
+        "input_schema": {"type": "object"},
+        "output_schema": {"type": "object"},
+        "integration": {
+            "method": method,
+            "url": url,
+            "headers": {},
+            "query": {},
+            "body": None,
+            "timeout_s": 5.0,
+            "auth": {"type": "none"},
+            **integration,
+        },
+    }
 
 
-def call(caller: RestToolCaller, spec: dict[str, Any], arguments: dict[str, Any], tenant: str = "acme") -> dict[str, Any]:
+def call(
+    caller: RestToolCaller, spec: dict[str, Any], arguments: dict[str, Any], tenant: str = "acme"
+) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
         try:
             return await caller.call(tenant, spec, arguments)
@@ -55,8 +69,12 @@ def call(caller: RestToolCaller, spec: dict[str, Any], arguments: dict[str, Any]
 
 
 def test_a_get_fills_the_url_template_maps_query_and_sends_decrypted_secrets(echo: str) -> None:
-    spec = tool(echo + "/items/{item}", query={"q": "search"}, headers={"X-Api-Key": sealed("k-1")},
-                auth={"type": "bearer", "token": sealed("tok")})
+    spec = tool(
+        echo + "/items/{item}",
+        query={"q": "search"},
+        headers={"X-Api-Key": sealed("k-1")},
+        auth={"type": "bearer", "token": sealed("tok")},
+    )
     result = call(RestToolCaller(ReversingCipher()), spec, {"item": "a b/c", "search": "x"})
     assert result["isError"] is False
     assert result["structuredContent"]["path"] == "/items/a%20b%2Fc?q=x"
