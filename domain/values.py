@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import string
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -72,13 +74,22 @@ def check_tags(value: Any) -> list[str]:
     return sorted(set(value))
 
 
+@lru_cache(maxsize=4096)
+def _schema_problem(schema_json: str) -> str | None:
+    """Checking a schema against the metaschema costs about a millisecond; the same schema is checked once."""
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as exc:
+        return str(exc.message)
+    return None
+
+
 def _check_schema(field: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidValueError(field, "must be a JSON Schema object")
-    try:
-        Draft202012Validator.check_schema(value)
-    except SchemaError as exc:
-        raise InvalidValueError(field, f"is not a valid JSON Schema: {exc.message}") from None
+    problem = _schema_problem(json.dumps(value, sort_keys=True, default=str))
+    if problem is not None:
+        raise InvalidValueError(field, f"is not a valid JSON Schema: {problem}")
     if value.get("type") != "object":
         raise InvalidValueError(field, 'must describe an object ("type": "object")')
     return value

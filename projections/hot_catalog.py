@@ -97,17 +97,22 @@ def decode_page_cursor(cursor: Any) -> int | None:
     return int(number) if prefix == "page" and number.isdigit() else None
 
 
-def _encode_pages(key: str, entries: list[dict[str, Any]], page_size: int, ttl_ms: int) -> dict[tuple[str, int], bytes]:
+def _page(key: str, entries: list[bytes], next_cursor: str | None, tail: bytes) -> bytes:
+    """A list result assembled from entries encoded once each: no encoding of the catalog here."""
+    body = b'{"' + key.encode() + b'":[' + b",".join(entries) + b"]"
+    if next_cursor is not None:
+        body += b',"nextCursor":"' + next_cursor.encode() + b'"'
+    return body + tail + b"}"
+
+
+def _encode_pages(key: str, entries: list[bytes], page_size: int, ttl_ms: int) -> dict[tuple[str, int], bytes]:
+    modern_tail = b',"resultType":"complete","ttlMs":' + str(ttl_ms).encode() + b',"cacheScope":"private"'
     pages: dict[tuple[str, int], bytes] = {}
     chunks = [entries[i : i + page_size] for i in range(0, len(entries), page_size)] or [[]]
     for index, chunk in enumerate(chunks):
-        result: dict[str, Any] = {key: chunk}
-        if index + 1 < len(chunks):
-            result["nextCursor"] = encode_page_cursor(index + 1)
-        pages[("legacy", index)] = msgspec.json.encode(result)
-        pages[("modern", index)] = msgspec.json.encode(
-            {**result, "resultType": "complete", "ttlMs": ttl_ms, "cacheScope": "private"}
-        )
+        cursor = encode_page_cursor(index + 1) if index + 1 < len(chunks) else None
+        pages[("legacy", index)] = _page(key, chunk, cursor, b"")
+        pages[("modern", index)] = _page(key, chunk, cursor, modern_tail)
     return pages
 
 
@@ -128,19 +133,38 @@ class Snapshot:
         return self.pages.get((era, kind, index))
 
 
+ENTRY_BUILDERS = {"tool": mcp_tool, "resource": mcp_resource, "prompt": mcp_prompt}
+
+
 def build_snapshot(
-    tenant_id: str, server_id: str | None, rows: Iterable[Row], position: int, page_size: int, ttl_ms: int
+    tenant_id: str,
+    server_id: str | None,
+    rows: Iterable[Row],
+    position: int,
+    page_size: int,
+    ttl_ms: int,
+    encoded: dict[tuple[str, int], bytes] | None = None,
 ) -> Snapshot:
+    """``encoded`` caches each row's MCP entry by (id, version), so a change re-encodes only what changed."""
+    cache = encoded if encoded is not None else {}
     by_kind: dict[str, list[Row]] = {"tool": [], "resource": [], "prompt": []}
     for row in rows:
         if row["kind"] in by_kind and row["enabled"] and not row["deleted"]:
             by_kind[row["kind"]].append(row)
     for kind_rows in by_kind.values():
         kind_rows.sort(key=lambda r: (r["name"], r["id"]))
+
+    def entry(row: Row) -> bytes:
+        key = (row["id"], row["version"])
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = msgspec.json.encode(ENTRY_BUILDERS[row["kind"]](row))
+        return found
+
     entries = {
-        "tools": [mcp_tool(r) for r in by_kind["tool"]],
-        "resources": [mcp_resource(r) for r in by_kind["resource"]],
-        "prompts": [mcp_prompt(r) for r in by_kind["prompt"]],
+        "tools": [entry(r) for r in by_kind["tool"]],
+        "resources": [entry(r) for r in by_kind["resource"]],
+        "prompts": [entry(r) for r in by_kind["prompt"]],
         "resourceTemplates": [],
     }
     pages: dict[tuple[str, str, int], bytes] = {}
@@ -148,7 +172,7 @@ def build_snapshot(
     for kind, items in entries.items():
         for (era, index), body in _encode_pages(kind, items, page_size, ttl_ms).items():
             pages[(era, kind, index)] = body
-        digests[kind] = hashlib.sha256(msgspec.json.encode(items)).digest()
+        digests[kind] = hashlib.sha256(b"\n".join(items)).digest()
     return Snapshot(
         tenant_id=tenant_id,
         server_id=server_id,
@@ -180,6 +204,7 @@ class HotCatalogs:
         self._by_tenant: dict[str, dict[str, Row]] = {}
         self._snapshots: dict[CatalogKey, Snapshot] = {}
         self._listeners: list[Callable[[list[CatalogChange]], None]] = []
+        self._encoded: dict[tuple[str, int], bytes] = {}
         self._lock = threading.Lock()
 
     # -- reads (any thread, no lock) --------------------------------------------------------------
@@ -252,7 +277,7 @@ class HotCatalogs:
                 continue
             rows = self._by_tenant.get(tenant_id, {})
             snapshots[(tenant_id, None)] = build_snapshot(
-                tenant_id, None, rows.values(), self.position, self.page_size, self.ttl_ms
+                tenant_id, None, rows.values(), self.position, self.page_size, self.ttl_ms, self._encoded
             )
             for server in rows.values():
                 if server["kind"] == "server" and server["enabled"] and not server["deleted"]:
@@ -264,7 +289,12 @@ class HotCatalogs:
                         self.position,
                         self.page_size,
                         self.ttl_ms,
+                        self._encoded,
                     )
+        if len(self._encoded) > 2 * len(self._rows) + 1000:  # drop entries of versions no longer current
+            self._encoded = {
+                k: v for k, v in self._encoded.items() if (r := self._rows.get(k[0])) and r["version"] == k[1]
+            }
         changes = self._diff(self._snapshots, snapshots, tenants) if notify else []
         self._snapshots = snapshots
         for listener in self._listeners if changes else ():

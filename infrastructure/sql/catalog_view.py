@@ -63,6 +63,7 @@ class _Batch:
         self._cur = cur
         self.position = position
         self.new_position: int | None = None
+        self.emptied = False
 
     def load(self, ids: Iterable[str]) -> dict[str, Row]:
         rows: dict[str, Row] = {}
@@ -79,7 +80,7 @@ class _Batch:
         cur = self._cur
         ids = [row["id"] for row in rows]
         cur.executemany(_UPSERT, [_encode_row(row) for row in rows])
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids) if not self.emptied else ():  # a rebuild starts from empty tables
             marks = ", ".join("?" for _ in chunk)
             cur.execute(f"DELETE FROM catalog_tags WHERE item_id IN ({marks})", chunk)
             cur.execute(f"DELETE FROM server_members WHERE server_id IN ({marks})", chunk)
@@ -110,6 +111,7 @@ class SqlCatalogView:
                     cur.execute(f"DELETE FROM {table}")
                 cur.execute("UPDATE projection_tracking SET position = 0 WHERE name = ?", (name,))
                 batch.position = 0
+                batch.emptied = True
             yield batch
             if batch.new_position is not None and batch.new_position > batch.position:
                 cur.execute("UPDATE projection_tracking SET position = ? WHERE name = ?", (batch.new_position, name))
