@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
+import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
@@ -52,6 +53,38 @@ def events(
 ) -> dict[str, Any]:
     items = _audit(request).feed(AuditFilter(tenant_id=_tenant(principal, tenant)), after, limit)
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
+
+
+@get("/events/stream", summary="Tail the event feed over SSE; resume with Last-Event-ID (a position)")
+async def stream_events(
+    request: Request[Any, Any, Any],
+    principal: AuthPrincipal,
+    tenant: FromQuery[str | None] = None,
+    after: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> Stream:
+    flt = AuditFilter(tenant_id=_tenant(principal, tenant))
+    last = request.headers.get("last-event-id")
+    position = int(last) if last and last.isdigit() else (after or 0)
+    audit, board = _audit(request), request.app.state.runtime.board
+
+    async def tail() -> Any:
+        nonlocal position
+        yield b": tailing the event log\n\n"
+        while True:
+            items = await anyio.to_thread.run_sync(audit.feed, flt, position, 200)
+            for item in items:
+                yield b"id: %d\nevent: event\ndata: " % item["position"] + msgspec.json.encode(item) + b"\n\n"
+            if items:
+                position = items[-1]["position"]
+                continue
+            head = board.current()
+            reached = await anyio.to_thread.run_sync(board.wait_for, head + 1, 5.0)
+            if not reached:
+                yield b": keep-alive\n\n"
+
+    return Stream(
+        tail(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 @get("/audit", sync_to_thread=True, summary="Who changed what, when: filter by actor, entity, type and time")
@@ -146,6 +179,6 @@ async def import_events(
 audit_router = Router(
     path="/v1",
     tags=["audit"],
-    route_handlers=[events, audit_log, audit_catalog, audit_diff, export_events, import_events],
+    route_handlers=[events, stream_events, audit_log, audit_catalog, audit_diff, export_events, import_events],
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
 )

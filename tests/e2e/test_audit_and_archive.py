@@ -217,3 +217,38 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
     export_file.write_bytes(b"".join(lines))
     tampered = cli("events", "verify", str(export_file))
     assert tampered.returncode == 1 and "line 2" in tampered.stderr
+
+
+@pytest.mark.slow
+def test_the_event_stream_tails_new_events_and_resumes_after_last_event_id(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = start_server(data)
+    headers = {"Authorization": f"Bearer {(data / 'admin-token').read_text().strip()}"}
+    try:
+        first = httpx.post(server.url + "/v1/tenants/default/tools", headers=headers, json=TOOL).json()
+        seen: list[int] = []
+        second: dict[str, Any] = {"position": -1}
+        with (
+            httpx.Client(timeout=10) as http,
+            http.stream("GET", server.url + "/v1/events/stream?tenant=default", headers=headers) as stream,
+        ):
+            for line in stream.iter_lines():
+                if not line.startswith("id: "):
+                    continue
+                seen.append(int(line[4:]))
+                if seen[-1] == first["position"]:  # caught up: now a write must arrive live
+                    second = httpx.post(
+                        server.url + "/v1/tenants/default/tools", headers=headers, json={**TOOL, "name": "later"}
+                    ).json()
+                if seen[-1] == second["position"]:
+                    break
+        assert first["position"] in seen and second["position"] in seen
+        resume = {**headers, "Last-Event-ID": str(first["position"])}
+        with (
+            httpx.Client(timeout=10) as http,
+            http.stream("GET", server.url + "/v1/events/stream?tenant=default", headers=resume) as stream,
+        ):
+            resumed_at = next(int(line[4:]) for line in stream.iter_lines() if line.startswith("id: "))
+        assert first["position"] < resumed_at <= second["position"]
+    finally:
+        server.stop()
