@@ -40,7 +40,9 @@ class Gateway:
         return response.json()  # type: ignore[no-any-return]
 
     def client(self, path: str, mode: str, **kwargs: Any) -> Client:
-        transport = streamable_http_client(self.server.url + path, http_client=httpx2.AsyncClient(headers=self.headers))
+        transport = streamable_http_client(
+            self.server.url + path, http_client=httpx2.AsyncClient(headers=self.headers, timeout=httpx2.Timeout(60))
+        )
         return Client(transport, mode=mode, **kwargs)
 
 

@@ -84,7 +84,7 @@ class Gateway:
         assert self.call("GET", f"/tools?min_position={position}&limit=1").status_code == 200
 
     def client(self, path: str = "/mcp", mode: str = "legacy") -> Client:
-        http = httpx2.AsyncClient(headers=self.headers)
+        http = httpx2.AsyncClient(headers=self.headers, timeout=httpx2.Timeout(60))
         return Client(streamable_http_client(self.server.url + path, http_client=http), mode=mode)
 
 
