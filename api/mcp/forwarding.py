@@ -53,13 +53,18 @@ class UpstreamForwarder:
         arguments: dict[str, Any],
         meta: dict[str, Any] | None,
         client: str = "",
+        progress: Any = None,
     ) -> dict[str, Any]:
-        """``client``: the downstream session (or token) that per_client upstreams keep a session for."""
+        """``client``: the downstream session (or token) that per_client upstreams keep a session for.
+        ``progress``: relays the upstream's progress; the SDK then sends its own progress token upstream."""
         spec, version, original = self._spec(tenant_id, row)
-        forwarded = {k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX)} or None
+        dropped = ("progressToken",) if progress is not None else ()
+        forwarded = {
+            k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX) and k not in dropped
+        } or None
         hints = row["doc"].get("annotations") or {}
         retry = bool(hints.get("idempotentHint") or hints.get("readOnlyHint"))
-        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry)
+        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress)
 
     async def read_resource(self, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
         spec, version, original = self._spec(tenant_id, row)

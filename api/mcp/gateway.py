@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ from api.mcp.protocol import (
     UNSUPPORTED_VERSION,
     RpcError,
     error_body,
+    notification_body,
     result_body,
 )
 from api.metrics import McpMetrics
@@ -72,6 +75,13 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = JSON
+
+
+@dataclass
+class EventsReply:
+    """Messages to send as an SSE stream that ends with the response (a call reporting progress)."""
+
+    messages: AsyncIterator[bytes]
 
 
 @dataclass
@@ -124,7 +134,7 @@ class McpGateway:
         server_id: str | None,
         token_id: str,
         sse_session: str | None = None,
-    ) -> Reply | StreamReply:
+    ) -> Reply | StreamReply | EventsReply:
         """``sse_session``: the session id a legacy HTTP+SSE stream already assigned (its POSTs carry it)."""
         try:
             message = msgspec.json.decode(body)
@@ -231,7 +241,9 @@ class McpGateway:
             return _error(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
         replies = [
             await self._one(
-                m, McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers), token_id=token_id)
+                m,
+                McpContext("legacy", snapshot, session, trace_context=propagate.extract(headers), token_id=token_id),
+                stream=False,
             )
             if isinstance(m, dict)
             else _error(None, INVALID_REQUEST, "Invalid Request")
@@ -240,7 +252,7 @@ class McpGateway:
         bodies = [r.body for r in replies if r.body]
         return Reply(200, b"[" + b",".join(bodies) + b"]") if bodies else Reply(202, media_type="text/plain")
 
-    async def _one(self, message: dict[str, Any], ctx: McpContext) -> Reply:
+    async def _one(self, message: dict[str, Any], ctx: McpContext, stream: bool = True) -> Reply | EventsReply:
         method = message.get("method")
         request_id = message.get("id")
         if method is None:  # a response or error from the client: nothing to answer
@@ -254,6 +266,44 @@ class McpGateway:
         params = message.get("params", {})
         if not isinstance(params, dict):
             return _error(request_id, INVALID_PARAMS, "params must be an object")
+        meta = params.get("_meta")
+        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        if stream and method == "tools/call" and isinstance(token, str | int) and not isinstance(token, bool):
+            return EventsReply(self._with_progress(request_id, method, params, ctx, token))
+        return await self._execute(request_id, method, params, ctx)
+
+    async def _with_progress(
+        self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext, token: str | int
+    ) -> AsyncIterator[bytes]:
+        """The call's progress notifications as they come, then its response. A client that goes away
+        cancels the call, and with it the upstream request."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def report(progress: float, total: float | None, message: str | None) -> None:
+            note: dict[str, Any] = {"progressToken": token, "progress": progress}
+            note |= {"total": total} if total is not None else {}
+            note |= {"message": message} if message else {}
+            queue.put_nowait(notification_body("notifications/progress", note))
+
+        ctx.progress = report
+        call = asyncio.create_task(self._execute(request_id, method, params, ctx))
+        try:
+            while True:
+                waiting = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait({call, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if waiting in done:
+                    yield waiting.result()
+                    continue
+                waiting.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                yield call.result().body
+                return
+        finally:
+            if not call.done():
+                call.cancel()
+
+    async def _execute(self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext) -> Reply:
         label = method if method in KNOWN_METHODS else "other"
         span = tracer.start_as_current_span(
             f"mcp {label}",

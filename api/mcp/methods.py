@@ -68,6 +68,7 @@ class McpContext:
     session: McpSession | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     trace_context: Any = None  # the caller's W3C trace context, parent of this request's span
+    progress: Any = None  # async (progress, total, message) -> None, when the client asked for progress
     token_id: str = ""
 
 
@@ -232,6 +233,7 @@ class McpMethods:
                     arguments,
                     meta if isinstance(meta, dict) else None,
                     ctx.session.id if ctx.session is not None else ctx.token_id,
+                    ctx.progress,
                 )
             except ToolCallError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}

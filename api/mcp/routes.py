@@ -7,7 +7,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +17,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from api.mcp.auth import McpAuthError, McpCaller, McpTokenVerifier, protected_resource_metadata
-from api.mcp.gateway import McpGateway, StreamReply
+from api.mcp.gateway import EventsReply, McpGateway, StreamReply
 from api.mcp.notifications import NotificationHub, Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
 from api.mcp.sse_relay import SseRelay
@@ -42,6 +42,7 @@ class McpState:
     metrics: McpMetrics
     allowed_origins: frozenset[str]
     relay: SseRelay
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def _state(request: Request[Any, Any, Any]) -> McpState:
@@ -134,6 +135,8 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
     )
     if isinstance(reply, StreamReply):
         return _listen_stream(state, reply)
+    if isinstance(reply, EventsReply):
+        return _call_stream(state, reply, sse_session)
     if sse_session is not None:
         if reply.body and not await state.relay.deliver(sse_session, reply.body):
             return Response(
@@ -143,6 +146,25 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
             )
         return Response(content=b"", status_code=202, media_type="text/plain")
     return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
+
+
+def _call_stream(state: McpState, reply: EventsReply, sse_session: str | None) -> Any:
+    """A call reporting progress: its messages as SSE on this response, or on the client's HTTP+SSE stream."""
+    if sse_session is None:
+
+        async def sse() -> AsyncIterator[bytes]:
+            async for message in reply.messages:
+                yield b"event: message\ndata: " + message + b"\n\n"
+
+        return Stream(sse(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    async def pump() -> None:
+        async for message in reply.messages:
+            await state.relay.deliver(sse_session, message)
+
+    state.background.add(task := asyncio.create_task(pump()))
+    task.add_done_callback(state.background.discard)
+    return Response(content=b"", status_code=202, media_type="text/plain")
 
 
 async def _events(queue: asyncio.Queue[bytes], first: list[bytes], event: str = "message") -> AsyncIterator[bytes]:

@@ -200,7 +200,14 @@ def test_a_refresh_appends_only_the_difference_and_keeps_user_overrides(
     assert refreshed["appended"] is True
     assert [i["name"] for i in refreshed["added"]] == ["extra"]
     gateway.wait(refreshed["position"])
-    assert asyncio.run(tool_names(gateway)) == ["alpha__add", "alpha__counter", "alpha__extra", "alpha__whoami", "say"]
+    assert asyncio.run(tool_names(gateway)) == [
+        "alpha__add",
+        "alpha__counter",
+        "alpha__extra",
+        "alpha__slow_steps",
+        "alpha__whoami",
+        "say",
+    ]
     assert gateway.call("GET", f"/tools/{echo_id}").json()["description"] == "Mine"
     http_upstream.stop()
     http_upstream.start()
@@ -219,7 +226,7 @@ def test_disabling_an_upstream_removes_its_tools_and_enabling_restores_them(
     assert asyncio.run(tool_names(gateway)) == []
     enabled = gateway.call("POST", f"/upstreams/{written['id']}/enable").json()
     gateway.wait(enabled["position"])
-    assert asyncio.run(tool_names(gateway)) == ["alpha__counter", "alpha__echo", "alpha__whoami"]
+    assert asyncio.run(tool_names(gateway)) == ["alpha__counter", "alpha__echo", "alpha__slow_steps", "alpha__whoami"]
     deleted = gateway.call("DELETE", f"/upstreams/{written['id']}").json()
     gateway.wait(deleted["position"])
     assert asyncio.run(tool_names(gateway)) == []
@@ -336,3 +343,20 @@ def test_a_per_client_upstream_keeps_one_upstream_session_per_downstream_session
         return [await session_counts(), await session_counts()]
 
     assert asyncio.run(two_clients()) == expected
+
+
+def test_progress_of_an_upstream_tool_is_relayed_to_the_client(gateway: Gateway, http_upstream: Upstream) -> None:
+    written = gateway.register({"name": "alpha", "transport": "streamable_http", "url": http_upstream.url})
+    gateway.wait(written["position"])
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async def run() -> str:
+        async with gateway.client() as session:
+            result = await session.call_tool("alpha__slow_steps", {}, progress_callback=on_progress)
+            return str(result.content[0].text)
+
+    assert asyncio.run(run()) == "done"
+    assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]

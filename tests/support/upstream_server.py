@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 
 def build(name: str) -> MCPServer:
@@ -32,6 +32,12 @@ def build(name: str) -> MCPServer:
     def counter() -> int:
         count["n"] += 1
         return count["n"]
+
+    @server.tool(description="Report progress three times, then answer")
+    async def slow_steps(ctx: Context) -> str:
+        for step in range(1, 4):
+            await ctx.report_progress(step, 3, f"step {step}")
+        return "done"
 
     @server.tool(description="The name of this upstream")
     def whoami() -> str:
