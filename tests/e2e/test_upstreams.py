@@ -360,3 +360,23 @@ def test_progress_of_an_upstream_tool_is_relayed_to_the_client(gateway: Gateway,
 
     assert asyncio.run(run()) == "done"
     assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+
+
+def test_the_published_mcp_server_time_works_as_a_stdio_upstream(gateway: Gateway) -> None:
+    written = gateway.register(
+        {
+            "name": "time",
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
+        }
+    )
+    assert sorted(i["name"] for i in written["report"]["added"]) == ["convert_time", "get_current_time"]
+    gateway.wait(written["position"])
+
+    async def run() -> str:
+        async with gateway.client() as session:
+            result = await session.call_tool("time__get_current_time", {"timezone": "Europe/Paris"})
+            return str(result.content[0].text)
+
+    assert '"timezone": "Europe/Paris"' in asyncio.run(run())
