@@ -269,10 +269,16 @@ class UpstreamPool:
         meta: dict[str, Any] | None = None,
         client: str = "",
         retry: bool = False,
+        progress: Any = None,
     ) -> dict[str, Any]:
-        """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated."""
+        """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated.
+        Cancelling the awaiting task cancels the upstream request (the SDK sends notifications/cancelled)."""
         result = await self._run(
-            spec, version, lambda c: c.call_tool(name, arguments, meta=meta), self._client_key(spec, client), retry
+            spec,
+            version,
+            lambda c: c.call_tool(name, arguments, meta=meta, progress_callback=progress),
+            self._client_key(spec, client),
+            retry,
         )
         return _wire(result)
 
