@@ -65,7 +65,13 @@ class RegistryAggregate(Aggregate):
 
     @classmethod
     def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
-        kwargs.update(_envelope_fields())
+        envelope = _envelope_fields()
+        if "tenant_id" in kwargs and kwargs["tenant_id"] != envelope["tenant_id"]:
+            raise DomainError(
+                f"a {cls.__name__} of tenant {kwargs['tenant_id']!r} can't be recorded by a command "
+                f"of tenant {envelope['tenant_id']!r}"
+            )
+        kwargs.update(envelope)
         return super()._create(event_class, id=id, **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:

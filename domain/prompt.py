@@ -67,3 +67,10 @@ class Prompt(CatalogEntity):
         ):
             raise InvalidValueError("template", "a prompt has either a template or an upstream source")
         return normalised
+
+    def update(self, fields: dict[str, Any]) -> dict[str, Any]:
+        if "template" in fields and fields["template"] is None and getattr(self, "source", None) is None:
+            raise InvalidValueError("template", "a prompt has either a template or an upstream source")
+        if "template" in fields and fields["template"] is not None and getattr(self, "source", None) is not None:
+            raise InvalidValueError("template", "a discovered prompt is rendered by its upstream")
+        return super().update(fields)

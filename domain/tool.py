@@ -90,4 +90,6 @@ class Tool(CatalogEntity):
             raise InvalidValueError("source", "is set by discovery and can't be changed")
         if "integration" in fields and getattr(self, "source", None) is not None:
             raise InvalidValueError("integration", "a discovered tool is called through its upstream")
+        if "integration" in fields and fields["integration"] is None:
+            raise InvalidValueError("integration", "a tool has either an HTTP integration or an upstream source")
         return super().update(fields)
