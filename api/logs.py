@@ -24,7 +24,14 @@ class JsonFormatter(logging.Formatter):
         return msgspec.json.encode(entry).decode()
 
 
+#: Libraries that log every HTTP request or MCP session at INFO: per-call lines cost time on the hot path
+#: and put session ids in the logs.
+QUIET = ("httpx", "httpx2", "httpcore", "httpcore2", "mcp", "uvicorn.access")
+
+
 def configure_logging(level: str) -> None:
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     root = logging.getLogger("ledgergate")
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ class ServerProcess:
     process: subprocess.Popen[str]
     url: str
     data_dir: Path
-    output: list[str] = field(default_factory=list)
+    log: Path
 
     def stop(self) -> str:
         if self.process.poll() is None:
@@ -76,8 +76,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        out = self.process.stdout.read() if self.process.stdout else ""
-        return out
+        return self.log.read_text() if self.log.exists() else ""
 
 
 def start_server(data_dir: Path, database_url: str | None = None, workers: int = 1, **env: str) -> ServerProcess:
@@ -92,15 +91,20 @@ def start_server(data_dir: Path, database_url: str | None = None, workers: int =
     }
     if database_url:
         environ["LEDGERGATE_DATABASE_URL"] = database_url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    output = (data_dir.parent / f"serve-{port}.log").open("w")  # a file, not a pipe: a full pipe stalls the server
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve"],
         env=environ,
         cwd=data_dir.parent,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = ServerProcess(process=process, url=f"http://127.0.0.1:{port}", data_dir=data_dir)
+    output.close()  # the child has its own handle
+    server = ServerProcess(
+        process=process, url=f"http://127.0.0.1:{port}", data_dir=data_dir, log=data_dir.parent / f"serve-{port}.log"
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
