@@ -38,7 +38,7 @@ bench-registry: $(STAMP) ## registry: commands/s, projection lag, rebuild rate (
 	$(BIN)/python bench/registry.py
 
 bench-mcp: $(STAMP) ## MCP: tools/list of 1,000 tools and REST tools/call overhead, load from another process
-	$(BIN)/python bench/mcp.py
+	$(BIN)/python bench/mcp_serving.py
 
 bench-upstreams: $(STAMP) ## upstreams: forwarded tools/call vs direct, discovery of 1,000 tools
 	$(BIN)/python bench/upstreams.py

@@ -53,7 +53,7 @@ class RpcError(Exception):
 
 def result_body(request_id: Any, result: bytes) -> bytes:
     """A response from an already encoded result object (the hot path: no encoding of the result)."""
-    return b'{"jsonrpc":"2.0","id":' + _encode(request_id) + b',"result":' + result + b"}"
+    return b"".join((b'{"jsonrpc":"2.0","id":', _encode(request_id), b',"result":', result, b"}"))
 
 
 def error_body(request_id: Any, code: int, message: str, data: Any = None) -> bytes:

@@ -42,12 +42,13 @@ BLOCKED_NETWORKS = (
 )
 
 
-def _format_url(template: str, arguments: dict[str, Any], used: set[str]) -> str:
-    class Quoting(dict[str, str]):
-        def __missing__(self, key: str) -> str:
-            raise ToolCallError(f"argument {key!r} is needed to build the URL")
+class _UrlArguments(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise ToolCallError(f"argument {key!r} is needed to build the URL")
 
-    values = Quoting({k: quote(str(v), safe="") for k, v in arguments.items()})
+
+def _format_url(template: str, arguments: dict[str, Any], used: set[str]) -> str:
+    values = _UrlArguments({k: quote(str(v), safe="") for k, v in arguments.items()})
     used.update(name for name in arguments if "{" + name + "}" in template)
     return template.format_map(values)
 
@@ -82,6 +83,14 @@ class RestToolCaller:
             return
         if host in METADATA_HOSTS:
             raise ToolCallError(f"requests to {host} are blocked (cloud metadata)")
+        try:  # an address literal needs no lookup
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:
+            if any(literal in network for network in BLOCKED_NETWORKS):
+                raise ToolCallError(f"requests to {host} are blocked: link-local or metadata address")
+            return
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
