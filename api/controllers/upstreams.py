@@ -24,6 +24,8 @@ async def register_upstream(
     request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[UpstreamCreate]
 ) -> Response[Any]:
     principal.allow(tenant, "admin")
+    if data.transport == "stdio":  # it runs a command on the gateway's host: not something a tenant may do
+        principal.allow(None, "platform-admin")
     result, report = await request.app.state.upstreams.register(principal.envelope(tenant), to_fields(data))
     return written(result, 201, report=report)
 
@@ -67,9 +69,12 @@ def update_upstream(
     data: JSONBody[UpstreamUpdate],
 ) -> Response[Any]:
     principal.allow(tenant, "admin")
+    fields = to_fields(data)
+    if {"command", "args", "env", "cwd"} & fields.keys():  # what a stdio upstream runs on the gateway's host
+        principal.allow(None, "platform-admin")
     registry = _runtime(request).registry
     envelope = principal.envelope(tenant)
-    return written(registry.update_upstream(envelope, item_id, to_fields(data), expected_version(request)))
+    return written(registry.update_upstream(envelope, item_id, fields, expected_version(request)))
 
 
 @post("/{item_id:str}/refresh", status_code=200, summary="Rediscover; answers what was added, changed and removed")

@@ -380,3 +380,14 @@ def test_the_published_mcp_server_time_works_as_a_stdio_upstream(gateway: Gatewa
             return str(result.content[0].text)
 
     assert '"timezone": "Europe/Paris"' in asyncio.run(run())
+
+
+def test_only_a_platform_admin_may_register_a_command_to_run_on_the_gateway_host(gateway: Gateway) -> None:
+    created = gateway.call("POST", "/tokens", json={"name": "tenant-admin", "role": "admin"}).json()
+    response = httpx.post(
+        gateway.server.url + "/v1/tenants/default/upstreams",
+        timeout=30,
+        headers={"Authorization": f"Bearer {created['token']}"},
+        json=stdio_body("sneaky"),
+    )
+    assert response.status_code == 403
