@@ -26,6 +26,9 @@ class CatalogEntity(RegistryAggregate):
     RULES: ClassVar[dict[str, Callable[[Any], Any]]]
     #: the field whose value must be unique per tenant and kind (claimed with a NameClaim).
     NAME_FIELD: ClassVar[str] = "name"
+    #: The field a hand-made item has where a discovered one has its upstream ``source`` (tools: the
+    #: integration, prompts: the template); None where the kind has no such pair.
+    OWN_BODY: ClassVar[str | None] = None
 
     # Set by every subclass's creation event: ``enabled``, ``deleted``; by the envelope: ``tenant_id``.
 
@@ -46,7 +49,28 @@ class CatalogEntity(RegistryAggregate):
         unknown = set(fields) - set(cls.RULES)
         if unknown:
             raise InvalidValueError(sorted(unknown)[0], f"is not a field of a {cls.KIND}")
-        return {name: cls.RULES[name](value) for name, value in fields.items()}
+        normalised = {name: cls.RULES[name](value) for name, value in fields.items()}
+        body = cls.OWN_BODY
+        if (
+            body
+            and body in normalised
+            and "source" in normalised
+            and ((normalised[body] is None) == (normalised["source"] is None))
+        ):
+            raise InvalidValueError(body, f"a {cls.KIND} has either its own {body} or an upstream source")
+        return normalised
+
+    def _check_origin(self, fields: dict[str, Any]) -> None:
+        """A discovered item keeps its source and takes its body from the upstream; a hand-made one keeps a body."""
+        source = getattr(self, "source", None)
+        if "source" in fields and fields["source"] != source:
+            raise InvalidValueError("source", "is set by discovery and can't be changed")
+        body = self.OWN_BODY
+        if body and body in fields:
+            if source is not None:
+                raise InvalidValueError(body, f"a discovered {self.KIND} gets its {body} from its upstream")
+            if fields[body] is None:
+                raise InvalidValueError(body, f"a {self.KIND} has either its own {body} or an upstream source")
 
     @property
     def unique_name(self) -> str:
@@ -63,6 +87,7 @@ class CatalogEntity(RegistryAggregate):
     def update(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Record the fields whose value changes; returns them (empty: nothing recorded)."""
         self._check_live()
+        self._check_origin(fields)
         changes = {k: v for k, v in self.normalise(fields).items() if getattr(self, k) != v}
         if changes:
             self._updated(changes=changes)

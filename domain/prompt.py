@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
-from domain.errors import InvalidValueError
 from domain.values import (
     check_icons,
     check_mcp_name,
@@ -30,6 +29,7 @@ def _optional_template(value: Any) -> str | None:
 
 class Prompt(CatalogEntity):
     KIND: ClassVar[str] = "prompt"
+    OWN_BODY: ClassVar[str | None] = "template"
     RULES: ClassVar[dict[str, Any]] = {
         "name": partial(check_mcp_name, "name"),
         "title": partial(optional_text, "title", 256),
@@ -56,21 +56,3 @@ class Prompt(CatalogEntity):
     @event("Created")
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
-
-    @classmethod
-    def normalise(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        normalised = super().normalise(fields)
-        if (
-            "template" in normalised
-            and "source" in normalised
-            and ((normalised["template"] is None) == (normalised["source"] is None))
-        ):
-            raise InvalidValueError("template", "a prompt has either a template or an upstream source")
-        return normalised
-
-    def update(self, fields: dict[str, Any]) -> dict[str, Any]:
-        if "template" in fields and fields["template"] is None and getattr(self, "source", None) is None:
-            raise InvalidValueError("template", "a prompt has either a template or an upstream source")
-        if "template" in fields and fields["template"] is not None and getattr(self, "source", None) is not None:
-            raise InvalidValueError("template", "a discovered prompt is rendered by its upstream")
-        return super().update(fields)

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
-from domain.errors import InvalidValueError
 from domain.values import (
     check_annotations,
     check_icons,
@@ -32,6 +31,7 @@ def _optional_integration(value: Any) -> dict[str, Any] | None:
 
 class Tool(CatalogEntity):
     KIND: ClassVar[str] = "tool"
+    OWN_BODY: ClassVar[str | None] = "integration"
     RULES: ClassVar[dict[str, Any]] = {
         "name": partial(check_mcp_name, "name"),
         "title": partial(optional_text, "title", 256),
@@ -73,23 +73,3 @@ class Tool(CatalogEntity):
     @event(Registered)
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
-
-    @classmethod
-    def normalise(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        normalised = super().normalise(fields)
-        if (
-            "integration" in normalised
-            and "source" in normalised
-            and ((normalised["integration"] is None) == (normalised["source"] is None))
-        ):
-            raise InvalidValueError("integration", "a tool has either an HTTP integration or an upstream source")
-        return normalised
-
-    def update(self, fields: dict[str, Any]) -> dict[str, Any]:
-        if "source" in fields and fields["source"] != getattr(self, "source", None):
-            raise InvalidValueError("source", "is set by discovery and can't be changed")
-        if "integration" in fields and getattr(self, "source", None) is not None:
-            raise InvalidValueError("integration", "a discovered tool is called through its upstream")
-        if "integration" in fields and fields["integration"] is None:
-            raise InvalidValueError("integration", "a tool has either an HTTP integration or an upstream source")
-        return super().update(fields)

@@ -312,53 +312,32 @@ async def _sse_message(request: Request[Any, Any, Any], server_id: str | None) -
     return await _post(request, server_id, sse_session=session_id)
 
 
-@post(["/mcp"], status_code=200, include_in_schema=False, media_type=SSE)
-async def mcp_post(request: Request[Any, Any, Any]) -> Any:
-    return await _post(request, None)
+# Each route serves the tenant-wide catalog and, under /servers/{id}, one virtual server's.
+ServerId = FromPath[str | None]
 
 
-@post(["/servers/{server_id:str}/mcp"], status_code=200, include_in_schema=False, media_type=SSE)
-async def server_mcp_post(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
+@post(["/mcp", "/servers/{server_id:str}/mcp"], status_code=200, include_in_schema=False, media_type=SSE)
+async def mcp_post(request: Request[Any, Any, Any], server_id: ServerId = None) -> Any:
     return await _post(request, server_id)
 
 
-@get(["/mcp"], include_in_schema=False, media_type=SSE)
-async def mcp_get(request: Request[Any, Any, Any]) -> Any:
-    return await _get(request, None)
-
-
-@get(["/servers/{server_id:str}/mcp"], include_in_schema=False, media_type=SSE)
-async def server_mcp_get(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
+@get(["/mcp", "/servers/{server_id:str}/mcp"], include_in_schema=False, media_type=SSE)
+async def mcp_get(request: Request[Any, Any, Any], server_id: ServerId = None) -> Any:
     return await _get(request, server_id)
 
 
-@delete(["/mcp"], status_code=200, include_in_schema=False)
-async def mcp_delete(request: Request[Any, Any, Any]) -> Any:
-    return await _delete(request, None)
-
-
-@delete(["/servers/{server_id:str}/mcp"], status_code=200, include_in_schema=False)
-async def server_mcp_delete(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
+@delete(["/mcp", "/servers/{server_id:str}/mcp"], status_code=200, include_in_schema=False)
+async def mcp_delete(request: Request[Any, Any, Any], server_id: ServerId = None) -> Any:
     return await _delete(request, server_id)
 
 
-@get(["/sse"], include_in_schema=False, media_type=SSE)
-async def sse_open(request: Request[Any, Any, Any]) -> Any:
-    return await _sse_open(request, None)
-
-
-@get(["/servers/{server_id:str}/sse"], include_in_schema=False, media_type=SSE)
-async def server_sse_open(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
+@get(["/sse", "/servers/{server_id:str}/sse"], include_in_schema=False, media_type=SSE)
+async def sse_open(request: Request[Any, Any, Any], server_id: ServerId = None) -> Any:
     return await _sse_open(request, server_id)
 
 
-@post(["/message"], status_code=202, include_in_schema=False)
-async def sse_message(request: Request[Any, Any, Any]) -> Any:
-    return await _sse_message(request, None)
-
-
-@post(["/servers/{server_id:str}/message"], status_code=202, include_in_schema=False)
-async def server_sse_message(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Any:
+@post(["/message", "/servers/{server_id:str}/message"], status_code=202, include_in_schema=False)
+async def sse_message(request: Request[Any, Any, Any], server_id: ServerId = None) -> Any:
     return await _sse_message(request, server_id)
 
 
@@ -383,15 +362,10 @@ def mcp_routers() -> list[Any]:
             tags=["mcp"],
             route_handlers=[
                 mcp_post,
-                server_mcp_post,
                 mcp_get,
-                server_mcp_get,
                 mcp_delete,
-                server_mcp_delete,
                 sse_open,
-                server_sse_open,
                 sse_message,
-                server_sse_message,
                 resource_metadata,
                 server_resource_metadata,
             ],
