@@ -29,6 +29,7 @@ from application.upstream_service import UpstreamService
 from infrastructure.eventstore import StoreEventLog, instance_id, log_reader
 from infrastructure.settings import Settings, load_settings
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
+from projections.point_in_time import catalog_at
 
 __all__ = ["create_app"]
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
         )
         registry = app.state.runtime.registry
-        app.state.audit = AuditService(log_reader(registry))
+        app.state.audit = AuditService(log_reader(registry), catalog_at)
         follower = app.state.runtime.follower
         app.state.archive = ArchiveService(
             StoreEventLog(registry), instance_id(settings), on_imported=follower.notify if follower else None

@@ -178,8 +178,9 @@ def _archive(runtime: Runtime) -> Any:
 def _audit(runtime: Runtime) -> Any:
     from application.audit import AuditService
     from infrastructure.eventstore import log_reader
+    from projections.point_in_time import catalog_at
 
-    return AuditService(log_reader(runtime.registry))
+    return AuditService(log_reader(runtime.registry), catalog_at)
 
 
 def _print(data: Any, as_json: bool, table: Any) -> None:

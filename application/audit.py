@@ -1,12 +1,12 @@
 """Audit answers computed by replaying the log into memory: the live read models are never touched.
 
-``catalog_at`` folds the events up to a point with the same ``evolve`` as the projections, so the
-catalog "as it was" is exactly what the projection showed when the log stood there.
+The catalog "as it was" comes from an injected replay (``projections.point_in_time.catalog_at``),
+which folds the events with the projections' own ``evolve``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,20 +14,19 @@ from typing import Any
 from application.secrets import mask_secrets
 from domain.catalog import CatalogEntity
 from domain.envelope import RegistryAggregate
-from projections.catalog import Row, evolve
 
 __all__ = [
     "AuditFilter",
     "AuditService",
+    "CatalogReplay",
     "Point",
-    "catalog_at",
+    "Positioned",
     "diff_catalogs",
     "event_entry",
     "matching_entries",
     "parse_point",
 ]
 
-CATALOG_KINDS = ("tool", "resource", "prompt", "server")
 Positioned = tuple[int, Any]
 
 
@@ -103,47 +102,6 @@ def matching_entries(events: Iterable[Positioned], flt: AuditFilter, limit: int)
                 return
 
 
-def catalog_at(
-    events: Iterable[Positioned], tenant_id: str, point: Point, server_id: str | None = None
-) -> dict[str, Any]:
-    """The tenant's tools, resources, prompts and servers as they were at ``point`` (enabled or not)."""
-    rows: dict[str, Row] = {}
-    reached = 0
-    for position, event in events:
-        if not point.includes(position, event):
-            break
-        reached = position
-        if event.tenant_id != tenant_id:
-            continue
-        key = str(event.originator_id)
-        new = evolve(rows.get(key), event, position)
-        if new is not None:
-            rows[key] = new
-    live = [r for r in rows.values() if not r["deleted"] and r["kind"] in CATALOG_KINDS]
-    if server_id is not None:
-        server = rows.get(server_id)
-        if server is None or server["deleted"] or server["kind"] != "server":
-            return {"position": reached, "server": None, "tools": [], "resources": [], "prompts": [], "servers": []}
-        members = {m for f in ("tool_ids", "resource_ids", "prompt_ids") for m in server["doc"].get(f) or []}
-        live = [r for r in live if r["id"] in members or r["id"] == server_id]
-    result: dict[str, Any] = {"position": reached}
-    for kind, plural in (("tool", "tools"), ("resource", "resources"), ("prompt", "prompts"), ("server", "servers")):
-        result[plural] = sorted((_shown(r) for r in live if r["kind"] == kind), key=lambda r: (r["name"], r["id"]))
-    return result
-
-
-def _shown(row: Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "enabled": row["enabled"],
-        "version": row["version"],
-        "updated_at": row["updated_at"],
-        "updated_by": row["updated_by"],
-        "fields": mask_secrets(row["doc"]),
-    }
-
-
 def diff_catalogs(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """What was added, changed (field by field) and removed between two catalogs."""
     result: dict[str, Any] = {
@@ -190,11 +148,16 @@ def parse_point(value: str) -> Point:
     return Point(time=moment)
 
 
+#: Folds events into the catalog as it was at a point (``projections.point_in_time.catalog_at``).
+CatalogReplay = Callable[[Iterable[Positioned], str, Point, "str | None"], dict[str, Any]]
+
+
 class AuditService:
     """Reads the log in order (decoded events) and answers audit questions from it."""
 
-    def __init__(self, read: Any, batch: int = 1000) -> None:
+    def __init__(self, read: Any, replay: CatalogReplay, batch: int = 1000) -> None:
         self.read = read  # (after, limit) -> [(position, event)]
+        self.replay = replay
         self.batch = batch
 
     def events(self, after: int = 0) -> Iterator[Positioned]:
@@ -210,7 +173,7 @@ class AuditService:
         return list(matching_entries(self.events(after), flt, limit))
 
     def catalog(self, tenant_id: str, point: Point, server_id: str | None = None) -> dict[str, Any]:
-        return catalog_at(self.events(), tenant_id, point, server_id)
+        return self.replay(self.events(), tenant_id, point, server_id)
 
     def diff(self, tenant_id: str, start: Point, end: Point, server_id: str | None = None) -> dict[str, Any]:
         return diff_catalogs(self.catalog(tenant_id, start, server_id), self.catalog(tenant_id, end, server_id))

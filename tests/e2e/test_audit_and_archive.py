@@ -19,6 +19,7 @@ from application.ports import ItemFilter
 from application.registry import PLATFORM_TENANT
 from domain.envelope import Envelope
 from infrastructure.eventstore import StoreEventLog, log_reader
+from projections.point_in_time import catalog_at
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 
@@ -61,7 +62,7 @@ def test_the_audit_log_answers_who_disabled_a_tool(settings: Any) -> None:
     runtime = build_runtime(settings, follow=False)
     try:
         marks = build_history(runtime)
-        audit = AuditService(log_reader(runtime.registry))
+        audit = AuditService(log_reader(runtime.registry), catalog_at)
         found = audit.feed(AuditFilter(tenant_id="acme", entity_id=str(marks["tool"]), event_type="Disabled"), 0, 10)
         assert [(e["actor"], e["position"]) for e in found] == [("bob", marks["disabled"])]
         assert "hush" not in json.dumps(audit.feed(AuditFilter(tenant_id="acme"), 0, 100))
@@ -72,7 +73,7 @@ def test_the_audit_log_answers_who_disabled_a_tool(settings: Any) -> None:
 def test_the_catalog_at_each_past_position_equals_what_the_projection_showed_then(settings: Any) -> None:
     runtime = build_runtime(settings, follow=False)
     try:
-        registry, audit = runtime.registry, AuditService(log_reader(runtime.registry))
+        registry, audit = runtime.registry, AuditService(log_reader(runtime.registry), catalog_at)
         registry.create_tenant(who("root", PLATFORM_TENANT), {"name": "acme"})
         observed: list[tuple[int, list[tuple[str, bool, int]]]] = []
         ids: list[str] = []
@@ -97,7 +98,7 @@ def test_a_diff_lists_added_changed_and_removed_items_field_by_field(settings: A
     runtime = build_runtime(settings, follow=False)
     try:
         marks = build_history(runtime)
-        audit = AuditService(log_reader(runtime.registry))
+        audit = AuditService(log_reader(runtime.registry), catalog_at)
         diff = audit.diff("acme", Point(position=marks["created"]), Point(position=marks["deleted"]))
         assert diff["added"] == [] and diff["removed"] == []
         changed = diff["changed"][0]
