@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
@@ -47,7 +47,6 @@ class ItemFilter:
 class ItemPage:
     items: Sequence[dict[str, Any]]
     next_after: tuple[str, str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class CatalogQueries(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -146,7 +147,7 @@ async def export_events(
 
     async def stream() -> Any:
         while True:
-            chunk = await anyio.to_thread.run_sync(lambda: list(_take(lines, 500)))
+            chunk = await anyio.to_thread.run_sync(lambda: list(itertools.islice(lines, 500)))
             if not chunk:
                 return
             yield b"".join(chunk)
@@ -156,14 +157,6 @@ async def export_events(
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="ledgergate-events.jsonl"'},
     )
-
-
-def _take(iterator: Any, count: int) -> Any:
-    for _ in range(count):
-        try:
-            yield next(iterator)
-        except StopIteration:
-            return
 
 
 @post("/events/import", status_code=200, summary="Verify and import an export (restore into empty, or merge)")

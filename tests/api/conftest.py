@@ -21,7 +21,6 @@ from api.app import create_app
 from api.bootstrap import first_start
 from api.runtime import build_runtime
 from infrastructure.settings import Settings
-from tests.conftest import make_settings
 
 
 @dataclass
@@ -117,8 +116,3 @@ def start_server(data_dir: Path, database_url: str | None = None, workers: int =
         time.sleep(0.1)
     output = server.stop()
     raise AssertionError(f"server did not become ready in time: {output}")
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "data")
