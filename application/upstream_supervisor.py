@@ -59,6 +59,7 @@ class UpstreamSupervisor:
         self._next_refresh: dict[str, float] = {}
         self._watches: dict[tuple[str, int], tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._watch_retry: dict[str, float] = {}
+        self._renew_at: dict[str, float] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     @staticmethod
@@ -84,10 +85,7 @@ class UpstreamSupervisor:
             if not row["enabled"]:
                 continue
             upstream_id = row["id"]
-            mine = await anyio.to_thread.run_sync(
-                self.leases.try_acquire, f"upstream:{upstream_id}", self.probe_interval_s * 2
-            )
-            if not mine:
+            if not await self._holds(upstream_id, now):
                 continue
             spec = {"id": upstream_id, **unseal(row["doc"], row["tenant_id"], self.registry.cipher)}
             live.add((upstream_id, row["version"]))
@@ -103,6 +101,18 @@ class UpstreamSupervisor:
             task, stop = self._watches.pop(key)
             stop.set()
             task.cancel()
+
+    async def _holds(self, upstream_id: str, now: float) -> bool:
+        """Whether this process holds the upstream's lease; it is renewed at half its term, not every tick,
+        so that idle supervision does not write to the database once a second per upstream."""
+        if now < self._renew_at.get(upstream_id, 0):
+            return True
+        ttl = self.probe_interval_s * 2
+        if not await anyio.to_thread.run_sync(self.leases.try_acquire, f"upstream:{upstream_id}", ttl):
+            self._renew_at.pop(upstream_id, None)
+            return False
+        self._renew_at[upstream_id] = now + ttl / 2
+        return True
 
     async def _probe(self, row: dict[str, Any], spec: dict[str, Any]) -> None:
         reachable, detail, seconds = await self.probe(spec)
