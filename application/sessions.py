@@ -20,6 +20,9 @@ class McpSession(msgspec.Struct, kw_only=True):
     log_level: str | None = None
     initialized: bool = False
     created_at: float = 0.0
+    #: upstream id -> the upstream session a ``per_client`` upstream keeps for this client
+    #: (``fingerprint`` of the connection settings, ``version``, ``session_id``), so any worker continues it.
+    upstreams: dict[str, dict[str, Any]] = {}
 
 
 class SessionStore(Protocol):

@@ -1,8 +1,18 @@
-"""Forwards calls on discovered items to their upstream, mapping exposed names back to original ones."""
+"""Forwards calls on discovered items to their upstream, mapping exposed names back to original ones.
+
+Streamable-HTTP upstreams are called with one keep-alive POST per request (``HttpUpstreamClient``);
+stdio and SSE upstreams through pooled SDK sessions (``UpstreamPool``). For ``per_client`` HTTP
+upstreams the upstream session belongs to the downstream session and is kept in its record, so
+whichever worker serves the client's next request continues it; they are spoken to in the newest
+legacy revision, because 2026-07-28 has no sessions to keep state in.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import time
 from typing import Any
 
 import msgspec
@@ -10,23 +20,69 @@ import msgspec
 from application.errors import ToolCallError
 from application.ports import SecretCipher
 from application.secrets import unseal
-from infrastructure.upstream.mcp_client import UpstreamPool
+from application.sessions import McpSession, SessionStore
+from infrastructure.upstream.http_client import (
+    Channel,
+    HttpUpstreamClient,
+    Progress,
+    SessionExpiredError,
+    UnauthorizedError,
+    UpstreamRpcError,
+    UpstreamTransportError,
+    header_value,
+)
+from infrastructure.upstream.mcp_client import UpstreamPool, UpstreamUnavailableError, auth_headers
 from projections.hot_catalog import HotCatalogs
 
-__all__ = ["UpstreamForwarder"]
+__all__ = ["UpstreamForwarder", "param_headers"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
 NOT_CONNECTION_SETTINGS = frozenset({"health", "items", "description", "tags"})
+#: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
+AUTH_TTL_S = 300.0
+
+
+class _Upstream(msgspec.Struct):
+    spec: dict[str, Any]
+    fingerprint: int
+    auth: dict[str, str] | None = None
+    auth_at: float = 0.0
+
+
+def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
+    """``Mcp-Param-{Name}`` headers for input properties marked ``x-mcp-header`` (2026-07-28)."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return {}
+    headers = {}
+    for key, prop in properties.items():
+        name = prop.get("x-mcp-header") if isinstance(prop, dict) else None
+        if isinstance(name, str) and key in arguments and arguments[key] is not None:
+            value = arguments[key]
+            headers[f"Mcp-Param-{name}"] = header_value(value if isinstance(value, str) else json.dumps(value))
+    return headers
 
 
 class UpstreamForwarder:
-    def __init__(self, hot: HotCatalogs, pool: UpstreamPool, cipher: SecretCipher) -> None:
+    def __init__(
+        self,
+        hot: HotCatalogs,
+        pool: UpstreamPool,
+        cipher: SecretCipher,
+        http: HttpUpstreamClient | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
         self.hot = hot
         self.pool = pool
         self.cipher = cipher
-        self._specs: dict[tuple[str, int], tuple[dict[str, Any], int]] = {}
+        self.http = http or HttpUpstreamClient()
+        self.sessions = sessions
+        self._upstreams: dict[tuple[str, int], _Upstream] = {}
+        self._latest: dict[str, _Upstream] = {}
+        self._channels: dict[tuple[str, int, str], Channel] = {}
+        self._negotiating: dict[tuple[str, int, str], asyncio.Lock] = {}
 
-    def _spec(self, tenant_id: str, row: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
+    def _upstream(self, tenant_id: str, row: dict[str, Any]) -> tuple[_Upstream, str]:
         source = row["doc"]["source"]
         upstream = self.hot.row(source["upstream_id"])
         if upstream is None or upstream["deleted"] or upstream["tenant_id"] != tenant_id:
@@ -34,17 +90,108 @@ class UpstreamForwarder:
         if not upstream["enabled"]:
             raise ToolCallError(f"upstream {upstream['name']} is disabled")
         key = (upstream["id"], upstream["version"])
-        cached = self._specs.get(key)
+        cached = self._upstreams.get(key)
         if cached is None:
-            if len(self._specs) > 1000:
-                self._specs.clear()
+            if len(self._upstreams) > 1000:
+                self._upstreams.clear()
             settings = {k: v for k, v in upstream["doc"].items() if k not in NOT_CONNECTION_SETTINGS}
             spec = {"id": upstream["id"], **unseal(settings, tenant_id, self.cipher)}
             # Connections are keyed by the settings they were made with, not by the upstream's version:
             # a health transition or a refresh must not drop the sessions of stateful upstreams.
             fingerprint = int.from_bytes(hashlib.sha256(msgspec.json.encode(settings, order="sorted")).digest()[:8])
-            cached = self._specs[key] = (spec, fingerprint)
-        return cached[0], cached[1], source["original"]
+            cached = self._upstreams[key] = _Upstream(spec, fingerprint)
+        self._latest[upstream["id"]] = cached
+        return cached, source["original"]
+
+    # -- the HTTP path -----------------------------------------------------------------------------
+
+    async def _auth(self, upstream: _Upstream, fresh: bool = False) -> dict[str, str]:
+        oauth = (upstream.spec.get("auth") or {}).get("type") == "oauth_client_credentials"
+        stale = oauth and time.monotonic() - upstream.auth_at > AUTH_TTL_S
+        if upstream.auth is None or fresh or stale:
+            upstream.auth = await auth_headers(upstream.spec)
+            upstream.auth_at = time.monotonic()
+        return upstream.auth
+
+    async def _channel(
+        self, upstream: _Upstream, client: str, session: McpSession | None, renew: bool = False
+    ) -> Channel:
+        spec = upstream.spec
+        per_client = spec.get("session_mode") == "per_client"
+        if per_client and session is not None:
+            kept = session.upstreams.get(spec["id"])
+            if not renew and kept and kept.get("fingerprint") == upstream.fingerprint:
+                return Channel(version=kept["version"], session_id=kept.get("session_id"))
+        key = (spec["id"], upstream.fingerprint, client if per_client else "")
+        channel = self._channels.get(key)
+        if channel is not None and not renew:
+            return channel
+        lock = self._negotiating.setdefault(key, asyncio.Lock())
+        async with lock:
+            if not renew and (channel := self._channels.get(key)) is not None:
+                return channel
+            auth = await self._auth(upstream)
+            try:
+                channel = await self.http.negotiate(spec["url"], auth, prefer_modern=not per_client)
+            except UnauthorizedError:
+                fresh = await self._auth(upstream, fresh=True)
+                channel = await self.http.negotiate(spec["url"], fresh, prefer_modern=not per_client)
+            if per_client and session is not None:
+                kept = {"fingerprint": upstream.fingerprint, "version": channel.version}
+                session.upstreams = {**session.upstreams, spec["id"]: kept | {"session_id": channel.session_id}}
+                if self.sessions is not None:
+                    await self.sessions.put(session)
+            else:
+                if len(self._channels) > 10_000:
+                    self._channels.clear()
+                self._channels[key] = channel
+        return channel
+
+    async def _http_request(
+        self,
+        upstream: _Upstream,
+        method: str,
+        params: dict[str, Any],
+        client: str,
+        session: McpSession | None,
+        retry: bool,
+        progress: Progress | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        spec = upstream.spec
+        timeout = float(spec.get("timeout_s") or 60)
+        renew = False
+        attempts = 3 if retry else 2  # a refused session or credential never ran the request: always retry it
+        for attempt in range(attempts):
+            try:
+                async with asyncio.timeout(timeout):
+                    channel = await self._channel(upstream, client, session, renew)
+                    return await self.http.request(
+                        spec["url"],
+                        await self._auth(upstream),
+                        channel,
+                        method,
+                        params,
+                        extra_headers=extra_headers,
+                        progress=progress,
+                    )
+            except (SessionExpiredError, UnauthorizedError) as exc:
+                renew = True
+                if isinstance(exc, UnauthorizedError):
+                    await self._auth(upstream, fresh=True)
+                failure: str = "the upstream refused the session or credentials"
+            except UpstreamRpcError as exc:
+                raise ToolCallError(f"the upstream answered an error: {exc.message}") from None
+            except TimeoutError:
+                raise ToolCallError(f"upstream {spec.get('name')} did not answer within {timeout:g} s") from None
+            except (UpstreamTransportError, UpstreamUnavailableError) as exc:
+                renew = True
+                failure = str(exc)
+                if not retry or attempt > 0:
+                    break
+        raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {failure}")
+
+    # -- what the MCP methods use ------------------------------------------------------------------
 
     async def call_tool(
         self,
@@ -53,23 +200,65 @@ class UpstreamForwarder:
         arguments: dict[str, Any],
         meta: dict[str, Any] | None,
         client: str = "",
-        progress: Any = None,
+        progress: Progress | None = None,
+        session: McpSession | None = None,
     ) -> dict[str, Any]:
         """``client``: the downstream session (or token) that per_client upstreams keep a session for.
-        ``progress``: relays the upstream's progress; the SDK then sends its own progress token upstream."""
-        spec, version, original = self._spec(tenant_id, row)
+        ``progress``: relays the upstream's progress; our own progress token is sent upstream."""
+        upstream, original = self._upstream(tenant_id, row)
         dropped = ("progressToken",) if progress is not None else ()
         forwarded = {
             k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX) and k not in dropped
         } or None
         hints = row["doc"].get("annotations") or {}
         retry = bool(hints.get("idempotentHint") or hints.get("readOnlyHint"))
+        if upstream.spec["transport"] == "streamable_http":
+            params: dict[str, Any] = {"name": original, "arguments": arguments}
+            if forwarded:
+                params["_meta"] = forwarded
+            headers = param_headers(row["doc"].get("input_schema"), arguments)
+            return await self._http_request(
+                upstream, "tools/call", params, client, session, retry, progress, headers or None
+            )
+        spec, version = upstream.spec, upstream.fingerprint
         return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress)
 
-    async def read_resource(self, tenant_id: str, row: dict[str, Any]) -> dict[str, Any]:
-        spec, version, original = self._spec(tenant_id, row)
-        return await self.pool.read_resource(spec, version, original)
+    async def read_resource(
+        self, tenant_id: str, row: dict[str, Any], client: str = "", session: McpSession | None = None
+    ) -> dict[str, Any]:
+        upstream, original = self._upstream(tenant_id, row)
+        if upstream.spec["transport"] == "streamable_http":
+            return await self._http_request(upstream, "resources/read", {"uri": original}, client, session, True)
+        return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
 
-    async def get_prompt(self, tenant_id: str, row: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
-        spec, version, original = self._spec(tenant_id, row)
-        return await self.pool.get_prompt(spec, version, original, {k: str(v) for k, v in arguments.items()})
+    async def get_prompt(
+        self,
+        tenant_id: str,
+        row: dict[str, Any],
+        arguments: dict[str, Any],
+        client: str = "",
+        session: McpSession | None = None,
+    ) -> dict[str, Any]:
+        upstream, original = self._upstream(tenant_id, row)
+        texts = {k: str(v) for k, v in arguments.items()}
+        if upstream.spec["transport"] == "streamable_http":
+            params = {"name": original, "arguments": texts}
+            return await self._http_request(upstream, "prompts/get", params, client, session, True)
+        return await self.pool.get_prompt(upstream.spec, upstream.fingerprint, original, texts, client)
+
+    async def end_sessions(self, session: McpSession) -> None:
+        """The downstream session ended: end the upstream sessions kept for it (best effort)."""
+        for upstream_id, kept in session.upstreams.items():
+            cached = self._latest.get(upstream_id)
+            if (
+                not kept.get("session_id")
+                or cached is None
+                or cached.fingerprint != kept.get("fingerprint")
+                or cached.auth is None
+            ):
+                continue
+            channel = Channel(version=kept["version"], session_id=kept["session_id"])
+            await self.http.end_session(cached.spec["url"], cached.auth, channel)
+
+    async def close(self) -> None:
+        await self.http.close()

@@ -72,6 +72,11 @@ class McpContext:
     token_id: str = ""
 
 
+def _client(ctx: McpContext) -> str:
+    """Whom a ``per_client`` upstream keeps a session for: the downstream session, else the token."""
+    return ctx.session.id if ctx.session is not None else ctx.token_id
+
+
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window_s: int) -> bool: ...
 
@@ -232,8 +237,9 @@ class McpMethods:
                     row,
                     arguments,
                     meta if isinstance(meta, dict) else None,
-                    ctx.session.id if ctx.session is not None else ctx.token_id,
+                    _client(ctx),
                     ctx.progress,
+                    ctx.session,
                 )
             except ToolCallError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
@@ -253,7 +259,9 @@ class McpMethods:
             raise RpcError(INVALID_PARAMS, "arguments must be an object")
         if row["doc"].get("source"):
             try:
-                result = await self.forwarder.get_prompt(ctx.snapshot.tenant_id, row, arguments)
+                result = await self.forwarder.get_prompt(
+                    ctx.snapshot.tenant_id, row, arguments, _client(ctx), ctx.session
+                )
             except ToolCallError as exc:
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
             result.pop("resultType", None)
@@ -272,7 +280,7 @@ class McpMethods:
         doc = row["doc"]
         if doc.get("source"):
             try:
-                forwarded = await self.forwarder.read_resource(ctx.snapshot.tenant_id, row)
+                forwarded = await self.forwarder.read_resource(ctx.snapshot.tenant_id, row, _client(ctx), ctx.session)
             except ToolCallError as exc:
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
             forwarded.pop("resultType", None)

@@ -267,6 +267,10 @@ async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any
             media_type="application/json",
         )
     await state.sessions.delete(session_id)
+    if session.upstreams:  # end the upstream sessions kept for this client, without delaying the answer
+        task = asyncio.create_task(state.gateway.methods.forwarder.end_sessions(session))
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
     return Response(content=b"", status_code=200, media_type="text/plain")
 
 

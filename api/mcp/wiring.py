@@ -24,6 +24,7 @@ from infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
 from infrastructure.redis.leases import RedisLeases
 from infrastructure.redis.sessions import RedisSessionStore
 from infrastructure.sql.leases import SqlLeases
+from infrastructure.upstream.http_client import HttpUpstreamClient
 from infrastructure.upstream.mcp_client import UpstreamPool, probe, watch
 from infrastructure.upstream.rest_tool import RestToolCaller
 
@@ -39,7 +40,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     metrics = McpMetrics()
     renderer = PromptRenderer()
     pool = UpstreamPool()
-    forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher)
+    forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(), sessions)
     limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else InMemoryRateLimiter()
     limits = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
     methods = McpMethods(rest.call, renderer, metrics, forwarder, limits)
@@ -55,7 +56,15 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         allowed_origins=frozenset(settings.allowed_origins),
         relay=relay,
     )
-    runtime.extras["mcp_closers"] = [rest.close, sessions.close, renderer.close, relay.close, pool.close, limiter.close]
+    runtime.extras["mcp_closers"] = [
+        rest.close,
+        sessions.close,
+        renderer.close,
+        relay.close,
+        pool.close,
+        forwarder.close,
+        limiter.close,
+    ]
     return state
 
 

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
 
-__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError", "probe", "watch"]
+__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError", "auth_headers", "probe", "watch"]
 
 log = logging.getLogger("ledgergate.upstream")
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")
@@ -37,7 +37,7 @@ class UpstreamUnavailableError(Exception):
     """The upstream could not be reached or did not speak MCP."""
 
 
-async def _auth_headers(spec: dict[str, Any]) -> dict[str, str]:
+async def auth_headers(spec: dict[str, Any]) -> dict[str, str]:
     auth = spec.get("auth") or {"type": "none"}
     if auth["type"] == "bearer":
         return {"Authorization": f"Bearer {auth['token']}"}
@@ -69,7 +69,7 @@ async def make_client(spec: dict[str, Any]) -> Client:
             command=spec["command"], args=list(spec.get("args") or []), env=env, cwd=spec.get("cwd")
         )
         return Client(params, mode="auto", read_timeout_seconds=timeout)
-    headers = await _auth_headers(spec)
+    headers = await auth_headers(spec)
     if transport == "sse":
         return Client(
             sse_client(spec["url"], headers=headers, timeout=timeout, sse_read_timeout=300),

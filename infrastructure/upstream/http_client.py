@@ -1,0 +1,311 @@
+"""Requests to streamable-HTTP upstreams as single keep-alive POSTs, without the SDK client.
+
+The SDK client costs about 3 ms of CPU per call (see bench/upstreams.py); calls, reads and prompt
+gets to HTTP upstreams go through here instead: the body is encoded once with msgspec, sent over a
+pooled aiohttp connection, and the upstream's result is passed back as it came. Discovery, health
+probes, watches and stdio/SSE upstreams keep using the SDK (``mcp_client.py``).
+
+A :class:`Channel` is what a later request needs from negotiation: the protocol version and, for a
+legacy upstream that keeps sessions, its session id. It is small and plain, so a downstream session
+record can carry it and any worker can continue the upstream session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+
+__all__ = [
+    "LEGACY",
+    "MODERN",
+    "Channel",
+    "HttpUpstreamClient",
+    "SessionExpiredError",
+    "UnauthorizedError",
+    "UpstreamRpcError",
+    "UpstreamTransportError",
+    "header_value",
+]
+
+MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
+CLIENT_INFO = {"name": "ledgergate", "version": "0.1.0"}
+PROTOCOL_META = "io.modelcontextprotocol/"
+ACCEPT = "application/json, text/event-stream"
+NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+ServerRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Channel(msgspec.Struct, frozen=True, kw_only=True):
+    """A negotiated way of talking to one upstream: modern (stateless) or a legacy session."""
+
+    version: str
+    session_id: str | None = None
+
+    @property
+    def modern(self) -> bool:
+        return self.version == MODERN
+
+
+class UpstreamTransportError(Exception):
+    """The upstream could not be reached, or did not answer with MCP."""
+
+
+class SessionExpiredError(Exception):
+    """A legacy upstream no longer knows the session (HTTP 404): negotiate again; the request did not run."""
+
+
+class UnauthorizedError(Exception):
+    """The upstream refused our credentials (HTTP 401): fetch them again; the request did not run."""
+
+
+class UpstreamRpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def header_value(value: str) -> str:
+    """A header-safe value: visible ASCII and spaces as is, anything else as ``=?base64?...?=``."""
+    if value.isascii() and value.isprintable() and value == value.strip():
+        return value
+    return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
+
+
+async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """Lines of a body of any size (``StreamReader.readline`` refuses long lines, and results can be large)."""
+    pending = b""
+    async for chunk in response.content.iter_any():
+        parts = (pending + chunk).split(b"\n")
+        pending = parts.pop()
+        for part in parts:
+            yield part.rstrip(b"\r")
+    if pending:
+        yield pending.rstrip(b"\r")
+
+
+async def _messages(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """JSON-RPC messages of an SSE body (events without data, such as priming events, are skipped)."""
+    data: list[bytes] = []
+    async for line in _lines(response):
+        if not line:
+            if data:
+                message = msgspec.json.decode(b"\n".join(data))
+                data = []
+                if isinstance(message, dict):
+                    yield message
+        elif line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
+    if data:
+        message = msgspec.json.decode(b"\n".join(data))
+        if isinstance(message, dict):
+            yield message
+
+
+class HttpUpstreamClient:
+    """One per process: a pool of keep-alive connections shared by every HTTP upstream."""
+
+    def __init__(self, max_connections: int = 512) -> None:
+        self.max_connections = max_connections
+        self._http: aiohttp.ClientSession | None = None
+        self._ids = itertools.count(1)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300)
+            self._http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
+        return self._http
+
+    @staticmethod
+    def _headers(
+        base: Mapping[str, str], channel: Channel | None, method: str, params: dict[str, Any]
+    ) -> dict[str, str]:
+        headers = {**base, "Content-Type": "application/json", "Accept": ACCEPT}
+        if channel is None:
+            return headers
+        headers["MCP-Protocol-Version"] = channel.version
+        if channel.session_id:
+            headers["Mcp-Session-Id"] = channel.session_id
+        if channel.modern:
+            headers["Mcp-Method"] = method
+            field = NAMED_METHODS.get(method)
+            if field and isinstance(params.get(field), str):
+                headers["Mcp-Name"] = header_value(params[field])
+        return headers
+
+    async def _exchange(
+        self,
+        url: str,
+        headers: dict[str, str],
+        message: dict[str, Any],
+        progress: Progress | None = None,
+        on_request: ServerRequest | None = None,
+        answer: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+    ) -> tuple[int, dict[str, Any] | None, Mapping[str, str]]:
+        """POST one message; answers (status, the response message or None, response headers).
+
+        Raises: UpstreamTransportError."""
+        request_id = message.get("id")
+        try:
+            async with self._session().post(url, data=msgspec.json.encode(message), headers=headers) as response:
+                kind = response.content_type
+                if kind == "text/event-stream" and response.status == 200:
+                    async for incoming in _messages(response):
+                        if incoming.get("id") == request_id and ("result" in incoming or "error" in incoming):
+                            return response.status, incoming, response.headers
+                        method = incoming.get("method")
+                        if method == "notifications/progress" and progress is not None:
+                            note = incoming.get("params") or {}
+                            await progress(note.get("progress", 0), note.get("total"), note.get("message"))
+                        elif method and "id" in incoming and answer is not None:
+                            reply = await on_request(incoming) if on_request else None
+                            await answer(
+                                {"jsonrpc": "2.0", "id": incoming["id"], "result": reply}
+                                if reply is not None
+                                else {
+                                    "jsonrpc": "2.0",
+                                    "id": incoming["id"],
+                                    "error": {"code": -32601, "message": f"{method} is not available to this client"},
+                                }
+                            )
+                    raise UpstreamTransportError("the upstream's event stream ended without a response")
+                body = await response.read()
+                if kind == "application/json" and body:
+                    decoded = msgspec.json.decode(body)
+                    return response.status, decoded if isinstance(decoded, dict) else None, response.headers
+                return response.status, None, response.headers
+        except (aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
+            raise UpstreamTransportError(f"{exc.__class__.__name__}: {exc}") from None
+
+    async def negotiate(self, url: str, auth: Mapping[str, str], prefer_modern: bool = True) -> Channel:
+        """Modern if the upstream answers ``server/discover`` for 2026-07-28; otherwise a legacy session.
+
+        Raises: UpstreamTransportError, UnauthorizedError."""
+        if not prefer_modern:
+            return await self._initialize(url, auth)
+        meta = {
+            PROTOCOL_META + "protocolVersion": MODERN,
+            PROTOCOL_META + "clientCapabilities": {},
+            PROTOCOL_META + "clientInfo": CLIENT_INFO,
+        }
+        discover = {"jsonrpc": "2.0", "id": next(self._ids), "method": "server/discover", "params": {"_meta": meta}}
+        modern = Channel(version=MODERN)
+        status, reply, _ = await self._exchange(url, self._headers(auth, modern, "server/discover", {}), discover)
+        if status == 401:
+            raise UnauthorizedError
+        result = (reply or {}).get("result")
+        if status == 200 and isinstance(result, dict) and MODERN in (result.get("supportedVersions") or ()):
+            return modern
+        return await self._initialize(url, auth)
+
+    async def _initialize(self, url: str, auth: Mapping[str, str]) -> Channel:
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": next(self._ids),
+            "method": "initialize",
+            "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": CLIENT_INFO},
+        }
+        status, reply, headers = await self._exchange(url, self._headers(auth, None, "initialize", {}), initialize)
+        if status == 401:
+            raise UnauthorizedError
+        result = (reply or {}).get("result")
+        if status != 200 or not isinstance(result, dict) or not isinstance(result.get("protocolVersion"), str):
+            raise UpstreamTransportError(f"initialize was answered with HTTP {status}: {reply!r}"[:300])
+        channel = Channel(version=result["protocolVersion"], session_id=headers.get("mcp-session-id"))
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        await self._exchange(url, self._headers(auth, channel, "notifications/initialized", {}), initialized)
+        return channel
+
+    async def request(
+        self,
+        url: str,
+        auth: Mapping[str, str],
+        channel: Channel,
+        method: str,
+        params: dict[str, Any],
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+        on_request: ServerRequest | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and answer its result as the upstream gave it.
+
+        ``progress`` receives the upstream's progress notifications for this request; ``on_request``
+        answers requests the upstream makes while it works (sampling, elicitation, roots), or they are
+        refused. Cancelling the awaiting task ends the request upstream (a modern upstream sees the
+        stream close; a legacy one also gets ``notifications/cancelled``).
+
+        Raises: UpstreamTransportError, SessionExpiredError, UnauthorizedError, UpstreamRpcError."""
+        request_id = next(self._ids)
+        params = dict(params)
+        meta = dict(params.get("_meta") or {})
+        if channel.modern:
+            meta[PROTOCOL_META + "protocolVersion"] = MODERN
+            meta[PROTOCOL_META + "clientCapabilities"] = {}
+            meta[PROTOCOL_META + "clientInfo"] = CLIENT_INFO
+        if progress is not None:
+            meta["progressToken"] = request_id
+        if meta:
+            params["_meta"] = meta
+        headers = self._headers(auth, channel, method, params) | dict(extra_headers or {})
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+        async def answer(reply: dict[str, Any]) -> None:
+            await self._exchange(url, self._headers(auth, channel, "", {}), reply)
+
+        try:
+            status, reply, _ = await self._exchange(url, headers, message, progress, on_request, answer)
+        except asyncio.CancelledError:
+            if not channel.modern:
+                cancel = {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": request_id, "reason": "the client cancelled the request"},
+                }
+                notify = self._exchange(url, self._headers(auth, channel, "notifications/cancelled", {}), cancel)
+                task = asyncio.ensure_future(notify)
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise
+        if status == 404 and channel.session_id:
+            raise SessionExpiredError
+        if status == 401:
+            raise UnauthorizedError
+        if reply is None:
+            raise UpstreamTransportError(f"the upstream answered HTTP {status} without a JSON-RPC response")
+        error = reply.get("error")
+        if isinstance(error, dict):
+            raise UpstreamRpcError(int(error.get("code") or 0), str(error.get("message") or ""), error.get("data"))
+        result = reply.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamTransportError("the upstream's response has no result object")
+        own = result.get("_meta")
+        if isinstance(own, dict) and any(k.startswith(PROTOCOL_META) for k in own):
+            rest = {k: v for k, v in own.items() if not k.startswith(PROTOCOL_META)}
+            result = {k: v for k, v in result.items() if k != "_meta"} | ({"_meta": rest} if rest else {})
+        return result
+
+    async def end_session(self, url: str, auth: Mapping[str, str], channel: Channel) -> None:
+        """DELETE a legacy upstream session (best effort)."""
+        if not channel.session_id:
+            return
+        with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            async with asyncio.timeout(5):
+                headers = {**auth, "Mcp-Session-Id": channel.session_id, "MCP-Protocol-Version": channel.version}
+                async with self._session().delete(url, headers=headers) as response:
+                    await response.read()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
