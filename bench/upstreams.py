@@ -14,7 +14,8 @@ and for every timed run ``bench/loadgen.py`` (raw HTTP/1.1 keep-alive, pre-built
    tool succeeds through the gateway; a new upstream name per round, deleted after it.
 
 Diagnostics for where the time goes, timed in this process: the gateway's hop to the upstream
-(``UpstreamPool.call_tool``, the SDK client over httpx2) against a bare httpx2 POST, and on the many-tool
+(``HttpUpstreamClient``, one aiohttp POST; ``UpstreamPool.call_tool``, the SDK client, still used for stdio
+and SSE upstreams) against a bare httpx2 POST, and on the many-tool
 upstream the SDK discovery alone and the first call on a new pooled connection.
 Prints a table of medians and writes every figure to ``bench/results/upstreams-<timestamp>.json``.
 """
@@ -415,10 +416,16 @@ async def timed_calls(call: Callable[[], Awaitable[Any]], calls: int, warmup: in
 
 
 async def client_hops(url: str, calls: int) -> dict[str, dict[str, float]]:
-    """The gateway's forwarding (``UpstreamPool.call_tool``: SDK client over httpx2) vs one bare httpx2 POST."""
+    """The gateway's hop for HTTP upstreams (``HttpUpstreamClient``: one aiohttp POST), the SDK client it
+    replaced there (``UpstreamPool.call_tool``, still used for stdio and SSE), and one bare httpx2 POST."""
     import httpx2
 
+    from infrastructure.upstream.http_client import HttpUpstreamClient
     from infrastructure.upstream.mcp_client import UpstreamPool
+
+    fast = HttpUpstreamClient()
+    channel = await fast.negotiate(url, {})
+    params = {"name": "echo", "arguments": {"text": ECHO_TEXT}}
 
     pool = UpstreamPool()
     spec = {"id": "bench", "name": "fast", "transport": "streamable_http", "url": url}
@@ -430,11 +437,13 @@ async def client_hops(url: str, calls: int) -> dict[str, dict[str, float]]:
     async with httpx2.AsyncClient() as http:
         try:
             return {
+                "http_client": await timed_calls(lambda: fast.request(url, {}, channel, "tools/call", params), calls),
                 "sdk_pool": await timed_calls(lambda: pool.call_tool(spec, 0, "echo", {"text": ECHO_TEXT}), calls),
                 "httpx2_post": await timed_calls(post, calls),
             }
         finally:
             await pool.close()
+            await fast.close()
 
 
 async def sdk_discovery(url: str, tool: str) -> dict[str, Any]:
@@ -560,9 +569,10 @@ def print_discovery(found: list[dict[str, Any]], sdk: dict[str, Any]) -> None:
 
 
 def print_hops(diag: dict[str, Any], direct: dict[str, Any]) -> None:
-    say("\nthe hop to the upstream alone, c=1: the gateway's SDK client, in this process, vs raw HTTP")
+    say("\nthe hop to the upstream alone, c=1: the gateway's clients, in this process, vs raw HTTP")
     say(f"{'client':<36}{'p50 ms':>9}{'p99 ms':>9}{'client CPU ms/call':>20}")
     rows = [
+        ("HttpUpstreamClient (HTTP upstreams)", diag["client_hops"]["http_client"]),
         ("UpstreamPool.call_tool (SDK)", diag["client_hops"]["sdk_pool"]),
         ("bare httpx2 POST", diag["client_hops"]["httpx2_post"]),
         ("raw HTTP/1.1 (loadgen, direct c=1)", {**direct, "cpu_ms": direct["cpu_ms_per_request"]["client"]}),
