@@ -13,10 +13,13 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from api.mcp.client_requests import askable_capabilities
 from application.errors import ToolCallError
 from application.ports import SecretCipher
 from application.secrets import unseal
@@ -34,12 +37,61 @@ from infrastructure.upstream.http_client import (
 from infrastructure.upstream.mcp_client import UpstreamPool, UpstreamUnavailableError, auth_headers
 from projections.hot_catalog import HotCatalogs
 
-__all__ = ["UpstreamForwarder", "param_headers"]
+__all__ = ["InputRelay", "UpstreamForwarder", "param_headers"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
 NOT_CONNECTION_SETTINGS = frozenset({"health", "items", "description", "tags"})
 #: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
 AUTH_TTL_S = 300.0
+MAX_INPUT_ROUNDS = 8
+Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class InputRelay:
+    """What an upstream may need from the client during one call.
+
+    ``capabilities``: the client capabilities declared to a modern upstream (so it may answer
+    ``input_required``). ``retry_params``: ``inputResponses``/``requestState`` of a modern client's
+    retry, passed through. ``ask``: for a legacy client that declared sampling, elicitation or roots,
+    asks it; requests of a legacy upstream and ``input_required`` of a modern one are then fulfilled
+    by the gateway. Without ``ask``, ``input_required`` goes back to the (modern) client as it came.
+    """
+
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    retry_params: dict[str, Any] = field(default_factory=dict)
+    ask: Ask | None = None
+
+    @property
+    def on_request(self) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None:
+        ask = self.ask
+        if ask is None:
+            return None
+
+        async def answer(message: dict[str, Any]) -> dict[str, Any]:
+            params = message.get("params")
+            return await ask(str(message.get("method")), params if isinstance(params, dict) else {})
+
+        return answer
+
+    async def fulfil(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Ask the client each of an ``input_required`` result's requests: the retry's extra params.
+
+        Raises: ToolCallError when the client refuses one."""
+        assert self.ask is not None
+        responses = {}
+        requests = result.get("inputRequests")
+        for key, request in (requests if isinstance(requests, dict) else {}).items():
+            params = request.get("params") if isinstance(request, dict) else None
+            method = str(request.get("method")) if isinstance(request, dict) else "?"
+            answer = await self.ask(method, params if isinstance(params, dict) else {})
+            if "result" not in answer:
+                raise ToolCallError(f"the client did not fulfil {method}: {answer.get('error')}")
+            responses[key] = answer["result"]
+        retry: dict[str, Any] = {"inputResponses": responses}
+        if result.get("requestState") is not None:
+            retry["requestState"] = result["requestState"]
+        return retry
 
 
 class _Upstream(msgspec.Struct):
@@ -130,12 +182,13 @@ class UpstreamForwarder:
         async with lock:
             if not renew and (channel := self._channels.get(key)) is not None:
                 return channel
-            auth = await self._auth(upstream)
+            # A client's own upstream session declares what the client can be asked; a shared one nothing.
+            asks = askable_capabilities(session.client_capabilities) if per_client and session is not None else {}
             try:
-                channel = await self.http.negotiate(spec["url"], auth, prefer_modern=not per_client)
+                channel = await self.http.negotiate(spec["url"], await self._auth(upstream), not per_client, asks)
             except UnauthorizedError:
                 fresh = await self._auth(upstream, fresh=True)
-                channel = await self.http.negotiate(spec["url"], fresh, prefer_modern=not per_client)
+                channel = await self.http.negotiate(spec["url"], fresh, not per_client, asks)
             if per_client and session is not None:
                 kept = {"fingerprint": upstream.fingerprint, "version": channel.version}
                 session.upstreams = {**session.upstreams, spec["id"]: kept | {"session_id": channel.session_id}}
@@ -155,9 +208,9 @@ class UpstreamForwarder:
         client: str,
         session: McpSession | None,
         retry: bool,
-        progress: Progress | None = None,
-        extra_headers: dict[str, str] | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
+        """``options``: passed to ``HttpUpstreamClient.request`` (progress, extra headers, capabilities...)."""
         spec = upstream.spec
         timeout = float(spec.get("timeout_s") or 60)
         renew = False
@@ -172,8 +225,7 @@ class UpstreamForwarder:
                         channel,
                         method,
                         params,
-                        extra_headers=extra_headers,
-                        progress=progress,
+                        **options,
                     )
             except (SessionExpiredError, UnauthorizedError) as exc:
                 renew = True
@@ -202,9 +254,11 @@ class UpstreamForwarder:
         client: str = "",
         progress: Progress | None = None,
         session: McpSession | None = None,
+        relay: InputRelay | None = None,
     ) -> dict[str, Any]:
         """``client``: the downstream session (or token) that per_client upstreams keep a session for.
-        ``progress``: relays the upstream's progress; our own progress token is sent upstream."""
+        ``progress``: relays the upstream's progress; our own progress token is sent upstream.
+        ``relay``: what the client can be asked while the call runs (see :class:`InputRelay`)."""
         upstream, original = self._upstream(tenant_id, row)
         dropped = ("progressToken",) if progress is not None else ()
         forwarded = {
@@ -213,13 +267,22 @@ class UpstreamForwarder:
         hints = row["doc"].get("annotations") or {}
         retry = bool(hints.get("idempotentHint") or hints.get("readOnlyHint"))
         if upstream.spec["transport"] == "streamable_http":
-            params: dict[str, Any] = {"name": original, "arguments": arguments}
+            relay = relay or InputRelay()
+            params: dict[str, Any] = {"name": original, "arguments": arguments, **relay.retry_params}
             if forwarded:
                 params["_meta"] = forwarded
-            headers = param_headers(row["doc"].get("input_schema"), arguments)
-            return await self._http_request(
-                upstream, "tools/call", params, client, session, retry, progress, headers or None
-            )
+            options = {
+                "progress": progress,
+                "extra_headers": param_headers(row["doc"].get("input_schema"), arguments) or None,
+                "capabilities": relay.capabilities,
+                "on_request": relay.on_request,
+            }
+            for _ in range(MAX_INPUT_ROUNDS):
+                result = await self._http_request(upstream, "tools/call", params, client, session, retry, **options)
+                if result.get("resultType") != "input_required" or relay.ask is None:
+                    return result
+                params = {**params, **await relay.fulfil(result)}
+            raise ToolCallError(f"the upstream still wanted input after {MAX_INPUT_ROUNDS} rounds")
         spec, version = upstream.spec, upstream.fingerprint
         return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress)
 

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate, trace
 
+from api.mcp.client_requests import ClientRequests, askable_capabilities
 from api.mcp.methods import McpContext, McpMethods
 from api.mcp.protocol import (
     ALL_VERSIONS,
@@ -121,11 +122,19 @@ def _error(request_id: Any, code: int, message: str, status: int = 200, data: An
 
 
 class McpGateway:
-    def __init__(self, hot: HotCatalogs, sessions: SessionStore, methods: McpMethods, metrics: McpMetrics) -> None:
+    def __init__(
+        self,
+        hot: HotCatalogs,
+        sessions: SessionStore,
+        methods: McpMethods,
+        metrics: McpMetrics,
+        client_requests: ClientRequests,
+    ) -> None:
         self.hot = hot
         self.sessions = sessions
         self.methods = methods
         self.metrics = metrics
+        self.client_requests = client_requests
         # Without an OpenTelemetry SDK every span is a no-op; skipping them saves ~40 us a request.
         self.tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
@@ -261,7 +270,9 @@ class McpGateway:
     async def _one(self, message: dict[str, Any], ctx: McpContext, stream: bool = True) -> Reply | EventsReply:
         method = message.get("method")
         request_id = message.get("id")
-        if method is None:  # a response or error from the client: nothing to answer
+        if method is None:  # a response or error from the client: to the call that asked for it, if any
+            if ctx.session is not None and "id" in message:
+                await self.client_requests.answer(ctx.session.id, message)
             return Reply(202, media_type="text/plain")
         if not isinstance(method, str):
             return _error(None, INVALID_REQUEST, "Invalid Request: method must be a string", 400)
@@ -274,15 +285,21 @@ class McpGateway:
             return _error(request_id, INVALID_PARAMS, "params must be an object")
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
-        if stream and method == "tools/call" and isinstance(token, str | int) and not isinstance(token, bool):
-            return EventsReply(self._with_progress(request_id, method, params, ctx, token))
+        if not (stream and method == "tools/call"):
+            return await self._execute(request_id, method, params, ctx)
+        if isinstance(token, str | int) and not isinstance(token, bool):
+            return EventsReply(self._streamed(request_id, method, params, ctx, token))
+        if ctx.session is not None and askable_capabilities(ctx.session.client_capabilities):
+            row = ctx.snapshot.tools.get(params.get("name"))  # type: ignore[arg-type]
+            if row is not None and row["doc"].get("source"):  # an upstream's tool may ask the client
+                return EventsReply(self._streamed(request_id, method, params, ctx, None))
         return await self._execute(request_id, method, params, ctx)
 
-    async def _with_progress(
-        self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext, token: str | int
+    async def _streamed(
+        self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext, token: str | int | None
     ) -> AsyncIterator[bytes]:
-        """The call's progress notifications as they come, then its response. A client that goes away
-        cancels the call, and with it the upstream request."""
+        """The call's progress notifications and requests to the client as they come, then its response.
+        A client that goes away cancels the call, and with it the upstream request."""
         queue: asyncio.Queue[bytes] = asyncio.Queue()
 
         async def report(progress: float, total: float | None, message: str | None) -> None:
@@ -291,7 +308,11 @@ class McpGateway:
             note |= {"message": message} if message else {}
             queue.put_nowait(notification_body("notifications/progress", note))
 
-        ctx.progress = report
+        if token is not None:
+            ctx.progress = report
+        askable = askable_capabilities(ctx.session.client_capabilities) if ctx.session is not None else {}
+        if ctx.session is not None and askable:
+            ctx.ask = self.client_requests.asker(ctx.session.id, askable, queue.put_nowait)
         call = asyncio.create_task(self._execute(request_id, method, params, ctx))
         try:
             while True:

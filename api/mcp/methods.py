@@ -16,7 +16,8 @@ import msgspec
 from jsonschema import Draft202012Validator
 from opentelemetry import trace
 
-from api.mcp.forwarding import UpstreamForwarder
+from api.mcp.client_requests import askable_capabilities
+from api.mcp.forwarding import InputRelay, UpstreamForwarder
 from api.mcp.protocol import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -36,6 +37,7 @@ from projections.hot_catalog import Snapshot, decode_page_cursor
 __all__ = ["SERVER_INFO", "CallLimits", "McpContext", "McpMethods", "capabilities"]
 
 log = logging.getLogger("ledgergate.mcp")
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 tracer = trace.get_tracer("ledgergate.mcp")
 
 SERVER_INFO = {"name": "ledgergate", "title": "Ledgergate", "version": "0.1.0"}
@@ -70,6 +72,16 @@ class McpContext:
     trace_context: Any = None  # the caller's W3C trace context, parent of this request's span
     progress: Any = None  # async (progress, total, message) -> None, when the client asked for progress
     token_id: str = ""
+    ask: Any = None  # async (method, params) -> {"result"|"error": ...}: asks a legacy client mid-call
+
+
+def _input_relay(ctx: McpContext, params: dict[str, Any]) -> InputRelay:
+    if ctx.era == "modern":
+        retry = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
+        return InputRelay(askable_capabilities(ctx.meta.get(META_CAPABILITIES)), retry)
+    if ctx.ask is None or ctx.session is None:
+        return InputRelay()
+    return InputRelay(askable_capabilities(ctx.session.client_capabilities), ask=ctx.ask)
 
 
 def _client(ctx: McpContext) -> str:
@@ -206,7 +218,7 @@ class McpMethods:
         if not isinstance(arguments, dict):
             raise RpcError(INVALID_PARAMS, "arguments must be an object")
         if row["doc"].get("source"):
-            return await self._forward_tool(ctx, name, row, arguments, params.get("_meta"))
+            return await self._forward_tool(ctx, name, row, arguments, params)
         errors = sorted(self._validator(row).iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if errors:
             where = "/".join(str(p) for p in errors[0].absolute_path) or "arguments"
@@ -227,8 +239,9 @@ class McpMethods:
         return self._complete(ctx, result)
 
     async def _forward_tool(
-        self, ctx: McpContext, name: str, row: dict[str, Any], arguments: dict[str, Any], meta: Any
+        self, ctx: McpContext, name: str, row: dict[str, Any], arguments: dict[str, Any], params: dict[str, Any]
     ) -> bytes:
+        meta = params.get("_meta")
         started = time.perf_counter()
         with tracer.start_as_current_span("tools/call " + name, attributes={"mcp.tool": name, "mcp.upstream": True}):
             try:
@@ -240,10 +253,16 @@ class McpMethods:
                     _client(ctx),
                     ctx.progress,
                     ctx.session,
+                    _input_relay(ctx, params),
                 )
             except ToolCallError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
         self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
+        if result.get("resultType") == "input_required":
+            if ctx.era == "modern":  # the client fulfils the requests and retries; we pass both through
+                return _encode(result)
+            text = "the upstream needs input (sampling, elicitation or roots) this client did not declare"
+            result = {"content": [{"type": "text", "text": text}], "isError": True}
         result.pop("resultType", None)
         return self._complete(ctx, result)
 

@@ -21,7 +21,8 @@ PREFIX = "ledgergate:sse:"
 
 
 class SseRelay:
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
         self._local: dict[str, asyncio.Queue[bytes]] = {}
         self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True) if self._redis else None
@@ -30,7 +31,7 @@ class SseRelay:
     async def attach(self, session_id: str, queue: asyncio.Queue[bytes]) -> None:
         self._local[session_id] = queue
         if self._pubsub is not None:
-            await self._pubsub.subscribe(PREFIX + session_id)
+            await self._pubsub.subscribe(self.prefix + session_id)
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.create_task(self._read())
 
@@ -38,7 +39,7 @@ class SseRelay:
         self._local.pop(session_id, None)
         if self._pubsub is not None:
             with contextlib.suppress(RedisError):
-                await self._pubsub.unsubscribe(PREFIX + session_id)
+                await self._pubsub.unsubscribe(self.prefix + session_id)
 
     async def deliver(self, session_id: str, message: bytes) -> bool:
         """Queue ``message`` on the session's stream, here or in another process; False if no one holds it."""
@@ -48,7 +49,7 @@ class SseRelay:
             return True
         if self._redis is None:
             return False
-        return bool(await self._redis.publish(PREFIX + session_id, message))
+        return bool(await self._redis.publish(self.prefix + session_id, message))
 
     async def _read(self) -> None:
         assert self._pubsub is not None
@@ -62,7 +63,7 @@ class SseRelay:
             if message is None:
                 continue
             channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
-            queue = self._local.get(channel.removeprefix(PREFIX))
+            queue = self._local.get(channel.removeprefix(self.prefix))
             if queue is not None:
                 queue.put_nowait(message["data"])
 

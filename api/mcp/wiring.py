@@ -7,6 +7,7 @@ import socket
 import uuid
 
 from api.mcp.auth import McpTokenVerifier
+from api.mcp.client_requests import ClientRequests
 from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
 from api.mcp.methods import CallLimits, McpMethods
@@ -47,8 +48,9 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(settings.redis_url)
+    client_requests = ClientRequests(SseRelay(settings.redis_url, prefix="ledgergate:answer:"))
     state = McpState(
-        gateway=McpGateway(runtime.hot, sessions, methods, metrics),
+        gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests),
         verifier=McpTokenVerifier(runtime.codec, runtime.hot),
         hub=hub,
         sessions=sessions,
@@ -61,6 +63,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         sessions.close,
         renderer.close,
         relay.close,
+        client_requests.close,
         pool.close,
         forwarder.close,
         limiter.close,

@@ -42,6 +42,7 @@ ACCEPT = "application/json, text/event-stream"
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+#: answers a request the upstream makes mid-call with ``{"result": ...}`` or ``{"error": ...}``
 ServerRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -169,16 +170,9 @@ class HttpUpstreamClient:
                             note = incoming.get("params") or {}
                             await progress(note.get("progress", 0), note.get("total"), note.get("message"))
                         elif method and "id" in incoming and answer is not None:
-                            reply = await on_request(incoming) if on_request else None
-                            await answer(
-                                {"jsonrpc": "2.0", "id": incoming["id"], "result": reply}
-                                if reply is not None
-                                else {
-                                    "jsonrpc": "2.0",
-                                    "id": incoming["id"],
-                                    "error": {"code": -32601, "message": f"{method} is not available to this client"},
-                                }
-                            )
+                            refused = {"error": {"code": -32601, "message": f"{method} is not available here"}}
+                            reply = await on_request(incoming) if on_request else refused
+                            await answer({"jsonrpc": "2.0", "id": incoming["id"], **reply})
                     raise UpstreamTransportError("the upstream's event stream ended without a response")
                 body = await response.read()
                 if kind == "application/json" and body:
@@ -188,12 +182,15 @@ class HttpUpstreamClient:
         except (aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
             raise UpstreamTransportError(f"{exc.__class__.__name__}: {exc}") from None
 
-    async def negotiate(self, url: str, auth: Mapping[str, str], prefer_modern: bool = True) -> Channel:
-        """Modern if the upstream answers ``server/discover`` for 2026-07-28; otherwise a legacy session.
+    async def negotiate(
+        self, url: str, auth: Mapping[str, str], prefer_modern: bool = True, capabilities: dict[str, Any] | None = None
+    ) -> Channel:
+        """Modern if the upstream answers ``server/discover`` for 2026-07-28; otherwise a legacy session,
+        initialized with ``capabilities`` (a modern upstream is told the capabilities on each request).
 
         Raises: UpstreamTransportError, UnauthorizedError."""
         if not prefer_modern:
-            return await self._initialize(url, auth)
+            return await self._initialize(url, auth, capabilities)
         meta = {
             PROTOCOL_META + "protocolVersion": MODERN,
             PROTOCOL_META + "clientCapabilities": {},
@@ -207,14 +204,14 @@ class HttpUpstreamClient:
         result = (reply or {}).get("result")
         if status == 200 and isinstance(result, dict) and MODERN in (result.get("supportedVersions") or ()):
             return modern
-        return await self._initialize(url, auth)
+        return await self._initialize(url, auth, capabilities)
 
-    async def _initialize(self, url: str, auth: Mapping[str, str]) -> Channel:
+    async def _initialize(self, url: str, auth: Mapping[str, str], capabilities: dict[str, Any] | None) -> Channel:
         initialize = {
             "jsonrpc": "2.0",
             "id": next(self._ids),
             "method": "initialize",
-            "params": {"protocolVersion": LEGACY, "capabilities": {}, "clientInfo": CLIENT_INFO},
+            "params": {"protocolVersion": LEGACY, "capabilities": capabilities or {}, "clientInfo": CLIENT_INFO},
         }
         status, reply, headers = await self._exchange(url, self._headers(auth, None, "initialize", {}), initialize)
         if status == 401:
@@ -238,13 +235,15 @@ class HttpUpstreamClient:
         extra_headers: Mapping[str, str] | None = None,
         progress: Progress | None = None,
         on_request: ServerRequest | None = None,
+        capabilities: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Send one request and answer its result as the upstream gave it.
 
         ``progress`` receives the upstream's progress notifications for this request; ``on_request``
         answers requests the upstream makes while it works (sampling, elicitation, roots), or they are
-        refused. Cancelling the awaiting task ends the request upstream (a modern upstream sees the
-        stream close; a legacy one also gets ``notifications/cancelled``).
+        refused; ``capabilities`` are the client capabilities declared to a modern upstream, which may
+        then answer ``input_required``. Cancelling the awaiting task ends the request upstream (a modern
+        upstream sees the stream close; a legacy one also gets ``notifications/cancelled``).
 
         Raises: UpstreamTransportError, SessionExpiredError, UnauthorizedError, UpstreamRpcError."""
         request_id = next(self._ids)
@@ -252,7 +251,7 @@ class HttpUpstreamClient:
         meta = dict(params.get("_meta") or {})
         if channel.modern:
             meta[PROTOCOL_META + "protocolVersion"] = MODERN
-            meta[PROTOCOL_META + "clientCapabilities"] = {}
+            meta[PROTOCOL_META + "clientCapabilities"] = capabilities or {}
             meta[PROTOCOL_META + "clientInfo"] = CLIENT_INFO
         if progress is not None:
             meta["progressToken"] = request_id
