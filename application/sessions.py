@@ -23,6 +23,8 @@ class McpSession(msgspec.Struct, kw_only=True):
     #: upstream id -> the upstream session a ``per_client`` upstream keeps for this client
     #: (``fingerprint`` of the connection settings, ``version``, ``session_id``), so any worker continues it.
     upstreams: dict[str, dict[str, Any]] = {}
+    #: URIs of resources the client subscribed to (``resources/subscribe``)
+    subscriptions: list[str] = []
 
 
 class SessionStore(Protocol):

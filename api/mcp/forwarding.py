@@ -134,7 +134,7 @@ class UpstreamForwarder:
         self._channels: dict[tuple[str, int, str], Channel] = {}
         self._negotiating: dict[tuple[str, int, str], asyncio.Lock] = {}
 
-    def _upstream(self, tenant_id: str, row: dict[str, Any]) -> tuple[_Upstream, str]:
+    def upstream_of(self, tenant_id: str, row: dict[str, Any]) -> tuple[_Upstream, str]:
         source = row["doc"]["source"]
         upstream = self.hot.row(source["upstream_id"])
         if upstream is None or upstream["deleted"] or upstream["tenant_id"] != tenant_id:
@@ -259,7 +259,7 @@ class UpstreamForwarder:
         """``client``: the downstream session (or token) that per_client upstreams keep a session for.
         ``progress``: relays the upstream's progress; our own progress token is sent upstream.
         ``relay``: what the client can be asked while the call runs (see :class:`InputRelay`)."""
-        upstream, original = self._upstream(tenant_id, row)
+        upstream, original = self.upstream_of(tenant_id, row)
         dropped = ("progressToken",) if progress is not None else ()
         forwarded = {
             k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX) and k not in dropped
@@ -289,7 +289,7 @@ class UpstreamForwarder:
     async def read_resource(
         self, tenant_id: str, row: dict[str, Any], client: str = "", session: McpSession | None = None
     ) -> dict[str, Any]:
-        upstream, original = self._upstream(tenant_id, row)
+        upstream, original = self.upstream_of(tenant_id, row)
         if upstream.spec["transport"] == "streamable_http":
             return await self._http_request(upstream, "resources/read", {"uri": original}, client, session, True)
         return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
@@ -302,7 +302,7 @@ class UpstreamForwarder:
         client: str = "",
         session: McpSession | None = None,
     ) -> dict[str, Any]:
-        upstream, original = self._upstream(tenant_id, row)
+        upstream, original = self.upstream_of(tenant_id, row)
         texts = {k: str(v) for k, v in arguments.items()}
         if upstream.spec["transport"] == "streamable_http":
             params = {"name": original, "arguments": texts}

@@ -60,6 +60,8 @@ KNOWN_METHODS = frozenset(
         "resources/list",
         "resources/templates/list",
         "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
         "prompts/list",
         "prompts/get",
         "completion/complete",
@@ -94,6 +96,7 @@ class StreamReply:
     kinds: frozenset[str]
     first: bytes
     subscription_id: Any
+    resources: list[dict[str, Any]] = field(default_factory=list)  # rows of resourceSubscriptions
 
 
 def decode_header(value: str | None) -> str | None:
@@ -422,6 +425,14 @@ class McpGateway:
             )
             if kind in kinds
         }
+        uris = wanted.get("resourceSubscriptions")
+        rows = (
+            [snapshot.resources[u] for u in uris if isinstance(u, str) and u in snapshot.resources]
+            if isinstance(uris, list)
+            else []
+        )
+        if rows:
+            agreed["resourceSubscriptions"] = [row["doc"]["uri"] for row in rows]
         first = msgspec.json.encode(
             {
                 "jsonrpc": "2.0",
@@ -429,4 +440,4 @@ class McpGateway:
                 "params": {"notifications": agreed, "_meta": {"io.modelcontextprotocol/subscriptionId": request_id}},
             }
         )
-        return StreamReply(snapshot=snapshot, kinds=kinds, first=first, subscription_id=request_id)
+        return StreamReply(snapshot=snapshot, kinds=kinds, first=first, subscription_id=request_id, resources=rows)

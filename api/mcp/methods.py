@@ -54,7 +54,7 @@ _encode = msgspec.json.encode
 def capabilities(era: str) -> dict[str, Any]:
     caps: dict[str, Any] = {
         "tools": {"listChanged": True},
-        "resources": {"listChanged": True},
+        "resources": {"listChanged": True, "subscribe": True},
         "prompts": {"listChanged": True},
         "completions": {},
     }
@@ -126,6 +126,8 @@ class McpMethods:
         self.renderer = renderer
         self.metrics = metrics
         self.forwarder = forwarder
+        #: (ResourceUpdates, SessionStore, SseRelay) for resources/subscribe; None: not offered
+        self.subscriptions: tuple[Any, Any, Any] | None = None
         self._validators: dict[tuple[str, int], Draft202012Validator] = {}
 
     def _complete(self, ctx: McpContext, result: dict[str, Any]) -> bytes:
@@ -178,6 +180,8 @@ class McpMethods:
         if method == "completion/complete":
             return self.complete(ctx, params)
         if ctx.era == "legacy":
+            if method in ("resources/subscribe", "resources/unsubscribe"):
+                return await self.subscribe(ctx, params, method == "resources/subscribe")
             if method == "ping":
                 return b"{}"
             if method == "logging/setLevel":
@@ -267,6 +271,18 @@ class McpMethods:
         return self._complete(ctx, result)
 
     # -- prompts and resources ---------------------------------------------------------------------
+
+    async def subscribe(self, ctx: McpContext, params: dict[str, Any], on: bool) -> bytes:
+        uri = params.get("uri")
+        row = ctx.snapshot.resources.get(uri) if isinstance(uri, str) else None
+        if row is None or ctx.session is None or self.subscriptions is None:
+            raise RpcError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", data={"uri": uri})
+        updates, sessions, relay = self.subscriptions
+        try:
+            await updates.set(ctx.snapshot.tenant_id, ctx.session, row, on, sessions, relay)
+        except ToolCallError as exc:
+            raise RpcError(INTERNAL_ERROR, str(exc)) from None
+        return b"{}"
 
     async def get_prompt(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
         name = params.get("name")

@@ -20,6 +20,7 @@ from api.mcp.auth import McpAuthError, McpCaller, McpTokenVerifier, protected_re
 from api.mcp.gateway import EventsReply, McpGateway, StreamReply
 from api.mcp.notifications import NotificationHub, Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
+from api.mcp.resource_updates import ResourceUpdates, StreamSink
 from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
 from application.sessions import McpSession, SessionStore
@@ -42,6 +43,7 @@ class McpState:
     metrics: McpMetrics
     allowed_origins: frozenset[str]
     relay: SseRelay
+    updates: ResourceUpdates
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -180,8 +182,16 @@ async def _events(queue: asyncio.Queue[bytes], first: list[bytes], event: str = 
 
 
 def _subscribed_stream(
-    state: McpState, subscriber: Subscriber, first: list[bytes], channel: str | None = None
+    state: McpState,
+    subscriber: Subscriber,
+    first: list[bytes],
+    channel: str | None = None,
+    ends_session: bool = True,
+    on_close: Any = None,
 ) -> Stream:
+    """``channel``: the session whose relayed messages this stream carries; the session ends with the
+    stream if ``ends_session`` (HTTP+SSE). ``on_close``: called when the stream ends."""
+
     async def stream() -> AsyncIterator[bytes]:
         state.hub.subscribe(subscriber)
         if channel is not None:
@@ -191,9 +201,12 @@ def _subscribed_stream(
                 yield chunk
         finally:
             state.hub.unsubscribe(subscriber)
+            if on_close is not None:
+                on_close()
             if channel is not None:
                 await state.relay.detach(channel)
-                await state.sessions.delete(channel)
+                if ends_session:
+                    await state.sessions.delete(channel)
 
     return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -207,7 +220,17 @@ def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
         lambda method: notification_body(method, {"_meta": meta}),
         asyncio.get_running_loop(),
     )
-    return _subscribed_stream(state, subscriber, [b"event: message\ndata: " + reply.first + b"\n\n"])
+    sink = StreamSink(subscriber.offer, reply.subscription_id)
+    for row in reply.resources:
+        if row["doc"].get("source"):
+            state.updates.add(reply.snapshot.tenant_id, row, sink)
+
+    def closed() -> None:
+        sink.open = False
+        state.updates.discard(sink)
+
+    first = [b"event: message\ndata: " + reply.first + b"\n\n"]
+    return _subscribed_stream(state, subscriber, first, on_close=closed)
 
 
 async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
@@ -240,7 +263,8 @@ async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
             media_type="application/json",
         )
     subscriber = Subscriber(session.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop())
-    return _subscribed_stream(state, subscriber, [b": stream open\n\n"])
+    # relayed messages for the session (resource updates) come out here, wherever they were produced
+    return _subscribed_stream(state, subscriber, [b": stream open\n\n"], session.id, ends_session=False)
 
 
 async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any:

@@ -12,6 +12,7 @@ from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
 from api.mcp.methods import CallLimits, McpMethods
 from api.mcp.notifications import NotificationHub
+from api.mcp.resource_updates import ResourceUpdates
 from api.mcp.routes import McpState
 from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
@@ -26,7 +27,7 @@ from infrastructure.redis.leases import RedisLeases
 from infrastructure.redis.sessions import RedisSessionStore
 from infrastructure.sql.leases import SqlLeases
 from infrastructure.upstream.http_client import HttpUpstreamClient
-from infrastructure.upstream.mcp_client import UpstreamPool, probe, watch
+from infrastructure.upstream.mcp_client import UpstreamPool, probe, subscribe, watch
 from infrastructure.upstream.rest_tool import RestToolCaller
 
 __all__ = ["close_mcp_state", "open_mcp_state"]
@@ -48,6 +49,8 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(settings.redis_url)
+    updates = ResourceUpdates(forwarder, subscribe)
+    methods.subscriptions = (updates, sessions, relay)
     client_requests = ClientRequests(SseRelay(settings.redis_url, prefix="ledgergate:answer:"))
     state = McpState(
         gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests),
@@ -57,11 +60,13 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         metrics=metrics,
         allowed_origins=frozenset(settings.allowed_origins),
         relay=relay,
+        updates=updates,
     )
     runtime.extras["mcp_closers"] = [
         rest.close,
         sessions.close,
         renderer.close,
+        updates.close,
         relay.close,
         client_requests.close,
         pool.close,

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
 
-__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError", "auth_headers", "probe", "watch"]
+__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError", "auth_headers", "probe", "subscribe", "watch"]
 
 log = logging.getLogger("ledgergate.upstream")
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")
@@ -166,6 +166,25 @@ async def watch(spec: dict[str, Any], on_list_changed: Callable[[], Awaitable[No
     client.message_handler = on_message
     client.mode = "legacy"  # server-to-client notifications need a session
     async with client:
+        await stop.wait()
+
+
+async def subscribe(
+    spec: dict[str, Any], uri: str, on_updated: Callable[[], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    """Subscribe to one resource of the upstream and call ``on_updated`` on each of its updates, until ``stop``."""
+
+    async def on_message(message: Any) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", None) == "notifications/resources/updated":
+            if str(getattr(getattr(root, "params", None), "uri", "")) == uri:
+                await on_updated()
+
+    client = await make_client(spec)
+    client.message_handler = on_message
+    client.mode = "legacy"  # legacy sessions carry resources/subscribe on every upstream revision
+    async with client as session:
+        await session.subscribe_resource(uri)
         await stop.wait()
 
 

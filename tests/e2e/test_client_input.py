@@ -7,19 +7,23 @@ legacy session it sends the request mid-call. Clients are the official SDK clien
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from tests.api.conftest import free_port
 from tests.e2e.test_upstreams import ROOT, Gateway, gateway  # noqa: F401 - the fixture
@@ -135,3 +139,85 @@ def test_a_legacy_client_that_declared_nothing_gets_an_error_result_and_is_never
     result = asyncio.run(run())
     assert result.is_error
     assert "elicitation" in result.content[0].text
+
+
+def post_on_board(target: Gateway, text: str) -> None:
+    async def run() -> None:
+        async with target.client() as session:
+            result = await session.call_tool("ask__post", {"text": text})
+            assert not result.is_error, result
+
+    asyncio.run(run())
+
+
+def test_a_legacy_client_subscribed_to_an_upstream_resource_is_told_of_its_updates_until_it_unsubscribes(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+) -> None:
+    written = gateway.register({"name": "ask", "transport": "streamable_http", "url": asking_url})
+    gateway.wait(written["position"])
+    updates: list[str] = []
+    told = asyncio.Event()
+
+    async def on_message(message: Any) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", None) == "notifications/resources/updated":
+            updates.append(str(root.params.uri))
+            told.set()
+
+    async def run() -> tuple[str, str]:
+        client = gateway.client()
+        client.message_handler = on_message
+        async with client as session:
+            assert session.server_capabilities.resources.subscribe
+            uri = next(str(r.uri) for r in (await session.list_resources()).resources if "board" in str(r.uri))
+            with warnings.catch_warnings():  # legacy-era methods, which this test is about
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await session.subscribe_resource(uri)
+                await asyncio.to_thread(post_on_board, gateway, "first")
+                await asyncio.wait_for(told.wait(), 10)
+                text = (await session.read_resource(uri)).contents[0].text  # type: ignore[union-attr]
+                await session.unsubscribe_resource(uri)
+            await asyncio.to_thread(post_on_board, gateway, "second")
+            await asyncio.sleep(1.0)
+            return uri, text
+
+    uri, text = asyncio.run(run())
+    assert (updates, text) == ([uri], "first")
+
+
+def test_a_modern_client_names_upstream_resources_in_subscriptions_listen_and_gets_their_updates(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+) -> None:
+    written = gateway.register({"name": "ask", "transport": "streamable_http", "url": asking_url})
+    gateway.wait(written["position"])
+    uri = next(r["uri"] for r in gateway.call("GET", "/resources").json()["items"] if "board" in r["uri"])
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": "listen-1",
+        "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": [uri, "memo://nowhere"]}, "_meta": meta},
+    }
+    headers = gateway.headers | {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "subscriptions/listen",
+    }
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream("POST", gateway.server.url + "/mcp", json=body, headers=headers) as stream,
+    ):
+        assert stream.status_code == 200
+        messages = (json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:"))
+        acknowledged = next(messages)
+        assert acknowledged["params"]["notifications"] == {"resourceSubscriptions": [uri]}
+        post_on_board(gateway, "hello")
+        updated = next(messages)
+        assert updated["method"] == "notifications/resources/updated"
+        assert updated["params"]["uri"] == uri
+        assert updated["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"

@@ -1,16 +1,20 @@
-"""An upstream MCP server whose tools need the client mid-call: elicitation, sampling and roots.
+"""An upstream MCP server that needs its clients: tools asking mid-call, and a subscribable resource.
 
     python -m tests.support.asking_upstream http PORT
 
-Built with the official SDK's resolvers: to a 2026-07-28 client each tool answers ``input_required``
-and finishes when retried with the responses; in a legacy session it sends the request mid-call.
+The tools use the official SDK's resolvers: to a 2026-07-28 client each answers ``input_required`` and
+finishes when retried with the responses; in a legacy session it sends the request mid-call (elicitation,
+sampling, roots). The resource ``memo://board`` holds the text last given to the tool ``post``, and every
+session subscribed to it (``resources/subscribe``) is sent ``notifications/resources/updated`` on a post.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Elicit, ListRoots, MCPServer, Resolve, Sample
 from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent
 from pydantic import BaseModel
@@ -47,6 +51,37 @@ def build() -> MCPServer:
     @server.tool(description="List the client's roots")
     def roots(listing: Annotated[ListRootsResult, Resolve(ask_roots)]) -> str:
         return "roots: " + ", ".join(str(root.uri) for root in listing.roots)
+
+    board = {"text": "empty"}
+    subscribed: set[Any] = set()
+
+    @server.resource("memo://board", description="What was posted last")
+    def read_board() -> str:
+        return board["text"]
+
+    async def on_subscribe(ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
+        if str(params.uri) == "memo://board":
+            subscribed.add(ctx.session)
+        return types.EmptyResult()
+
+    async def on_unsubscribe(
+        ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        subscribed.discard(ctx.session)
+        return types.EmptyResult()
+
+    server._lowlevel_server.add_request_handler("resources/subscribe", types.SubscribeRequestParams, on_subscribe)
+    server._lowlevel_server.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, on_unsubscribe)
+
+    @server.tool(description="Post a text on the board; subscribers of memo://board are told")
+    async def post(text: str) -> str:
+        board["text"] = text
+        for session in list(subscribed):
+            try:
+                await session.send_resource_updated("memo://board")
+            except Exception:  # a session that went away
+                subscribed.discard(session)
+        return f"{len(subscribed)} subscribers told"
 
     return server
 

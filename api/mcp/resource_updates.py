@@ -1,0 +1,147 @@
+"""Resource subscriptions on discovered resources: one upstream subscription per resource and process.
+
+A legacy client subscribes with ``resources/subscribe`` (the URI is kept in its session record, so
+``resources/unsubscribe`` may reach any worker); its updates travel to whichever worker holds the
+session's stream, through the same relay as HTTP+SSE answers. A modern client names URIs in
+``subscriptions/listen``; their updates go on that stream. The worker that took the subscription
+holds the upstream one and ends it when no subscriber is left (checked on each update).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from api.mcp.forwarding import UpstreamForwarder
+from api.mcp.protocol import notification_body
+from api.mcp.sse_relay import SseRelay
+from application.sessions import McpSession, SessionStore
+
+__all__ = ["UPDATED", "ResourceUpdates", "SessionSink", "StreamSink"]
+
+log = logging.getLogger("ledgergate.mcp")
+UPDATED = "notifications/resources/updated"
+Subscribe = Callable[[dict[str, Any], str, Callable[[], Awaitable[None]], asyncio.Event], Awaitable[None]]
+
+
+class Sink(Protocol):
+    async def deliver(self, uri: str) -> bool:
+        """Send an update of ``uri``; False when this subscriber is gone."""
+        ...
+
+
+@dataclass(frozen=True)
+class SessionSink:
+    """A legacy session's subscription: valid while its record lists the URI."""
+
+    session_id: str
+    sessions: SessionStore
+    relay: SseRelay
+
+    async def deliver(self, uri: str) -> bool:
+        session = await self.sessions.get(self.session_id)
+        if session is None or uri not in session.subscriptions:
+            return False
+        await self.relay.deliver(self.session_id, notification_body(UPDATED, {"uri": uri}))
+        return True
+
+
+@dataclass(eq=False)
+class StreamSink:
+    """A modern ``subscriptions/listen`` stream: valid until it closes."""
+
+    offer: Callable[[bytes], None]
+    subscription_id: Any
+    open: bool = True
+
+    async def deliver(self, uri: str) -> bool:
+        if self.open:
+            meta = {"io.modelcontextprotocol/subscriptionId": self.subscription_id}
+            self.offer(notification_body(UPDATED, {"uri": uri, "_meta": meta}))
+        return self.open
+
+
+@dataclass(eq=False)
+class _Watch:
+    uri: str  # as the client knows it
+    sinks: set[Any] = field(default_factory=set)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class ResourceUpdates:
+    def __init__(self, forwarder: UpstreamForwarder, subscribe: Subscribe) -> None:
+        self.forwarder = forwarder
+        self.subscribe_upstream = subscribe
+        self._watches: dict[tuple[str, str], _Watch] = {}
+
+    def add(self, tenant_id: str, row: dict[str, Any], sink: Sink) -> None:
+        """Deliver updates of a discovered resource to ``sink``.
+
+        Raises: ToolCallError when the resource's upstream is gone or disabled."""
+        upstream, original = self.forwarder.upstream_of(tenant_id, row)
+        key = (upstream.spec["id"], original)
+        watch = self._watches.get(key)
+        if watch is None or watch.task is None or watch.task.done():
+            watch = self._watches[key] = _Watch(uri=row["doc"]["uri"])
+            watch.task = asyncio.create_task(self._hold(key, watch, upstream.spec, original), name="subscribe")
+        watch.sinks.add(sink)
+
+    def discard(self, sink: Sink) -> None:
+        for key, watch in list(self._watches.items()):
+            watch.sinks.discard(sink)
+            if not watch.sinks:
+                self._end(key, watch)
+
+    def _end(self, key: tuple[str, str], watch: _Watch) -> None:
+        watch.stop.set()
+        if self._watches.get(key) is watch:
+            del self._watches[key]
+
+    async def _hold(self, key: tuple[str, str], watch: _Watch, spec: dict[str, Any], original: str) -> None:
+        async def updated() -> None:
+            for sink in list(watch.sinks):
+                if not await sink.deliver(watch.uri):
+                    watch.sinks.discard(sink)
+            if not watch.sinks:
+                self._end(key, watch)
+
+        try:
+            await self.subscribe_upstream(spec, original, updated, watch.stop)
+        except Exception:  # the next subscribe starts again; the failure is the upstream's
+            log.warning("subscription to %s of upstream %s ended", original, spec.get("name"), exc_info=True)
+        finally:
+            if self._watches.get(key) is watch:
+                del self._watches[key]
+
+    async def set(
+        self,
+        tenant_id: str,
+        session: McpSession,
+        row: dict[str, Any],
+        on: bool,
+        sessions: SessionStore,
+        relay: SseRelay,
+    ) -> None:
+        """``resources/subscribe`` (``on``) or ``resources/unsubscribe`` of a legacy session.
+
+        Raises: ToolCallError (the resource's upstream is gone or disabled; nothing changes)."""
+        uri = row["doc"]["uri"]
+        if on and row["doc"].get("source"):
+            self.add(tenant_id, row, SessionSink(session.id, sessions, relay))
+        kept = [u for u in session.subscriptions if u != uri]
+        session.subscriptions = [*kept, uri] if on else kept
+        await sessions.put(session)
+
+    async def close(self) -> None:
+        watches, self._watches = list(self._watches.values()), {}
+        for watch in watches:
+            watch.stop.set()
+        for watch in watches:
+            if watch.task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(watch.task, timeout=5)
