@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -25,33 +20,16 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from tests.api.conftest import free_port
-from tests.e2e.test_upstreams import ROOT, Gateway, gateway  # noqa: F401 - the fixture
+from tests.e2e.test_upstreams import Gateway, gateway  # noqa: F401 - the fixture
+from tests.support.asking_upstream import running
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def asking_url() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.asking_upstream", "http", str(port)],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the asking upstream did not start"
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/mcp"
-    process.kill()
-    process.wait()
+    with running() as url:
+        yield url
 
 
 class Answers:

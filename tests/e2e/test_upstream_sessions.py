@@ -3,6 +3,7 @@ so any gateway process continues it."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 
 from tests.api.conftest import start_server
 from tests.e2e.test_mcp_scale_out import rpc
-from tests.e2e.test_upstreams import Upstream
+from tests.support.asking_upstream import running
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -35,14 +36,15 @@ def open_session(url: str, token: str) -> str:
 def test_an_upstream_session_follows_its_client_across_gateway_processes(
     tmp_path: Path, postgres_url: str, redis_url: str, mode: str, second_client: list[str]
 ) -> None:
-    upstream = Upstream("http", "stateful").start()
+    upstream = ExitStack()
+    url = upstream.enter_context(running())
     data = tmp_path / "data"
     first = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
     second = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
     token = (data / "admin-token").read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        body = {"name": "stateful", "transport": "streamable_http", "url": upstream.url, "session_mode": mode}
+        body = {"name": "stateful", "transport": "streamable_http", "url": url, "session_mode": mode}
         created = httpx.post(first.url + "/v1/tenants/default/upstreams", json=body, headers=headers, timeout=30)
         assert created.status_code == 201, created.text
         position = created.json()["position"]
@@ -63,4 +65,4 @@ def test_an_upstream_session_follows_its_client_across_gateway_processes(
     finally:
         first.stop()
         second.stop()
-        upstream.stop()
+        upstream.close()

@@ -6,16 +6,23 @@ The tools use the official SDK's resolvers: to a 2026-07-28 client each answers 
 finishes when retried with the responses; in a legacy session it sends the request mid-call (elicitation,
 sampling, roots). The resource ``memo://board`` holds the text last given to the tool ``post``, and every
 session subscribed to it (``resources/subscribe``) is sent ``notifications/resources/updated`` on a post.
+``session_counter`` counts calls per upstream session (``Mcp-Session-Id``).
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver import Elicit, ListRoots, MCPServer, Resolve, Sample
+from mcp.server.mcpserver import Context, Elicit, ListRoots, MCPServer, Resolve, Sample
 from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent
 from pydantic import BaseModel
 
@@ -52,6 +59,14 @@ def build() -> MCPServer:
     def roots(listing: Annotated[ListRootsResult, Resolve(ask_roots)]) -> str:
         return "roots: " + ", ".join(str(root.uri) for root in listing.roots)
 
+    per_session: dict[str, int] = {}
+
+    @server.tool(description="Count calls in this upstream session (keyed by the Mcp-Session-Id header)")
+    def session_counter(ctx: Context) -> str:
+        key = (ctx.headers or {}).get("mcp-session-id") or "no session"
+        per_session[key] = per_session.get(key, 0) + 1
+        return f"{per_session[key]}"
+
     board = {"text": "empty"}
     subscribed: set[Any] = set()
 
@@ -84,6 +99,34 @@ def build() -> MCPServer:
         return f"{len(subscribed)} subscribers told"
 
     return server
+
+
+@contextmanager
+def running() -> Iterator[str]:
+    """This server in a subprocess on a free loopback port: its MCP URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.asking_upstream", "http", str(port)],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the asking upstream did not start"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":

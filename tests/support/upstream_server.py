@@ -4,8 +4,7 @@
     python -m tests.support.upstream_server http PORT [NAME]
     python -m tests.support.upstream_server sse PORT [NAME]
 
-Tools: ``echo``, ``add``, ``counter`` (per-process state), ``session_counter`` (per upstream session),
-``whoami`` (reports the server's name).
+Tools: ``echo``, ``add``, ``counter`` (per-process state), ``whoami`` (reports the server's name).
 A resource ``memo://note`` and a prompt ``review``. Setting EXTRA_TOOL=1 adds ``extra``.
 """
 
@@ -33,14 +32,6 @@ def build(name: str) -> MCPServer:
     def counter() -> int:
         count["n"] += 1
         return count["n"]
-
-    per_session: dict[str, int] = {}
-
-    @server.tool(description="Count calls in this upstream session (keyed by the Mcp-Session-Id header)")
-    def session_counter(ctx: Context) -> str:
-        key = (ctx.headers or {}).get("mcp-session-id") or "no session"
-        per_session[key] = per_session.get(key, 0) + 1
-        return f"{per_session[key]}"
 
     @server.tool(description="Report progress three times, then answer")
     async def slow_steps(ctx: Context) -> str:
