@@ -309,6 +309,24 @@ class UpstreamForwarder:
             return await self._http_request(upstream, "prompts/get", params, client, session, True)
         return await self.pool.get_prompt(upstream.spec, upstream.fingerprint, original, texts, client)
 
+    async def complete(
+        self,
+        tenant_id: str,
+        row: dict[str, Any],
+        params: dict[str, Any],
+        client: str = "",
+        session: McpSession | None = None,
+    ) -> dict[str, Any]:
+        """``completion/complete`` for a discovered prompt or resource: the reference names the original."""
+        upstream, original = self.upstream_of(tenant_id, row)
+        ref = dict(params["ref"])
+        ref["name" if ref.get("type") == "ref/prompt" else "uri"] = original
+        argument, context = params["argument"], (params.get("context") or {}).get("arguments")
+        if upstream.spec["transport"] == "streamable_http":
+            forwarded = {"ref": ref, "argument": argument} | ({"context": {"arguments": context}} if context else {})
+            return await self._http_request(upstream, "completion/complete", forwarded, client, session, True)
+        return await self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
+
     async def end_sessions(self, session: McpSession) -> None:
         """The downstream session ended: end the upstream sessions kept for it (best effort)."""
         for upstream_id, kept in session.upstreams.items():

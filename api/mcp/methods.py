@@ -178,7 +178,7 @@ class McpMethods:
         if method == "resources/read":
             return await self.read_resource(ctx, params)
         if method == "completion/complete":
-            return self.complete(ctx, params)
+            return await self.complete(ctx, params)
         if ctx.era == "legacy":
             if method in ("resources/subscribe", "resources/unsubscribe"):
                 return await self.subscribe(ctx, params, method == "resources/subscribe")
@@ -332,7 +332,7 @@ class McpMethods:
             result |= {"ttlMs": 60_000, "cacheScope": "private"}
         return self._complete(ctx, result)
 
-    def complete(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
+    async def complete(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
         ref = params.get("ref") or {}
         argument = params.get("argument") or {}
         if not isinstance(ref, dict) or not isinstance(argument, dict):
@@ -345,9 +345,19 @@ class McpMethods:
             if argument.get("name") not in declared:
                 raise RpcError(INVALID_PARAMS, f"prompt {ref.get('name')} has no argument {argument.get('name')}")
         elif ref.get("type") == "ref/resource":
-            if ref.get("uri") not in ctx.snapshot.resources:
+            row = ctx.snapshot.resources.get(ref.get("uri"))
+            if row is None:
                 raise RpcError(INVALID_PARAMS, f"Unknown resource: {ref.get('uri')}")
         else:
             raise RpcError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
+        if row["doc"].get("source"):  # the upstream knows its values
+            try:
+                forwarded = await self.forwarder.complete(
+                    ctx.snapshot.tenant_id, row, {**params, "ref": ref, "argument": argument}, _client(ctx), ctx.session
+                )
+            except ToolCallError as exc:
+                raise RpcError(INTERNAL_ERROR, str(exc)) from None
+            forwarded.pop("resultType", None)
+            return self._complete(ctx, forwarded)
         # Stored prompts declare no value sets, so there is nothing to suggest.
         return self._complete(ctx, {"completion": {"values": [], "total": 0, "hasMore": False}})

@@ -20,11 +20,20 @@ import httpx2
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import PromptReference, ResourceTemplateReference
 
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
 
-__all__ = ["McpUpstreamConnector", "UpstreamPool", "UpstreamUnavailableError", "auth_headers", "probe", "subscribe", "watch"]
+__all__ = [
+    "McpUpstreamConnector",
+    "UpstreamPool",
+    "UpstreamUnavailableError",
+    "auth_headers",
+    "probe",
+    "subscribe",
+    "watch",
+]
 
 log = logging.getLogger("ledgergate.upstream")
 SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV", "PYTHONPATH")
@@ -176,9 +185,9 @@ async def subscribe(
 
     async def on_message(message: Any) -> None:
         root = getattr(message, "root", message)
-        if getattr(root, "method", None) == "notifications/resources/updated":
-            if str(getattr(getattr(root, "params", None), "uri", "")) == uri:
-                await on_updated()
+        updated = getattr(root, "method", None) == "notifications/resources/updated"
+        if updated and str(getattr(getattr(root, "params", None), "uri", "")) == uri:
+            await on_updated()
 
     client = await make_client(spec)
     client.message_handler = on_message
@@ -312,6 +321,26 @@ class UpstreamPool:
         return _wire(
             await self._run(
                 spec, version, lambda c: c.get_prompt(name, arguments), self._client_key(spec, client), retry=True
+            )
+        )
+
+    async def complete(
+        self,
+        spec: dict[str, Any],
+        version: int,
+        ref: dict[str, Any],
+        argument: dict[str, str],
+        context: dict[str, str] | None,
+        client: str = "",
+    ) -> dict[str, Any]:
+        model = PromptReference(**ref) if ref.get("type") == "ref/prompt" else ResourceTemplateReference(**ref)
+        return _wire(
+            await self._run(
+                spec,
+                version,
+                lambda c: c.complete(model, argument, context),
+                self._client_key(spec, client),
+                retry=True,
             )
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
-from tests.e2e.test_upstreams import Gateway, gateway  # noqa: F401 - the fixture
+from tests.e2e.test_upstreams import ROOT, Gateway, gateway  # noqa: F401 - the fixture
 from tests.support.asking_upstream import running
 
 pytestmark = pytest.mark.slow
@@ -199,3 +200,22 @@ def test_a_modern_client_names_upstream_resources_in_subscriptions_listen_and_ge
         assert updated["method"] == "notifications/resources/updated"
         assert updated["params"]["uri"] == uri
         assert updated["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-1"
+
+
+@pytest.mark.parametrize("transport", ["streamable_http", "stdio"])
+def test_completion_of_a_discovered_prompt_argument_is_answered_by_its_upstream(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+    transport: str,
+) -> None:
+    stdio = {"command": sys.executable, "args": ["-m", "tests.support.asking_upstream", "stdio"], "cwd": str(ROOT)}
+    where = {"url": asking_url} if transport == "streamable_http" else stdio
+    written = gateway.register({"name": "ask", "transport": transport, **where})
+    gateway.wait(written["position"])
+
+    async def run() -> list[str]:
+        async with gateway.client() as session:
+            ref = types.PromptReference(type="ref/prompt", name="ask__greet")
+            return (await session.complete(ref, {"name": "language", "value": "e"})).completion.values
+
+    assert asyncio.run(run()) == ["english", "esperanto"]

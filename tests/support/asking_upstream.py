@@ -1,12 +1,14 @@
 """An upstream MCP server that needs its clients: tools asking mid-call, and a subscribable resource.
 
     python -m tests.support.asking_upstream http PORT
+    python -m tests.support.asking_upstream stdio
 
 The tools use the official SDK's resolvers: to a 2026-07-28 client each answers ``input_required`` and
 finishes when retried with the responses; in a legacy session it sends the request mid-call (elicitation,
 sampling, roots). The resource ``memo://board`` holds the text last given to the tool ``post``, and every
 session subscribed to it (``resources/subscribe``) is sent ``notifications/resources/updated`` on a post.
-``session_counter`` counts calls per upstream session (``Mcp-Session-Id``).
+``session_counter`` counts calls per upstream session (``Mcp-Session-Id``). The prompt ``greet`` completes
+its argument ``language``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def build() -> MCPServer:
     @server.tool(description="List the client's roots")
     def roots(listing: Annotated[ListRootsResult, Resolve(ask_roots)]) -> str:
         return "roots: " + ", ".join(str(root.uri) for root in listing.roots)
+
+    languages = ["english", "esperanto", "french"]
+
+    @server.prompt(description="Greet someone in a language")
+    def greet(language: str) -> str:
+        return f"Say hello in {language}"
+
+    @server.completion()
+    async def complete(ref: Any, argument: Any, context: Any) -> types.Completion | None:
+        if isinstance(ref, types.PromptReference) and ref.name == "greet" and argument.name == "language":
+            values = [v for v in languages if v.startswith(argument.value)]
+            return types.Completion(values=values, total=len(values), has_more=False)
+        return None
 
     per_session: dict[str, int] = {}
 
@@ -130,4 +145,7 @@ def running() -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    build().run("streamable-http", port=int(sys.argv[2]))
+    if sys.argv[1] == "stdio":
+        build().run("stdio")
+    else:
+        build().run("streamable-http", port=int(sys.argv[2]))
