@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate, trace
 
+from api.mcp.cancellation import CancelledByClientError, InFlight
 from api.mcp.client_requests import ClientRequests, askable_capabilities
 from api.mcp.methods import McpContext, McpMethods
 from api.mcp.protocol import (
@@ -69,6 +70,9 @@ KNOWN_METHODS = frozenset(
         "logging/setLevel",
     }
 )
+CANCELLABLE = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
+#: the answer to a request its client cancelled (the code LSP uses; MCP defines none)
+REQUEST_CANCELLED = -32800
 REMOVED_IN_MODERN = ("initialize", "ping", "logging/setLevel", "notifications/initialized")
 _B64_HEADER = re.compile(r"^=\?base64\?([A-Za-z0-9+/=]*)\?=$")
 
@@ -132,12 +136,14 @@ class McpGateway:
         methods: McpMethods,
         metrics: McpMetrics,
         client_requests: ClientRequests,
+        inflight: InFlight,
     ) -> None:
         self.hot = hot
         self.sessions = sessions
         self.methods = methods
         self.metrics = metrics
         self.client_requests = client_requests
+        self.inflight = inflight
         # Without an OpenTelemetry SDK every span is a no-op; skipping them saves ~40 us a request.
         self.tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
@@ -279,8 +285,11 @@ class McpGateway:
             return Reply(202, media_type="text/plain")
         if not isinstance(method, str):
             return _error(None, INVALID_REQUEST, "Invalid Request: method must be a string", 400)
-        if "id" not in message:
-            return Reply(202, media_type="text/plain")  # notifications are never answered
+        if "id" not in message:  # notifications are never answered
+            params = message.get("params")
+            if method == "notifications/cancelled" and ctx.session is not None and isinstance(params, dict):
+                await self.inflight.cancel(ctx.session.id, params.get("requestId"))
+            return Reply(202, media_type="text/plain")
         if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, str | int):
             return _error(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer", 400)
         params = message.get("params", {})
@@ -346,7 +355,16 @@ class McpGateway:
         )
         with self.metrics.request(label), span:
             try:
-                return Reply(200, result_body(request_id, await self.methods.dispatch(ctx, method, params)))
+                if ctx.session is not None and method in CANCELLABLE:  # may go upstream: the client may cancel it
+                    session_id = ctx.session.id
+                    result = await self.inflight.run(
+                        session_id, request_id, lambda: self.methods.dispatch(ctx, method, params)
+                    )
+                else:
+                    result = await self.methods.dispatch(ctx, method, params)
+                return Reply(200, result_body(request_id, result))
+            except CancelledByClientError:
+                return _error(request_id, REQUEST_CANCELLED, "Request cancelled by the client")
             except RpcError as exc:
                 self.metrics.error(label, exc.code)
                 return _error(request_id, exc.code, exc.message, exc.http_status, exc.data)

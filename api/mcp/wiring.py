@@ -7,6 +7,7 @@ import socket
 import uuid
 
 from api.mcp.auth import McpTokenVerifier
+from api.mcp.cancellation import InFlight
 from api.mcp.client_requests import ClientRequests
 from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
@@ -51,9 +52,10 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     relay = SseRelay(settings.redis_url)
     updates = ResourceUpdates(forwarder, subscribe)
     methods.subscriptions = (updates, sessions, relay)
+    inflight = InFlight(settings.redis_url)
     client_requests = ClientRequests(SseRelay(settings.redis_url, prefix="ledgergate:answer:"))
     state = McpState(
-        gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests),
+        gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests, inflight),
         verifier=McpTokenVerifier(runtime.codec, runtime.hot),
         hub=hub,
         sessions=sessions,
@@ -69,6 +71,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         updates.close,
         relay.close,
         client_requests.close,
+        inflight.close,
         pool.close,
         forwarder.close,
         limiter.close,

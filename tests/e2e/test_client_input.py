@@ -7,8 +7,10 @@ legacy session it sends the request mid-call. Clients are the official SDK clien
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -219,3 +221,58 @@ def test_completion_of_a_discovered_prompt_argument_is_answered_by_its_upstream(
             return (await session.complete(ref, {"name": "language", "value": "e"})).completion.values
 
     assert asyncio.run(run()) == ["english", "esperanto"]
+
+
+async def cancellations(session: Any, at_least: int) -> str:
+    deadline = time.monotonic() + 10
+    while True:
+        seen = (await session.call_tool("ask__cancellations", {})).content[0].text
+        if int(seen) >= at_least or time.monotonic() > deadline:
+            return str(seen)
+        await asyncio.sleep(0.1)
+
+
+def test_an_upstream_call_past_its_timeout_is_an_error_result_and_is_cancelled_upstream(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+) -> None:
+    written = gateway.register({"name": "ask", "transport": "streamable_http", "url": asking_url, "timeout_s": 1})
+    gateway.wait(written["position"])
+
+    async def run() -> tuple[Any, float, str]:
+        async with gateway.client() as session:
+            before = int((await session.call_tool("ask__cancellations", {})).content[0].text)
+            started = time.monotonic()
+            result = await session.call_tool("ask__sleepy", {"seconds": 30})
+            return result, time.monotonic() - started, await cancellations(session, before + 1)
+
+    result, took, cancelled = asyncio.run(run())
+    assert result.is_error
+    assert "did not answer within 1 s" in result.content[0].text
+    assert took < 5
+    assert int(cancelled) >= 1
+
+
+@pytest.mark.parametrize("session_mode", ["shared", "per_client"])  # modern and legacy upstream sessions
+def test_a_client_that_cancels_a_call_cancels_it_upstream(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+    session_mode: str,
+) -> None:
+    written = gateway.register(
+        {"name": "ask", "transport": "streamable_http", "url": asking_url, "session_mode": session_mode}
+    )
+    gateway.wait(written["position"])
+
+    async def run() -> tuple[int, str]:
+        async with gateway.client() as session:
+            before = int((await session.call_tool("ask__cancellations", {})).content[0].text)
+            call = asyncio.create_task(session.call_tool("ask__sleepy", {"seconds": 30}))
+            await asyncio.sleep(1.0)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            return before, await cancellations(session, before + 1)
+
+    before, after = asyncio.run(run())
+    assert int(after) == before + 1

@@ -8,11 +8,12 @@ finishes when retried with the responses; in a legacy session it sends the reque
 sampling, roots). The resource ``memo://board`` holds the text last given to the tool ``post``, and every
 session subscribed to it (``resources/subscribe``) is sent ``notifications/resources/updated`` on a post.
 ``session_counter`` counts calls per upstream session (``Mcp-Session-Id``). The prompt ``greet`` completes
-its argument ``language``.
+its argument ``language``. ``sleepy`` sleeps, and ``cancellations`` tells how many of its calls were cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -73,6 +74,21 @@ def build() -> MCPServer:
             values = [v for v in languages if v.startswith(argument.value)]
             return types.Completion(values=values, total=len(values), has_more=False)
         return None
+
+    cancelled = {"calls": 0}
+
+    @server.tool(description="Sleep for a while, unless cancelled")
+    async def sleepy(seconds: float) -> str:
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            cancelled["calls"] += 1
+            raise
+        return "slept"
+
+    @server.tool(description="How many calls of sleepy were cancelled")
+    def cancellations() -> str:
+        return str(cancelled["calls"])
 
     per_session: dict[str, int] = {}
 
