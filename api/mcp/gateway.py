@@ -9,15 +9,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -26,6 +22,7 @@ from opentelemetry import propagate, trace
 from api.mcp.cancellation import CancelledByClientError, InFlight
 from api.mcp.client_requests import ClientRequests, askable_capabilities
 from api.mcp.methods import McpContext, McpMethods
+from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION, header_mismatch, listen_reply
 from api.mcp.protocol import (
     ALL_VERSIONS,
     HEADER_MISMATCH,
@@ -37,23 +34,19 @@ from api.mcp.protocol import (
     PARSE_ERROR,
     UNSUPPORTED_VERSION,
     RpcError,
-    error_body,
     notification_body,
     result_body,
 )
+from api.mcp.replies import EventsReply, Reply, StreamReply, error_reply
 from api.metrics import McpMetrics
 from application.sessions import McpSession, SessionStore
 from projections.hot_catalog import HotCatalogs, Snapshot
 
-__all__ = ["McpGateway", "Reply", "StreamReply"]
+__all__ = ["EventsReply", "McpGateway", "Reply", "StreamReply"]
 
 log = logging.getLogger("ledgergate.mcp")
 tracer = trace.get_tracer("ledgergate.mcp")
 
-JSON = "application/json"
-META_VERSION = "io.modelcontextprotocol/protocolVersion"
-META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 KNOWN_METHODS = frozenset(
     {
         "tools/list",
@@ -74,45 +67,6 @@ CANCELLABLE = frozenset({"tools/call", "prompts/get", "resources/read", "complet
 #: the answer to a request its client cancelled (the code LSP uses; MCP defines none)
 REQUEST_CANCELLED = -32800
 REMOVED_IN_MODERN = ("initialize", "ping", "logging/setLevel", "notifications/initialized")
-_B64_HEADER = re.compile(r"^=\?base64\?([A-Za-z0-9+/=]*)\?=$")
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    media_type: str = JSON
-
-
-@dataclass
-class EventsReply:
-    """Messages to send as an SSE stream that ends with the response (a call reporting progress)."""
-
-    messages: AsyncIterator[bytes]
-
-
-@dataclass
-class StreamReply:
-    """An SSE stream of list_changed notifications (``subscriptions/listen``)."""
-
-    snapshot: Snapshot
-    kinds: frozenset[str]
-    first: bytes
-    subscription_id: Any
-    resources: list[dict[str, Any]] = field(default_factory=list)  # rows of resourceSubscriptions
-
-
-def decode_header(value: str | None) -> str | None:
-    if value is None:
-        return None
-    match = _B64_HEADER.match(value.strip())
-    if match is None:
-        return value.strip()
-    try:
-        return base64.b64decode(match.group(1), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
 
 
 def owns(session: McpSession, snapshot: Snapshot, token_id: str) -> bool:
@@ -122,10 +76,6 @@ def owns(session: McpSession, snapshot: Snapshot, token_id: str) -> bool:
         snapshot.server_id,
         token_id,
     )
-
-
-def _error(request_id: Any, code: int, message: str, status: int = 200, data: Any = None) -> Reply:
-    return Reply(status=status, body=error_body(request_id, code, message, data))
 
 
 class McpGateway:
@@ -160,15 +110,15 @@ class McpGateway:
         try:
             message = msgspec.json.decode(body)
         except msgspec.DecodeError:
-            return _error(None, PARSE_ERROR, "Parse error: the body is not JSON", 400)
+            return error_reply(None, PARSE_ERROR, "Parse error: the body is not JSON", 400)
         snapshot = self.hot.get(tenant_id, server_id)
         if snapshot is None:
-            return _error(None, INVALID_REQUEST, "no such virtual server in this tenant", 404)
+            return error_reply(None, INVALID_REQUEST, "no such virtual server in this tenant", 404)
         session_id = sse_session or headers.get("mcp-session-id")
         if isinstance(message, list):
             return await self._batch(message, headers, snapshot, session_id, token_id)
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            return _error(None, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message", 400)
+            return error_reply(None, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message", 400)
         if sse_session is None and self._is_modern(message, headers, session_id):
             return await self._modern(message, headers, snapshot, token_id)
         return await self._legacy(message, headers, snapshot, session_id, token_id, sse_session)
@@ -192,13 +142,13 @@ class McpGateway:
         self, headers: dict[str, str], session_id: str | None, snapshot: Snapshot, token_id: str
     ) -> McpSession | Reply:
         if session_id is None:
-            return _error(None, INVALID_REQUEST, "Bad Request: Missing session ID", 400)
+            return error_reply(None, INVALID_REQUEST, "Bad Request: Missing session ID", 400)
         session = await self.sessions.get(session_id)
         if session is None or not owns(session, snapshot, token_id):
-            return _error(None, INVALID_REQUEST, "Session not found", 404)
+            return error_reply(None, INVALID_REQUEST, "Session not found", 404)
         version = headers.get("mcp-protocol-version")
         if version is not None and version not in ALL_VERSIONS:
-            return _error(None, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}", 400)
+            return error_reply(None, INVALID_REQUEST, f"Bad Request: unsupported MCP-Protocol-Version {version!r}", 400)
         return session
 
     async def _legacy(
@@ -230,12 +180,12 @@ class McpGateway:
         request_id = message.get("id")
         params = message.get("params")
         if not isinstance(params, dict) or request_id is None:
-            return _error(request_id, INVALID_PARAMS, "initialize needs params and an id", 400)
+            return error_reply(request_id, INVALID_PARAMS, "initialize needs params and an id", 400)
         version = self.methods.negotiate(params.get("protocolVersion"))
         if fixed_id is not None:  # an HTTP+SSE stream: only its own opener may initialize it
             opened = await self.sessions.get(fixed_id)
             if opened is None or not owns(opened, snapshot, token_id):
-                return _error(None, INVALID_REQUEST, "Session not found", 404)
+                return error_reply(None, INVALID_REQUEST, "Session not found", 404)
         session = McpSession(
             id=fixed_id or secrets.token_hex(16),
             tenant_id=snapshot.tenant_id,
@@ -258,11 +208,11 @@ class McpGateway:
         if isinstance(session, Reply):
             return session
         if session.protocol_version != "2025-03-26":
-            return _error(
+            return error_reply(
                 None, INVALID_REQUEST, "Invalid Request: batches are only accepted in 2025-03-26 sessions", 400
             )
         if not messages:
-            return _error(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
+            return error_reply(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
         replies = [
             await self._one(
                 m,
@@ -270,7 +220,7 @@ class McpGateway:
                 stream=False,
             )
             if isinstance(m, dict)
-            else _error(None, INVALID_REQUEST, "Invalid Request")
+            else error_reply(None, INVALID_REQUEST, "Invalid Request")
             for m in messages
         ]
         bodies = [r.body for r in replies if r.body]
@@ -284,17 +234,17 @@ class McpGateway:
                 await self.client_requests.answer(ctx.session.id, message)
             return Reply(202, media_type="text/plain")
         if not isinstance(method, str):
-            return _error(None, INVALID_REQUEST, "Invalid Request: method must be a string", 400)
+            return error_reply(None, INVALID_REQUEST, "Invalid Request: method must be a string", 400)
         if "id" not in message:  # notifications are never answered
             params = message.get("params")
             if method == "notifications/cancelled" and ctx.session is not None and isinstance(params, dict):
                 await self.inflight.cancel(ctx.session.id, params.get("requestId"))
             return Reply(202, media_type="text/plain")
         if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, str | int):
-            return _error(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer", 400)
+            return error_reply(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer", 400)
         params = message.get("params", {})
         if not isinstance(params, dict):
-            return _error(request_id, INVALID_PARAMS, "params must be an object")
+            return error_reply(request_id, INVALID_PARAMS, "params must be an object")
         meta = params.get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if not (stream and method == "tools/call"):
@@ -364,14 +314,14 @@ class McpGateway:
                     result = await self.methods.dispatch(ctx, method, params)
                 return Reply(200, result_body(request_id, result))
             except CancelledByClientError:
-                return _error(request_id, REQUEST_CANCELLED, "Request cancelled by the client")
+                return error_reply(request_id, REQUEST_CANCELLED, "Request cancelled by the client")
             except RpcError as exc:
                 self.metrics.error(label, exc.code)
-                return _error(request_id, exc.code, exc.message, exc.http_status, exc.data)
+                return error_reply(request_id, exc.code, exc.message, exc.http_status, exc.data)
             except Exception:
                 log.exception("MCP method %s failed", method)
                 self.metrics.error(label, INTERNAL_ERROR)
-                return _error(request_id, INTERNAL_ERROR, "Internal error")
+                return error_reply(request_id, INTERNAL_ERROR, "Internal error")
 
     # -- modern ------------------------------------------------------------------------------------
 
@@ -384,78 +334,28 @@ class McpGateway:
         meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
         version = meta.get(META_VERSION)
         if version is None or not isinstance(meta.get(META_CAPABILITIES), dict):
-            return _error(request_id, INVALID_PARAMS, f"_meta must carry {META_VERSION} and {META_CAPABILITIES}", 400)
+            return error_reply(
+                request_id, INVALID_PARAMS, f"_meta must carry {META_VERSION} and {META_CAPABILITIES}", 400
+            )
         if version not in MODERN_VERSIONS:
-            return _error(
+            return error_reply(
                 request_id,
                 UNSUPPORTED_VERSION,
                 f"Unsupported protocol version {version}",
                 400,
                 {"supported": list(MODERN_VERSIONS), "requested": version},
             )
-        mismatch = self._header_mismatch(message, headers, version)
+        mismatch = header_mismatch(message, headers, version)
         if mismatch:
-            return _error(request_id, HEADER_MISMATCH, mismatch, 400)
+            return error_reply(request_id, HEADER_MISMATCH, mismatch, 400)
         if "id" not in message:
             return Reply(202, media_type="text/plain")
         if method in REMOVED_IN_MODERN:
-            return _error(request_id, METHOD_NOT_FOUND, f"Method not found: {method}", 404)
+            return error_reply(request_id, METHOD_NOT_FOUND, f"Method not found: {method}", 404)
         if method == "server/discover":
             return Reply(200, result_body(request_id, self.methods.discover_result(self.hot.ttl_ms)))
         if method == "subscriptions/listen":
-            return self._listen(request_id, params, snapshot)
+            return listen_reply(request_id, params, snapshot)
         return await self._one(
             message, McpContext("modern", snapshot, None, meta, self._trace_context(headers), token_id)
         )
-
-    @staticmethod
-    def _header_mismatch(message: dict[str, Any], headers: dict[str, str], version: str) -> str | None:
-        if headers.get("mcp-protocol-version") != version:
-            return "MCP-Protocol-Version header must equal the _meta protocol version"
-        method = message.get("method")
-        if decode_header(headers.get("mcp-method")) != method:
-            return "Mcp-Method header must equal the method"
-        name_field = NAMED_METHODS.get(str(method))
-        if name_field is not None:
-            params = message.get("params") or {}
-            if decode_header(headers.get("mcp-name")) != params.get(name_field):
-                return f"Mcp-Name header must equal params.{name_field}"
-        return None
-
-    @staticmethod
-    def _listen(request_id: Any, params: dict[str, Any], snapshot: Snapshot) -> StreamReply:
-        wanted = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
-        kinds = frozenset(
-            kind
-            for kind, flag in (
-                ("tools", "toolsListChanged"),
-                ("prompts", "promptsListChanged"),
-                ("resources", "resourcesListChanged"),
-            )
-            if wanted.get(flag)
-        )
-        agreed = {
-            flag: True
-            for kind, flag in (
-                ("tools", "toolsListChanged"),
-                ("prompts", "promptsListChanged"),
-                ("resources", "resourcesListChanged"),
-            )
-            if kind in kinds
-        }
-        uris = wanted.get("resourceSubscriptions")
-        rows = (
-            [snapshot.resources[u] for u in uris if isinstance(u, str) and u in snapshot.resources]
-            if isinstance(uris, list)
-            else []
-        )
-        if rows:
-            agreed["resourceSubscriptions"] = [row["doc"]["uri"] for row in rows]
-        first = msgspec.json.encode(
-            {
-                "jsonrpc": "2.0",
-                "method": "notifications/subscriptions/acknowledged",
-                "params": {"notifications": agreed, "_meta": {"io.modelcontextprotocol/subscriptionId": request_id}},
-            }
-        )
-        return StreamReply(snapshot=snapshot, kinds=kinds, first=first, subscription_id=request_id, resources=rows)

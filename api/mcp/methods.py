@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from api.mcp.client_requests import askable_capabilities
 from api.mcp.forwarding import InputRelay, UpstreamForwarder
+from api.mcp.modern_rules import META_CAPABILITIES
 from api.mcp.protocol import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -37,7 +38,6 @@ from projections.hot_catalog import Snapshot, decode_page_cursor
 __all__ = ["SERVER_INFO", "CallLimits", "McpContext", "McpMethods", "capabilities"]
 
 log = logging.getLogger("ledgergate.mcp")
-META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
 tracer = trace.get_tracer("ledgergate.mcp")
 
 SERVER_INFO = {"name": "ledgergate", "title": "Ledgergate", "version": "0.1.0"}
