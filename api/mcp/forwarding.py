@@ -94,11 +94,16 @@ class InputRelay:
         return retry
 
 
-class _Upstream(msgspec.Struct):
+@dataclass
+class _Upstream:
     spec: dict[str, Any]
     fingerprint: int
     auth: dict[str, str] | None = None
     auth_at: float = 0.0
+    limit: asyncio.Semaphore = field(init=False)  # concurrent calls to this upstream from this process
+
+    def __post_init__(self) -> None:
+        self.limit = asyncio.Semaphore(int(self.spec.get("concurrency_limit") or 64))
 
 
 def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
@@ -217,7 +222,7 @@ class UpstreamForwarder:
         attempts = 3 if retry else 2  # a refused session or credential never ran the request: always retry it
         for attempt in range(attempts):
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(timeout), upstream.limit:
                     channel = await self._channel(upstream, client, session, renew)
                     return await self.http.request(
                         spec["url"],
