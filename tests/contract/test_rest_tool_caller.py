@@ -119,3 +119,10 @@ def test_a_secret_of_another_tenant_cannot_be_used(echo: str) -> None:
 def test_a_missing_url_argument_is_reported(echo: str) -> None:
     with pytest.raises(ToolCallError, match="'item' is needed"):
         call(RestToolCaller(ReversingCipher()), tool(echo + "/items/{item}"), {})
+
+
+def test_a_large_answer_arrives_whole(echo: str) -> None:
+    text = "x" * 600_000  # many reads of the response stream
+    result = call(RestToolCaller(ReversingCipher()), tool(echo + "/big", "POST"), {"text": text})
+    assert result["isError"] is False
+    assert result["structuredContent"]["body"] == {"text": text}
