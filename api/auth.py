@@ -55,10 +55,18 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
         claims = runtime.codec.verify(authorization[7:].strip())
     except InvalidTokenError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from None
-    if runtime.catalog.is_token_revoked(claims.token_id):
+    # A serving process reads revocation and tenant state from its hot catalog (no database round trip);
+    # a runtime without one (the CLI) asks the durable view.
+    hot = runtime.hot
+    revoked = (
+        hot.token_revoked(claims.token_id) if hot is not None else runtime.catalog.is_token_revoked(claims.token_id)
+    )
+    if revoked:
         raise UnauthorizedError("this token was revoked")
-    if claims.role != "platform-admin" and not runtime.queries.tenant_is_active(claims.tenant_id):
-        raise ForbiddenError(f"tenant {claims.tenant_id!r} is disabled or deleted")
+    if claims.role != "platform-admin":
+        active = hot.tenant_active(claims.tenant_id) if hot is not None else None
+        if not active and not runtime.queries.tenant_is_active(claims.tenant_id):
+            raise ForbiddenError(f"tenant {claims.tenant_id!r} is disabled or deleted")
     request_id = str(uuid.uuid4())
     correlation = correlation_id if correlation_id and _CORRELATION.match(correlation_id) else request_id
     return Principal(
