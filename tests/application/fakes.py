@@ -37,7 +37,8 @@ class FakeCipher:
         return {"key_id": f"key-{tenant_id}", "ciphertext": plaintext[::-1]}
 
     def decrypt(self, tenant_id: str, sealed: dict[str, str]) -> str:
-        assert sealed["key_id"] == f"key-{tenant_id}", "sealed under another tenant's key"
+        if sealed["key_id"] != f"key-{tenant_id}":
+            raise ValueError("sealed under another tenant's key")
         return sealed["ciphertext"][::-1]
 
     def ensure_tenant_key(self, tenant_id: str) -> None:

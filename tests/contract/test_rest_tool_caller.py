@@ -10,26 +10,12 @@ import pytest
 
 from application.errors import ToolCallError
 from infrastructure.upstream.rest_tool import RestToolCaller
+from tests.application.fakes import FakeCipher
 from tests.support.echo import HITS, echo_service
 
 
-class ReversingCipher:
-    """A fake of the SecretCipher port: 'encryption' reverses the text."""
-
-    def encrypt(self, tenant_id: str, plaintext: str) -> dict[str, str]:
-        return {"key_id": tenant_id, "ciphertext": plaintext[::-1]}
-
-    def decrypt(self, tenant_id: str, sealed: dict[str, str]) -> str:
-        if sealed["key_id"] != tenant_id:
-            raise ValueError("wrong tenant")
-        return sealed["ciphertext"][::-1]
-
-    def ensure_tenant_key(self, tenant_id: str) -> None:
-        return None
-
-
 def sealed(text: str, tenant: str = "acme") -> dict[str, Any]:
-    return {"$secret": ReversingCipher().encrypt(tenant, text)}
+    return {"$secret": FakeCipher().encrypt(tenant, text)}
 
 
 @pytest.fixture
@@ -75,7 +61,7 @@ def test_a_get_fills_the_url_template_maps_query_and_sends_decrypted_secrets(ech
         headers={"X-Api-Key": sealed("k-1")},
         auth={"type": "bearer", "token": sealed("tok")},
     )
-    result = call(RestToolCaller(ReversingCipher()), spec, {"item": "a b/c", "search": "x"})
+    result = call(RestToolCaller(FakeCipher()), spec, {"item": "a b/c", "search": "x"})
     assert result["isError"] is False
     assert result["structuredContent"]["path"] == "/items/a%20b%2Fc?q=x"
     assert result["structuredContent"]["api_key"] == "k-1"
@@ -84,45 +70,45 @@ def test_a_get_fills_the_url_template_maps_query_and_sends_decrypted_secrets(ech
 
 def test_a_post_sends_the_listed_body_fields_as_json(echo: str) -> None:
     spec = tool(echo + "/tickets/{project}", "POST", body=["title"])
-    result = call(RestToolCaller(ReversingCipher()), spec, {"project": "p1", "title": "Hi", "ignored": 1})
+    result = call(RestToolCaller(FakeCipher()), spec, {"project": "p1", "title": "Hi", "ignored": 1})
     assert result["structuredContent"]["body"] == {"title": "Hi"}
     assert result["structuredContent"]["path"] == "/tickets/p1"
 
 
 def test_an_error_status_becomes_an_is_error_result_and_idempotent_calls_are_retried(echo: str) -> None:
-    result = call(RestToolCaller(ReversingCipher()), tool(echo + "/status/503/get"), {})
+    result = call(RestToolCaller(FakeCipher()), tool(echo + "/status/503/get"), {})
     assert result["isError"] is True
     assert "HTTP 503" in result["content"][0]["text"]
     assert HITS["/status/503/get"] == 3
-    call(RestToolCaller(ReversingCipher()), tool(echo + "/status/503/post", "POST"), {})
+    call(RestToolCaller(FakeCipher()), tool(echo + "/status/503/post", "POST"), {})
     assert HITS["/status/503/post"] == 1
 
 
 def test_a_slow_api_gives_a_timeout_error(echo: str) -> None:
     with pytest.raises(ToolCallError, match="did not answer within"):
-        call(RestToolCaller(ReversingCipher()), tool(echo + "/slow/x", "POST", timeout_s=0.2), {})
+        call(RestToolCaller(FakeCipher()), tool(echo + "/slow/x", "POST", timeout_s=0.2), {})
 
 
 def test_link_local_and_metadata_addresses_are_refused_before_any_request() -> None:
     with pytest.raises(ToolCallError, match="blocked"):
-        call(RestToolCaller(ReversingCipher()), tool("http://169.254.169.254/latest/meta-data"), {})
+        call(RestToolCaller(FakeCipher()), tool("http://169.254.169.254/latest/meta-data"), {})
     with pytest.raises(ToolCallError, match="blocked"):
-        call(RestToolCaller(ReversingCipher()), tool("http://metadata.google.internal/x"), {})
+        call(RestToolCaller(FakeCipher()), tool("http://metadata.google.internal/x"), {})
 
 
 def test_a_secret_of_another_tenant_cannot_be_used(echo: str) -> None:
     spec = tool(echo + "/x", headers={"X-Api-Key": sealed("k", tenant="globex")})
     with pytest.raises(ToolCallError, match="can't be decrypted"):
-        call(RestToolCaller(ReversingCipher()), spec, {})
+        call(RestToolCaller(FakeCipher()), spec, {})
 
 
 def test_a_missing_url_argument_is_reported(echo: str) -> None:
     with pytest.raises(ToolCallError, match="'item' is needed"):
-        call(RestToolCaller(ReversingCipher()), tool(echo + "/items/{item}"), {})
+        call(RestToolCaller(FakeCipher()), tool(echo + "/items/{item}"), {})
 
 
 def test_a_large_answer_arrives_whole(echo: str) -> None:
     text = "x" * 600_000  # many reads of the response stream
-    result = call(RestToolCaller(ReversingCipher()), tool(echo + "/big", "POST"), {"text": text})
+    result = call(RestToolCaller(FakeCipher()), tool(echo + "/big", "POST"), {"text": text})
     assert result["isError"] is False
     assert result["structuredContent"]["body"] == {"text": text}
