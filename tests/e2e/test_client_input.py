@@ -276,3 +276,20 @@ def test_a_client_that_cancels_a_call_cancels_it_upstream(
 
     before, after = asyncio.run(run())
     assert int(after) == before + 1
+
+
+def test_the_upstream_sees_its_own_credentials_never_the_clients_token(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+) -> None:
+    upstream = {"name": "ask", "transport": "streamable_http", "url": asking_url}
+    written = gateway.register(upstream | {"auth": {"type": "bearer", "token": "upstream-secret"}})
+    gateway.wait(written["position"])
+
+    async def run() -> str:
+        async with gateway.client() as session:
+            return str((await session.call_tool("ask__authorization", {})).content[0].text)
+
+    seen = asyncio.run(run())
+    assert seen == "Bearer upstream-secret"
+    assert gateway.token not in seen

@@ -9,6 +9,7 @@ sampling, roots). The resource ``memo://board`` holds the text last given to the
 session subscribed to it (``resources/subscribe``) is sent ``notifications/resources/updated`` on a post.
 ``session_counter`` counts calls per upstream session (``Mcp-Session-Id``). The prompt ``greet`` completes
 its argument ``language``. ``sleepy`` sleeps, and ``cancellations`` tells how many of its calls were cancelled.
+``authorization`` answers the Authorization header it was called with.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def build() -> MCPServer:
             values = [v for v in languages if v.startswith(argument.value)]
             return types.Completion(values=values, total=len(values), has_more=False)
         return None
+
+    @server.tool(description="The Authorization header this call arrived with")
+    def authorization(ctx: Context) -> str:
+        return (ctx.headers or {}).get("authorization") or "none"
 
     cancelled = {"calls": 0}
 
