@@ -1,4 +1,5 @@
-"""Upstream tools that need the client mid-call (elicitation, sampling, roots), through the gateway.
+"""Forwarding to an upstream that needs its clients: input mid-call (elicitation, sampling, roots), resource
+subscriptions, completion, cancellation and timeouts, and its own credentials (bearer, OAuth client credentials).
 
 The upstream is built with the SDK's resolvers: to a modern request it answers ``input_required``; in a
 legacy session it sends the request mid-call. Clients are the official SDK client in both eras.
@@ -10,10 +11,13 @@ import asyncio
 import contextlib
 import json
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import httpx2
@@ -293,3 +297,69 @@ def test_the_upstream_sees_its_own_credentials_never_the_clients_token(
     seen = asyncio.run(run())
     assert seen == "Bearer upstream-secret"
     assert gateway.token not in seen
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """An OAuth 2.0 token endpoint for the client credentials grant of client ``gw`` / ``s3cret``."""
+    grants: list[dict[str, str]] = []
+
+    class Issuer(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+            grants.append(form)
+            good = (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) == (
+                "client_credentials",
+                "gw",
+                "s3cret",
+            )
+            body = json.dumps(
+                {"access_token": f"issued-{len(grants)}", "token_type": "Bearer", "expires_in": 3600}
+                if good
+                else {"error": "invalid_client"}
+            ).encode()
+            self.send_response(200 if good else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Issuer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/token", grants
+    server.shutdown()
+
+
+def test_an_upstream_behind_oauth_client_credentials_gets_a_token_from_its_issuer(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    asking_url: str,
+    token_endpoint: tuple[str, list[dict[str, str]]],
+) -> None:
+    token_url, grants = token_endpoint
+    auth = {
+        "type": "oauth_client_credentials",
+        "token_url": token_url,
+        "client_id": "gw",
+        "client_secret": "s3cret",
+        "scope": "tools",
+    }
+    written = gateway.register({"name": "ask", "transport": "streamable_http", "url": asking_url, "auth": auth})
+    gateway.wait(written["position"])
+    assert gateway.call("GET", f"/upstreams/{written['id']}").json()["auth"]["client_secret"] == "********"
+
+    async def run() -> list[str]:
+        async with gateway.client() as session:
+            return [str((await session.call_tool("ask__authorization", {})).content[0].text) for _ in range(2)]
+
+    seen = asyncio.run(run())
+    assert seen[0] == seen[1]
+    assert seen[0].startswith("Bearer issued-")
+    assert grants[-1] == {
+        "grant_type": "client_credentials",
+        "client_id": "gw",
+        "client_secret": "s3cret",
+        "scope": "tools",
+    }
