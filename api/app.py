@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 
 from api.controllers.audit import audit_router
 from api.controllers.catalog import catalog_routers
+from api.controllers.events import events_router
 from api.controllers.ops import health, metrics, ready, version_info
 from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             tokens_router,
             upstreams_router,
             audit_router,
+            events_router,
             *catalog_routers(),
             *mcp_routers(),
         ],

@@ -86,3 +86,10 @@ AuthPrincipal = NamedDependency[Principal]
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     runtime: Runtime = request.app.state.runtime
     return authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+
+
+def readable_tenant(principal: Principal, tenant: str | None, min_role: str = "viewer") -> str | None:
+    """A platform admin may read every tenant (``tenant`` omitted); everyone else reads their own."""
+    wanted = tenant if tenant is not None or principal.role == "platform-admin" else principal.tenant_id
+    principal.allow(wanted, min_role)
+    return wanted

@@ -1,0 +1,103 @@
+"""The event feed (paged and live over SSE) and export/import of the log."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.di import Provide
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Stream
+
+from api.auth import AuthPrincipal, provide_principal, readable_tenant
+from application.audit import AuditFilter
+
+__all__ = ["events_router"]
+
+Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
+
+
+@get("/events", sync_to_thread=True, summary="Events in global order, with envelope and payload (secrets masked)")
+def events(
+    request: Request[Any, Any, Any],
+    principal: AuthPrincipal,
+    tenant: FromQuery[str | None] = None,
+    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    items = request.app.state.audit.feed(AuditFilter(tenant_id=readable_tenant(principal, tenant)), after, limit)
+    return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
+
+
+@get("/events/stream", summary="Tail the event feed over SSE; resume with Last-Event-ID (a position)")
+async def stream_events(
+    request: Request[Any, Any, Any],
+    principal: AuthPrincipal,
+    tenant: FromQuery[str | None] = None,
+    after: Annotated[int | None, QueryParameter(ge=0)] = None,
+) -> Stream:
+    flt = AuditFilter(tenant_id=readable_tenant(principal, tenant))
+    last = request.headers.get("last-event-id")
+    position = int(last) if last and last.isdigit() else (after or 0)
+    audit, board = request.app.state.audit, request.app.state.runtime.board
+
+    async def tail() -> Any:
+        nonlocal position
+        yield b": tailing the event log\n\n"
+        while True:
+            items = await anyio.to_thread.run_sync(audit.feed, flt, position, 200)
+            for item in items:
+                yield b"id: %d\nevent: event\ndata: " % item["position"] + msgspec.json.encode(item) + b"\n\n"
+            if items:
+                position = items[-1]["position"]
+                continue
+            head = board.current()
+            reached = await anyio.to_thread.run_sync(board.wait_for, head + 1, 5.0)
+            if not reached:
+                yield b": keep-alive\n\n"
+
+    return Stream(
+        tail(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+@get("/events/export", summary="Export the log (or one tenant's events) as hash-chained JSON Lines")
+async def export_events(
+    request: Request[Any, Any, Any], principal: AuthPrincipal, tenant: FromQuery[str | None] = None
+) -> Stream:
+    wanted = readable_tenant(principal, tenant, "admin")
+    lines = request.app.state.archive.export(wanted)
+
+    async def stream() -> Any:
+        while True:
+            chunk = await anyio.to_thread.run_sync(lambda: list(itertools.islice(lines, 500)))
+            if not chunk:
+                return
+            yield b"".join(chunk)
+
+    return Stream(
+        stream(),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="ledgergate-events.jsonl"'},
+    )
+
+
+@post("/events/import", status_code=200, summary="Verify and import an export (restore into empty, or merge)")
+async def import_events(
+    request: Request[Any, Any, Any], principal: AuthPrincipal, dry_run: FromQuery[bool] = False
+) -> Response[Any]:
+    principal.allow(None, "platform-admin")
+    body = await request.body()
+    report = await anyio.to_thread.run_sync(request.app.state.archive.import_bytes, body, dry_run)
+    return Response(content=report, status_code=409 if report["conflicts"] else 200)
+
+
+events_router = Router(
+    path="/v1",
+    tags=["events"],
+    route_handlers=[events, stream_events, export_events, import_events],
+    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+)
