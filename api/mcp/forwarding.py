@@ -289,7 +289,8 @@ class UpstreamForwarder:
                 params = {**params, **await relay.fulfil(result)}
             raise ToolCallError(f"the upstream still wanted input after {MAX_INPUT_ROUNDS} rounds")
         spec, version = upstream.spec, upstream.fingerprint
-        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress)
+        ask = relay.ask if relay is not None else None
+        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress, ask)
 
     async def read_resource(
         self, tenant_id: str, row: dict[str, Any], client: str = "", session: McpSession | None = None

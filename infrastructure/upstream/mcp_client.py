@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 import httpx2
+import mcp_types as types
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -197,9 +199,71 @@ async def subscribe(
         await stop.wait()
 
 
+Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+_asking: ContextVar[Ask | None] = ContextVar("ledgergate_upstream_ask", default=None)
+
+
+class _Askers:
+    """Who answers an upstream's requests to the client (sampling, elicitation, roots) on one connection.
+
+    A modern upstream's ``input_required`` is fulfilled in the calling task, which names its asker. A legacy
+    upstream's request arrives on the connection's reader task: it goes to the only call in flight that can
+    ask, or, on a ``per_client`` connection, to any of them (they are the same client's). Several calls of
+    different clients on a shared connection cannot be told apart, so the request is refused rather than
+    shown to the wrong client.
+    """
+
+    def __init__(self, exclusive: bool) -> None:
+        self.exclusive = exclusive
+        self._active: dict[int, Ask] = {}
+
+    @contextlib.contextmanager
+    def during(self, ask: Ask | None) -> Iterator[None]:
+        if ask is None:
+            yield
+            return
+        key = id(ask)
+        self._active[key] = ask
+        token = _asking.set(ask)
+        try:
+            yield
+        finally:
+            _asking.reset(token)
+            self._active.pop(key, None)
+
+    def pick(self) -> Ask | None:
+        ask = _asking.get()
+        if ask is not None:
+            return ask
+        if len(self._active) == 1 or (self.exclusive and self._active):
+            return next(reversed(self._active.values()))
+        return None
+
+    async def _answer(self, method: str, params: Any, result_type: Any) -> Any:
+        ask = self.pick()
+        if ask is None:
+            return types.ErrorData(code=types.INVALID_REQUEST, message=f"no client can answer {method} now")
+        wire = params.model_dump(by_alias=True, exclude_none=True, mode="json") if params is not None else {}
+        answer = await ask(method, wire)
+        if "result" not in answer:
+            error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+            return types.ErrorData(code=int(error.get("code", types.INTERNAL_ERROR)), message=str(error.get("message")))
+        return result_type.model_validate(answer["result"])
+
+    async def sampling(self, context: Any, params: Any) -> Any:
+        return await self._answer("sampling/createMessage", params, types.CreateMessageResult)
+
+    async def elicitation(self, context: Any, params: Any) -> Any:
+        return await self._answer("elicitation/create", params, types.ElicitResult)
+
+    async def roots(self, context: Any) -> Any:
+        return await self._answer("roots/list", None, types.ListRootsResult)
+
+
 class _Connection:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
+        self.askers = _Askers(exclusive=spec.get("session_mode") == "per_client")
         self.client: Client | None = None
         self.ready = asyncio.Event()
         self.closed = asyncio.Event()
@@ -209,7 +273,11 @@ class _Connection:
 
     async def _hold(self) -> None:
         try:
-            async with await make_client(self.spec) as client:
+            client = await make_client(self.spec)
+            client.sampling_callback = self.askers.sampling
+            client.elicitation_callback = self.askers.elicitation
+            client.list_roots_callback = self.askers.roots
+            async with client:
                 self.client = client
                 self.ready.set()
                 await self.closed.wait()
@@ -265,14 +333,18 @@ class UpstreamPool:
         call: Callable[[Client], Awaitable[Any]],
         client_key: str = "",
         retry: bool = False,
+        ask: Ask | None = None,
     ) -> Any:
-        """Run ``call`` on a connection; a broken connection is dropped, and retried once if ``retry``."""
+        """Run ``call`` on a connection; a broken connection is dropped, and retried once if ``retry``.
+        ``ask``: asks this call's client what the upstream requests of it meanwhile."""
         for attempt in range(2 if retry else 1):
             key = (spec["id"], version, client_key)
             connection = self._connection(spec, version, client_key)
             try:
                 async with connection.limit:
-                    return await call(await connection.session())
+                    session = await connection.session()
+                    with connection.askers.during(ask):
+                        return await call(session)
             except MCPError as exc:
                 if exc.code not in TRANSPORT_ERRORS:
                     raise ToolCallError(f"the upstream answered an error: {exc}") from None
@@ -298,15 +370,18 @@ class UpstreamPool:
         client: str = "",
         retry: bool = False,
         progress: Any = None,
+        ask: Ask | None = None,
     ) -> dict[str, Any]:
         """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated.
-        Cancelling the awaiting task cancels the upstream request (the SDK sends notifications/cancelled)."""
+        Cancelling the awaiting task cancels the upstream request (the SDK sends notifications/cancelled).
+        ``ask``: the client's answers to the upstream's sampling, elicitation and roots requests."""
         result = await self._run(
             spec,
             version,
             lambda c: c.call_tool(name, arguments, meta=meta, progress_callback=progress),
             self._client_key(spec, client),
             retry,
+            ask,
         )
         return _wire(result)
 

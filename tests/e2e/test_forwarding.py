@@ -110,6 +110,31 @@ def test_an_upstream_tool_asks_the_client_through_the_gateway(
     assert answers.asked == ASKED
 
 
+@pytest.mark.parametrize(
+    ("transport", "session_mode"), [("stdio", "shared"), ("stdio", "per_client"), ("sse", "shared")]
+)
+def test_a_stdio_or_sse_upstream_asks_a_legacy_client_through_the_gateway(
+    gateway: Gateway,  # noqa: F811 - the fixture
+    transport: str,
+    session_mode: str,
+) -> None:
+    """The SDK client holds these upstream sessions (stdio: modern, SSE: legacy, its requests arriving on the
+    session's reader); what the upstream asks reaches the client of the one call in flight."""
+    with contextlib.ExitStack() as stack:
+        if transport == "stdio":
+            where = {"command": sys.executable, "args": ["-m", "tests.support.asking_upstream", "stdio"]}
+            where["cwd"] = str(ROOT)
+        else:
+            where = {"url": stack.enter_context(running("sse"))}
+        written = gateway.register({"name": "ask", "transport": transport, **where, "session_mode": session_mode})
+        gateway.wait(written["position"])
+        answers = Answers()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            assert call_all(answers.client(gateway, "legacy")) == EXPECTED
+        assert answers.asked == ASKED
+
+
 def test_a_legacy_client_that_declared_nothing_gets_an_error_result_and_is_never_asked(
     gateway: Gateway,  # noqa: F811 - the fixture
     asking_url: str,

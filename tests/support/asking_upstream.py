@@ -138,14 +138,14 @@ def build() -> MCPServer:
 
 
 @contextmanager
-def running() -> Iterator[str]:
-    """This server in a subprocess on a free loopback port: its MCP URL."""
+def running(transport: str = "http") -> Iterator[str]:
+    """This server in a subprocess on a free loopback port (``http`` or ``sse``): its URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.asking_upstream", "http", str(port)],
+        [sys.executable, "-m", "tests.support.asking_upstream", transport, str(port)],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -159,7 +159,7 @@ def running() -> Iterator[str]:
             except OSError:
                 assert time.monotonic() < deadline, "the asking upstream did not start"
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
     finally:
         process.kill()
         process.wait()
@@ -168,5 +168,7 @@ def running() -> Iterator[str]:
 if __name__ == "__main__":
     if sys.argv[1] == "stdio":
         build().run("stdio")
+    elif sys.argv[1] == "sse":
+        build().run("sse", port=int(sys.argv[2]))
     else:
         build().run("streamable-http", port=int(sys.argv[2]))
