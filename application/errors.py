@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ApplicationError",
+    "ConcurrentWriteError",
     "ConflictError",
     "ForbiddenError",
     "GoneError",
@@ -46,6 +47,10 @@ class ConflictError(ApplicationError):
 
 class VersionConflictError(ApplicationError):
     problem = "version-conflict"
+
+
+class ConcurrentWriteError(VersionConflictError):
+    """Another writer appended to the same stream between this command's read and its save."""
 
 
 class UnauthorizedError(ApplicationError):

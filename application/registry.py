@@ -2,7 +2,8 @@
 
 Commands load aggregates, decide, and save everything they touched in one ``save()`` (one
 transaction). Concurrent writers to one stream collide on the store's (stream, version) key; that
-becomes a ``VersionConflictError`` and nothing is written.
+becomes a ``ConcurrentWriteError``, nothing is written, and the command runs again on the fresh
+state (``application/concurrency.py``); an ``If-Match`` version that no longer holds is a 409.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from application.concurrency import retried_on_concurrent_write
 from application.errors import (
+    ConcurrentWriteError,
     ConflictError,
     ForbiddenError,
     GoneError,
@@ -96,7 +99,7 @@ class Registry(UpstreamCommands, Application[UUID]):
         try:
             recordings = self.save(subject, *others)
         except IntegrityError:
-            raise VersionConflictError(
+            raise ConcurrentWriteError(
                 "the entity was changed concurrently; nothing was written, reload and retry"
             ) from None
         position = max((r.notification.id for r in recordings), default=0) or self.recorder.max_notification_id() or 0
@@ -146,6 +149,7 @@ class Registry(UpstreamCommands, Application[UUID]):
 
     # -- tenants ----------------------------------------------------------------------------------
 
+    @retried_on_concurrent_write
     def create_tenant(self, envelope: Envelope, fields: dict[str, Any]) -> Written:
         """Create a tenant and its data key. Raises: ValidationError, ConflictError."""
         with self._command(envelope):
@@ -160,6 +164,7 @@ class Registry(UpstreamCommands, Application[UUID]):
                 tenant = Tenant(fields=normalised)
             return self._commit(tenant)
 
+    @retried_on_concurrent_write
     def change_tenant(
         self,
         envelope: Envelope,
@@ -226,6 +231,7 @@ class Registry(UpstreamCommands, Application[UUID]):
                 f"{field_name}: no {cls.KIND} with id {member_id} in this tenant", field=field_name
             ) from None
 
+    @retried_on_concurrent_write
     def create_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any]) -> Written:
         """Create a tool, resource, prompt or virtual server. Raises: ValidationError, ConflictError."""
         cls = KINDS[kind]
@@ -236,6 +242,7 @@ class Registry(UpstreamCommands, Application[UUID]):
             claim = self._claim(envelope.tenant_id, kind, entity.unique_name, str(entity.id))
             return self._commit(entity, claim)
 
+    @retried_on_concurrent_write
     def update_entity(
         self, envelope: Envelope, kind: str, entity_id: str, fields: dict[str, Any], expected_version: int | None = None
     ) -> Written:
@@ -261,6 +268,7 @@ class Registry(UpstreamCommands, Application[UUID]):
             claims += [released] if released is not None else []
         return claims
 
+    @retried_on_concurrent_write
     def change_entity(
         self, envelope: Envelope, kind: str, entity_id: str, action: str, expected_version: int | None = None
     ) -> Written:
@@ -289,6 +297,7 @@ class Registry(UpstreamCommands, Application[UUID]):
         else:
             raise ValueError(action)
 
+    @retried_on_concurrent_write
     def revert_entity(self, envelope: Envelope, kind: str, entity_id: str, version: int) -> Written:
         """Append an event restoring the state of ``version``. Raises: NotFoundError, ValidationError, ConflictError."""
         cls = KINDS[kind]
@@ -343,6 +352,7 @@ class Registry(UpstreamCommands, Application[UUID]):
             claims["exp"] = int(expires_at.timestamp())
         return written, self.signer.sign(claims)
 
+    @retried_on_concurrent_write
     def revoke_token(self, envelope: Envelope, token_id: str) -> Written:
         """Revoke a token of the envelope's tenant. Raises: NotFoundError."""
         with self._command(envelope):

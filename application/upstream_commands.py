@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from application.concurrency import retried_on_concurrent_write
 from application.secrets import seal_upstream, unseal
 from application.upstream_catalog import CLASSES, DiscoveredCatalog, PlannedItem, plan_items, refreshed_changes
 from domain.catalog import CatalogEntity
@@ -53,6 +54,7 @@ class UpstreamCommands:
         created = cls._create(_created_event(cls), id=item.id, fields=item.fields)
         return [created, claim]
 
+    @retried_on_concurrent_write
     def register_upstream(
         self, envelope: Envelope, fields: dict[str, Any], catalog: DiscoveredCatalog
     ) -> tuple[Any, dict[str, Any]]:
@@ -75,6 +77,7 @@ class UpstreamCommands:
         added = [{"kind": v["kind"], "name": v["original"], "id": k} for k, v in items.items()]
         return result, {"added": added, "changed": [], "removed": [], "skipped": skipped}
 
+    @retried_on_concurrent_write
     def refresh_upstream(
         self, envelope: Envelope, upstream_id: str, catalog: DiscoveredCatalog
     ) -> tuple[Any, dict[str, Any]]:
@@ -132,6 +135,7 @@ class UpstreamCommands:
         entity.delete()
         return [entity] + ([released] if released is not None else [])
 
+    @retried_on_concurrent_write
     def update_upstream(
         self, envelope: Envelope, upstream_id: str, fields: dict[str, Any], expected_version: int | None = None
     ) -> Any:
@@ -142,6 +146,7 @@ class UpstreamCommands:
             upstream.update(self.prepare_upstream(envelope, fields, upstream))
             return self._commit(upstream)  # type: ignore[attr-defined]
 
+    @retried_on_concurrent_write
     def record_upstream_health(self, envelope: Envelope, upstream_id: str, state: str, detail: str | None) -> Any:
         """Append a health transition; a probe that finds the state unchanged appends nothing (returns None)."""
         with self._command(envelope):  # type: ignore[attr-defined]
@@ -150,6 +155,7 @@ class UpstreamCommands:
                 return None
             return self._commit(upstream)  # type: ignore[attr-defined]
 
+    @retried_on_concurrent_write
     def change_upstream(self, envelope: Envelope, upstream_id: str, action: str) -> Any:
         """Enable, disable or delete an upstream; its items follow, with an event on each."""
         with self._command(envelope):  # type: ignore[attr-defined]
