@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -22,6 +23,7 @@ from application.registry import Registry
 from application.secrets import unseal
 from application.upstream_service import UpstreamService
 from domain.envelope import Envelope
+from domain.upstream import connection_fingerprint, connection_settings
 
 __all__ = ["Leases", "UpstreamSupervisor"]
 
@@ -35,6 +37,16 @@ class Leases(Protocol):
 
 Probe = Callable[[dict[str, Any]], Awaitable[tuple[bool, str | None, float]]]
 Watch = Callable[[dict[str, Any], Callable[[], Awaitable[None]], asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class _Watching:
+    """A held connection listening for ``list_changed``; restarted when the connection settings change."""
+
+    fingerprint: int
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    retry_at: float
 
 
 class UpstreamSupervisor:
@@ -57,50 +69,66 @@ class UpstreamSupervisor:
         self.probe_interval_s = probe_interval_s
         self._next_probe: dict[str, float] = {}
         self._next_refresh: dict[str, float] = {}
-        self._watches: dict[tuple[str, int], tuple[asyncio.Task[None], asyncio.Event]] = {}
-        self._watch_retry: dict[str, float] = {}
+        self._watches: dict[str, _Watching] = {}
         self._renew_at: dict[str, float] = {}
-        self._pending: set[asyncio.Task[None]] = set()
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._again: dict[str, str] = {}
+        self._resync: set[str] = set()
 
     @staticmethod
     def _envelope(row: dict[str, Any], why: str) -> Envelope:
         return Envelope(row["tenant_id"], ACTOR, str(uuid.uuid4()), why)
 
     async def run(self, stopped: asyncio.Event, tick_s: float = 1.0) -> None:
-        while not stopped.is_set():
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("upstream supervision failed; continuing")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), timeout=tick_s)
-        for task, stop in self._watches.values():
-            stop.set()
+        try:
+            while not stopped.is_set():
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("upstream supervision failed; continuing")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopped.wait(), timeout=tick_s)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for watching in self._watches.values():
+            watching.stop.set()
+            watching.task.cancel()
+        for task in self._refreshing.values():
             task.cancel()
+        await asyncio.gather(
+            *(w.task for w in self._watches.values()), *self._refreshing.values(), return_exceptions=True
+        )
+        self._watches.clear()
+        self._refreshing.clear()
 
     async def tick(self) -> None:
         now = time.monotonic()
-        live: set[tuple[str, int]] = set()
+        live: set[str] = set()
         for row in self.rows():
             if not row["enabled"]:
                 continue
             upstream_id = row["id"]
             if not await self._holds(upstream_id, now):
                 continue
-            spec = {"id": upstream_id, **unseal(row["doc"], row["tenant_id"], self.registry.cipher)}
-            live.add((upstream_id, row["version"]))
-            self._ensure_watch(row, spec)
+            live.add(upstream_id)
+            self._ensure_watch(row)
             if now >= self._next_probe.get(upstream_id, 0):
                 self._next_probe[upstream_id] = now + self.probe_interval_s
-                await self._probe(row, spec)
+                before = (row["doc"].get("health") or {}).get("state")
+                if await self._probe(row) and (before == "unreachable" or upstream_id in self._resync):
+                    # what changed while we could not hear the upstream is only found by asking again
+                    self._resync.discard(upstream_id)
+                    self.request_refresh(row, "upstream reachable again")
             interval = row["doc"].get("refresh_interval_s")
             if interval and now >= self._next_refresh.setdefault(upstream_id, now + interval):
                 self._next_refresh[upstream_id] = now + interval
-                await self._refresh(row, "scheduled refresh")
-        for key in [k for k in self._watches if k not in live]:
-            task, stop = self._watches.pop(key)
-            stop.set()
-            task.cancel()
+                self.request_refresh(row, "scheduled refresh")
+        for upstream_id in [k for k in self._watches if k not in live]:
+            watching = self._watches.pop(upstream_id)
+            watching.stop.set()
+            watching.task.cancel()
 
     async def _holds(self, upstream_id: str, now: float) -> bool:
         """Whether this process holds the upstream's lease; it is renewed at half its term, not every tick,
@@ -114,7 +142,8 @@ class UpstreamSupervisor:
         self._renew_at[upstream_id] = now + ttl / 2
         return True
 
-    async def _probe(self, row: dict[str, Any], spec: dict[str, Any]) -> None:
+    async def _probe(self, row: dict[str, Any]) -> bool:
+        spec = {"id": row["id"], **unseal(row["doc"], row["tenant_id"], self.registry.cipher)}
         reachable, detail, seconds = await self.probe(spec)
         timeout = float(row["doc"].get("timeout_s") or 60)
         state = "unreachable" if not reachable else ("degraded" if seconds > timeout / 2 else "healthy")
@@ -125,27 +154,55 @@ class UpstreamSupervisor:
             )
         except ApplicationError as exc:
             log.warning("could not record health of %s: %s", row["name"], exc.detail)
+        return reachable
+
+    def request_refresh(self, row: dict[str, Any], why: str) -> None:
+        """Refresh the upstream's catalog soon. One refresh runs at a time per upstream; requests that
+        arrive meanwhile (a burst of ``list_changed``) are served by one more refresh after it."""
+        upstream_id = row["id"]
+        running = self._refreshing.get(upstream_id)
+        if running is not None and not running.done():
+            self._again[upstream_id] = why
+            return
+
+        async def refresh_until_settled() -> None:
+            reason: str | None = why
+            while reason is not None:
+                await self._refresh(row, reason)
+                reason = self._again.pop(upstream_id, None)
+
+        self._refreshing[upstream_id] = asyncio.create_task(refresh_until_settled(), name=f"refresh-{row['name']}")
 
     async def _refresh(self, row: dict[str, Any], why: str) -> None:
         try:
             await self.service.refresh(self._envelope(row, why), row["id"])
         except ApplicationError as exc:
             log.warning("refresh of upstream %s failed: %s", row["name"], exc.detail)
+        except Exception:
+            log.exception("refresh of upstream %s failed", row["name"])
 
-    def _ensure_watch(self, row: dict[str, Any], spec: dict[str, Any]) -> None:
-        key = (row["id"], row["version"])
-        current = self._watches.get(key)
-        if current is not None and (not current[0].done() or time.monotonic() < self._watch_retry.get(row["id"], 0)):
-            return
-        self._watch_retry[row["id"]] = time.monotonic() + self.probe_interval_s
+    def _ensure_watch(self, row: dict[str, Any]) -> None:
+        upstream_id = row["id"]
+        fingerprint = connection_fingerprint(row["doc"])
+        current = self._watches.get(upstream_id)
+        if current is not None and current.fingerprint == fingerprint:
+            if not current.task.done() or time.monotonic() < current.retry_at:
+                return
+            self._resync.add(upstream_id)  # the held connection dropped: notifications may have been missed
+        if current is not None:
+            current.stop.set()
+            current.task.cancel()
+        spec = {"id": upstream_id, **unseal(connection_settings(row["doc"]), row["tenant_id"], self.registry.cipher)}
         stop = asyncio.Event()
 
         async def changed() -> None:  # don't refresh inside the client's message handler: schedule it
-            self._pending.add(asyncio.create_task(self._refresh(row, "upstream list_changed")))
-            self._pending = {t for t in self._pending if not t.done()}
+            self.request_refresh(row, "upstream list_changed")
 
         async def hold() -> None:
-            with contextlib.suppress(Exception):
+            try:
                 await self.watch(spec, changed, stop)
+            except Exception as exc:  # the upstream is down or refuses: the probe reports it, we retry later
+                log.debug("watch of upstream %s ended: %s", row["name"], exc)
 
-        self._watches[key] = (asyncio.create_task(hold(), name=f"watch-{row['name']}"), stop)
+        task = asyncio.create_task(hold(), name=f"watch-{row['name']}")
+        self._watches[upstream_id] = _Watching(fingerprint, task, stop, time.monotonic() + self.probe_interval_s)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from functools import partial
 from typing import Any, ClassVar
@@ -13,11 +15,34 @@ from domain.errors import InvalidValueError
 from domain.values import check_slug, check_tags, is_secret_ref
 from domain.values_text import optional_text
 
-__all__ = ["HEALTH_STATES", "TRANSPORTS", "Upstream", "exposed_name"]
+__all__ = [
+    "HEALTH_STATES",
+    "NOT_CONNECTION_SETTINGS",
+    "TRANSPORTS",
+    "Upstream",
+    "connection_fingerprint",
+    "connection_settings",
+    "exposed_name",
+]
 
 TRANSPORTS = ("streamable_http", "sse", "stdio")
 HEALTH_STATES = ("unknown", "healthy", "degraded", "unreachable")
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
+# What an upstream's record holds besides how to reach it: changing these keeps its connections.
+NOT_CONNECTION_SETTINGS = frozenset(
+    {"health", "items", "suspended", "description", "tags", "refresh_interval_s"}
+)
+
+
+def connection_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    """The settings a connection to the upstream is made with (secrets still sealed)."""
+    return {k: v for k, v in doc.items() if k not in NOT_CONNECTION_SETTINGS}
+
+
+def connection_fingerprint(doc: dict[str, Any]) -> int:
+    """Equal for two records of the upstream exactly when their connections would be made the same way."""
+    encoded = json.dumps(connection_settings(doc), sort_keys=True, separators=(",", ":"), default=str).encode()
+    return int.from_bytes(hashlib.sha256(encoded).digest()[:8], "big")
 
 
 def exposed_name(upstream_name: str, prefix: dict[str, Any], original: str) -> str:

@@ -10,20 +10,18 @@ legacy revision, because 2026-07-28 has no sessions to keep state in.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from api.mcp.client_requests import askable_capabilities
 from application.errors import ToolCallError
 from application.ports import SecretCipher
 from application.secrets import unseal
 from application.sessions import McpSession, SessionStore
+from domain.upstream import connection_fingerprint, connection_settings
 from infrastructure.upstream.http_client import (
     Channel,
     HttpUpstreamClient,
@@ -40,7 +38,6 @@ from projections.hot_catalog import HotCatalogs
 __all__ = ["InputRelay", "UpstreamForwarder", "param_headers"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
-NOT_CONNECTION_SETTINGS = frozenset({"health", "items", "description", "tags"})
 #: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
 AUTH_TTL_S = 300.0
 MAX_INPUT_ROUNDS = 8
@@ -151,12 +148,10 @@ class UpstreamForwarder:
         if cached is None:
             if len(self._upstreams) > 1000:
                 self._upstreams.clear()
-            settings = {k: v for k, v in upstream["doc"].items() if k not in NOT_CONNECTION_SETTINGS}
-            spec = {"id": upstream["id"], **unseal(settings, tenant_id, self.cipher)}
+            spec = {"id": upstream["id"], **unseal(connection_settings(upstream["doc"]), tenant_id, self.cipher)}
             # Connections are keyed by the settings they were made with, not by the upstream's version:
             # a health transition or a refresh must not drop the sessions of stateful upstreams.
-            fingerprint = int.from_bytes(hashlib.sha256(msgspec.json.encode(settings, order="sorted")).digest()[:8])
-            cached = self._upstreams[key] = _Upstream(spec, fingerprint)
+            cached = self._upstreams[key] = _Upstream(spec, connection_fingerprint(upstream["doc"]))
         self._latest[upstream["id"]] = cached
         return cached, source["original"]
 

@@ -15,13 +15,9 @@ its argument ``language``. ``sleepy`` sleeps, and ``cancellations`` tells how ma
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import mcp_types as types
@@ -29,6 +25,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, Elicit, ListRoots, MCPServer, Resolve, Sample
 from mcp_types import CreateMessageResult, ListRootsResult, SamplingMessage, TextContent
 from pydantic import BaseModel
+
+from tests.support.processes import serving
 
 
 class Colour(BaseModel):
@@ -140,29 +138,8 @@ def build() -> MCPServer:
 @contextmanager
 def running(transport: str = "http") -> Iterator[str]:
     """This server in a subprocess on a free loopback port (``http`` or ``sse``): its URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.asking_upstream", transport, str(port)],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the asking upstream did not start"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
-    finally:
-        process.kill()
-        process.wait()
+    with serving("tests.support.asking_upstream", transport) as url:
+        yield url
 
 
 if __name__ == "__main__":
