@@ -97,23 +97,21 @@ def plan_contextforge_import(export: Any) -> ContextForgePlan:
         "prompts": map_prompt,
     }
     refs = _References()
-    for kind in ("gateways", "tools", "resources", "prompts"):
+    seen: set[tuple[str, str]] = set()
+    for kind in ("gateways", "tools", "resources", "prompts", "servers"):
         for index, entry in enumerate(entities.get(kind, [])):
             source, name = _label(kind, index, entry)
             try:
-                command = mappers[kind](entry, source)
+                command = _map_server(entry, source, refs) if kind == "servers" else mappers[kind](entry, source)
+                if (command.kind, command.name) in seen:
+                    raise Skip(f"an earlier entry of the export is also named {command.name!r} here")
             except Skip as exc:
                 plan.skipped.append(SkippedItem(source, name, str(exc)))
                 refs.add_skipped(kind, entry, str(exc))
                 continue
+            seen.add((command.kind, command.name))
             plan.commands.append(command)
             refs.add(kind, entry, command)
-    for index, entry in enumerate(entities.get("servers", [])):
-        source, name = _label("servers", index, entry)
-        try:
-            plan.commands.append(_map_server(entry, source, refs))
-        except Skip as exc:
-            plan.skipped.append(SkippedItem(source, name, str(exc)))
     for index, entry in enumerate(entities.get("roots", [])):
         source, name = _label("roots", index, entry)
         plan.skipped.append(SkippedItem(source, str(entry.get("uri") or name), ROOTS_REASON))
@@ -132,6 +130,7 @@ class _References:
         self.planned: dict[str, dict[str, str]] = {kind: {} for kind in SERVER_MEMBERS.values()}
         self.skipped: dict[str, dict[str, str]] = {kind: {} for kind in SERVER_MEMBERS.values()}
         self.gateways: list[str] = []
+        self.federated: dict[str, str] = {}
 
     @staticmethod
     def _keys(entry: dict[str, Any]) -> set[str]:
@@ -145,11 +144,18 @@ class _References:
             self.planned[kind].update(dict.fromkeys(self._keys(entry) | {command.name}, command.name))
 
     def add_skipped(self, kind: str, entry: dict[str, Any], reason: str) -> None:
-        if kind in self.skipped:
+        if kind == "tools" and str(entry.get("integration_type")).upper() == "MCP":
+            gateway = entry.get("gateway_name") or entry.get("gateway_id")
+            self.federated.update(
+                dict.fromkeys(self._keys(entry), cf_slug(str(gateway)) if gateway else "its upstream")
+            )
+        elif kind in self.skipped:
             self.skipped[kind].update(dict.fromkeys(self._keys(entry), reason))
 
     def from_upstream(self, ref: str) -> str | None:
         """The upstream whose discovery brings ``ref`` (ContextForge names federated tools ``<gateway>-<tool>``)."""
+        if ref in self.federated or cf_slug(ref) in self.federated:
+            return self.federated.get(ref) or self.federated[cf_slug(ref)]
         return next((g for g in self.gateways if cf_slug(ref).startswith(g + "-")), None)
 
 

@@ -147,6 +147,30 @@ def test_a_server_holding_a_member_that_is_not_imported_is_skipped_naming_the_me
     assert all(c.kind != "server" for c in plan.commands)
 
 
+def test_a_server_referring_to_a_federated_tool_by_its_own_name_notes_it_instead_of_skipping_the_server() -> None:
+    data = export()
+    data["entities"]["servers"][0]["tool_ids"] = ["get_weather", "get_current_time"]
+
+    server = command(plan_contextforge_import(data), "server", "ai-tools-server")
+
+    assert server.members["tool_ids"] == ("get_weather",)
+    assert server.notes == (
+        "tool 'get_current_time' comes from upstream 'time-server': add it once that upstream is enabled",
+    )
+
+
+def test_two_entries_that_end_up_with_one_name_import_the_first_and_skip_the_second() -> None:
+    tools = export()["entities"]["tools"]
+    twin = {**tools[0], "name": "get weather"}  # made valid, it becomes get_weather too
+
+    plan = plan_contextforge_import(with_entities(tools=[tools[0], twin]))
+
+    assert [c.name for c in plan.commands] == ["get_weather"]
+    assert [(s.source, s.reason) for s in plan.skipped] == [
+        ("tools[1]", "an earlier entry of the export is also named 'get_weather' here")
+    ]
+
+
 def test_a_prompt_keeps_its_jinja_template_and_gets_its_arguments_from_the_input_schema() -> None:
     prompt = command(plan_contextforge_import(export()), "prompt", "summarize")
 
