@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from domain.errors import InvalidValueError
-from domain.values import HTTP_METHODS, check_input_schema, check_integration, check_output_schema, check_template
-from domain.values import check_uri as _check_uri
+from domain.values import (
+    HEADER_NAME,
+    HTTP_METHODS,
+    MAX_TIMEOUT_S,
+    check_input_schema,
+    check_integration,
+    check_output_schema,
+    check_template,
+    check_uri,
+)
 
 __all__ = [
     "PlannedCommand",
@@ -42,7 +51,6 @@ TRANSPORTS = {
     "STREAMABLE_HTTP": "streamable_http",
     "HTTP": "streamable_http",
 }
-MAX_TIMEOUT_S = 300.0
 _NOT_MCP_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _NOT_TAG = re.compile(r"[^A-Za-z0-9_.:\-]+")
@@ -218,7 +226,7 @@ def _headers(raw: Any, notes: list[str]) -> dict[str, str]:
     """ContextForge exports a REST tool's headers in clear; here every header value is sealed as a secret."""
     headers: dict[str, str] = {}
     for key, value in (raw or {}).items() if isinstance(raw, dict) else ():
-        if isinstance(key, str) and isinstance(value, str) and re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}", key):
+        if isinstance(key, str) and isinstance(value, str) and HEADER_NAME.match(key):
             headers[key] = value
         else:
             notes.append(f"header {key!r} dropped: not a valid header name and text value")
@@ -302,7 +310,7 @@ def map_resource(entry: dict[str, Any], source: str) -> PlannedCommand:
     empty or made-up body would be served to clients as if it were the resource.
     """
     notes: list[str] = []
-    uri = _checked(lambda value: _check_uri("uri", value), entry.get("uri"))
+    uri = _checked(partial(check_uri, "uri"), entry.get("uri"))
     name = mcp_name(_required_text(entry, "name"), notes)
     content = entry.get("content")
     text, blob = None, None
