@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from api import cli_audit, cli_events
+from api import cli_audit, cli_contextforge, cli_events
 from api.bootstrap import DEFAULT_TENANT, first_start
 from api.cli_common import CLI_ACTOR, settings_from, with_runtime
 from api.runtime import Runtime, build_runtime, connect, migrate
@@ -175,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_token_list)
 
     cli_events.register(commands)
+    cli_contextforge.register(commands)
     cli_audit.register(commands)
 
     wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")

@@ -56,9 +56,12 @@ class UpstreamCommands:
 
     @retried_on_concurrent_write
     def register_upstream(
-        self, envelope: Envelope, fields: dict[str, Any], catalog: DiscoveredCatalog
+        self, envelope: Envelope, fields: dict[str, Any], catalog: DiscoveredCatalog, enabled: bool = True
     ) -> tuple[Any, dict[str, Any]]:
-        """Record the upstream and everything it offers in one save. Raises: ConflictError, ValidationError."""
+        """Record the upstream and everything it offers in one save. Raises: ConflictError, ValidationError.
+
+        ``enabled=False`` records it disabled in the same save, so no supervisor ever connects to it meanwhile.
+        """
         with self._command(envelope):  # type: ignore[attr-defined]
             self.require_tenant(envelope.tenant_id)  # type: ignore[attr-defined]
             upstream = Upstream(fields=fields)
@@ -73,6 +76,8 @@ class UpstreamCommands:
                     written += new
                     items[str(item.id)] = {"kind": item.kind, "original": item.original}
             upstream.sync(items)
+            if not enabled:
+                upstream.disable()
             result = self._commit(upstream, claim, *written)  # type: ignore[attr-defined]
         added = [{"kind": v["kind"], "name": v["original"], "id": k} for k, v in items.items()]
         return result, {"added": added, "changed": [], "removed": [], "skipped": skipped}

@@ -1,0 +1,109 @@
+"""Applying a ContextForge import plan to one tenant through the registry's commands, item by item.
+
+Each planned item is one command (plus a disable when it must start disabled), so every item is
+reported on its own: created, exists (its name is taken in the tenant: re-running an import changes
+nothing), or failed with the reason. Upstreams are recorded disabled in the same save that registers
+them, so nothing connects during an import. Virtual servers come last and are created only when every
+member they hold is there; a server is never left holding part of what it held in ContextForge.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from application.contextforge_plan import ContextForgePlan, PlannedCommand
+from application.errors import ApplicationError, NotFoundError
+from application.registry import Registry
+from application.upstream_catalog import DiscoveredCatalog
+from domain.envelope import Envelope
+from domain.name_claim import NameClaim, claim_id
+
+__all__ = ["IMPORT_ACTOR", "import_contextforge"]
+
+IMPORT_ACTOR = "cli:contextforge-import"
+NOT_DISCOVERED = DiscoveredCatalog(protocol_version="", server_info={})
+
+
+def _existing_id(registry: Registry, tenant_id: str, kind: str, name: str) -> str | None:
+    """The id of the live item holding ``name`` in the tenant: the same uniqueness rule the commands enforce."""
+    cid = claim_id(tenant_id, kind, name)
+    if cid not in registry.repository:
+        return None
+    claim: NameClaim = registry.repository.get(cid)
+    return claim.owner_id
+
+
+def _create(registry: Registry, envelope: Envelope, command: PlannedCommand, body: dict[str, Any]) -> str:
+    if command.kind == "upstream":
+        sealed = registry.prepare_upstream(envelope, body)
+        written, _ = registry.register_upstream(envelope, sealed, NOT_DISCOVERED, enabled=False)
+        return str(written.id)
+    written = registry.create_entity(envelope, command.kind, body)
+    if not command.enabled:
+        registry.change_entity(envelope, command.kind, written.id, "disable")
+    return written.id
+
+
+def _server_body(command: PlannedCommand, ids: dict[tuple[str, str], str]) -> tuple[dict[str, Any], list[str]]:
+    body = dict(command.body)
+    missing: list[str] = []
+    for field_name, names in command.members.items():
+        kind = field_name.removesuffix("_ids")
+        body[field_name] = [ids[(kind, n)] for n in names if (kind, n) in ids]
+        missing += [f"{kind} {n!r}" for n in names if (kind, n) not in ids]
+    return body, missing
+
+
+def import_contextforge(
+    registry: Registry, tenant_id: str, plan: ContextForgePlan, dry_run: bool = False, actor: str = IMPORT_ACTOR
+) -> dict[str, Any]:
+    """Create the plan's items in the tenant (or only report what would happen). Raises: NotFound/ForbiddenError."""
+    try:
+        registry.require_tenant(tenant_id)
+    except NotFoundError:
+        raise NotFoundError(f"no tenant {tenant_id!r}; create it first") from None
+    envelope = Envelope(tenant_id, actor, f"contextforge-import:{uuid.uuid4()}", "contextforge-import")
+    ids: dict[tuple[str, str], str] = {}
+    items: list[dict[str, Any]] = []
+    for command in plan.commands:
+        item: dict[str, Any] = {
+            "kind": command.kind,
+            "name": command.name,
+            "source": command.source,
+            "enabled": command.enabled,
+            "notes": list(command.notes),
+        }
+        items.append(item)
+        existing = _existing_id(registry, tenant_id, command.kind, command.name)
+        if existing is not None:
+            ids[(command.kind, command.name)] = existing
+            item.update(status="exists", id=existing, reason=f"a {command.kind} named {command.name!r} exists")
+            continue
+        body, missing = _server_body(command, ids) if command.kind == "server" else (command.body, [])
+        if missing:
+            item.update(status="skipped", reason="member(s) not imported: " + ", ".join(missing))
+            continue
+        if dry_run:
+            ids[(command.kind, command.name)] = "(new)"
+            item.update(status="would create")
+            continue
+        try:
+            ids[(command.kind, command.name)] = item["id"] = _create(registry, envelope, command, body)
+            item["status"] = "created"
+        except ApplicationError as exc:
+            item.update(status="failed", reason=exc.detail)
+    statuses = [i["status"] for i in items]
+    return {
+        "tenant": tenant_id,
+        "dry_run": dry_run,
+        "export": plan.export,
+        "items": items,
+        "skipped": [asdict(s) for s in plan.skipped],
+        "secrets": [asdict(s) for s in plan.secrets],
+        "counts": {
+            **{s: statuses.count(s) for s in ("created", "would create", "exists", "failed")},
+            "skipped": statuses.count("skipped") + len(plan.skipped),
+        },
+    }
