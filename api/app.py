@@ -24,13 +24,11 @@ from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.runtime import Runtime, build_runtime
-from application.audit import AuditService
 from application.event_archive import ArchiveService
 from application.upstream_service import UpstreamService
-from infrastructure.eventstore import StoreEventLog, instance_id, log_reader
+from infrastructure.eventstore import StoreEventLog, instance_id
 from infrastructure.settings import Settings, load_settings
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
-from projections.point_in_time import catalog_at
 
 __all__ = ["create_app"]
 
@@ -51,7 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
         )
         registry = app.state.runtime.registry
-        app.state.audit = AuditService(log_reader(registry), catalog_at)
+        app.state.audit = app.state.runtime.audit
         follower = app.state.runtime.follower
         app.state.archive = ArchiveService(
             StoreEventLog(registry), instance_id(settings), on_imported=follower.notify if follower else None

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from api import cli_audit, cli_contextforge, cli_events
 from api.bootstrap import DEFAULT_TENANT, first_start
@@ -106,12 +107,18 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     return with_runtime(args, action)
 
 
+def _projections(runtime: Runtime) -> dict[str, Any]:
+    """The durable projections by the name the CLI knows them by."""
+    return {"catalog": runtime.projector, "audit": runtime.audit_projector}
+
+
 def cmd_projections_status(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
         head = runtime.registry.recorder.max_notification_id() or 0
-        position = runtime.view.position(runtime.projector.name)
-        print(f"{'projection':16} {'position':>10} {'log head':>10} {'lag':>8}")
-        print(f"{runtime.projector.name:16} {position:>10} {head:>10} {head - position:>8}")
+        print(f"{'projection':10} {'tracking':12} {'position':>10} {'log head':>10} {'lag':>8}")
+        for name, projector in _projections(runtime).items():
+            position = runtime.view.position(projector.name)
+            print(f"{name:10} {projector.name:12} {position:>10} {head:>10} {head - position:>8}")
         return 0
 
     return with_runtime(args, action)
@@ -119,8 +126,10 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
 
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
-        position = runtime.projector.rebuild()
-        print(f"rebuilt {runtime.projector.name} up to position {position}")
+        for name, projector in _projections(runtime).items():
+            if args.name in (None, name):
+                position = projector.rebuild()
+                print(f"rebuilt {name} ({projector.name}) up to position {position}")
         return 0
 
     return with_runtime(args, action)
@@ -197,9 +206,9 @@ def _parser() -> argparse.ArgumentParser:
     projections.add_parser("status", help="position and lag of each projection").set_defaults(
         func=cmd_projections_status
     )
-    projections.add_parser("rebuild", help="rebuild the catalog from the log").set_defaults(
-        func=cmd_projections_rebuild
-    )
+    rebuild = projections.add_parser("rebuild", help="rebuild projections from the log while serving goes on")
+    rebuild.add_argument("name", nargs="?", choices=["catalog", "audit"], help="only this one (default: all)")
+    rebuild.set_defaults(func=cmd_projections_rebuild)
     return parser
 
 

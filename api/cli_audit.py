@@ -11,11 +11,7 @@ from api.runtime import Runtime
 
 
 def _audit(runtime: Runtime) -> Any:
-    from application.audit import AuditService
-    from infrastructure.eventstore import log_reader
-    from projections.point_in_time import catalog_at
-
-    return AuditService(log_reader(runtime.registry), catalog_at)
+    return runtime.audit
 
 
 def cmd_audit_log(args: argparse.Namespace) -> int:
@@ -28,17 +24,21 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
             tenant_id=args.tenant,
             actor=args.actor,
             entity_id=args.entity,
+            entity_kind=args.kind,
             event_type=args.type,
             since=since,
             until=until,
         )
-        entries = _audit(runtime).feed(flt, 0, args.limit)
+        runtime.audit_projector.catch_up()  # the CLI has no follower: bring the audit log up to the log's head
+        entries = _audit(runtime).feed(flt, args.after, args.limit)
 
         def table(rows: list[dict[str, Any]]) -> None:
             print(f"{'position':>8}  {'time':32} {'actor':20} {'event':26} entity")
             for e in rows:
                 who, what = e["actor"][:20], e["type"][:26]
                 print(f"{e['position']:>8}  {e['occurred_at']:32} {who:20} {what:26} {e['stream_id']}")
+            if len(rows) == args.limit:
+                print(f"more: --after {rows[-1]['position']}")
 
         print_result(entries, args.json, table)
         return 0
@@ -84,9 +84,11 @@ def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="who changed what, and the catalog at any point").add_subparsers(
         dest="audit_command", required=True
     )
-    log_cmd = audit.add_parser("log", help="events filtered by tenant, actor, entity, type and time")
+    log_cmd = audit.add_parser("log", help="events filtered by tenant, actor, entity, kind, type and time")
     for name in ("--tenant", "--actor", "--entity", "--type", "--since", "--until"):
         log_cmd.add_argument(name)
+    log_cmd.add_argument("--kind", help="tool, resource, prompt, server, upstream, tenant, token")
+    log_cmd.add_argument("--after", type=int, default=0, help="the position to continue after (a cursor)")
     log_cmd.add_argument("--limit", type=int, default=200)
     log_cmd.add_argument("--json", action="store_true")
     log_cmd.set_defaults(func=cmd_audit_log)

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.audit import AuditService
 from application.queries import RegistryQueries
 from application.registry import Registry
 from infrastructure.auth.jwt_tokens import JwtCodec
@@ -15,12 +16,15 @@ from infrastructure.eventstore import event_store_env, log_reader, postgres_wake
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.log_signal import RedisLogSignal
 from infrastructure.settings import Settings
+from infrastructure.sql.audit_store import SqlAuditLog
 from infrastructure.sql.catalog_queries import SqlCatalogQueries
 from infrastructure.sql.catalog_view import SqlCatalogView
 from infrastructure.sql.connector import SqlConnector
 from infrastructure.sql.migrator import apply_migrations
 from infrastructure.sqlite.connector import SQLiteConnector
+from projections.audit_log import AUDIT_PROJECTION, AuditProjector
 from projections.hot_catalog import HotCatalogs
+from projections.point_in_time import catalog_at
 from projections.runner import CatalogProjector, Follower, PositionBoard
 
 __all__ = ["Runtime", "build_runtime", "connect", "migrate"]
@@ -56,6 +60,8 @@ class Runtime:
     projector: CatalogProjector
     board: PositionBoard
     codec: JwtCodec
+    audit: AuditService
+    audit_projector: AuditProjector
     follower: Follower | None = None
     hot: HotCatalogs | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +106,16 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
     queries = RegistryQueries(catalog, board, registry.events.get, settings.read_wait_s)
+    audit_log = SqlAuditLog(connector)
+    audit_projector = AuditProjector(audit_log, log_reader(registry))
+    audit_board = PositionBoard()
+    audit = AuditService(
+        log_reader(registry),
+        catalog_at,
+        entries=lambda flt, after, limit: audit_log.entries(AUDIT_PROJECTION, flt, after, limit),
+        positions=audit_board,
+        wait_s=settings.read_wait_s,
+    )
     runtime = Runtime(
         settings=settings,
         keys=keys,
@@ -111,6 +127,8 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         projector=projector,
         board=board,
         codec=codec,
+        audit=audit,
+        audit_projector=audit_projector,
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal
@@ -124,7 +142,14 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         hot = HotCatalogs(log_reader(registry))
         hot.load(*view.load_all(projector.name))
         runtime.hot = hot
-        runtime.follower = Follower(projector, board, poll_s=poll_s, wakers=wakers, tails=[hot.advance])
+        runtime.follower = Follower(
+            projector,
+            board,
+            poll_s=poll_s,
+            wakers=wakers,
+            tails=[hot.advance],
+            after=[lambda: audit_board.publish(audit_projector.catch_up())],
+        )
         local.append(runtime.follower)
         runtime.follower.start()
     return runtime

@@ -11,16 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from application.ports import ProjectionPositions
+from application.queries import wait_for_position
 from application.secrets import mask_secrets
 from domain.catalog import CatalogEntity
-from domain.envelope import RegistryAggregate
+from domain.envelope import RegistryAggregate, entity_kind
 
 __all__ = [
+    "AuditEntries",
     "AuditFilter",
     "AuditService",
     "CatalogReplay",
     "Point",
     "Positioned",
+    "StreamKinds",
     "diff_catalogs",
     "event_entry",
     "matching_entries",
@@ -55,13 +59,15 @@ def _changes(event: Any) -> dict[str, Any]:
     return {}
 
 
-def event_entry(position: int, event: Any) -> dict[str, Any]:
-    """One event as the feed and the audit log show it: envelope and payload, secrets masked."""
+def event_entry(position: int, event: Any, kind: str) -> dict[str, Any]:
+    """One event as the feed and the audit log show it: envelope and payload, secrets masked. ``kind`` is
+    the entity's (``tool``, ``server``...): events of shared behaviour (``CatalogEntity.Disabled``) don't say it."""
     topic = type(event).__qualname__
     return {
         "position": position,
         "stream_id": str(event.originator_id),
         "version": event.originator_version,
+        "kind": kind,
         "type": topic,
         "tenant_id": event.tenant_id,
         "actor": event.actor,
@@ -77,26 +83,59 @@ class AuditFilter:
     tenant_id: str | None = None
     actor: str | None = None
     entity_id: str | None = None
+    entity_kind: str | None = None
     event_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
-    def matches(self, event: Any) -> bool:
+    def matches(self, event: Any, kind: str) -> bool:
         return (
             (self.tenant_id is None or event.tenant_id == self.tenant_id)
             and (self.actor is None or event.actor == self.actor)
             and (self.entity_id is None or str(event.originator_id) == self.entity_id)
+            and (self.entity_kind is None or kind == self.entity_kind)
             and (self.event_type is None or type(event).__qualname__.endswith(self.event_type))
             and (self.since is None or event.timestamp >= self.since)
             and (self.until is None or event.timestamp <= self.until)
         )
 
 
-def matching_entries(events: Iterable[Positioned], flt: AuditFilter, limit: int) -> Iterator[dict[str, Any]]:
+class StreamKinds:
+    """The kind of each stream, learnt from its first event (the only one whose class names the aggregate)."""
+
+    def __init__(self, lookup: Callable[[list[str]], dict[str, str]] | None = None, cap: int = 200_000) -> None:
+        self.known: dict[str, str] = {}
+        self.lookup = lookup
+        self.cap = cap
+
+    def learn(self, events: Iterable[Positioned]) -> None:
+        """Remember the kinds the batch's creations tell, and look up those of other streams it touches."""
+        if len(self.known) > self.cap:
+            self.known.clear()
+        unknown: set[str] = set()
+        for _, event in events:
+            stream = str(event.originator_id)
+            if isinstance(event, RegistryAggregate.Created):
+                self.known[stream] = entity_kind(event)
+            elif stream not in self.known:
+                unknown.add(stream)
+        if unknown and self.lookup is not None:
+            self.known.update(self.lookup(sorted(unknown)))
+
+    def of(self, event: Any) -> str:
+        return self.known.get(str(event.originator_id)) or entity_kind(event)
+
+
+def matching_entries(
+    events: Iterable[Positioned], flt: AuditFilter, limit: int, after: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Scan from the start of the log (kinds are learnt from creations) and yield matches after ``after``."""
     count = 0
+    kinds = StreamKinds()
     for position, event in events:
-        if flt.matches(event):
-            yield event_entry(position, event)
+        kinds.learn([(position, event)])
+        if position > after and flt.matches(event, kinds.of(event)):
+            yield event_entry(position, event, kinds.of(event))
             count += 1
             if count >= limit:
                 return
@@ -148,6 +187,9 @@ def parse_point(value: str) -> Point:
     return Point(time=moment)
 
 
+#: The audit log projection's query: (filter, after position, limit) -> entries in log order.
+AuditEntries = Callable[["AuditFilter", int, int], list[dict[str, Any]]]
+
 #: Folds events into the catalog as it was at a point (``projections.point_in_time.catalog_at``).
 CatalogReplay = Callable[[Iterable[Positioned], str, Point, "str | None"], dict[str, Any]]
 
@@ -155,10 +197,21 @@ CatalogReplay = Callable[[Iterable[Positioned], str, Point, "str | None"], dict[
 class AuditService:
     """Reads the log in order (decoded events) and answers audit questions from it."""
 
-    def __init__(self, read: Any, replay: CatalogReplay, batch: int = 1000) -> None:
+    def __init__(
+        self,
+        read: Any,
+        replay: CatalogReplay,
+        batch: int = 1000,
+        entries: AuditEntries | None = None,
+        positions: ProjectionPositions | None = None,
+        wait_s: float = 5.0,
+    ) -> None:
         self.read = read  # (after, limit) -> [(position, event)]
         self.replay = replay
         self.batch = batch
+        self.entries = entries
+        self.positions = positions
+        self.wait_s = wait_s
 
     def events(self, after: int = 0) -> Iterator[Positioned]:
         position = after
@@ -169,8 +222,14 @@ class AuditService:
                 return
             position = items[-1][0]
 
-    def feed(self, flt: AuditFilter, after: int, limit: int) -> list[dict[str, Any]]:
-        return list(matching_entries(self.events(after), flt, limit))
+    def feed(self, flt: AuditFilter, after: int, limit: int, min_position: int | None = None) -> list[dict[str, Any]]:
+        """Matching entries after ``after``: from the audit log projection (once it has reached
+        ``min_position``), or by scanning the log without one. Raises: NotReadyError."""
+        if self.entries is not None:
+            if self.positions is not None:
+                wait_for_position(self.positions, min_position, self.wait_s, "the audit log")
+            return self.entries(flt, after, limit)
+        return list(matching_entries(self.events(), flt, limit, after))
 
     def catalog(self, tenant_id: str, point: Point, server_id: str | None = None) -> dict[str, Any]:
         return self.replay(self.events(), tenant_id, point, server_id)

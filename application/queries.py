@@ -55,6 +55,17 @@ def present(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def wait_for_position(positions: ProjectionPositions, min_position: int | None, wait_s: float, what: str) -> None:
+    """Wait (bounded) until a projection reaches ``min_position``. Raises: NotReadyError."""
+    if min_position is None or positions.current() >= min_position:
+        return
+    if not positions.wait_for(min_position, wait_s):
+        raise NotReadyError(
+            f"{what} has reached position {positions.current()}, not yet {min_position}; retry shortly",
+            position=positions.current(),
+        )
+
+
 class RegistryQueries:
     def __init__(
         self,
@@ -70,13 +81,7 @@ class RegistryQueries:
 
     def wait_for(self, min_position: int | None) -> None:
         """Raises: NotReadyError if the projection does not reach ``min_position`` in time."""
-        if min_position is None or self.positions.current() >= min_position:
-            return
-        if not self.positions.wait_for(min_position, self.wait_s):
-            raise NotReadyError(
-                f"the catalog has reached position {self.positions.current()}, not yet {min_position}; retry shortly",
-                position=self.positions.current(),
-            )
+        wait_for_position(self.positions, min_position, self.wait_s, "the catalog")
 
     def get(self, tenant_id: str | None, kind: str, item_id: str, min_position: int | None = None) -> dict[str, Any]:
         """Raises: NotFoundError, NotReadyError."""

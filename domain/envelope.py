@@ -7,6 +7,7 @@ library's own ``timestamp`` is the occurred-at time.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,7 +18,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import DomainError
 
-__all__ = ["Envelope", "RegistryAggregate", "recording"]
+__all__ = ["Envelope", "RegistryAggregate", "entity_kind", "recording"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,13 @@ class RegistryAggregate(Aggregate):
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         kwargs.update(_envelope_fields())
         super().trigger_event(event_class, **kwargs)
+
+
+def entity_kind(event: Any) -> str:
+    """``tool``, ``upstream``, ``server``, ``name_claim``...: the kind of aggregate an event belongs to."""
+    owner_name = type(event).__qualname__.split(".")[0]
+    owner = getattr(sys.modules.get(type(event).__module__), owner_name, None)
+    kind = getattr(owner, "KIND", None)
+    if isinstance(kind, str):
+        return kind
+    return "".join("_" + c.lower() if c.isupper() else c for c in owner_name).lstrip("_")

@@ -29,9 +29,7 @@ TRANSPORTS = ("streamable_http", "sse", "stdio")
 HEALTH_STATES = ("unknown", "healthy", "degraded", "unreachable")
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 # What an upstream's record holds besides how to reach it: changing these keeps its connections.
-NOT_CONNECTION_SETTINGS = frozenset(
-    {"health", "items", "suspended", "description", "tags", "refresh_interval_s"}
-)
+NOT_CONNECTION_SETTINGS = frozenset({"health", "items", "suspended", "description", "tags", "refresh_interval_s"})
 
 
 def connection_settings(doc: dict[str, Any]) -> dict[str, Any]:

@@ -125,7 +125,8 @@ class PositionBoard:
 class Follower:
     """A thread that runs the projector whenever it is woken, or every ``poll_s`` at the latest.
 
-    ``tails`` are in-memory followers of the log (the hot catalogs) advanced after the durable view.
+    ``tails`` are in-memory followers of the log (the hot catalogs) advanced after the durable view;
+    ``after`` are projections nobody waits on (the audit log), run once readers have been told, each on its own.
     """
 
     def __init__(
@@ -135,9 +136,11 @@ class Follower:
         poll_s: float = 0.25,
         wakers: Sequence[Callable[[threading.Event, threading.Event], None]] = (),
         tails: Sequence[Callable[[], int]] = (),
+        after: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.projector = projector
         self.tails = tails
+        self.after = after
         self.board = board
         self.poll_s = poll_s
         self.wake = threading.Event()
@@ -174,4 +177,9 @@ class Follower:
             except Exception:
                 log.exception("catalog projection failed; retrying")
                 self.stopped.wait(1.0)
+            for projection in self.after:
+                try:
+                    projection()
+                except Exception:
+                    log.exception("projection %s failed; retrying", getattr(projection, "__qualname__", projection))
             self.wake.wait(self.poll_s)

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
 
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
+from api.controllers.catalog import MinPosition
 from application.audit import AuditFilter, AuditService, Point, parse_point
 from application.errors import ValidationError
 
@@ -33,28 +34,35 @@ def _time(name: str, value: str | None) -> datetime | None:
     return _point(name, value).time if value else None
 
 
-@get("/audit", sync_to_thread=True, summary="Who changed what, when: filter by actor, entity, type and time")
+@get(
+    "/audit",
+    sync_to_thread=True,
+    summary="Who changed what, when: filter by actor, entity, kind, type and time; continue with after=next_after",
+)
 def audit_log(
     request: Request[Any, Any, Any],
     principal: AuthPrincipal,
     tenant: FromQuery[str | None] = None,
     actor: FromQuery[str | None] = None,
     entity: FromQuery[str | None] = None,
+    kind: FromQuery[str | None] = None,
     type: FromQuery[str | None] = None,
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
     after: Annotated[int, QueryParameter(ge=0)] = 0,
     limit: Limit = 100,
+    min_position: MinPosition = None,
 ) -> dict[str, Any]:
     flt = AuditFilter(
         tenant_id=readable_tenant(principal, tenant),
         actor=actor,
         entity_id=entity,
+        entity_kind=kind,
         event_type=type,
         since=_time("since", since),
         until=_time("until", until),
     )
-    items = _audit(request).feed(flt, after, limit)
+    items = _audit(request).feed(flt, after, limit, min_position)
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
 
 

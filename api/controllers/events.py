@@ -13,6 +13,7 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
+from api.controllers.catalog import MinPosition
 from application.audit import AuditFilter
 
 __all__ = ["events_router"]
@@ -27,8 +28,10 @@ def events(
     tenant: FromQuery[str | None] = None,
     after: Annotated[int, QueryParameter(ge=0)] = 0,
     limit: Limit = 100,
+    min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    items = request.app.state.audit.feed(AuditFilter(tenant_id=readable_tenant(principal, tenant)), after, limit)
+    flt = AuditFilter(tenant_id=readable_tenant(principal, tenant))
+    items = request.app.state.audit.feed(flt, after, limit, min_position)
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
 
 
@@ -42,7 +45,8 @@ async def stream_events(
     flt = AuditFilter(tenant_id=readable_tenant(principal, tenant))
     last = request.headers.get("last-event-id")
     position = int(last) if last and last.isdigit() else (after or 0)
-    audit, board = request.app.state.audit, request.app.state.runtime.board
+    audit = request.app.state.audit
+    board = audit.positions or request.app.state.runtime.board  # the audit log projection's progress
 
     async def tail() -> Any:
         nonlocal position

@@ -186,7 +186,10 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
     try:
         tool = httpx.post(server.url + "/v1/tenants/default/tools", headers=headers, json=TOOL).json()
         disabled = httpx.post(f"{server.url}/v1/tenants/default/tools/{tool['id']}/disable", headers=headers).json()
-        via_api = httpx.get(f"{server.url}/v1/audit?entity={tool['id']}&type=Disabled", headers=headers).json()
+        via_api = httpx.get(
+            f"{server.url}/v1/audit?entity={tool['id']}&type=Disabled&min_position={disabled['position']}",
+            headers=headers,
+        ).json()
         assert [e["actor"] for e in via_api["items"]] == ["admin"]
         at = httpx.get(f"{server.url}/v1/audit/catalog?at={tool['position']}", headers=headers).json()
         assert [(t["name"], t["enabled"]) for t in at["tools"]] == [("lookup", True)]
