@@ -173,7 +173,7 @@ def test_two_rebuilds_at_once_build_side_by_side_and_leave_one_complete_generati
     def rebuild() -> None:
         try:
             runtime.audit_projector.rebuild()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             failures.append(exc)
 
     threads = [threading.Thread(target=rebuild) for _ in range(2)]
