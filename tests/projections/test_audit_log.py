@@ -14,22 +14,12 @@ import pytest
 from api.runtime import Runtime, build_runtime
 from application.audit import AuditFilter, AuditService
 from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
 from infrastructure.eventstore import log_reader
 from infrastructure.sql.audit_store import SqlAuditLog
 from projections.audit_log import AUDIT_PROJECTION
 from projections.point_in_time import catalog_at
 from tests.conftest import make_settings
-
-TOOL = {
-    "name": "lookup",
-    "input_schema": {"type": "object"},
-    "integration": {"method": "GET", "url": "https://api.example.com/x", "headers": {"X-Key": "hush"}},
-}
-
-
-def who(actor: str, tenant: str = "acme") -> Envelope:
-    return Envelope(tenant, actor, "corr", "cause")
+from tests.e2e.test_audit_and_archive import TOOL, who
 
 
 @pytest.fixture
