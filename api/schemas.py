@@ -130,6 +130,7 @@ class ServerCreate(Request):
     tool_ids: list[str] = []
     resource_ids: list[str] = []
     prompt_ids: list[str] = []
+    upstream_ids: list[str] = []
     tags: list[str] = []
 
 
@@ -139,6 +140,7 @@ class ServerUpdate(Request):
     tool_ids: list[str] | UnsetType = UNSET
     resource_ids: list[str] | UnsetType = UNSET
     prompt_ids: list[str] | UnsetType = UNSET
+    upstream_ids: list[str] | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
 
 

@@ -40,6 +40,7 @@ from domain.prompt import Prompt
 from domain.resource import Resource
 from domain.tenant import Tenant, tenant_stream_id
 from domain.tool import Tool
+from domain.upstream import Upstream
 from domain.values import check_resource_content
 from domain.virtual_server import VirtualServer
 
@@ -49,7 +50,7 @@ __all__ = ["KINDS", "PLATFORM_TENANT", "Registry", "Written"]
 KINDS: dict[str, type[CatalogEntity]] = {"tool": Tool, "resource": Resource, "prompt": Prompt, "server": VirtualServer}
 #: The envelope tenant of platform-level events (tenant creation and changes).
 PLATFORM_TENANT = "_platform"
-MEMBER_KINDS = {"tool_ids": Tool, "resource_ids": Resource, "prompt_ids": Prompt}
+MEMBER_KINDS = {"tool_ids": Tool, "resource_ids": Resource, "prompt_ids": Prompt, "upstream_ids": Upstream}
 
 
 @dataclass(frozen=True)

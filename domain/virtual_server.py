@@ -1,4 +1,4 @@
-"""A virtual server: a named selection of a tenant's tools, resources and prompts."""
+"""A virtual server: a named selection of a tenant's tools, resources and prompts, and of whole upstreams."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ def _member_ids(field: str, value: Any) -> list[str]:
 
 
 class VirtualServer(CatalogEntity):
-    """Members are ids; the application checks they exist in the same tenant when it records them."""
+    """Members are ids; the application checks they exist in the same tenant when it records them.
+
+    ``upstream_ids`` include everything an upstream offers, now and after its catalog changes.
+    """
 
     KIND: ClassVar[str] = "server"
     RULES: ClassVar[dict[str, Any]] = {
@@ -33,6 +36,7 @@ class VirtualServer(CatalogEntity):
         "tool_ids": partial(_member_ids, "tool_ids"),
         "resource_ids": partial(_member_ids, "resource_ids"),
         "prompt_ids": partial(_member_ids, "prompt_ids"),
+        "upstream_ids": partial(_member_ids, "upstream_ids"),
         "tags": check_tags,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -40,6 +44,7 @@ class VirtualServer(CatalogEntity):
         "tool_ids": [],
         "resource_ids": [],
         "prompt_ids": [],
+        "upstream_ids": [],
         "tags": [],
     }
 

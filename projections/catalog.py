@@ -7,6 +7,7 @@ new row (or None when the event does not concern this read model). A row keeps d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from domain.tool import Tool
 from domain.upstream import Upstream
 from domain.virtual_server import VirtualServer
 
-__all__ = ["PROJECTION_NAME", "Row", "evolve", "member_rows", "tag_rows"]
+__all__ = ["MEMBER_FIELDS", "PROJECTION_NAME", "Row", "evolve", "member_rows", "server_members", "tag_rows"]
 
 #: Versioned, so that a changed projection can be rebuilt beside the old one.
 PROJECTION_NAME = "catalog_v1"
@@ -116,12 +117,28 @@ def tag_rows(row: Row) -> list[tuple[str, str]]:
     return [(row["id"], tag) for tag in row["doc"].get("tags") or []] if not row["deleted"] else []
 
 
+#: A server's member fields, by the kind of member they hold.
+MEMBER_FIELDS = {"tool": "tool_ids", "resource": "resource_ids", "prompt": "prompt_ids", "upstream": "upstream_ids"}
+
+
+def server_members(server: Row, rows: Mapping[str, Row]) -> list[Row]:
+    """The rows a virtual server shows: its tools, resources and prompts, and all items of its upstreams
+    (the whole tenant is scanned only for a server that has upstreams)."""
+    doc = server["doc"]
+    listed = {m for kind, f in MEMBER_FIELDS.items() if kind != "upstream" for m in doc.get(f) or []}
+    members = [rows[m] for m in sorted(listed) if m in rows]
+    upstreams = set(doc.get("upstream_ids") or [])
+    if upstreams:
+        members += [
+            row
+            for row in rows.values()
+            if row["id"] not in listed and (row["doc"].get("source") or {}).get("upstream_id") in upstreams
+        ]
+    return members
+
+
 def member_rows(row: Row) -> list[tuple[str, str, str]]:
     if row["kind"] != "server" or row["deleted"]:
         return []
     doc = row["doc"]
-    return [
-        (row["id"], kind, member_id)
-        for kind, field in (("tool", "tool_ids"), ("resource", "resource_ids"), ("prompt", "prompt_ids"))
-        for member_id in doc.get(field) or []
-    ]
+    return [(row["id"], kind, member_id) for kind, field in MEMBER_FIELDS.items() for member_id in doc.get(field) or []]

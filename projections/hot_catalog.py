@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from projections.catalog import Row, evolve
+from projections.catalog import Row, evolve, server_members
 
 __all__ = ["ERAS", "LIST_KINDS", "CatalogChange", "HotCatalogs", "Snapshot", "decode_page_cursor"]
 
@@ -28,7 +28,6 @@ log = logging.getLogger("ledgergate.hot")
 #: Era "legacy" (2024-11-05 ... 2025-11-25) or "modern" (2026-07-28): modern results carry caching hints.
 ERAS = ("legacy", "modern")
 LIST_KINDS = ("tools", "resources", "prompts", "resourceTemplates")
-MEMBER_FIELD = {"tool": "tool_ids", "resource": "resource_ids", "prompt": "prompt_ids"}
 CatalogKey = tuple[str, str | None]  # (tenant, virtual server id or None for the tenant-wide catalog)
 
 
@@ -281,11 +280,10 @@ class HotCatalogs:
             )
             for server in rows.values():
                 if server["kind"] == "server" and server["enabled"] and not server["deleted"]:
-                    members = {mid for f in MEMBER_FIELD.values() for mid in server["doc"].get(f) or []}
                     snapshots[(tenant_id, server["id"])] = build_snapshot(
                         tenant_id,
                         server["id"],
-                        (rows[m] for m in members if m in rows),
+                        server_members(server, rows),
                         self.position,
                         self.page_size,
                         self.ttl_ms,

@@ -10,7 +10,7 @@ from typing import Any
 
 from application.audit import Point, Positioned
 from application.secrets import mask_secrets
-from projections.catalog import Row, evolve
+from projections.catalog import Row, evolve, server_members
 
 __all__ = ["catalog_at"]
 
@@ -38,8 +38,7 @@ def catalog_at(
         server = rows.get(server_id)
         if server is None or server["deleted"] or server["kind"] != "server":
             return {"position": reached, "server": None, "tools": [], "resources": [], "prompts": [], "servers": []}
-        members = {m for f in ("tool_ids", "resource_ids", "prompt_ids") for m in server["doc"].get(f) or []}
-        live = [r for r in live if r["id"] in members or r["id"] == server_id]
+        live = [*server_members(server, {r["id"]: r for r in live}), server]
     result: dict[str, Any] = {"position": reached}
     for kind, plural in (("tool", "tools"), ("resource", "resources"), ("prompt", "prompts"), ("server", "servers")):
         result[plural] = sorted((_shown(r) for r in live if r["kind"] == kind), key=lambda r: (r["name"], r["id"]))

@@ -55,7 +55,7 @@ class SqlCatalogQueries:
         return ItemPage(items=rows, next_after=(rows[-1]["name"], rows[-1]["id"]) if more else None)
 
     def member_ids(self, server_id: str) -> dict[str, list[str]]:
-        members: dict[str, list[str]] = {"tool": [], "resource": [], "prompt": []}
+        members: dict[str, list[str]] = {"tool": [], "resource": [], "prompt": [], "upstream": []}
         with self.connector.read() as cur:
             for kind, member_id in cur.execute(
                 "SELECT member_kind, member_id FROM server_members WHERE server_id = ? ORDER BY member_id", (server_id,)

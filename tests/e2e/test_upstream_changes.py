@@ -49,6 +49,8 @@ def test_tools_an_upstream_adds_and_removes_appear_and_vanish_with_no_refresh_as
         ids = {item["name"]: item["id"] for item in written["report"]["added"]}
         view = gateway.call("POST", "/servers", json={"name": "view", "tool_ids": [ids["stable"], ids["grow"]]})
         assert view.status_code == 201, view.text
+        whole = gateway.call("POST", "/servers", json={"name": "whole", "upstream_ids": [written["id"]]})
+        assert whole.status_code == 201, whole.text
         wait_until(
             lambda: (
                 gateway.call("GET", f"/upstreams/{written['id']}").json().get("health", {}).get("state") == "healthy"
@@ -56,7 +58,13 @@ def test_tools_an_upstream_adds_and_removes_appear_and_vanish_with_no_refresh_as
             "the supervisor watches the upstream",
         )
 
-        async def grow_then_shrink() -> tuple[list[str], str, list[str], list[str], list[str]]:
+        async def server_tools(server_id: str) -> list[str]:
+            http = httpx2.AsyncClient(headers=gateway.headers, timeout=httpx2.Timeout(60))
+            transport = streamable_http_client(f"{gateway.server.url}/servers/{server_id}/mcp", http_client=http)
+            async with Client(transport, mode="legacy") as session:
+                return sorted(t.name for t in (await session.list_tools()).tools)
+
+        async def grow_then_shrink() -> tuple[list[str], str, list[str], list[str], list[str], list[str]]:
             received: list[str] = []
             changed = asyncio.Event()
 
@@ -80,29 +88,22 @@ def test_tools_an_upstream_adds_and_removes_appear_and_vanish_with_no_refresh_as
                             break
                         await asyncio.sleep(0.2)
                 assert changed.is_set()
+                whole_after_growing = await server_tools(whole.json()["id"])
                 answer = (await session.call_tool("shifty__fresh", {})).content[0].text
                 changed.clear()
                 await session.call_tool("shifty__shrink", {"name": "stable"})
                 await asyncio.wait_for(changed.wait(), timeout=20)
                 shrunk = [t.name for t in (await session.list_tools()).tools]
-            view_path = f"/servers/{view.json()['id']}/mcp"
-            view_client = Client(
-                streamable_http_client(
-                    gateway.server.url + view_path,
-                    http_client=httpx2.AsyncClient(headers=gateway.headers, timeout=httpx2.Timeout(60)),
-                ),
-                mode="legacy",
-            )
-            async with view_client as session:
-                in_view = [t.name for t in (await session.list_tools()).tools]
-            return grown, answer, shrunk, in_view, received
+            in_view = await server_tools(view.json()["id"])
+            return grown, answer, shrunk, in_view, whole_after_growing, received
 
-        grown, answer, shrunk, in_view, received = asyncio.run(grow_then_shrink())
+        grown, answer, shrunk, in_view, in_whole, received = asyncio.run(grow_then_shrink())
 
     assert sorted(grown) == ["shifty__fresh", "shifty__grow", "shifty__shrink", "shifty__stable"]
     assert answer == "I am fresh"
     assert sorted(shrunk) == ["shifty__fresh", "shifty__grow", "shifty__shrink"]
     assert in_view == ["shifty__grow"]  # the server's removed member left it with the upstream
+    assert in_whole == sorted(grown)  # a server holding the whole upstream gained the new tool
     assert len(received) >= 2
     upstream = gateway.call("GET", f"/upstreams/{written['id']}").json()
     assert upstream.get("refresh_interval_s") is None  # no schedule: list_changed alone drove the refreshes
