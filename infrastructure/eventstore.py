@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
-from application.event_archive import StoredRecord
+from application.event_archive import ArchiveError, StoredRecord
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.settings import DatabaseUrl
 
@@ -81,8 +86,88 @@ def postgres_waker(conninfo: str, channel: str) -> Callable[[threading.Event, th
     return run
 
 
+class _Abandoned(Exception):
+    """Raised inside a write transaction to roll it back on purpose."""
+
+
+def tenant_marker(tenant_id: str) -> bytes:
+    """The bytes every stored event of the tenant contains: its envelope field as the library's
+    compact JSON transcoder writes it. A payload may contain them too, so this only prefilters."""
+    return b'"tenant_id":' + json.dumps(tenant_id, ensure_ascii=False).encode()
+
+
+class _PostgresWriter:
+    def __init__(self, recorder: PostgresApplicationRecorder, curs: Any) -> None:
+        self.recorder, self.curs, self.abandoned = recorder, curs, False
+        self.table = pgsql.SQL("{}.{}").format(
+            pgsql.Identifier(recorder.datastore.schema), pgsql.Identifier(recorder.events_table_name)
+        )
+
+    def existing(self, records: list[StoredRecord]) -> dict[tuple[UUID, int], tuple[str, bytes]]:
+        self.curs.execute(
+            pgsql.SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {} WHERE (originator_id, "
+                "originator_version) IN (SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+            ).format(self.table),
+            ([r.stream_id for r in records], [r.version for r in records]),
+        )
+        return {
+            (row["originator_id"], row["originator_version"]): (row["topic"], bytes(row["state"]))
+            for row in self.curs.fetchall()
+        }
+
+    def append(self, records: list[StoredRecord]) -> list[int]:
+        stored = [StoredEvent(r.stream_id, r.version, r.topic, r.state) for r in records]
+        try:
+            # The library's own statements: table lock (commit order = position order), NOTIFY, INSERT.
+            self.recorder._insert_stored_events(self.curs, stored)
+            return [int(i) for i in self.recorder._fetch_ids_after_insert_events(self.curs, stored) or []]
+        except psycopg.IntegrityError:
+            raise ArchiveError(
+                "an event of the file clashes with one written meanwhile: nothing was imported"
+            ) from None
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+class _SQLiteWriter:
+    def __init__(self, recorder: SQLiteApplicationRecorder, cursor: Any) -> None:
+        self.recorder, self.cursor, self.abandoned = recorder, cursor, False
+
+    def existing(self, records: list[StoredRecord]) -> dict[tuple[UUID, int], tuple[str, bytes]]:
+        found: dict[tuple[UUID, int], tuple[str, bytes]] = {}
+        statement = (
+            f"SELECT topic, state FROM {self.recorder.events_table_name} "  # noqa: S608 - the library's table name
+            "WHERE originator_id = ? AND originator_version = ?"
+        )
+        for r in records:
+            self.cursor.execute(statement, (r.stream_id.hex, r.version))
+            row = self.cursor.fetchone()
+            if row is not None:
+                found[(r.stream_id, r.version)] = (row["topic"], bytes(row["state"]))
+        return found
+
+    def append(self, records: list[StoredRecord]) -> list[int]:
+        stored = [StoredEvent(r.stream_id, r.version, r.topic, r.state) for r in records]
+        try:
+            return [int(i) for i in self.recorder._insert_events(self.cursor, stored) or []]
+        except sqlite3.IntegrityError:
+            raise ArchiveError(
+                "an event of the file clashes with one written meanwhile: nothing was imported"
+            ) from None
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
 class StoreEventLog:
-    """The ``EventLog`` port over the library's recorder: raw stored records, no decoding."""
+    """The ``EventLog`` port over the library's recorder: raw stored records, no decoding.
+
+    Writes of an import go through the recorder's own insert statements, but inside one transaction
+    that we hold open across batches (the library's ``insert_events`` commits per call): so an import
+    is all or nothing while memory stays flat. The PostgreSQL table lock is held until the commit.
+    """
 
     def __init__(self, app: Application[Any]) -> None:
         self.recorder = app.recorder
@@ -93,17 +178,61 @@ class StoreEventLog:
             for n in self.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
         ]
 
-    def existing(self, stream_id: UUID, version: int) -> StoredRecord | None:
-        found = self.recorder.select_events(stream_id, gt=version - 1, lte=version)
-        return (
-            StoredRecord(0, found[0].originator_id, found[0].originator_version, found[0].topic, found[0].state)
-            if found
-            else None
-        )
+    def read_tenant(self, tenant_id: str, after: int, limit: int, stop: int | None = None) -> list[StoredRecord]:
+        """Records whose stored bytes carry the tenant's envelope field, in log order (a superset of
+        the tenant's events: callers check the decoded tenant)."""
+        marker, stop = tenant_marker(tenant_id), stop if stop is not None else 2**62
+        recorder = self.recorder
+        if isinstance(recorder, PostgresApplicationRecorder):
+            statement = pgsql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+                "WHERE notification_id > %s AND notification_id <= %s AND position(%s::bytea in state) > 0 "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(pgsql.Identifier(recorder.datastore.schema), pgsql.Identifier(recorder.events_table_name))
+            with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement, (after, stop, marker, limit), prepare=True)
+                rows = curs.fetchall()
+            return [
+                StoredRecord(
+                    r["notification_id"], r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])
+                )
+                for r in rows
+            ]
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            statement = (
+                "SELECT rowid, originator_id, originator_version, topic, state FROM "  # noqa: S608 - library's table
+                f"{recorder.events_table_name} WHERE rowid > ? AND rowid <= ? AND instr(state, ?) > 0 "
+                "ORDER BY rowid LIMIT ?"
+            )
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(statement, (after, stop, marker, limit))
+                rows = cursor.fetchall()
+            return [StoredRecord(r[0], recorder.convert_originator_id(r[1]), r[2], r[3], bytes(r[4])) for r in rows]
+        return [r for r in self.read(after, limit) if marker in r.state]
 
-    def append(self, records: list[StoredRecord]) -> list[int]:
-        stored = [
-            StoredEvent(originator_id=r.stream_id, originator_version=r.version, topic=r.topic, state=r.state)
-            for r in records
-        ]
-        return [int(i) for i in self.recorder.insert_events(stored) or []]  # type: ignore[attr-defined]
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def is_empty(self) -> bool:
+        return self.head() == 0
+
+    @contextmanager
+    def writing(self) -> Iterator[_PostgresWriter | _SQLiteWriter]:
+        recorder = self.recorder
+        try:
+            if isinstance(recorder, PostgresApplicationRecorder):
+                with recorder.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+                    pg_writer = _PostgresWriter(recorder, curs)
+                    yield pg_writer
+                    if pg_writer.abandoned:
+                        raise _Abandoned
+            elif isinstance(recorder, SQLiteApplicationRecorder):
+                with recorder.datastore.transaction(commit=True) as cursor:
+                    sqlite_writer = _SQLiteWriter(recorder, cursor)
+                    yield sqlite_writer
+                    if sqlite_writer.abandoned:
+                        raise _Abandoned
+            else:
+                raise TypeError(f"imports need a SQLite or PostgreSQL store, not {type(recorder).__name__}")
+        except _Abandoned:
+            pass

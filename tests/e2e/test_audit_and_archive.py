@@ -14,7 +14,8 @@ import pytest
 
 from api.runtime import Runtime, build_runtime
 from application.audit import AuditFilter, AuditService, Point
-from application.event_archive import ArchiveError, ArchiveService, verify_lines
+from application.archive_service import ArchiveService
+from application.event_archive import ArchiveError, verify_lines
 from application.ports import ItemFilter
 from application.registry import PLATFORM_TENANT
 from domain.envelope import Envelope
@@ -121,8 +122,8 @@ def test_any_edit_removal_or_reordering_of_an_export_is_detected_at_its_line(tmp
         lines = export_of(runtime)
     finally:
         runtime.close()
-    header, records = verify_lines(lines)
-    assert header["format"] == "ledgergate-events" and len(records) == len(lines) - 2
+    header, count = verify_lines(lines)
+    assert header["format"] == "ledgergate-events" and count == len(lines) - 2
     edited = [*lines]
     edited[3] = edited[3].replace(b'"version":1', b'"version":9')
     swapped = [*lines[:2], lines[3], lines[2], *lines[4:]]
