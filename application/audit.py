@@ -153,12 +153,18 @@ CatalogReplay = Callable[[Iterable[Positioned], str, Point, "str | None"], dict[
 
 
 class AuditService:
-    """Reads the log in order (decoded events) and answers audit questions from it."""
+    """Reads the log in order (decoded events) and answers audit questions from it.
+
+    When the reader can also read one tenant's events and locate a time (``tenant_events`` and
+    ``position_at``, as the store's reader can), a catalog replays only that tenant's events up to
+    the point, instead of decoding the whole log."""
 
     def __init__(self, read: Any, replay: CatalogReplay, batch: int = 1000) -> None:
         self.read = read  # (after, limit) -> [(position, event)]
         self.replay = replay
         self.batch = batch
+        self.tenant_events = getattr(read, "tenant_events", None)  # (tenant, stop) -> iterator of (position, event)
+        self.position_at = getattr(read, "position_at", None)  # (time) -> position
 
     def events(self, after: int = 0) -> Iterator[Positioned]:
         position = after
@@ -173,7 +179,11 @@ class AuditService:
         return list(matching_entries(self.events(after), flt, limit))
 
     def catalog(self, tenant_id: str, point: Point, server_id: str | None = None) -> dict[str, Any]:
-        return self.replay(self.events(), tenant_id, point, server_id)
+        if self.tenant_events is None or (point.position is None and self.position_at is None):
+            return self.replay(self.events(), tenant_id, point, server_id)
+        stop = point.position if point.position is not None else self.position_at(point.time)  # type: ignore[misc]
+        result = self.replay(self.tenant_events(tenant_id, stop), tenant_id, Point(position=stop), server_id)
+        return {**result, "position": stop}
 
     def diff(self, tenant_id: str, start: Point, end: Point, server_id: str | None = None) -> dict[str, Any]:
         return diff_catalogs(self.catalog(tenant_id, start, server_id), self.catalog(tenant_id, end, server_id))

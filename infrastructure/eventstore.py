@@ -7,8 +7,9 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,7 @@ from application.event_archive import ArchiveError, StoredRecord
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.settings import DatabaseUrl
 
-__all__ = ["StoreEventLog", "event_store_env", "log_reader", "postgres_waker"]
+__all__ = ["LogReader", "StoreEventLog", "event_store_env", "log_reader", "postgres_waker"]
 
 log = logging.getLogger("ledgergate.eventstore")
 
@@ -57,14 +58,60 @@ def event_store_env(database: DatabaseUrl) -> dict[str, str]:
     return env
 
 
-def log_reader(app: Application[Any]) -> Callable[[int, int], Sequence[tuple[int, Any]]]:
-    """Reads (position, domain event) pairs after a position, in log order; gaps are skipped."""
+class LogReader:
+    """Reads (position, domain event) pairs after a position, in log order; gaps are skipped.
 
-    def read(after: int, limit: int) -> list[tuple[int, Any]]:
-        notifications = app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
-        return [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+    Called as ``reader(after, limit)``. ``tenant_events`` reads only the rows that carry a tenant's
+    envelope (a SQL prefilter on the stored bytes, then an exact check of the decoded tenant), and
+    ``position_at`` finds the last position recorded at or before a time by binary search."""
 
-    return read
+    def __init__(self, app: Application[Any]) -> None:
+        self.app = app
+        self.log = StoreEventLog(app)
+
+    def __call__(self, after: int, limit: int) -> list[tuple[int, Any]]:
+        notifications = self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+        return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+
+    def tenant_events(self, tenant_id: str, stop: int | None = None, batch: int = 1000) -> Iterator[tuple[int, Any]]:
+        """The tenant's events in log order, up to ``stop``."""
+        after = 0
+        while True:
+            records = self.log.read_tenant(tenant_id, after, batch, stop)
+            for record in records:
+                event = self.app.mapper.to_domain_event(
+                    StoredEvent(record.stream_id, record.version, record.topic, record.state)
+                )
+                if getattr(event, "tenant_id", None) == tenant_id:
+                    yield record.position, event
+            if len(records) < batch:
+                return
+            after = records[-1].position
+
+    def _time_after(self, position: int) -> tuple[int, datetime] | None:
+        rows = self.app.recorder.select_notifications(start=position, limit=1)
+        if not rows:
+            return None
+        return rows[0].id, self.app.mapper.to_domain_event(rows[0]).timestamp
+
+    def position_at(self, moment: datetime) -> int:
+        """The last position whose event occurred at or before ``moment`` (0 if none); event times
+        follow log order, which the store's single writer lock keeps."""
+        low, high = 0, self.log.head()  # invariant: events up to ``low`` are at or before; after ``high`` later
+        while low < high:
+            middle = (low + high + 1) // 2
+            found = self._time_after(middle)
+            if found is None or found[0] > high:
+                high = middle - 1
+            elif found[1] <= moment:
+                low = found[0]
+            else:
+                high = middle - 1
+        return low
+
+
+def log_reader(app: Application[Any]) -> LogReader:
+    return LogReader(app)
 
 
 def postgres_waker(conninfo: str, channel: str) -> Callable[[threading.Event, threading.Event], None]:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import httpx
 import pytest
 
 from api.runtime import Runtime, build_runtime
-from application.audit import AuditFilter, AuditService, Point
 from application.archive_service import ArchiveService
+from application.audit import AuditFilter, AuditService, Point
 from application.event_archive import ArchiveError, verify_lines
 from application.ports import ItemFilter
 from application.registry import PLATFORM_TENANT
@@ -254,3 +255,26 @@ def test_the_event_stream_tails_new_events_and_resumes_after_last_event_id(tmp_p
         assert first["position"] < resumed_at <= second["position"]
     finally:
         server.stop()
+
+
+def test_a_catalog_read_from_the_tenants_events_equals_the_full_replay_at_every_time(settings: Any) -> None:
+    runtime = build_runtime(settings, follow=False)
+    try:
+        marks = build_history(runtime)
+        runtime.registry.create_tenant(who("root", PLATFORM_TENANT), {"name": "globex"})
+        decoy = {**TOOL, "name": "decoy", "input_schema": {"type": "object", "default": {"tenant_id": "acme"}}}
+        runtime.registry.create_entity(who("dave", "globex"), "tool", decoy)  # its bytes hold acme's marker
+        runtime.registry.update_entity(who("alice"), "tool", marks["tool"], {"description": "Last"})
+        reader = log_reader(runtime.registry)
+        fast = AuditService(reader, catalog_at)
+        full = AuditService(lambda after, limit: reader(after, limit), catalog_at)
+        assert fast.tenant_events is not None and full.tenant_events is None
+        for position, event in full.events():
+            for point in (Point(time=event.timestamp), Point(position=position)):
+                expected, got = full.catalog("acme", point), fast.catalog("acme", point)
+                assert got["tools"] == expected["tools"] and got["position"] == expected["position"] >= position
+        assert [t["name"] for t in fast.catalog("globex", Point(position=10**6))["tools"]] == ["decoy"]
+        first = next(iter(full.events()))[1].timestamp
+        assert reader.position_at(first - timedelta(seconds=1)) == 0
+    finally:
+        runtime.close()
