@@ -164,11 +164,25 @@ class _PostgresWriter:
         }
 
     def append(self, records: list[StoredRecord]) -> list[int]:
-        stored = [StoredEvent(r.stream_id, r.version, r.topic, r.state) for r in records]
         try:
-            # The library's own statements: table lock (commit order = position order), NOTIFY, INSERT.
-            self.recorder._insert_stored_events(self.curs, stored)
-            return [int(i) for i in self.recorder._fetch_ids_after_insert_events(self.curs, stored) or []]
+            # The library's table lock first (commit order = position order) and its NOTIFY; then one INSERT
+            # from four binary arrays: the library's INSERT of a composite array spends most of its time
+            # escaping each row's bytes as text.
+            self.recorder._lock_table(self.curs)
+            self.recorder._notify_channel(self.curs)
+            self.curs.execute(
+                pgsql.SQL(
+                    "INSERT INTO {} (originator_id, originator_version, topic, state) "
+                    "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+                ).format(self.table),
+                (
+                    [r.stream_id for r in records],
+                    [r.version for r in records],
+                    [r.topic for r in records],
+                    [r.state for r in records],
+                ),
+            )
+            return [row["notification_id"] for row in self.curs.fetchall()]
         except psycopg.IntegrityError:
             raise ArchiveError(
                 "an event of the file clashes with one written meanwhile: nothing was imported"
