@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,23 @@ def test_a_dry_run_reports_per_tenant_and_writes_nothing(source: Any, target: Ru
     report = archive(target).import_lines(list(archive(runtime).export()), dry_run=True)
     assert report["dry_run"] and report["tenants"]["acme"]["imported"] > 0
     assert StoreEventLog(target.registry).is_empty()
+
+
+def as_version_1(lines: list[bytes]) -> list[bytes]:
+    """The same events in the version 1 layout: no header hash, the chain starts from zeros."""
+    header = {k: v for k, v in msgspec.json.decode(lines[0]).items() if k not in ("hash", "keys")}
+    previous, out = "0" * 64, [msgspec.json.encode({**header, "version": 1}) + b"\n"]
+    for raw in lines[1:-1]:
+        body = {k: v for k, v in msgspec.json.decode(raw).items() if k != "hash"}
+        previous = hashlib.sha256(previous.encode() + msgspec.json.encode(body, order="sorted")).hexdigest()
+        out.append(msgspec.json.encode({**body, "hash": previous}) + b"\n")
+    trailer = msgspec.json.decode(lines[-1])
+    return [*out, msgspec.json.encode({**trailer, "final_hash": previous}) + b"\n"]
+
+
+def test_a_version_1_file_is_still_read_and_imported(source: Any, target: Runtime) -> None:
+    runtime, _ = source
+    old = as_version_1(list(archive(runtime).export("globex")))
+    header, count = verify_lines(old)
+    assert header["version"] == 1 and count == len(old) - 2
+    assert archive(target).import_lines(old)["tenants"]["globex"]["imported"] == count
