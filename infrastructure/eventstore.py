@@ -73,12 +73,17 @@ class LogReader:
         notifications = self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
         return [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
 
-    def tenant_events(self, tenant_id: str, stop: int | None = None, batch: int = 1000) -> Iterator[tuple[int, Any]]:
-        """The tenant's events in log order, up to ``stop``."""
+    def tenant_events(
+        self, tenant_id: str, stop: int | None = None, skipped: tuple[str, ...] = (), batch: int = 1000
+    ) -> Iterator[tuple[int, Any]]:
+        """The tenant's events in log order, up to ``stop``; events whose topic starts with one of
+        ``skipped`` are left out without being decoded."""
         after = 0
         while True:
             records = self.log.read_tenant(tenant_id, after, batch, stop)
             for record in records:
+                if skipped and record.topic.startswith(skipped):
+                    continue
                 event = self.app.mapper.to_domain_event(
                     StoredEvent(record.stream_id, record.version, record.topic, record.state)
                 )
