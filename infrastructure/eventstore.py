@@ -93,9 +93,9 @@ def event_store_env(database: DatabaseUrl) -> dict[str, str]:
 class LogReader:
     """Reads (position, domain event) pairs after a position, in log order; gaps are skipped.
 
-    Called as ``reader(after, limit)``. ``tenant_events`` reads only the rows that carry a tenant's
-    envelope (a SQL prefilter on the stored bytes, then an exact check of the decoded tenant), and
-    ``position_at`` finds the last position recorded at or before a time by binary search."""
+    Called as ``reader(after, limit)``. ``tenant_events`` reads only the tenant's rows (``read_tenant``,
+    then an exact check of the decoded tenant), and ``position_at`` finds the last position recorded
+    at or before a time by binary search."""
 
     def __init__(self, app: Application[Any]) -> None:
         self.app = app
@@ -262,9 +262,10 @@ class _SQLiteWriter:
 class StoreEventLog:
     """The ``EventLog`` port over the library's recorder: raw stored records, no decoding.
 
-    Writes of an import go through the recorder's own insert statements, but inside one transaction
-    that we hold open across batches (the library's ``insert_events`` commits per call): so an import
-    is all or nothing while memory stays flat. The PostgreSQL table lock is held until the commit.
+    An import writes inside one transaction held open across batches (the library's ``insert_events``
+    commits per call), so it is all or nothing while memory stays flat: on SQLite with the recorder's
+    own insert, on PostgreSQL after the recorder's own table lock and NOTIFY (the lock is held until
+    the commit, so positions still follow commit order).
     """
 
     def __init__(self, app: Application[Any]) -> None:
