@@ -40,11 +40,14 @@ TENANT_FIELD = b'"tenant_id":"'
 
 def tenant_expression() -> pgsql.Composed:
     """SQL for the value of the first ``"tenant_id":"..."`` in an event's stored bytes: the envelope's,
-    since the envelope fields are declared on the base event class before any payload field."""
-    start = pgsql.SQL("position({} in state) + {}").format(pgsql.Literal(TENANT_FIELD), len(TENANT_FIELD))
+    since the envelope fields are declared on the base event class before any payload field. NULL for
+    bytes without it (never an error: every insert computes it for the index)."""
+    found = pgsql.SQL("position({} in state)").format(pgsql.Literal(TENANT_FIELD))
+    start = pgsql.SQL("{} + {}").format(found, len(TENANT_FIELD))
     return pgsql.SQL(
-        "substring(state from {start} for position('\\x22'::bytea in substring(state from {start})) - 1)"
-    ).format(start=start)
+        "CASE WHEN {found} = 0 THEN NULL ELSE substring(state from {start} "
+        "for greatest(position('\\x22'::bytea in substring(state from {start})) - 1, 0)) END"
+    ).format(found=found, start=start)
 
 
 class TenantIndexedPostgresRecorder(PostgresApplicationRecorder):
