@@ -86,13 +86,20 @@ def plan_keys(header: dict[str, Any], transport: KeyTransport | None, passphrase
     return plan
 
 
-def key_statuses(tenants: list[str], plan: KeyPlan, transport: KeyTransport | None) -> dict[str, str]:
-    """Per tenant, whether its secrets are readable in the target after the import."""
+def key_statuses(
+    tenants: list[str], plan: KeyPlan, transport: KeyTransport | None, applied: bool = True
+) -> dict[str, str]:
+    """Per tenant, whether its secrets are readable in the target after the import (``applied`` False:
+    a dry run or a refused merge, where nothing was installed)."""
     installed = {key.tenant_id for key in plan.install}
     statuses: dict[str, str] = {}
     for tenant_id in tenants:
         if tenant_id in installed:
-            statuses[tenant_id] = "key installed from the file: secrets readable"
+            statuses[tenant_id] = (
+                "key installed from the file: secrets readable"
+                if applied
+                else "the passphrase opens the file's key; it would be installed (nothing was written)"
+            )
         elif tenant_id in plan.present:
             statuses[tenant_id] = "same key already here: secrets readable"
         elif tenant_id in plan.carried:

@@ -139,7 +139,7 @@ class ArchiveService:
         if report.imported and not dry_run and self.on_imported is not None:
             self.on_imported()
         tenants = sorted(set(report.tenants) | set(reader.header.get("keys") or {}))
-        secrets = key_statuses(tenants, plan, self.keys)
+        secrets = key_statuses(tenants, plan, self.keys, applied=not report.conflicts and not dry_run)
         return {
             "source": reader.header.get("source"),
             "filters": reader.header.get("filters"),

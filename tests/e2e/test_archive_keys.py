@@ -160,6 +160,10 @@ def test_a_dry_run_reports_per_tenant_and_writes_nothing(source: Any, target: Ru
     report = archive(target).import_lines(list(archive(runtime).export()), dry_run=True)
     assert report["dry_run"] and report["tenants"]["acme"]["imported"] > 0
     assert StoreEventLog(target.registry).is_empty()
+    keyed = list(archive(runtime).export("acme", with_keys=True, passphrase="pw"))
+    checked = archive(target).import_lines(keyed, dry_run=True, passphrase="pw")
+    assert "would be installed" in checked["tenants"]["acme"]["secrets"]
+    assert not PassphraseKeyTransport(target.registry.cipher).has_key("acme")  # type: ignore[arg-type]
 
 
 def as_version_1(lines: list[bytes]) -> list[bytes]:
