@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test test-fast lint bench bench-registry bench-mcp bench-upstreams lock clean
+.PHONY: help install serve test test-fast lint bench bench-registry bench-mcp bench-upstreams bench-archive lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,7 +32,7 @@ test-fast: $(STAMP) ## run the suite without the slow process tests
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
-bench: bench-registry bench-mcp bench-upstreams ## run every benchmark
+bench: bench-registry bench-mcp bench-upstreams bench-archive ## run every benchmark
 
 bench-registry: $(STAMP) ## registry: commands/s, projection lag, rebuild rate (SQLite and PostgreSQL)
 	$(BIN)/python bench/registry.py
@@ -42,6 +42,9 @@ bench-mcp: $(STAMP) ## MCP: tools/list of 1,000 tools and REST tools/call overhe
 
 bench-upstreams: $(STAMP) ## upstreams: forwarded tools/call vs direct, discovery of 1,000 tools
 	$(BIN)/python bench/upstreams.py
+
+bench-archive: $(STAMP) ## archive on PostgreSQL: export/verify/import of 1M events, peak RSS, point-in-time catalog (EVENTS=N for a quick run)
+	$(BIN)/python bench/archive.py $(if $(EVENTS),--events $(EVENTS))
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

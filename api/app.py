@@ -24,8 +24,9 @@ from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.runtime import Runtime, build_runtime
-from application.event_archive import ArchiveService
+from application.archive_service import ArchiveService
 from application.upstream_service import UpstreamService
+from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.eventstore import StoreEventLog, instance_id
 from infrastructure.settings import Settings, load_settings
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
@@ -52,7 +53,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.audit = app.state.runtime.audit
         follower = app.state.runtime.follower
         app.state.archive = ArchiveService(
-            StoreEventLog(registry), instance_id(settings), on_imported=follower.notify if follower else None
+            StoreEventLog(registry),
+            instance_id(settings),
+            on_imported=follower.notify if follower else None,
+            keys=PassphraseKeyTransport(app.state.runtime.registry.cipher),
         )
         stopped = asyncio.Event()
         supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))

@@ -1,38 +1,71 @@
-"""``ledgergate events``: export, verify and import the event log."""
+"""``ledgergate events``: export, verify and import the event log (a tenant's data key only when asked)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from api.cli_common import with_runtime
 from api.runtime import Runtime
+from infrastructure.settings import SettingsError
+
+PASSPHRASE_ENV = "LEDGERGATE_EXPORT_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
 
 def _archive(runtime: Runtime) -> Any:
-    from application.event_archive import ArchiveService
+    from application.archive_service import ArchiveService
+    from infrastructure.crypto.key_transport import PassphraseKeyTransport
     from infrastructure.eventstore import StoreEventLog, instance_id
 
-    return ArchiveService(StoreEventLog(runtime.registry), instance_id(runtime.settings))
+    return ArchiveService(
+        StoreEventLog(runtime.registry),
+        instance_id(runtime.settings),
+        keys=PassphraseKeyTransport(runtime.registry.cipher),  # type: ignore[arg-type]
+    )
+
+
+def passphrase_from(args: argparse.Namespace) -> str | None:
+    """The passphrase from ``--passphrase-file`` (its first line) or the environment, if either is given."""
+    if args.passphrase_file:
+        try:
+            text = Path(args.passphrase_file).read_text().splitlines()
+        except OSError as exc:
+            raise SettingsError(f"cannot read the passphrase file: {exc.strerror}") from None
+        if not text or not text[0]:
+            raise SettingsError(f"the passphrase file {args.passphrase_file} is empty")
+        return text[0]
+    return os.environ.get(PASSPHRASE_ENV) or None
 
 
 def cmd_events_export(args: argparse.Namespace) -> int:
+    from application.archive_keys import KeyTransportError
+
+    passphrase = passphrase_from(args)
+
     def action(runtime: Runtime) -> int:
+        try:
+            lines = _archive(runtime).export(args.tenant, with_keys=args.with_keys, passphrase=passphrase)
+        except KeyTransportError as exc:
+            print(f"ledgergate: nothing exported: {exc}", file=sys.stderr)
+            return 1
         out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115 - closed below
         count = 0
         try:
-            for line in _archive(runtime).export(args.tenant):
+            for line in lines:
                 out.write(line)
                 count += 1
-                if count % 10_000 == 0:
+                if count % 100_000 == 0:
                     print(f"... {count - 1} events", file=sys.stderr, flush=True)
         finally:
             if args.output:
                 out.close()
-        print(f"exported {max(0, count - 2)} events", file=sys.stderr)
+        keys = " with the tenant's data key" if args.with_keys else ""
+        print(f"exported {max(0, count - 2)} events{keys}", file=sys.stderr)
         return 0
 
     return with_runtime(args, action)
@@ -43,28 +76,42 @@ def cmd_events_verify(args: argparse.Namespace) -> int:
 
     try:
         with open(args.file, "rb") as handle:
-            header, records = verify_lines(handle)
+            header, count = verify_lines(handle)
     except ArchiveError as exc:
         print(f"ledgergate: {args.file} is NOT intact: {exc}", file=sys.stderr)
         return 1
-    print(f"{args.file}: intact, {len(records)} events from {header.get('source')} ({header.get('exported_at')})")
+    keys = sorted(header.get("keys") or {})
+    carried = f", carries the data key of {', '.join(keys)}" if keys else ""
+    print(f"{args.file}: intact, {count} events from {header.get('source')} ({header.get('exported_at')}){carried}")
     return 0
 
 
 def cmd_events_import(args: argparse.Namespace) -> int:
+    from application.archive_keys import KeyTransportError
     from application.event_archive import ArchiveError
+
+    passphrase = passphrase_from(args)
 
     def action(runtime: Runtime) -> int:
         try:
             with open(args.file, "rb") as handle:
-                report = _archive(runtime).import_lines(handle, args.dry_run)
+                report = _archive(runtime).import_lines(handle, args.dry_run, passphrase)
         except ArchiveError as exc:
             print(f"ledgergate: {args.file} is not a valid export, nothing imported: {exc}", file=sys.stderr)
+            return 1
+        except KeyTransportError as exc:
+            print(f"ledgergate: nothing imported: {exc}", file=sys.stderr)
             return 1
         print(msgspec.json.encode(report).decode())
         return 1 if report["conflicts"] else 0
 
     return with_runtime(args, action)
+
+
+def _passphrase_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--passphrase-file", help=f"file whose first line wraps/unwraps the tenant's data key (or ${PASSPHRASE_ENV})"
+    )
 
 
 def register(commands: Any) -> None:
@@ -74,11 +121,16 @@ def register(commands: Any) -> None:
     export = events.add_parser("export", help="hash-chained JSON Lines to a file or standard output")
     export.add_argument("--tenant")
     export.add_argument("-o", "--output")
+    export.add_argument(
+        "--with-keys", action="store_true", help="carry the tenant's data key, wrapped with the passphrase"
+    )
+    _passphrase_option(export)
     export.set_defaults(func=cmd_events_export)
     verify = events.add_parser("verify", help="check an export's format, hash chain and count")
     verify.add_argument("file")
     verify.set_defaults(func=cmd_events_verify)
-    importing = events.add_parser("import", help="verify, then restore into an empty store or merge")
+    importing = events.add_parser("import", help="verify, then restore into an empty store or merge (one transaction)")
     importing.add_argument("file")
     importing.add_argument("--dry-run", action="store_true")
+    _passphrase_option(importing)
     importing.set_defaults(func=cmd_events_import)

@@ -3,8 +3,10 @@
 A file is a header line, one line per event, and a trailer. Each event line carries the stored
 bytes of the event exactly as the store holds them (base64; secrets inside stay encrypted), and
 ``hash = SHA-256(previous hash + canonical JSON of the line without its hash)``, so any edit,
-removal or reordering breaks the chain at the first changed line. Import never decodes events: it
-writes the same bytes through the store, which assigns new positions in file order.
+removal or reordering breaks the chain at the first changed line. Since format version 2 the header
+is the chain's first link (its own ``hash`` over the header without it), so the tenant keys it may
+carry cannot be swapped either; version 1 files (no header hash) are still read. Import never decodes
+events: it writes the same bytes through the store, which assigns new positions in file order.
 """
 
 from __future__ import annotations
@@ -12,32 +14,31 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
 
-from application.errors import ValidationError
-
 __all__ = [
     "FORMAT",
     "ArchiveError",
-    "ArchiveService",
+    "ArchiveReader",
     "EventLog",
     "ExportFilter",
-    "ImportReport",
+    "LogWriter",
     "StoredRecord",
     "export_lines",
-    "import_records",
     "verify_lines",
 ]
 
 FORMAT = "ledgergate-events"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 GENESIS = "0" * 64
-BATCH = 500
+BATCH = 1000
 
 
 class ArchiveError(Exception):
@@ -55,6 +56,19 @@ class StoredRecord:
     version: int
     topic: str
     state: bytes
+    tenant_id: str | None = None
+
+
+class LogWriter(Protocol):
+    """Writes inside one transaction of the store: all of it commits, or none of it."""
+
+    def existing(self, records: list[StoredRecord]) -> dict[tuple[UUID, int], tuple[str, bytes]]: ...
+
+    def append(self, records: list[StoredRecord]) -> list[int]: ...
+
+    def abandon(self) -> None:
+        """Roll the transaction back when the block ends (a dry run, a conflict)."""
+        ...
 
 
 class EventLog(Protocol):
@@ -62,9 +76,13 @@ class EventLog(Protocol):
 
     def read(self, after: int, limit: int) -> list[StoredRecord]: ...
 
-    def existing(self, stream_id: UUID, version: int) -> StoredRecord | None: ...
+    def read_tenant(self, tenant_id: str, after: int, limit: int) -> list[StoredRecord]:
+        """Records of (at least) this tenant's events: a prefilter, callers still check the tenant."""
+        ...
 
-    def append(self, records: list[StoredRecord]) -> list[int]: ...
+    def is_empty(self) -> bool: ...
+
+    def writing(self) -> AbstractContextManager[LogWriter]: ...
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
@@ -77,12 +95,19 @@ def _chain(previous: str, record: dict[str, Any]) -> str:
 
 def _envelope_of(state: bytes) -> tuple[str | None, str | None]:
     try:
-        decoded = msgspec.json.decode(state)
-    except msgspec.DecodeError:
+        decoded = msgspec.json.decode(state, type=_Envelope)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return None, None
-    stamp = decoded.get("timestamp")
+    stamp = decoded.timestamp
     time = stamp.get("_data_") if isinstance(stamp, dict) else stamp
-    return decoded.get("tenant_id"), time if isinstance(time, str) else None
+    return decoded.tenant_id, time if isinstance(time, str) else None
+
+
+class _Envelope(msgspec.Struct):
+    """The two envelope fields export needs; decoding only them skips the payload."""
+
+    tenant_id: str | None = None
+    timestamp: Any = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +131,7 @@ class ExportFilter:
 def _records(log: EventLog, flt: ExportFilter) -> Iterator[StoredRecord]:
     position = flt.after
     while True:
-        batch = log.read(position, BATCH)
+        batch = log.read_tenant(flt.tenant_id, position, BATCH) if flt.tenant_id else log.read(position, BATCH)
         for record in batch:
             if flt.until is not None and record.position > flt.until:
                 return
@@ -116,10 +141,15 @@ def _records(log: EventLog, flt: ExportFilter) -> Iterator[StoredRecord]:
         position = batch[-1].position
 
 
-def export_lines(log: EventLog, source: str, flt: ExportFilter | None = None) -> Iterator[bytes]:
-    """The export file, line by line (memory stays flat in the number of events)."""
+def export_lines(
+    log: EventLog, source: str, flt: ExportFilter | None = None, keys: dict[str, Any] | None = None
+) -> Iterator[bytes]:
+    """The export file, line by line (memory stays flat in the number of events).
+
+    ``keys`` are wrapped tenant data keys carried in the header; the header is the first link of the
+    hash chain, so a key swapped in the header breaks the chain."""
     flt = flt or ExportFilter()
-    header = {
+    header: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "source": source,
@@ -131,9 +161,12 @@ def export_lines(log: EventLog, source: str, flt: ExportFilter | None = None) ->
             "since_time": flt.since_time.isoformat() if flt.since_time else None,
             "until_time": flt.until_time.isoformat() if flt.until_time else None,
         },
+        "keys": keys or {},
     }
-    yield msgspec.json.encode(header) + b"\n"
-    previous, count = GENESIS, 0
+    previous = _chain(GENESIS, header)
+    yield msgspec.json.encode({**header, "hash": previous}) + b"\n"
+    count = 0
+    encode = msgspec.json.encode
     for record in _records(log, flt):
         tenant, time = _envelope_of(record.state)
         if not flt.keeps(record, tenant, time):
@@ -149,42 +182,68 @@ def export_lines(log: EventLog, source: str, flt: ExportFilter | None = None) ->
         }
         previous = _chain(previous, line)
         count += 1
-        yield msgspec.json.encode({**line, "hash": previous}) + b"\n"
-    yield msgspec.json.encode({"trailer": True, "count": count, "final_hash": previous}) + b"\n"
+        line["hash"] = previous
+        yield encode(line) + b"\n"
+    yield encode({"trailer": True, "count": count, "final_hash": previous}) + b"\n"
 
 
-def verify_lines(lines: Iterable[bytes]) -> tuple[dict[str, Any], list[StoredRecord]]:
-    """Check format, chain and count; returns the header and the records. Raises: ArchiveError."""
-    header: dict[str, Any] | None = None
-    records: list[StoredRecord] = []
-    previous = GENESIS
-    trailer: dict[str, Any] | None = None
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        if trailer is not None:
-            raise ArchiveError("content after the trailer", number)
-        try:
-            line = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
-            raise ArchiveError("not JSON", number) from None
-        if header is None:
-            if not isinstance(line, dict) or line.get("format") != FORMAT or line.get("version") != FORMAT_VERSION:
-                raise ArchiveError(f"not a {FORMAT} v{FORMAT_VERSION} header", number)
-            header = line
-            continue
-        if isinstance(line, dict) and line.get("trailer") is True:
-            trailer = line
-            if line.get("count") != len(records) or line.get("final_hash") != previous:
-                raise ArchiveError("the trailer's count or final hash does not match the events", number)
-            continue
-        records.append(_checked_record(line, previous, number))
-        previous = line["hash"]
-    if header is None:
-        raise ArchiveError("the file is empty")
-    if trailer is None:
+class ArchiveReader:
+    """Reads an export line by line, checking the chain as it goes (memory stays flat).
+
+    The header is checked on construction; ``records()`` raises at the first bad line and, at the
+    end, checks the trailer, so a consumer has seen a whole valid file only once it is exhausted."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._lines = ((n, raw) for n, raw in enumerate(lines, start=1) if raw.strip())
+        self.header = self._read_header()
+        self.count = 0
+
+    def _read_header(self) -> dict[str, Any]:
+        first = next(self._lines, None)
+        if first is None:
+            raise ArchiveError("the file is empty")
+        number, raw = first
+        line = _decode(raw, number)
+        if not isinstance(line, dict) or line.get("format") != FORMAT or line.get("version") not in READABLE_VERSIONS:
+            raise ArchiveError(f"not a {FORMAT} header (versions {READABLE_VERSIONS})", number)
+        if line["version"] == 1:
+            self.previous = GENESIS
+            return line
+        body = {k: v for k, v in line.items() if k != "hash"}
+        if _chain(GENESIS, body) != line.get("hash"):
+            raise ArchiveError("the header's hash does not match: the header (or a key in it) was changed", number)
+        self.previous = line["hash"]
+        return line
+
+    def records(self) -> Iterator[StoredRecord]:
+        for number, raw in self._lines:
+            line = _decode(raw, number)
+            if isinstance(line, dict) and line.get("trailer") is True:
+                if line.get("count") != self.count or line.get("final_hash") != self.previous:
+                    raise ArchiveError("the trailer's count or final hash does not match the events", number)
+                if next(self._lines, None) is not None:
+                    raise ArchiveError("content after the trailer", number + 1)
+                return
+            record = _checked_record(line, self.previous, number)
+            self.previous = line["hash"]
+            self.count += 1
+            yield record
         raise ArchiveError("the trailer is missing: the file was cut short")
-    return header, records
+
+
+def _decode(raw: bytes, number: int) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise ArchiveError("not JSON", number) from None
+
+
+def verify_lines(lines: Iterable[bytes]) -> tuple[dict[str, Any], int]:
+    """Check format, header, chain and count; returns the header and the number of events. Raises: ArchiveError."""
+    reader = ArchiveReader(lines)
+    for _ in reader.records():
+        pass
+    return reader.header, reader.count
 
 
 def _checked_record(line: Any, previous: str, number: int) -> StoredRecord:
@@ -194,89 +253,14 @@ def _checked_record(line: Any, previous: str, number: int) -> StoredRecord:
     if _chain(previous, body) != line["hash"]:
         raise ArchiveError("the hash chain breaks here: the line was changed, removed or moved", number)
     try:
+        tenant = line.get("tenant_id")
         return StoredRecord(
             position=int(line["position"]),
             stream_id=UUID(line["stream_id"]),
             version=int(line["version"]),
             topic=str(line["type"]),
             state=base64.b64decode(line["state"], validate=True),
+            tenant_id=tenant if isinstance(tenant, str) else None,
         )
     except (KeyError, ValueError, TypeError):
         raise ArchiveError("an event line lacks a field or has a bad value", number) from None
-
-
-@dataclass
-class ImportReport:
-    mode: str = "restore"
-    imported: int = 0
-    skipped: int = 0
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
-    positions: tuple[int, int] | None = None
-    dry_run: bool = False
-
-
-def import_records(log: EventLog, records: list[StoredRecord], dry_run: bool = False) -> ImportReport:
-    """Restore into an empty store, or merge: identical events are skipped, any other clash aborts
-    before anything is written."""
-    report = ImportReport(mode="restore" if not log.read(0, 1) else "merge", dry_run=dry_run)
-    fresh: list[StoredRecord] = []
-    for record in records:
-        present = log.existing(record.stream_id, record.version) if report.mode == "merge" else None
-        if present is None:
-            fresh.append(record)
-        elif (present.topic, present.state) == (record.topic, record.state):
-            report.skipped += 1
-        else:
-            report.conflicts.append(
-                {
-                    "stream_id": str(record.stream_id),
-                    "version": record.version,
-                    "type": record.topic,
-                    "source_position": record.position,
-                }
-            )
-    if report.conflicts or dry_run:
-        report.imported = 0 if report.conflicts else len(fresh)
-        return report
-    positions: list[int] = []
-    for start in range(0, len(fresh), BATCH):
-        positions += log.append(fresh[start : start + BATCH])
-    report.imported = len(fresh)
-    report.positions = (positions[0], positions[-1]) if positions else None
-    return report
-
-
-class ArchiveService:
-    """Export, verify and import for the API and the CLI."""
-
-    def __init__(self, log: EventLog, source: str, on_imported: Any = None) -> None:
-        self.log = log
-        self.source = source
-        self.on_imported = on_imported
-
-    def export(self, tenant_id: str | None = None, after: int = 0, until: int | None = None) -> Iterator[bytes]:
-        return export_lines(self.log, self.source, ExportFilter(tenant_id=tenant_id, after=after, until=until))
-
-    def import_lines(self, lines: Iterable[bytes], dry_run: bool = False) -> dict[str, Any]:
-        """Raises: ArchiveError (nothing is written)."""
-        header, records = verify_lines(lines)
-        report = import_records(self.log, records, dry_run)
-        if report.imported and not dry_run and self.on_imported is not None:
-            self.on_imported()
-        return {
-            "source": header.get("source"),
-            "filters": header.get("filters"),
-            "mode": report.mode,
-            "dry_run": dry_run,
-            "imported": report.imported,
-            "skipped": report.skipped,
-            "conflicts": report.conflicts,
-            "positions": report.positions,
-            "secrets": "encrypted with the source's tenant keys; readable here only if this instance has them",
-        }
-
-    def import_bytes(self, body: bytes, dry_run: bool = False) -> dict[str, Any]:
-        try:
-            return self.import_lines(body.splitlines(), dry_run)
-        except ArchiveError as exc:
-            raise ValidationError(f"the file is not a valid export: {exc}", line=exc.line) from None

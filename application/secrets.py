@@ -68,12 +68,13 @@ def seal_integration(
 
 def mask_secrets(value: Any) -> Any:
     """Replace every sealed secret anywhere in ``value`` with the mask."""
-    if is_secret_ref(value):
-        return MASK
+    # Scalars are returned without a call: point-in-time catalogs mask tens of thousands of documents.
     if isinstance(value, dict):
-        return {key: mask_secrets(item) for key, item in value.items()}
+        if len(value) == 1 and is_secret_ref(value):
+            return MASK
+        return {k: mask_secrets(v) if isinstance(v, dict | list) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
+        return [mask_secrets(v) if isinstance(v, dict | list) else v for v in value]
     return value
 
 

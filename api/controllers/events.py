@@ -68,12 +68,31 @@ async def stream_events(
     )
 
 
-@get("/events/export", summary="Export the log (or one tenant's events) as hash-chained JSON Lines")
+#: Carries the passphrase that wraps (export) or unwraps (import) a tenant's data key; platform admins only.
+PASSPHRASE_HEADER = "x-ledgergate-passphrase"  # noqa: S105 - a header name, not a secret
+
+
+def _passphrase(request: Request[Any, Any, Any], principal: AuthPrincipal) -> str | None:
+    passphrase = request.headers.get(PASSPHRASE_HEADER)
+    if passphrase is not None:
+        principal.allow(None, "platform-admin")
+    return passphrase
+
+
+@get(
+    "/events/export",
+    summary="Export the log (or one tenant's events) as hash-chained JSON Lines; with X-Ledgergate-Passphrase "
+    "the tenant's data key travels wrapped in the header",
+)
 async def export_events(
     request: Request[Any, Any, Any], principal: AuthPrincipal, tenant: FromQuery[str | None] = None
 ) -> Stream:
     wanted = readable_tenant(principal, tenant, "admin")
-    lines = request.app.state.archive.export(wanted)
+    passphrase = _passphrase(request, principal)
+    archive = request.app.state.archive
+    lines = await anyio.to_thread.run_sync(
+        lambda: archive.export(wanted, with_keys=passphrase is not None, passphrase=passphrase)
+    )
 
     async def stream() -> Any:
         while True:
@@ -89,13 +108,19 @@ async def export_events(
     )
 
 
-@post("/events/import", status_code=200, summary="Verify and import an export (restore into empty, or merge)")
+@post(
+    "/events/import",
+    status_code=200,
+    summary="Verify and import an export in one transaction (restore into empty, or merge); "
+    "X-Ledgergate-Passphrase opens a data key the file carries",
+)
 async def import_events(
     request: Request[Any, Any, Any], principal: AuthPrincipal, dry_run: FromQuery[bool] = False
 ) -> Response[Any]:
     principal.allow(None, "platform-admin")
+    passphrase = _passphrase(request, principal)
     body = await request.body()
-    report = await anyio.to_thread.run_sync(request.app.state.archive.import_bytes, body, dry_run)
+    report = await anyio.to_thread.run_sync(request.app.state.archive.import_bytes, body, dry_run, passphrase)
     return Response(content=report, status_code=409 if report["conflicts"] else 200)
 
 

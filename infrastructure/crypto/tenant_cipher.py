@@ -86,6 +86,31 @@ class TenantCipher:
             self._keys[tenant_id] = (key_id, key, time.monotonic())
         return key_id, key
 
+    def stored_key(self, tenant_id: str) -> tuple[str, bytes] | None:
+        """The tenant's data key as the table holds it now (not the cached copy), or None when it has none."""
+        with self.connector.read() as cur:
+            rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+        if not rows:
+            return None
+        key_id, wrapped = rows[0]
+        return key_id, _open(self.master_key, wrapped, f"tenant-key:{tenant_id}:{key_id}".encode())
+
+    def install_key(self, tenant_id: str, key_id: str, key: bytes) -> bool:
+        """Store a data key brought from another instance, wrapped with this instance's master key.
+        Returns False (and changes nothing) when the tenant already has a key."""
+        wrapped = _seal(self.master_key, key, f"tenant-key:{tenant_id}:{key_id}".encode())
+        with self.connector.transaction() as cur:
+            present = cur.execute("SELECT key_id FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+            if present:
+                return False
+            cur.execute(
+                "INSERT INTO tenant_keys (tenant_id, key_id, wrapped_key, created_at) VALUES (?, ?, ?, ?)",
+                (tenant_id, key_id, wrapped, datetime.now(UTC).isoformat()),
+            )
+        with self._lock:
+            self._keys.pop(tenant_id, None)
+        return True
+
     def encrypt(self, tenant_id: str, plaintext: str) -> dict[str, str]:
         key_id, key = self._data_key(tenant_id)
         return {"key_id": key_id, "ciphertext": _seal(key, plaintext.encode(), f"{tenant_id}:{key_id}".encode())}

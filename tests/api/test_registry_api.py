@@ -59,7 +59,12 @@ def test_a_new_user_builds_a_catalog_and_sees_it_immediately_with_min_position(a
     assert tools["items"][0]["integration"]["auth"]["token"] == "********"
     assert "super-secret" not in api.call("GET", f"/v1/tenants/acme/tools/{tool['id']}").text
     got = api.call("GET", f"/v1/tenants/acme/servers/{server['id']}").json()
-    assert got["members"] == {"tool": [tool["id"]], "resource": [resource["id"]], "prompt": [prompt["id"]], "upstream": []}
+    assert got["members"] == {
+        "tool": [tool["id"]],
+        "resource": [resource["id"]],
+        "prompt": [prompt["id"]],
+        "upstream": [],
+    }
 
 
 def test_reverting_a_tool_restores_its_earlier_version_and_history_shows_who_did_what(api: Api) -> None:
