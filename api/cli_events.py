@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from api.cli_common import with_runtime
+from api.cli_common import parse_point, with_runtime
 from api.runtime import Runtime
 from infrastructure.settings import SettingsError
 
@@ -44,12 +44,20 @@ def passphrase_from(args: argparse.Namespace) -> str | None:
 
 def cmd_events_export(args: argparse.Namespace) -> int:
     from application.archive_keys import KeyTransportError
+    from application.archive_service import export_range
 
     passphrase = passphrase_from(args)
 
     def action(runtime: Runtime) -> int:
         try:
-            lines = _archive(runtime).export(args.tenant, with_keys=args.with_keys, passphrase=passphrase)
+            lines = _archive(runtime).export(
+                args.tenant,
+                with_keys=args.with_keys,
+                passphrase=passphrase,
+                **export_range(
+                    parse_point(args.start) if args.start else None, parse_point(args.end) if args.end else None
+                ),
+            )
         except KeyTransportError as exc:
             print(f"ledgergate: nothing exported: {exc}", file=sys.stderr)
             return 1
@@ -121,6 +129,8 @@ def register(commands: Any) -> None:
     export = events.add_parser("export", help="hash-chained JSON Lines to a file or standard output")
     export.add_argument("--tenant")
     export.add_argument("-o", "--output")
+    export.add_argument("--from", dest="start", help="first position or RFC 3339 time to export (inclusive)")
+    export.add_argument("--to", dest="end", help="last position or RFC 3339 time to export (inclusive)")
     export.add_argument(
         "--with-keys", action="store_true", help="carry the tenant's data key, wrapped with the passphrase"
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from application.archive_keys import KeyTransport, KeyTransportError, key_statuses, plan_keys
+from application.audit import Point
 from application.errors import ValidationError
 from application.event_archive import (
     BATCH,
@@ -96,6 +98,16 @@ def import_records(log: EventLog, records: Iterable[StoredRecord], dry_run: bool
     return report
 
 
+def export_range(start: Point | None, end: Point | None) -> dict[str, Any]:
+    """Inclusive bounds, each a log position or a time, as ``ArchiveService.export`` filters."""
+    found: dict[str, Any] = {}
+    if start is not None:
+        found.update({"after": start.position - 1} if start.position is not None else {"since_time": start.time})
+    if end is not None:
+        found.update({"until": end.position} if end.position is not None else {"until_time": end.time})
+    return found
+
+
 class ArchiveService:
     """Export, verify and import for the API and the CLI."""
 
@@ -112,8 +124,11 @@ class ArchiveService:
         until: int | None = None,
         with_keys: bool = False,
         passphrase: str | None = None,
+        since_time: datetime | None = None,
+        until_time: datetime | None = None,
     ) -> Iterator[bytes]:
-        """Raises: KeyTransportError (keys asked without a tenant or passphrase, or the key was shredded)."""
+        """Events after position ``after`` up to ``until`` (inclusive), recorded between ``since_time`` and
+        ``until_time``. Raises: KeyTransportError (keys asked without a tenant or passphrase, or shredded)."""
         wrapped: dict[str, Any] = {}
         if with_keys:
             if tenant_id is None:
@@ -123,7 +138,8 @@ class ArchiveService:
             if self.keys is None:
                 raise KeyTransportError("this instance cannot export keys")
             wrapped = {tenant_id: self.keys.wrap(tenant_id, passphrase)}
-        return export_lines(self.log, self.source, ExportFilter(tenant_id=tenant_id, after=after, until=until), wrapped)
+        flt = ExportFilter(tenant_id=tenant_id, after=after, until=until, since_time=since_time, until_time=until_time)
+        return export_lines(self.log, self.source, flt, wrapped)
 
     def import_lines(
         self, lines: Iterable[bytes], dry_run: bool = False, passphrase: str | None = None

@@ -23,7 +23,8 @@ def _audit(request: Request[Any, Any, Any]) -> AuditService:
     return request.app.state.audit  # type: ignore[no-any-return]
 
 
-def _point(name: str, value: str) -> Point:
+def point_param(name: str, value: str) -> Point:
+    """A query parameter holding a log position or an RFC 3339 time. Raises: ValidationError."""
     try:
         return parse_point(value)
     except ValueError as exc:
@@ -31,7 +32,7 @@ def _point(name: str, value: str) -> Point:
 
 
 def _time(name: str, value: str | None) -> datetime | None:
-    return _point(name, value).time if value else None
+    return point_param(name, value).time if value else None
 
 
 @get(
@@ -75,7 +76,7 @@ def audit_catalog(
     server: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     wanted = readable_tenant(principal, tenant) or principal.tenant_id
-    return _audit(request).catalog(wanted, _point("at", at), server)
+    return _audit(request).catalog(wanted, point_param("at", at), server)
 
 
 @get("/audit/diff", sync_to_thread=True, summary="What was added, changed and removed between two points")
@@ -88,7 +89,7 @@ def audit_diff(
     server: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     wanted = readable_tenant(principal, tenant) or principal.tenant_id
-    return _audit(request).diff(wanted, _point("from", from_), _point("to", to), server)
+    return _audit(request).diff(wanted, point_param("from", from_), point_param("to", to), server)
 
 
 audit_router = Router(

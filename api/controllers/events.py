@@ -13,7 +13,9 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
+from api.controllers.audit import point_param
 from api.controllers.catalog import MinPosition
+from application.archive_service import export_range
 from application.audit import AuditFilter
 
 __all__ = ["events_router"]
@@ -85,13 +87,18 @@ def _passphrase(request: Request[Any, Any, Any], principal: AuthPrincipal) -> st
     "the tenant's data key travels wrapped in the header",
 )
 async def export_events(
-    request: Request[Any, Any, Any], principal: AuthPrincipal, tenant: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    principal: AuthPrincipal,
+    tenant: FromQuery[str | None] = None,
+    from_: Annotated[str | None, QueryParameter(name="from")] = None,
+    to: FromQuery[str | None] = None,
 ) -> Stream:
     wanted = readable_tenant(principal, tenant, "admin")
     passphrase = _passphrase(request, principal)
     archive = request.app.state.archive
+    bounds = export_range(point_param("from", from_) if from_ else None, point_param("to", to) if to else None)
     lines = await anyio.to_thread.run_sync(
-        lambda: archive.export(wanted, with_keys=passphrase is not None, passphrase=passphrase)
+        lambda: archive.export(wanted, with_keys=passphrase is not None, passphrase=passphrase, **bounds)
     )
 
     async def stream() -> Any:

@@ -39,3 +39,25 @@ def test_an_import_with_a_wrong_passphrase_is_refused_and_changes_nothing(api: A
     report = same.json()
     assert report["imported"] == 0 and report["tenants"]["default"]["skipped"] == report["skipped"] > 0
     assert "same key" in report["tenants"]["default"]["secrets"]
+
+
+def test_an_export_keeps_only_the_events_between_its_bounds_by_position_or_time(api: Api) -> None:
+    created = [
+        api.call("POST", "/v1/tenants/default/prompts", json={"name": f"p{n}", "template": "Hi"}).json()
+        for n in range(3)
+    ]
+    first, last = created[0]["position"], created[2]["position"]
+
+    def positions(query: str) -> list[int]:
+        response = api.call("GET", "/v1/events/export?tenant=default&" + query)
+        assert response.status_code == 200, response.text
+        return [msgspec.json.decode(line)["position"] for line in response.content.splitlines()[1:-1]]
+
+    assert positions(f"from={first}&to={last}") == list(range(first, last + 1))
+    assert positions(f"from={first}&to={first}") == [first]
+    events = api.call("GET", f"/v1/events?tenant=default&limit=1000&min_position={last}").json()["items"]
+    moment = next(e["occurred_at"] for e in events if e["position"] == last)
+    by_time = positions("from=" + moment.replace("+00:00", "Z"))
+    assert by_time == [last]
+    bad = api.call("GET", "/v1/events/export?from=yesterday")
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
