@@ -27,8 +27,9 @@ from api.runtime import Runtime, build_runtime
 from application.archive_service import ArchiveService
 from application.upstream_service import UpstreamService
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
-from infrastructure.eventstore import StoreEventLog, instance_id
+from infrastructure.eventstore import instance_id
 from infrastructure.settings import Settings, load_settings
+from infrastructure.stored_records import StoreEventLog
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
 __all__ = ["create_app"]

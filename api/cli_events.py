@@ -20,7 +20,8 @@ PASSPHRASE_ENV = "LEDGERGATE_EXPORT_PASSPHRASE"  # noqa: S105 - a variable name,
 def _archive(runtime: Runtime) -> Any:
     from application.archive_service import ArchiveService
     from infrastructure.crypto.key_transport import PassphraseKeyTransport
-    from infrastructure.eventstore import StoreEventLog, instance_id
+    from infrastructure.eventstore import instance_id
+    from infrastructure.stored_records import StoreEventLog
 
     return ArchiveService(
         StoreEventLog(runtime.registry),

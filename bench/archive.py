@@ -185,7 +185,7 @@ def child(args: argparse.Namespace) -> None:
     from api.runtime import build_runtime
     from application.archive_service import ArchiveService
     from application.event_archive import verify_lines
-    from infrastructure.eventstore import StoreEventLog
+    from infrastructure.stored_records import StoreEventLog
 
     env = json.loads(args.env) if args.env else {}
     started = 0.0

@@ -14,8 +14,9 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 
-from infrastructure.eventstore import StoreEventLog, TenantIndexedPostgresRecorder
+from infrastructure.eventstore import TenantIndexedPostgresRecorder
 from infrastructure.settings import DatabaseUrl
+from infrastructure.stored_records import StoreEventLog
 
 pytestmark = pytest.mark.postgres
 

@@ -19,7 +19,7 @@ from application.registry import PLATFORM_TENANT
 from application.secrets import unseal
 from domain.envelope import Envelope
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
-from infrastructure.eventstore import StoreEventLog
+from infrastructure.stored_records import StoreEventLog
 from tests.conftest import make_settings
 
 SECRET = "s3cr3t-header-value"

@@ -20,7 +20,8 @@ from application.event_archive import ArchiveError, verify_lines
 from application.ports import ItemFilter
 from application.registry import PLATFORM_TENANT
 from domain.envelope import Envelope
-from infrastructure.eventstore import StoreEventLog, log_reader
+from infrastructure.eventstore import log_reader
+from infrastructure.stored_records import StoreEventLog
 from projections.point_in_time import catalog_at
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
