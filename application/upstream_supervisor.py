@@ -129,6 +129,7 @@ class UpstreamSupervisor:
             watching = self._watches.pop(upstream_id)
             watching.stop.set()
             watching.task.cancel()
+        self._refreshing = {k: t for k, t in self._refreshing.items() if not t.done()}
 
     async def _holds(self, upstream_id: str, now: float) -> bool:
         """Whether this process holds the upstream's lease; it is renewed at half its term, not every tick,
