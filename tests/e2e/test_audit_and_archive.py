@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,18 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
     headers = {"Authorization": f"Bearer {token}"}
     try:
         tool = httpx.post(server.url + "/v1/tenants/default/tools", headers=headers, json=TOOL).json()
+        desk = httpx.post(
+            server.url + "/v1/tenants/default/servers", headers=headers, json={"name": "desk", "tool_ids": [tool["id"]]}
+        ).json()
+        feed = httpx.get(
+            f"{server.url}/v1/events?tenant=default&limit=1000&min_position={desk['position']}", headers=headers
+        ).json()["items"]
+        then = feed[-1]["occurred_at"]  # "last Tuesday": a time, not a position
+        time.sleep(0.01)
+        emptied = httpx.patch(
+            f"{server.url}/v1/tenants/default/servers/{desk['id']}", headers=headers, json={"tool_ids": []}
+        )
+        assert emptied.status_code == 200, emptied.text
         disabled = httpx.post(f"{server.url}/v1/tenants/default/tools/{tool['id']}/disable", headers=headers).json()
         via_api = httpx.get(
             f"{server.url}/v1/audit?entity={tool['id']}&type=Disabled&min_position={disabled['position']}",
@@ -216,6 +229,14 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
     assert [e["position"] for e in json.loads(log.stdout)] == [disabled["position"]]
     catalog = cli("audit", "catalog", "--at", str(tool["position"]))
     assert "lookup" in catalog.stdout and "enabled" in catalog.stdout
+    exposed = json.loads(cli("audit", "catalog", "--server", desk["id"], "--at", then, "--json").stdout)
+    assert [(t["name"], t["enabled"]) for t in exposed["tools"]] == [("lookup", True)]
+    now = json.loads(
+        cli("audit", "catalog", "--server", desk["id"], "--at", str(disabled["position"]), "--json").stdout
+    )
+    assert now["tools"] == []
+    server_log = json.loads(cli("audit", "log", "--tenant", "default", "--kind", "server", "--json").stdout)
+    assert [(e["type"].split(".")[-1], e["actor"]) for e in server_log] == [("Created", "admin"), ("Updated", "admin")]
     export_file = tmp_path / "export.jsonl"
     assert cli("events", "export", "-o", str(export_file)).returncode == 0
     assert cli("events", "verify", str(export_file)).returncode == 0
