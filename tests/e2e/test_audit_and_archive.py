@@ -137,6 +137,18 @@ def test_any_edit_removal_or_reordering_of_an_export_is_detected_at_its_line(tmp
 
 
 @pytest.mark.postgres
+def read_models(runtime: Runtime) -> dict[str, Any]:
+    """Every durable read model, caught up, without the positions a store assigns on import."""
+    runtime.projector.catch_up()
+    runtime.audit_projector.catch_up()
+    rows = sorted(runtime.view.load_all(runtime.projector.name)[0], key=lambda r: r["id"])
+    audit = runtime.audit.feed(AuditFilter(), 0, 100_000)
+    return {
+        "catalog": [{k: v for k, v in row.items() if k != "position"} for row in rows],
+        "audit": [{k: v for k, v in entry.items() if k != "position"} for entry in audit],
+    }
+
+
 def test_an_export_round_trips_sqlite_to_postgres_and_back_with_identical_catalogs(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -145,6 +157,8 @@ def test_an_export_round_trips_sqlite_to_postgres_and_back_with_identical_catalo
         build_history(source)
         original = export_of(source)
         expected = [(t["id"], t["name"], t["enabled"], t["version"]) for t in live_tools(source)]
+        models = read_models(source)
+        assert models["catalog"] and models["audit"]
     finally:
         source.close()
     middle = build_runtime(make_settings(tmp_path / "mid", postgres_url), follow=False)
@@ -155,6 +169,7 @@ def test_an_export_round_trips_sqlite_to_postgres_and_back_with_identical_catalo
         again = archive.import_lines(original)
         assert (again["mode"], again["imported"], again["skipped"]) == ("merge", 0, len(original) - 2)
         assert [(t["id"], t["name"], t["enabled"], t["version"]) for t in live_tools(middle)] == expected
+        assert read_models(middle) == models
         second = export_of(middle)
     finally:
         middle.close()
@@ -162,6 +177,7 @@ def test_an_export_round_trips_sqlite_to_postgres_and_back_with_identical_catalo
     try:
         ArchiveService(StoreEventLog(back.registry), "back").import_lines(second)
         assert [(t["id"], t["name"], t["enabled"], t["version"]) for t in live_tools(back)] == expected
+        assert read_models(back) == models
     finally:
         back.close()
 
