@@ -60,7 +60,7 @@ def cmd_import_contextforge(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
         report = import_contextforge(runtime.registry, args.tenant, plan, dry_run=args.dry_run)
         print_result(report, args.json, _table)
-        return 1 if report["counts"]["failed"] else 0
+        return 1 if report["counts"]["failed"] or report["counts"]["would fail"] else 0
 
     return with_runtime(args, action)
 

@@ -24,6 +24,7 @@ __all__ = ["IMPORT_ACTOR", "import_contextforge"]
 
 IMPORT_ACTOR = "cli:contextforge-import"
 NOT_DISCOVERED = DiscoveredCatalog(protocol_version="", server_info={})
+DRY_RUN_ID = "(new)"
 
 
 def _existing_id(registry: Registry, tenant_id: str, kind: str, name: str) -> str | None:
@@ -44,6 +45,19 @@ def _create(registry: Registry, envelope: Envelope, command: PlannedCommand, bod
     if not command.enabled:
         registry.change_entity(envelope, command.kind, written.id, "disable")
     return written.id
+
+
+def _check(registry: Registry, envelope: Envelope, command: PlannedCommand, body: dict[str, Any]) -> str | None:
+    """Why creating the item would fail (the same validation as the real import), or None."""
+    try:
+        if command.kind == "upstream":
+            registry.prepare_upstream(envelope, body)
+        else:  # members that a dry run would create don't exist yet: validate the rest
+            known = {f: [m for m in body[f] if m != DRY_RUN_ID] for f in command.members if f in body}
+            registry.check_entity(envelope, command.kind, {**body, **known})
+    except ApplicationError as exc:
+        return exc.detail
+    return None
 
 
 def _server_body(command: PlannedCommand, ids: dict[tuple[str, str], str]) -> tuple[dict[str, Any], list[str]]:
@@ -86,7 +100,11 @@ def import_contextforge(
             item.update(status="skipped", reason="member(s) not imported: " + ", ".join(missing))
             continue
         if dry_run:
-            ids[(command.kind, command.name)] = "(new)"
+            problem = _check(registry, envelope, command, body)
+            if problem is not None:
+                item.update(status="would fail", reason=problem)
+                continue
+            ids[(command.kind, command.name)] = DRY_RUN_ID
             item.update(status="would create")
             continue
         try:
@@ -103,7 +121,7 @@ def import_contextforge(
         "skipped": [asdict(s) for s in plan.skipped],
         "secrets": [asdict(s) for s in plan.secrets],
         "counts": {
-            **{s: statuses.count(s) for s in ("created", "would create", "exists", "failed")},
+            **{s: statuses.count(s) for s in ("created", "would create", "exists", "failed", "would fail")},
             "skipped": statuses.count("skipped") + len(plan.skipped),
         },
     }

@@ -232,6 +232,14 @@ class Registry(UpstreamCommands, Application[UUID]):
                 f"{field_name}: no {cls.KIND} with id {member_id} in this tenant", field=field_name
             ) from None
 
+    def check_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any]) -> None:
+        """Validate a create exactly as ``create_entity`` would, writing nothing (dry runs).
+        Raises: ValidationError, NotFoundError, ForbiddenError."""
+        cls = KINDS[kind]
+        with self._command(envelope):
+            self.require_tenant(envelope.tenant_id)
+            cls.normalise({**cls.DEFAULTS, **self._prepare(envelope, cls, fields, None)})
+
     @retried_on_concurrent_write
     def create_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any]) -> Written:
         """Create a tool, resource, prompt or virtual server. Raises: ValidationError, ConflictError."""

@@ -47,6 +47,26 @@ def test_a_dry_run_reports_what_would_be_created_and_writes_nothing() -> None:
     assert [s["name"] for s in report["secrets"]] == ["time-server", "create_ticket"]
 
 
+def test_a_dry_run_validates_like_the_import_and_says_what_would_fail() -> None:
+    def too_long(data: dict[str, Any]) -> None:
+        data["entities"]["tools"][1]["description"] = "x" * 9000  # over the 8192-character limit
+
+    registry = new_registry()
+    before = head(registry)
+
+    dry = by_name(import_contextforge(registry, "acme", plan(too_long), dry_run=True))
+
+    assert head(registry) == before
+    assert dry["create_ticket"]["status"] == "would fail"
+    assert "description" in dry["create_ticket"]["reason"]
+    assert dry["get_weather"]["status"] == "would create"
+    real = by_name(import_contextforge(registry, "acme", plan(too_long)))
+    assert {name: item["status"] for name, item in real.items()} == {
+        name: {"would fail": "failed", "would create": "created"}.get(item["status"], item["status"])
+        for name, item in dry.items()
+    }
+
+
 def test_importing_creates_every_item_disabled_where_planned_with_the_import_actor() -> None:
     registry = new_registry()
 
