@@ -45,7 +45,9 @@ class KeyTransport(Protocol):
         """Raises: KeyTransportError (wrong passphrase or an altered wrapped key)."""
         ...
 
-    def compare(self, key: DataKey) -> Literal["absent", "same", "different"]: ...
+    def compare(self, key: DataKey) -> Literal["absent", "same", "different", "shredded"]:
+        """``shredded``: this instance destroyed that very key; it is never installed again."""
+        ...
 
     def install(self, key: DataKey) -> None: ...
 
@@ -75,6 +77,11 @@ def plan_keys(header: dict[str, Any], transport: KeyTransport | None, passphrase
     for tenant_id, wrapped in sorted(wrapped_keys.items()):
         key = transport.unwrap(tenant_id, wrapped, passphrase)
         state = transport.compare(key)
+        if state == "shredded":
+            raise KeyTransportError(
+                f"the file carries tenant {tenant_id}'s data key, which was shredded here: it is not restored "
+                "and nothing was imported (import without the passphrase to restore the events alone)"
+            )
         if state == "different":
             raise KeyTransportError(
                 f"this instance already has a different data key for tenant {tenant_id}: nothing was imported"

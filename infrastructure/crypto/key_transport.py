@@ -91,7 +91,9 @@ class PassphraseKeyTransport:
             raise KeyTransportError(f"tenant {tenant_id}: the wrapped key is malformed")
         return unwrap_key(tenant_id, wrapped, passphrase)
 
-    def compare(self, key: DataKey) -> Literal["absent", "same", "different"]:
+    def compare(self, key: DataKey) -> Literal["absent", "same", "different", "shredded"]:
+        if self.cipher.was_shredded(key.key_id):
+            return "shredded"
         stored = self.cipher.stored_key(key.tenant_id)
         if stored is None:
             return "absent"

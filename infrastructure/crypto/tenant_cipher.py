@@ -53,8 +53,15 @@ class TenantCipher:
 
     def shred(self, tenant_id: str) -> None:
         """Destroy the tenant's data key: its secrets become unreadable everywhere, exports included.
-        Other processes drop their cached copy within ``CACHE_S``."""
+        Other processes drop their cached copy within ``CACHE_S``. The key id is remembered, so a copy
+        of the key brought back by an import is refused."""
         with self.connector.transaction() as cur:
+            destroyed = cur.execute("SELECT key_id FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+            cur.executemany(
+                "INSERT INTO shredded_keys (key_id, tenant_id, shredded_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key_id) DO NOTHING",
+                [(key_id, tenant_id, datetime.now(UTC).isoformat()) for (key_id,) in destroyed],
+            )
             cur.execute("DELETE FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
         with self._lock:
             self._keys.pop(tenant_id, None)
@@ -95,13 +102,17 @@ class TenantCipher:
         key_id, wrapped = rows[0]
         return key_id, _open(self.master_key, wrapped, f"tenant-key:{tenant_id}:{key_id}".encode())
 
+    def was_shredded(self, key_id: str) -> bool:
+        with self.connector.read() as cur:
+            return bool(cur.execute("SELECT 1 FROM shredded_keys WHERE key_id = ?", (key_id,)))
+
     def install_key(self, tenant_id: str, key_id: str, key: bytes) -> bool:
         """Store a data key brought from another instance, wrapped with this instance's master key.
         Returns False (and changes nothing) when the tenant already has a key."""
         wrapped = _seal(self.master_key, key, f"tenant-key:{tenant_id}:{key_id}".encode())
         with self.connector.transaction() as cur:
             present = cur.execute("SELECT key_id FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
-            if present:
+            if present or cur.execute("SELECT 1 FROM shredded_keys WHERE key_id = ?", (key_id,)):
                 return False
             cur.execute(
                 "INSERT INTO tenant_keys (tenant_id, key_id, wrapped_key, created_at) VALUES (?, ?, ?, ?)",

@@ -142,6 +142,19 @@ def test_a_shredded_tenants_key_cannot_be_exported(source: Any) -> None:
         archive(runtime).export(None, with_keys=True, passphrase="pw")
 
 
+def test_an_earlier_export_cannot_bring_back_a_key_that_was_shredded_here(source: Any) -> None:
+    runtime, ids = source
+    earlier = list(archive(runtime).export("globex", with_keys=True, passphrase="pw"))
+    runtime.registry.change_tenant(who(PLATFORM_TENANT), "globex", "delete", shred=True)
+    head = runtime.registry.recorder.max_notification_id()
+    with pytest.raises(KeyTransportError, match="shredded here"):
+        archive(runtime).import_lines(earlier, passphrase="pw")
+    assert runtime.registry.recorder.max_notification_id() == head
+    assert not PassphraseKeyTransport(runtime.registry.cipher).has_key("globex")
+    with pytest.raises(Exception, match="shredded"):
+        secret_of(runtime, "globex", ids["globex"])
+
+
 def test_an_import_broken_at_its_last_line_writes_nothing(source: Any, target: Runtime) -> None:
     runtime, _ = source
     lines = list(archive(runtime).export())
