@@ -233,6 +233,31 @@ def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
     return _subscribed_stream(state, subscriber, first, on_close=closed)
 
 
+async def _callers_session(
+    request: Request[Any, Any, Any], state: McpState, caller: Any, server_id: str | None
+) -> McpSession | Response[Any]:
+    """The legacy session named by ``Mcp-Session-Id``, if it is this caller's on this endpoint."""
+    session_id = request.headers.get("mcp-session-id")
+    if session_id is None:
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
+            status_code=400,
+            media_type="application/json",
+        )
+    session = await state.sessions.get(session_id)
+    if session is None or (session.tenant_id, session.server_id, session.token_id) != (
+        caller.claims.tenant_id,
+        server_id,
+        caller.claims.token_id,
+    ):
+        return Response(
+            content=error_body(None, INVALID_REQUEST, "Session not found"),
+            status_code=404,
+            media_type="application/json",
+        )
+    return session
+
+
 async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
     caller = _precheck(request, server_id)
     if isinstance(caller, Response):
@@ -244,24 +269,9 @@ async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
             media_type="application/json",
         )
     state = _state(request)
-    session_id = request.headers.get("mcp-session-id")
-    if session_id is None:
-        return Response(
-            content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
-            status_code=400,
-            media_type="application/json",
-        )
-    session = await state.sessions.get(session_id)
-    if session is None or (session.tenant_id, session.server_id, session.token_id) != (
-        caller.claims.tenant_id,
-        server_id,
-        caller.claims.token_id,
-    ):
-        return Response(
-            content=error_body(None, INVALID_REQUEST, "Session not found"),
-            status_code=404,
-            media_type="application/json",
-        )
+    session = await _callers_session(request, state, caller, server_id)
+    if isinstance(session, Response):
+        return session
     subscriber = Subscriber(session.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop())
     # relayed messages for the session (resource updates) come out here, wherever they were produced
     return _subscribed_stream(state, subscriber, [b": stream open\n\n"], session.id, ends_session=False)
@@ -272,25 +282,10 @@ async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any
     if isinstance(caller, Response):
         return caller
     state = _state(request)
-    session_id = request.headers.get("mcp-session-id")
-    if session_id is None:
-        return Response(
-            content=error_body(None, INVALID_REQUEST, "Bad Request: Missing session ID"),
-            status_code=400,
-            media_type="application/json",
-        )
-    session = await state.sessions.get(session_id)
-    if session is None or (session.tenant_id, session.server_id, session.token_id) != (
-        caller.claims.tenant_id,
-        server_id,
-        caller.claims.token_id,
-    ):
-        return Response(
-            content=error_body(None, INVALID_REQUEST, "Session not found"),
-            status_code=404,
-            media_type="application/json",
-        )
-    await state.sessions.delete(session_id)
+    session = await _callers_session(request, state, caller, server_id)
+    if isinstance(session, Response):
+        return session
+    await state.sessions.delete(session.id)
     if session.upstreams:  # end the upstream sessions kept for this client, without delaying the answer
         task = asyncio.create_task(state.gateway.methods.forwarder.end_sessions(session))
         state.background.add(task)
