@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
         parser.error("--events must be at least 1000 and hold 3 events per tool of the big tenant")
     config = Config(
         events=args.events,
-        small=min(args.small, args.events),
+        small=min(args.small, max(1, args.events // 10)),  # a tenth at most: a size well below the full one
         tenants=max(2, args.tenants),
         catalog_tools=args.catalog_tools,
         rounds=max(1, args.rounds),
