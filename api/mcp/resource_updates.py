@@ -21,11 +21,16 @@ from api.mcp.protocol import notification_body
 from api.mcp.sse_relay import SseRelay
 from application.sessions import McpSession, SessionStore
 
-__all__ = ["UPDATED", "ResourceUpdates", "SessionSink", "StreamSink"]
+__all__ = ["LIVE_WAIT_S", "UPDATED", "ResourceUpdates", "SessionSink", "StreamSink"]
 
 log = logging.getLogger("ledgergate.mcp")
 UPDATED = "notifications/resources/updated"
-Subscribe = Callable[[dict[str, Any], str, Callable[[], Awaitable[None]], asyncio.Event], Awaitable[None]]
+#: (upstream spec, original URI, on update, stop, set once the upstream subscription is live)
+Subscribe = Callable[
+    [dict[str, Any], str, Callable[[], Awaitable[None]], asyncio.Event, asyncio.Event], Awaitable[None]
+]
+#: How long a ``resources/subscribe`` waits for the upstream subscription before answering anyway.
+LIVE_WAIT_S = 10.0
 
 
 class Sink(Protocol):
@@ -70,7 +75,17 @@ class _Watch:
     uri: str  # as the client knows it
     sinks: set[Any] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    live: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+
+    async def until_live(self, timeout_s: float) -> None:
+        """Wait until the upstream subscription is in place (or has failed, or ``timeout_s`` passed), so
+        a change made right after the client's subscribe is not missed."""
+        if self.live.is_set() or self.task is None:
+            return
+        live = asyncio.ensure_future(self.live.wait())
+        await asyncio.wait({live, self.task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        live.cancel()
 
 
 class ResourceUpdates:
@@ -79,7 +94,7 @@ class ResourceUpdates:
         self.subscribe_upstream = subscribe
         self._watches: dict[tuple[str, str], _Watch] = {}
 
-    def add(self, tenant_id: str, row: dict[str, Any], sink: Sink) -> None:
+    def add(self, tenant_id: str, row: dict[str, Any], sink: Sink) -> _Watch:
         """Deliver updates of a discovered resource to ``sink``.
 
         Raises: ToolCallError when the resource's upstream is gone or disabled."""
@@ -90,6 +105,7 @@ class ResourceUpdates:
             watch = self._watches[key] = _Watch(uri=row["doc"]["uri"])
             watch.task = asyncio.create_task(self._hold(key, watch, upstream.spec, original), name="subscribe")
         watch.sinks.add(sink)
+        return watch
 
     def discard(self, sink: Sink) -> None:
         for key, watch in list(self._watches.items()):
@@ -111,7 +127,7 @@ class ResourceUpdates:
                 self._end(key, watch)
 
         try:
-            await self.subscribe_upstream(spec, original, updated, watch.stop)
+            await self.subscribe_upstream(spec, original, updated, watch.stop, watch.live)
         except Exception:  # the next subscribe starts again; the failure is the upstream's
             log.warning("subscription to %s of upstream %s ended", original, spec.get("name"), exc_info=True)
         finally:
@@ -132,7 +148,7 @@ class ResourceUpdates:
         Raises: ToolCallError (the resource's upstream is gone or disabled; nothing changes)."""
         uri = row["doc"]["uri"]
         if on and row["doc"].get("source"):
-            self.add(tenant_id, row, SessionSink(session.id, sessions, relay))
+            await self.add(tenant_id, row, SessionSink(session.id, sessions, relay)).until_live(LIVE_WAIT_S)
         kept = [u for u in session.subscriptions if u != uri]
         session.subscriptions = [*kept, uri] if on else kept
         await sessions.put(session)

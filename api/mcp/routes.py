@@ -20,7 +20,7 @@ from api.mcp.auth import McpAuthError, McpCaller, McpTokenVerifier, protected_re
 from api.mcp.gateway import EventsReply, McpGateway, StreamReply
 from api.mcp.notifications import NotificationHub, Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
-from api.mcp.resource_updates import ResourceUpdates, StreamSink
+from api.mcp.resource_updates import LIVE_WAIT_S, ResourceUpdates, StreamSink
 from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
 from application.sessions import McpSession, SessionStore
@@ -136,7 +136,7 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
         sse_session,
     )
     if isinstance(reply, StreamReply):
-        return _listen_stream(state, reply)
+        return await _listen_stream(state, reply)
     if isinstance(reply, EventsReply):
         return _call_stream(state, reply, sse_session)
     if sse_session is not None:
@@ -211,7 +211,7 @@ def _subscribed_stream(
     return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
+async def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
     meta = {"io.modelcontextprotocol/subscriptionId": reply.subscription_id}
     subscriber = Subscriber(
         reply.snapshot.tenant_id,
@@ -221,9 +221,11 @@ def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
         asyncio.get_running_loop(),
     )
     sink = StreamSink(subscriber.offer, reply.subscription_id)
-    for row in reply.resources:
-        if row["doc"].get("source"):
-            state.updates.add(reply.snapshot.tenant_id, row, sink)
+    watches = [
+        state.updates.add(reply.snapshot.tenant_id, row, sink) for row in reply.resources if row["doc"].get("source")
+    ]
+    # acknowledge once the upstream subscriptions are live, so a change made right after is not missed
+    await asyncio.gather(*(watch.until_live(LIVE_WAIT_S) for watch in watches))
 
     def closed() -> None:
         sink.open = False

@@ -12,13 +12,11 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import httpx2
-import mcp_types as types
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -26,6 +24,7 @@ from mcp_types import PromptReference, ResourceTemplateReference
 
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
+from infrastructure.upstream.asking import Ask, Askers
 
 __all__ = [
     "McpUpstreamConnector",
@@ -181,9 +180,14 @@ async def watch(spec: dict[str, Any], on_list_changed: Callable[[], Awaitable[No
 
 
 async def subscribe(
-    spec: dict[str, Any], uri: str, on_updated: Callable[[], Awaitable[None]], stop: asyncio.Event
+    spec: dict[str, Any],
+    uri: str,
+    on_updated: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    live: asyncio.Event | None = None,
 ) -> None:
-    """Subscribe to one resource of the upstream and call ``on_updated`` on each of its updates, until ``stop``."""
+    """Subscribe to one resource of the upstream and call ``on_updated`` on each of its updates, until ``stop``;
+    ``live`` is set once the upstream has accepted the subscription."""
 
     async def on_message(message: Any) -> None:
         root = getattr(message, "root", message)
@@ -196,74 +200,15 @@ async def subscribe(
     client.mode = "legacy"  # legacy sessions carry resources/subscribe on every upstream revision
     async with client as session:
         await session.subscribe_resource(uri)
+        if live is not None:
+            live.set()
         await stop.wait()
-
-
-Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
-_asking: ContextVar[Ask | None] = ContextVar("ledgergate_upstream_ask", default=None)
-
-
-class _Askers:
-    """Who answers an upstream's requests to the client (sampling, elicitation, roots) on one connection.
-
-    A modern upstream's ``input_required`` is fulfilled in the calling task, which names its asker. A legacy
-    upstream's request arrives on the connection's reader task: it goes to the only call in flight that can
-    ask, or, on a ``per_client`` connection, to any of them (they are the same client's). Several calls of
-    different clients on a shared connection cannot be told apart, so the request is refused rather than
-    shown to the wrong client.
-    """
-
-    def __init__(self, exclusive: bool) -> None:
-        self.exclusive = exclusive
-        self._active: dict[int, Ask] = {}
-
-    @contextlib.contextmanager
-    def during(self, ask: Ask | None) -> Iterator[None]:
-        if ask is None:
-            yield
-            return
-        key = id(ask)
-        self._active[key] = ask
-        token = _asking.set(ask)
-        try:
-            yield
-        finally:
-            _asking.reset(token)
-            self._active.pop(key, None)
-
-    def pick(self) -> Ask | None:
-        ask = _asking.get()
-        if ask is not None:
-            return ask
-        if len(self._active) == 1 or (self.exclusive and self._active):
-            return next(reversed(self._active.values()))
-        return None
-
-    async def _answer(self, method: str, params: Any, result_type: Any) -> Any:
-        ask = self.pick()
-        if ask is None:
-            return types.ErrorData(code=types.INVALID_REQUEST, message=f"no client can answer {method} now")
-        wire = params.model_dump(by_alias=True, exclude_none=True, mode="json") if params is not None else {}
-        answer = await ask(method, wire)
-        if "result" not in answer:
-            error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-            return types.ErrorData(code=int(error.get("code", types.INTERNAL_ERROR)), message=str(error.get("message")))
-        return result_type.model_validate(answer["result"])
-
-    async def sampling(self, context: Any, params: Any) -> Any:
-        return await self._answer("sampling/createMessage", params, types.CreateMessageResult)
-
-    async def elicitation(self, context: Any, params: Any) -> Any:
-        return await self._answer("elicitation/create", params, types.ElicitResult)
-
-    async def roots(self, context: Any) -> Any:
-        return await self._answer("roots/list", None, types.ListRootsResult)
 
 
 class _Connection:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
-        self.askers = _Askers(exclusive=spec.get("session_mode") == "per_client")
+        self.askers = Askers(exclusive=spec.get("session_mode") == "per_client")
         self.client: Client | None = None
         self.ready = asyncio.Event()
         self.closed = asyncio.Event()
