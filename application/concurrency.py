@@ -4,8 +4,9 @@ A command reads its aggregates, decides, and saves; the store refuses the save w
 process (a user, the upstream supervisor recording health) appended to one of the same streams in
 between. Nothing was written then, so running the command again is safe: it re-reads, re-checks
 any ``If-Match`` version the caller gave, and decides on what is now true. Only a conflict that
-persists through every attempt reaches the caller, as 409. Attempts are spaced by a short random
-pause that grows with each loss, so two writers hammering one stream stop colliding in lockstep.
+persists through every attempt reaches the caller, as 409. Attempts are spaced by a random pause
+that doubles with each loss (up to 1, 2, 4 ... 50 ms), so a writer that keeps losing to a busier one
+gets a window of its own instead of colliding in lockstep.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from application.errors import ConcurrentWriteError
 
 __all__ = ["ATTEMPTS", "retried_on_concurrent_write"]
 
-ATTEMPTS = 8
-PAUSE_S = 0.002
+ATTEMPTS = 10
+PAUSE_S = 0.001
+MAX_PAUSE_S = 0.05
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -32,7 +34,8 @@ def retried_on_concurrent_write(command: F) -> F:
             try:
                 return command(*args, **kwargs)
             except ConcurrentWriteError:
-                time.sleep(random.uniform(0, PAUSE_S * (attempt - 1)))  # noqa: S311 - jitter, not secrecy
+                pause = min(MAX_PAUSE_S, PAUSE_S * 2 ** (attempt - 1))
+                time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not secrecy
         return command(*args, **kwargs)
 
     return run  # type: ignore[return-value]
