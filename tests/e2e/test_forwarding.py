@@ -57,7 +57,7 @@ class Answers:
 
     async def roots(self, context: Any) -> types.ListRootsResult:
         self.asked.append("roots/list")
-        return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
+        return types.ListRootsResult(roots=[types.Root(uri="file:///home/dev/project", name="project")])
 
     def client(self, target: Gateway, mode: str) -> Client:
         http = httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(60))
@@ -83,7 +83,7 @@ def call_all(client: Client) -> list[str]:
     return asyncio.run(run())
 
 
-EXPECTED = ["you like teal", "the model said: hello there", "roots: file:///work/project"]
+EXPECTED = ["you like teal", "the model said: hello there", "roots: file:///home/dev/project"]
 ASKED = ["elicitation/create", "sampling/createMessage", "roots/list"]
 
 
