@@ -51,7 +51,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
         )
         registry = app.state.runtime.registry
-        app.state.audit = app.state.runtime.audit
         follower = app.state.runtime.follower
         app.state.archive = ArchiveService(
             StoreEventLog(registry),

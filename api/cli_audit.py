@@ -10,10 +10,6 @@ from api.cli_common import parse_point, print_result, with_runtime
 from api.runtime import Runtime
 
 
-def _audit(runtime: Runtime) -> Any:
-    return runtime.audit
-
-
 def cmd_audit_log(args: argparse.Namespace) -> int:
     from application.audit import AuditFilter
 
@@ -30,7 +26,7 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
             until=until,
         )
         runtime.audit_projector.catch_up()  # the CLI has no follower: bring the audit log up to the log's head
-        entries = _audit(runtime).feed(flt, args.after, args.limit)
+        entries = runtime.audit_log.feed(flt, args.after, args.limit)
 
         def table(rows: list[dict[str, Any]]) -> None:
             print(f"{'position':>8}  {'time':32} {'actor':20} {'event':26} entity")
@@ -56,7 +52,7 @@ def _catalog_table(catalog: dict[str, Any]) -> None:
 
 def cmd_audit_catalog(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
-        print_result(_audit(runtime).catalog(args.tenant, parse_point(args.at), args.server), args.json, _catalog_table)
+        print_result(runtime.audit.catalog(args.tenant, parse_point(args.at), args.server), args.json, _catalog_table)
         return 0
 
     return with_runtime(args, action)
@@ -64,7 +60,7 @@ def cmd_audit_catalog(args: argparse.Namespace) -> int:
 
 def cmd_audit_diff(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
-        diff = _audit(runtime).diff(args.tenant, parse_point(args.start), parse_point(args.end), args.server)
+        diff = runtime.audit.diff(args.tenant, parse_point(args.start), parse_point(args.end), args.server)
 
         def table(d: dict[str, Any]) -> None:
             print(f"from position {d['from']} to {d['to']}")

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.audit import AuditService
+from application.audit import AuditLog, AuditService
 from application.queries import RegistryQueries
 from application.registry import Registry
 from infrastructure.auth.jwt_tokens import JwtCodec
@@ -61,6 +61,7 @@ class Runtime:
     board: PositionBoard
     codec: JwtCodec
     audit: AuditService
+    audit_log: AuditLog
     audit_projector: AuditProjector
     follower: Follower | None = None
     hot: HotCatalogs | None = None
@@ -106,16 +107,15 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
     queries = RegistryQueries(catalog, board, registry.events.get, settings.read_wait_s)
-    audit_log = SqlAuditLog(connector)
-    audit_projector = AuditProjector(audit_log, log_reader(registry))
+    audit_table = SqlAuditLog(connector)
+    audit_projector = AuditProjector(audit_table, log_reader(registry))
     audit_board = PositionBoard()
-    audit = AuditService(
-        log_reader(registry),
-        catalog_at,
-        entries=lambda flt, after, limit: audit_log.entries(AUDIT_PROJECTION, flt, after, limit),
-        positions=audit_board,
-        wait_s=settings.read_wait_s,
+    audit_log = AuditLog(
+        lambda flt, after, limit: audit_table.entries(AUDIT_PROJECTION, flt, after, limit),
+        audit_board,
+        settings.read_wait_s,
     )
+    audit = AuditService(log_reader(registry), catalog_at)
     runtime = Runtime(
         settings=settings,
         keys=keys,
@@ -128,6 +128,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         board=board,
         codec=codec,
         audit=audit,
+        audit_log=audit_log,
         audit_projector=audit_projector,
     )
     if signal is not None:

@@ -1,4 +1,5 @@
-"""Audit answers computed by replaying the log into memory: the live read models are never touched.
+"""Audit answers: who changed what (``AuditLog``, over the audit log projection), and the catalog as it
+was at any point (``AuditService``, replaying the log into memory: the live read models are never touched).
 
 The catalog "as it was" comes from an injected replay (``projections.point_in_time.catalog_at``),
 which folds the events with the projections' own ``evolve``.
@@ -24,6 +25,7 @@ from domain.name_claim import NameClaim
 __all__ = [
     "AuditEntries",
     "AuditFilter",
+    "AuditLog",
     "AuditService",
     "CatalogReplay",
     "Point",
@@ -31,7 +33,6 @@ __all__ = [
     "StreamKinds",
     "diff_catalogs",
     "event_entry",
-    "matching_entries",
     "parse_point",
 ]
 
@@ -92,17 +93,6 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def matches(self, event: Any, kind: str) -> bool:
-        return (
-            (self.tenant_id is None or event.tenant_id == self.tenant_id)
-            and (self.actor is None or event.actor == self.actor)
-            and (self.entity_id is None or str(event.originator_id) == self.entity_id)
-            and (self.entity_kind is None or kind == self.entity_kind)
-            and (self.event_type is None or type(event).__qualname__.endswith(self.event_type))
-            and (self.since is None or event.timestamp >= self.since)
-            and (self.until is None or event.timestamp <= self.until)
-        )
-
 
 class StreamKinds:
     """The kind of each stream, learnt from its first event (the only one whose class names the aggregate)."""
@@ -128,21 +118,6 @@ class StreamKinds:
 
     def of(self, event: Any) -> str:
         return self.known.get(str(event.originator_id)) or entity_kind(event)
-
-
-def matching_entries(
-    events: Iterable[Positioned], flt: AuditFilter, limit: int, after: int = 0
-) -> Iterator[dict[str, Any]]:
-    """Scan from the start of the log (kinds are learnt from creations) and yield matches after ``after``."""
-    count = 0
-    kinds = StreamKinds()
-    for position, event in events:
-        kinds.learn([(position, event)])
-        if position > after and flt.matches(event, kinds.of(event)):
-            yield event_entry(position, event, kinds.of(event))
-            count += 1
-            if count >= limit:
-                return
 
 
 def diff_catalogs(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -209,22 +184,10 @@ class AuditService:
     ``position_at``, as the store's reader can), a catalog replays only that tenant's events up to
     the point, instead of decoding the whole log."""
 
-    def __init__(
-        self,
-        read: Any,
-        replay: CatalogReplay,
-        batch: int = 1000,
-        entries: AuditEntries | None = None,
-        positions: ProjectionPositions | None = None,
-        wait_s: float = 5.0,
-    ) -> None:
+    def __init__(self, read: Any, replay: CatalogReplay, batch: int = 1000) -> None:
         self.read = read  # (after, limit) -> [(position, event)]
         self.replay = replay
         self.batch = batch
-        self.entries = entries
-        self.positions = positions
-        self.wait_s = wait_s
-
         # (tenant, stop, skipped topic prefixes) -> iterator of (position, event)
         self.tenant_events = getattr(read, "tenant_events", None)
         self.position_at = getattr(read, "position_at", None)  # (time) -> position
@@ -238,15 +201,6 @@ class AuditService:
                 return
             position = items[-1][0]
 
-    def feed(self, flt: AuditFilter, after: int, limit: int, min_position: int | None = None) -> list[dict[str, Any]]:
-        """Matching entries after ``after``: from the audit log projection (once it has reached
-        ``min_position``), or by scanning the log without one. Raises: NotReadyError."""
-        if self.entries is not None:
-            if self.positions is not None:
-                wait_for_position(self.positions, min_position, self.wait_s, "the audit log")
-            return self.entries(flt, after, limit)
-        return list(matching_entries(self.events(), flt, limit, after))
-
     def catalog(self, tenant_id: str, point: Point, server_id: str | None = None) -> dict[str, Any]:
         if self.tenant_events is None or (point.position is None and self.position_at is None):
             return self.replay(self.events(), tenant_id, point, server_id)
@@ -258,3 +212,18 @@ class AuditService:
 
     def diff(self, tenant_id: str, start: Point, end: Point, server_id: str | None = None) -> dict[str, Any]:
         return diff_catalogs(self.catalog(tenant_id, start, server_id), self.catalog(tenant_id, end, server_id))
+
+
+class AuditLog:
+    """Who changed what, from the audit log projection: answered once it has reached the position of a
+    write the caller made (``min_position``)."""
+
+    def __init__(self, entries: AuditEntries, positions: ProjectionPositions, wait_s: float) -> None:
+        self.entries = entries
+        self.positions = positions
+        self.wait_s = wait_s
+
+    def feed(self, flt: AuditFilter, after: int, limit: int, min_position: int | None = None) -> list[dict[str, Any]]:
+        """Entries matching ``flt`` after position ``after``, in log order. Raises: NotReadyError."""
+        wait_for_position(self.positions, min_position, self.wait_s, "the audit log")
+        return self.entries(flt, after, limit)

@@ -17,6 +17,7 @@ from domain.values import (
     HEADER_NAME,
     HTTP_METHODS,
     MAX_TIMEOUT_S,
+    as_mcp_name,
     check_input_schema,
     check_integration,
     check_output_schema,
@@ -51,7 +52,6 @@ TRANSPORTS = {
     "STREAMABLE_HTTP": "streamable_http",
     "HTTP": "streamable_http",
 }
-_NOT_MCP_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _NOT_TAG = re.compile(r"[^A-Za-z0-9_.:\-]+")
 
@@ -105,7 +105,7 @@ def _required_text(entry: dict[str, Any], key: str) -> str:
 
 
 def mcp_name(raw: str, notes: list[str]) -> str:
-    name = _NOT_MCP_NAME.sub("_", raw.strip()).strip("_")[:128]
+    name = as_mcp_name(raw.strip()).strip("_")
     if not name:
         raise Skip(f"its name {raw!r} has no letters or digits to keep")
     if name != raw:

@@ -12,7 +12,7 @@ from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
 from domain.errors import InvalidValueError
-from domain.values import check_slug, check_tags, is_secret_ref
+from domain.values import as_mcp_name, check_slug, check_tags, is_secret_ref
 from domain.values_text import optional_text
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
 
 TRANSPORTS = ("streamable_http", "sse", "stdio")
 HEALTH_STATES = ("unknown", "healthy", "degraded", "unreachable")
-_INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 # What an upstream's record holds besides how to reach it: changing these keeps its connections.
 NOT_CONNECTION_SETTINGS = frozenset({"health", "items", "suspended", "description", "tags", "refresh_interval_s"})
 
@@ -46,7 +45,7 @@ def connection_fingerprint(doc: dict[str, Any]) -> int:
 def exposed_name(upstream_name: str, prefix: dict[str, Any], original: str) -> str:
     """The name clients see: ``<upstream><separator><original>``, made a valid MCP name."""
     name = f"{upstream_name}{prefix.get('separator', '__')}{original}" if prefix.get("enabled", True) else original
-    return _INVALID_NAME_CHARS.sub("_", name)[:128]
+    return as_mcp_name(name)
 
 
 def _secret_map(field: str, value: Any) -> dict[str, Any]:

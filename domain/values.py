@@ -20,6 +20,7 @@ from domain.errors import InvalidValueError
 __all__ = [
     "HTTP_METHODS",
     "SECRET_KEY",
+    "as_mcp_name",
     "check_annotations",
     "check_input_schema",
     "check_integration",
@@ -44,6 +45,15 @@ AUTH_TYPES = ("none", "bearer", "basic", "header")
 #: An encrypted value inside an event: ``{"$secret": {"key_id": ..., "ciphertext": ...}}``.
 SECRET_KEY = "$secret"  # noqa: S105 - the marker key of a sealed value
 MAX_TIMEOUT_S = 300.0
+
+
+_NOT_MCP_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def as_mcp_name(text: str) -> str:
+    """``text`` made a valid MCP name where it can be: other characters become '_', at most 128 kept
+    (empty when nothing is left)."""
+    return _NOT_MCP_NAME.sub("_", text)[:128]
 
 
 def check_mcp_name(field: str, value: Any) -> str:

@@ -36,7 +36,6 @@ def instance_id(settings: Any) -> str:
     return "lg-" + hashlib.sha256(b"instance-id:" + InstanceKeys(settings.data_dir).master_key).hexdigest()[:16]
 
 
-#: The envelope's tenant field as the library's compact JSON transcoder writes it.
 class TenantIndexedPostgresRecorder(PostgresApplicationRecorder):
     """The library's recorder plus an index on (event tenant, position), created with its tables.
 

@@ -24,8 +24,10 @@ __all__ = ["StoreEventLog", "tenant_expression", "tenant_marker"]
 
 log = logging.getLogger("ledgergate.eventstore")
 
-
-TENANT_FIELD = b'"tenant_id":"'
+#: The envelope's tenant field as the library's compact JSON transcoder writes it.
+TENANT_KEY = b'"tenant_id":'
+TENANT_FIELD = TENANT_KEY + b'"'
+CLASH = "an event of the file clashes with one written meanwhile: nothing was imported"
 
 
 def tenant_expression() -> pgsql.Composed:
@@ -47,7 +49,7 @@ class _Abandoned(Exception):
 def tenant_marker(tenant_id: str) -> bytes:
     """The bytes every stored event of the tenant contains: its envelope field as the library's
     compact JSON transcoder writes it. A payload may contain them too, so this only prefilters."""
-    return b'"tenant_id":' + json.dumps(tenant_id, ensure_ascii=False).encode()
+    return TENANT_KEY + json.dumps(tenant_id, ensure_ascii=False).encode()
 
 
 class _PostgresWriter:
@@ -91,9 +93,7 @@ class _PostgresWriter:
             )
             return [row["notification_id"] for row in self.curs.fetchall()]
         except psycopg.IntegrityError:
-            raise ArchiveError(
-                "an event of the file clashes with one written meanwhile: nothing was imported"
-            ) from None
+            raise ArchiveError(CLASH) from None
 
     def abandon(self) -> None:
         self.abandoned = True
@@ -121,9 +121,7 @@ class _SQLiteWriter:
         try:
             return [int(i) for i in self.recorder._insert_events(self.cursor, stored) or []]
         except sqlite3.IntegrityError:
-            raise ArchiveError(
-                "an event of the file clashes with one written meanwhile: nothing was imported"
-            ) from None
+            raise ArchiveError(CLASH) from None
 
     def abandon(self) -> None:
         self.abandoned = True

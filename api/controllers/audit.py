@@ -20,7 +20,7 @@ Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
 
 
 def _audit(request: Request[Any, Any, Any]) -> AuditService:
-    return request.app.state.audit  # type: ignore[no-any-return]
+    return request.app.state.runtime.audit  # type: ignore[no-any-return]
 
 
 def point_param(name: str, value: str) -> Point:
@@ -63,7 +63,7 @@ def audit_log(
         since=_time("since", since),
         until=_time("until", until),
     )
-    items = _audit(request).feed(flt, after, limit, min_position)
+    items = request.app.state.runtime.audit_log.feed(flt, after, limit, min_position)
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
 
 

@@ -33,7 +33,7 @@ def events(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     flt = AuditFilter(tenant_id=readable_tenant(principal, tenant))
-    items = request.app.state.audit.feed(flt, after, limit, min_position)
+    items = request.app.state.runtime.audit_log.feed(flt, after, limit, min_position)
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
 
 
@@ -47,8 +47,8 @@ async def stream_events(
     flt = AuditFilter(tenant_id=readable_tenant(principal, tenant))
     last = request.headers.get("last-event-id")
     position = int(last) if last and last.isdigit() else (after or 0)
-    audit = request.app.state.audit
-    board = audit.positions or request.app.state.runtime.board  # the audit log projection's progress
+    audit = request.app.state.runtime.audit_log
+    board = audit.positions  # the audit log projection's progress
 
     async def tail() -> Any:
         nonlocal position

@@ -66,7 +66,8 @@ def test_the_audit_log_answers_who_disabled_a_tool(settings: Any) -> None:
     runtime = build_runtime(settings, follow=False)
     try:
         marks = build_history(runtime)
-        audit = AuditService(log_reader(runtime.registry), catalog_at)
+        runtime.audit_projector.catch_up()
+        audit = runtime.audit_log
         found = audit.feed(AuditFilter(tenant_id="acme", entity_id=str(marks["tool"]), event_type="Disabled"), 0, 10)
         assert [(e["actor"], e["position"]) for e in found] == [("bob", marks["disabled"])]
         assert "hush" not in json.dumps(audit.feed(AuditFilter(tenant_id="acme"), 0, 100))
@@ -142,7 +143,7 @@ def read_models(runtime: Runtime) -> dict[str, Any]:
     runtime.projector.catch_up()
     runtime.audit_projector.catch_up()
     rows = sorted(runtime.view.load_all(runtime.projector.name)[0], key=lambda r: r["id"])
-    audit = runtime.audit.feed(AuditFilter(), 0, 100_000)
+    audit = runtime.audit_log.feed(AuditFilter(), 0, 100_000)
     return {
         "catalog": [{k: v for k, v in row.items() if k != "position"} for row in rows],
         "audit": [{k: v for k, v in entry.items() if k != "position"} for entry in audit],

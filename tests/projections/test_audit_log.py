@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from api.runtime import Runtime, build_runtime
-from application.audit import AuditFilter, AuditService
+from application.audit import AuditFilter
 from application.registry import PLATFORM_TENANT
 from infrastructure.eventstore import log_reader
 from infrastructure.sql.audit_store import SqlAuditLog
 from projections.audit_log import AUDIT_PROJECTION
-from projections.point_in_time import catalog_at
 from tests.conftest import make_settings
 from tests.e2e.test_audit_and_archive import TOOL, who
+from tests.support.audit_reference import scanned_entries
 
 
 @pytest.fixture
@@ -42,8 +42,8 @@ def history(runtime: Runtime) -> dict[str, str]:
     return {"tool": tool, "server": server}
 
 
-def scanning(runtime: Runtime) -> AuditService:
-    return AuditService(log_reader(runtime.registry), catalog_at)
+def scanning(runtime: Runtime, flt: AuditFilter) -> list[dict[str, Any]]:
+    return scanned_entries(log_reader(runtime.registry), flt)
 
 
 def filters(marks: dict[str, str], middle: Any) -> list[AuditFilter]:
@@ -63,19 +63,19 @@ def filters(marks: dict[str, str], middle: Any) -> list[AuditFilter]:
 def test_the_projection_answers_every_filter_exactly_as_scanning_the_log(runtime: Runtime) -> None:
     marks = history(runtime)
     runtime.audit_projector.catch_up()
-    everything = scanning(runtime).feed(AuditFilter(), 0, 1000)
+    everything = scanning(runtime, AuditFilter())
     middle = everything[len(everything) // 2]["occurred_at"]
     middle_time = datetime.fromisoformat(middle)
     for flt in filters(marks, middle_time):
-        expected = scanning(runtime).feed(flt, 0, 1000)
-        assert runtime.audit.feed(flt, 0, 1000) == expected, flt
+        expected = scanning(runtime, flt)
+        assert runtime.audit_log.feed(flt, 0, 1000) == expected, flt
         assert expected, flt  # every filter finds something, so equality means something
-    bob = runtime.audit.feed(AuditFilter(tenant_id="acme", actor="bob"), 0, 1000)
+    bob = runtime.audit_log.feed(AuditFilter(tenant_id="acme", actor="bob"), 0, 1000)
     assert [(e["kind"], e["type"]) for e in bob] == [
         ("tool", "CatalogEntity.Disabled"),
         ("tool", "CatalogEntity.Enabled"),
     ]
-    assert "hush" not in json.dumps(runtime.audit.feed(AuditFilter(), 0, 1000))
+    assert "hush" not in json.dumps(runtime.audit_log.feed(AuditFilter(), 0, 1000))
 
 
 def test_pages_continue_after_the_last_position_without_gaps_or_repeats(runtime: Runtime) -> None:
@@ -83,12 +83,12 @@ def test_pages_continue_after_the_last_position_without_gaps_or_repeats(runtime:
     runtime.audit_projector.catch_up()
     pages, after = [], 0
     while True:
-        page = runtime.audit.feed(AuditFilter(tenant_id="acme"), after, 3)
+        page = runtime.audit_log.feed(AuditFilter(tenant_id="acme"), after, 3)
         pages += page
         if len(page) < 3:
             break
         after = page[-1]["position"]
-    assert pages == runtime.audit.feed(AuditFilter(tenant_id="acme"), 0, 1000)
+    assert pages == runtime.audit_log.feed(AuditFilter(tenant_id="acme"), 0, 1000)
     assert len({e["position"] for e in pages}) == len(pages) > 3
 
 
@@ -114,7 +114,7 @@ def test_catching_up_twice_or_from_two_processes_writes_each_event_once(tmp_path
 def test_a_rebuild_builds_beside_the_live_rows_and_keeps_what_was_appended_meanwhile(runtime: Runtime) -> None:
     marks = history(runtime)
     runtime.audit_projector.catch_up()
-    before = runtime.audit.feed(AuditFilter(), 0, 1000)
+    before = runtime.audit_log.feed(AuditFilter(), 0, 1000)
     store = SqlAuditLog(runtime.connector)
     source = runtime.audit_projector.source
     appended: list[int] = []
@@ -124,7 +124,7 @@ def test_a_rebuild_builds_beside_the_live_rows_and_keeps_what_was_appended_meanw
         if not appended:
             appended.append(runtime.registry.change_entity(who("erin"), "tool", marks["tool"], "disable").position)
             runtime.audit_projector.catch_up()
-            assert runtime.audit.feed(AuditFilter(actor="erin"), 0, 10)  # still served from the live rows
+            assert runtime.audit_log.feed(AuditFilter(actor="erin"), 0, 10)  # still served from the live rows
         return source(after, limit)
 
     runtime.audit_projector.source = source_appending_midway
@@ -134,7 +134,7 @@ def test_a_rebuild_builds_beside_the_live_rows_and_keeps_what_was_appended_meanw
     finally:
         runtime.audit_projector.source = source
     runtime.audit_projector.catch_up()
-    after = runtime.audit.feed(AuditFilter(), 0, 1000)
+    after = runtime.audit_log.feed(AuditFilter(), 0, 1000)
     assert after[: len(before)] == before
     assert [e["actor"] for e in after[len(before) :]] == ["erin"]
     assert reached >= appended[0]
@@ -147,16 +147,16 @@ def test_a_rebuild_builds_beside_the_live_rows_and_keeps_what_was_appended_meanw
 def test_time_filters_compare_instants_whatever_the_offset_they_are_given_in(runtime: Runtime) -> None:
     history(runtime)
     runtime.audit_projector.catch_up()
-    everything = runtime.audit.feed(AuditFilter(tenant_id="acme"), 0, 1000)
+    everything = runtime.audit_log.feed(AuditFilter(tenant_id="acme"), 0, 1000)
     last = datetime.fromisoformat(everything[-1]["occurred_at"])
     in_tokyo = last.astimezone(timezone(timedelta(hours=9)))
-    assert runtime.audit.feed(AuditFilter(tenant_id="acme", since=in_tokyo), 0, 1000) == everything[-1:]
+    assert runtime.audit_log.feed(AuditFilter(tenant_id="acme", since=in_tokyo), 0, 1000) == everything[-1:]
 
 
 def test_two_rebuilds_at_once_build_side_by_side_and_leave_one_complete_generation(runtime: Runtime) -> None:
     history(runtime)
     runtime.audit_projector.catch_up()
-    before = runtime.audit.feed(AuditFilter(), 0, 1000)
+    before = runtime.audit_log.feed(AuditFilter(), 0, 1000)
     runtime.audit_projector.batch_size = 2
     failures: list[BaseException] = []
 
@@ -173,6 +173,6 @@ def test_two_rebuilds_at_once_build_side_by_side_and_leave_one_complete_generati
         thread.join()
     runtime.audit_projector.catch_up()
     assert failures == []
-    assert runtime.audit.feed(AuditFilter(), 0, 1000) == before
+    assert runtime.audit_log.feed(AuditFilter(), 0, 1000) == before
     with runtime.connector.read() as cur:
         assert len(cur.execute("SELECT DISTINCT generation FROM audit_log")) == 1
