@@ -1,10 +1,11 @@
 """Applying a ContextForge import plan to one tenant through the registry's commands, item by item.
 
-Each planned item is one command (plus a disable when it must start disabled), so every item is
-reported on its own: created, exists (its name is taken in the tenant: re-running an import changes
-nothing), or failed with the reason. Upstreams are recorded disabled in the same save that registers
-them, so nothing connects during an import. Virtual servers come last and are created only when every
-member they hold is there; a server is never left holding part of what it held in ContextForge.
+Each planned item is one command, so every item is reported on its own: created, exists (its name is
+taken in the tenant: re-running an import changes nothing), or failed with the reason. Items that
+start disabled are recorded disabled in the same save that creates them, so an upstream never
+connects during an import and a tool is never served for a moment. Virtual servers come last and are
+created only when every member they hold is there; a server is never left holding part of what it held
+in ContextForge.
 """
 
 from __future__ import annotations
@@ -41,10 +42,7 @@ def _create(registry: Registry, envelope: Envelope, command: PlannedCommand, bod
         sealed = registry.prepare_upstream(envelope, body)
         written, _ = registry.register_upstream(envelope, sealed, NOT_DISCOVERED, enabled=False)
         return str(written.id)
-    written = registry.create_entity(envelope, command.kind, body)
-    if not command.enabled:
-        registry.change_entity(envelope, command.kind, written.id, "disable")
-    return written.id
+    return registry.create_entity(envelope, command.kind, body, enabled=command.enabled).id
 
 
 def _check(registry: Registry, envelope: Envelope, command: PlannedCommand, body: dict[str, Any]) -> str | None:

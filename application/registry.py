@@ -241,13 +241,16 @@ class Registry(UpstreamCommands, Application[UUID]):
             cls.normalise({**cls.DEFAULTS, **self._prepare(envelope, cls, fields, None)})
 
     @retried_on_concurrent_write
-    def create_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any]) -> Written:
-        """Create a tool, resource, prompt or virtual server. Raises: ValidationError, ConflictError."""
+    def create_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any], enabled: bool = True) -> Written:
+        """Create a tool, resource, prompt or virtual server (``enabled=False``: disabled in the same save).
+        Raises: ValidationError, ConflictError."""
         cls = KINDS[kind]
         with self._command(envelope):
             self.require_tenant(envelope.tenant_id)
             fields = self._prepare(envelope, cls, fields, None)
             entity = cls(fields=cls.normalise({**cls.DEFAULTS, **fields}))  # type: ignore[call-arg]
+            if not enabled:
+                entity.disable()
             claim = self._claim(envelope.tenant_id, kind, entity.unique_name, str(entity.id))
             return self._commit(entity, claim)
 

@@ -197,3 +197,13 @@ def test_commands_on_an_unknown_id_are_not_found(entity_id: str) -> None:
         registry.update_entity(envelope(), "tool", entity_id, {"description": "x"})
     with pytest.raises(NotFoundError):
         registry.change_entity(envelope(), "tool", entity_id, "disable")
+
+
+def test_a_tool_created_disabled_is_disabled_in_the_same_save() -> None:
+    registry = new_registry()
+    before = head(registry)
+
+    written = registry.create_entity(envelope(), "tool", tool(), enabled=False)
+
+    saved: Tool = registry.repository.get(UUID(written.id))
+    assert (saved.enabled, written.version, written.position) == (False, 2, before + 3)
