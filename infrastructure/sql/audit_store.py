@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from application.audit import AuditFilter
-from infrastructure.sql.connector import Cursor, SqlConnector
+from infrastructure.sql.connector import Cursor, SqlConnector, tracked_position
 from projections.audit_log import AuditRow
 
 __all__ = ["SqlAuditLog"]
@@ -50,9 +50,7 @@ class SqlAuditLog:
     # -- the projection's side -----------------------------------------------------------------------
 
     def position(self, name: str) -> int:
-        with self.connector.read() as cur:
-            rows = cur.execute("SELECT position FROM projection_tracking WHERE name = ?", (name,))
-        return int(rows[0][0]) if rows else 0
+        return tracked_position(self.connector, name)
 
     def kinds(self, stream_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from infrastructure.sql.connector import Cursor, SqlConnector
+from infrastructure.sql.connector import Cursor, SqlConnector, tracked_position
 from projections.catalog import Row, member_rows, tag_rows
 
 __all__ = ["SqlCatalogView"]
@@ -117,9 +117,7 @@ class SqlCatalogView:
                 cur.execute("UPDATE projection_tracking SET position = ? WHERE name = ?", (batch.new_position, name))
 
     def position(self, name: str) -> int:
-        with self.connector.read() as cur:
-            rows = cur.execute("SELECT position FROM projection_tracking WHERE name = ?", (name,))
-        return int(rows[0][0]) if rows else 0
+        return tracked_position(self.connector, name)
 
     def load_all(self, name: str) -> tuple[list[Row], int]:
         """Every row and the position they reflect, read consistently (to start a hot catalog)."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-__all__ = ["Cursor", "SqlConnector"]
+__all__ = ["Cursor", "SqlConnector", "tracked_position"]
 
 
 class Cursor(Protocol):
@@ -40,3 +40,10 @@ class SqlConnector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def tracked_position(connector: SqlConnector, name: str) -> int:
+    """The log position projection ``name`` has reached (0 before its first batch)."""
+    with connector.read() as cur:
+        rows = cur.execute("SELECT position FROM projection_tracking WHERE name = ?", (name,))
+    return int(rows[0][0]) if rows else 0
