@@ -24,12 +24,8 @@ from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.runtime import Runtime, build_runtime
-from application.archive_service import ArchiveService
 from application.upstream_service import UpstreamService
-from infrastructure.crypto.key_transport import PassphraseKeyTransport
-from infrastructure.eventstore import instance_id
 from infrastructure.settings import Settings, load_settings
-from infrastructure.stored_records import StoreEventLog
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
 __all__ = ["create_app"]
@@ -49,14 +45,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.mcp = open_mcp_state(app.state.runtime)
         app.state.upstreams = UpstreamService(
             app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
-        )
-        registry = app.state.runtime.registry
-        follower = app.state.runtime.follower
-        app.state.archive = ArchiveService(
-            StoreEventLog(registry),
-            instance_id(settings),
-            on_imported=follower.notify if follower else None,
-            keys=PassphraseKeyTransport(app.state.runtime.registry.cipher),
         )
         stopped = asyncio.Event()
         supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))

@@ -17,19 +17,6 @@ from infrastructure.settings import SettingsError
 PASSPHRASE_ENV = "LEDGERGATE_EXPORT_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
 
-def _archive(runtime: Runtime) -> Any:
-    from application.archive_service import ArchiveService
-    from infrastructure.crypto.key_transport import PassphraseKeyTransport
-    from infrastructure.eventstore import instance_id
-    from infrastructure.stored_records import StoreEventLog
-
-    return ArchiveService(
-        StoreEventLog(runtime.registry),
-        instance_id(runtime.settings),
-        keys=PassphraseKeyTransport(runtime.registry.cipher),  # type: ignore[arg-type]
-    )
-
-
 def passphrase_from(args: argparse.Namespace) -> str | None:
     """The passphrase from ``--passphrase-file`` (its first line) or the environment, if either is given."""
     if args.passphrase_file:
@@ -51,7 +38,7 @@ def cmd_events_export(args: argparse.Namespace) -> int:
 
     def action(runtime: Runtime) -> int:
         try:
-            lines = _archive(runtime).export(
+            lines = runtime.archive.export(
                 args.tenant,
                 with_keys=args.with_keys,
                 passphrase=passphrase,
@@ -104,7 +91,7 @@ def cmd_events_import(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
         try:
             with open(args.file, "rb") as handle:
-                report = _archive(runtime).import_lines(handle, args.dry_run, passphrase)
+                report = runtime.archive.import_lines(handle, args.dry_run, passphrase)
         except ArchiveError as exc:
             print(f"ledgergate: {args.file} is not a valid export, nothing imported: {exc}", file=sys.stderr)
             return 1

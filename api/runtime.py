@@ -6,13 +6,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from application.archive_service import ArchiveService
 from application.audit import AuditLog, AuditService
 from application.queries import RegistryQueries
 from application.registry import Registry
 from infrastructure.auth.jwt_tokens import JwtCodec
+from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
-from infrastructure.eventstore import event_store_env, log_reader, postgres_waker
+from infrastructure.eventstore import event_store_env, instance_id, log_reader, postgres_waker
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.log_signal import RedisLogSignal
 from infrastructure.settings import Settings
@@ -22,6 +24,7 @@ from infrastructure.sql.catalog_view import SqlCatalogView
 from infrastructure.sql.connector import SqlConnector
 from infrastructure.sql.migrator import apply_migrations
 from infrastructure.sqlite.connector import SQLiteConnector
+from infrastructure.stored_records import StoreEventLog
 from projections.audit_log import AUDIT_PROJECTION, AuditProjector
 from projections.hot_catalog import HotCatalogs
 from projections.point_in_time import catalog_at
@@ -63,6 +66,7 @@ class Runtime:
     audit: AuditService
     audit_log: AuditLog
     audit_projector: AuditProjector
+    archive: ArchiveService
     follower: Follower | None = None
     hot: HotCatalogs | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -96,9 +100,10 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     # The store's tables were made by migrate(), under its lock; creating them again here would race
     # with other workers starting at the same moment (PostgreSQL: "tuple concurrently updated").
     store_env = {**event_store_env(settings.database), "CREATE_TABLE": "n" if run_migrations else "y"}
+    cipher = TenantCipher(connector, keys.master_key)
     registry = Registry(
         store_env,
-        cipher=TenantCipher(connector, keys.master_key),
+        cipher=cipher,
         signer=codec,
         on_saved=on_saved,
         resource_max_bytes=settings.resource_max_bytes,
@@ -116,6 +121,12 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         settings.read_wait_s,
     )
     audit = AuditService(log_reader(registry), catalog_at)
+    archive = ArchiveService(
+        StoreEventLog(registry),
+        instance_id(settings),
+        on_imported=lambda: on_saved(registry.recorder.max_notification_id() or 0),  # followers everywhere
+        keys=PassphraseKeyTransport(cipher),
+    )
     runtime = Runtime(
         settings=settings,
         keys=keys,
@@ -130,6 +141,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         audit=audit,
         audit_log=audit_log,
         audit_projector=audit_projector,
+        archive=archive,
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal

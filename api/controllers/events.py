@@ -95,7 +95,7 @@ async def export_events(
 ) -> Stream:
     wanted = readable_tenant(principal, tenant, "admin")
     passphrase = _passphrase(request, principal)
-    archive = request.app.state.archive
+    archive = request.app.state.runtime.archive
     bounds = export_range(point_param("from", from_) if from_ else None, point_param("to", to) if to else None)
     lines = await anyio.to_thread.run_sync(
         lambda: archive.export(wanted, with_keys=passphrase is not None, passphrase=passphrase, **bounds)
@@ -127,7 +127,7 @@ async def import_events(
     principal.allow(None, "platform-admin")
     passphrase = _passphrase(request, principal)
     body = await request.body()
-    report = await anyio.to_thread.run_sync(request.app.state.archive.import_bytes, body, dry_run, passphrase)
+    report = await anyio.to_thread.run_sync(request.app.state.runtime.archive.import_bytes, body, dry_run, passphrase)
     return Response(content=report, status_code=409 if report["conflicts"] else 200)
 
 
