@@ -23,14 +23,16 @@ install: $(STAMP) ## create the virtual environment and install the locked depen
 serve: $(STAMP) ## run the gateway on 127.0.0.1:4444 with the embedded SQLite store
 	$(BIN)/ledgergate serve
 
-test: $(STAMP) ## run the whole test suite (uses PostgreSQL and Redis when reachable; required when CI=true)
+test: lint $(STAMP) ## lint and type check, then the whole test suite (uses PostgreSQL and Redis when reachable; required when CI=true)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## run the suite without the slow process tests
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict on domain/, application/, projections/)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: bench-registry bench-mcp bench-upstreams bench-archive ## run every benchmark
 

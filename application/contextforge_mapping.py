@@ -87,6 +87,10 @@ class PlannedCommand:
     members: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def cf_slug(text: str) -> str:
     """ContextForge's slug of a name (lower case, runs of other characters as '-'), as its references use."""
     return _NOT_SLUG.sub("-", text.lower()).strip("-")
@@ -270,9 +274,10 @@ def _prompt_arguments(entry: dict[str, Any]) -> list[dict[str, Any]]:
             for a in raw
         ]
     else:
-        schema = entry.get("input_schema") if isinstance(entry.get("input_schema"), dict) else {}
-        properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        schema = _mapping(entry.get("input_schema"))
+        properties = _mapping(schema.get("properties"))
+        required = schema.get("required")
+        required = required if isinstance(required, list) else []
         arguments = [
             {
                 "name": key,

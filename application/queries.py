@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
@@ -116,7 +117,7 @@ class RegistryQueries:
         page = self.catalog.list_items(tenant_id, kind, flt, after, limit)
         return [present(row) for row in page.items], encode_cursor(page.next_after) if page.next_after else None
 
-    def history(self, tenant_id: str, cls: type[CatalogEntity], item_id: str) -> list[dict[str, Any]]:
+    def history(self, tenant_id: str, cls: type[CatalogEntity], item_id: str) -> builtins.list[dict[str, Any]]:
         """Every version of an entity with who made it and when. Raises: NotFoundError."""
         try:
             events = list(self.stream(UUID(item_id)))
@@ -135,7 +136,7 @@ class RegistryQueries:
     def _version(event: Any) -> dict[str, Any]:
         change: dict[str, Any] = {}
         if isinstance(event, RegistryAggregate.Created):
-            change = {"fields": event.fields}
+            change = {"fields": getattr(event, "fields", None)}
         elif isinstance(event, CatalogEntity.Updated):
             change = {"changes": event.changes}
         elif isinstance(event, CatalogEntity.Reverted):

@@ -110,7 +110,7 @@ class Registry(UpstreamCommands, Application[UUID]):
 
     def _load(self, cls: type[Any], entity_id: str | UUID, tenant_id: str | None) -> Any:
         try:
-            aggregate = self.repository.get(entity_id if isinstance(entity_id, UUID) else UUID(entity_id))
+            aggregate: Any = self.repository.get(entity_id if isinstance(entity_id, UUID) else UUID(entity_id))
         except (AggregateNotFoundError, ValueError):
             raise NotFoundError(f"no {getattr(cls, 'KIND', cls.__name__.lower())} with id {entity_id}") from None
         if not isinstance(aggregate, cls) or (tenant_id is not None and aggregate.tenant_id != tenant_id):
@@ -226,11 +226,12 @@ class Registry(UpstreamCommands, Application[UUID]):
 
     def _load_member(self, cls: type[CatalogEntity], member_id: str, tenant_id: str, field_name: str) -> CatalogEntity:
         try:
-            return self._load(cls, member_id, tenant_id)
+            member: CatalogEntity = self._load(cls, member_id, tenant_id)
         except NotFoundError:
             raise ValidationError(
                 f"{field_name}: no {cls.KIND} with id {member_id} in this tenant", field=field_name
             ) from None
+        return member
 
     def check_entity(self, envelope: Envelope, kind: str, fields: dict[str, Any]) -> None:
         """Validate a create exactly as ``create_entity`` would, writing nothing (dry runs).

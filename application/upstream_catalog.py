@@ -136,7 +136,7 @@ def plan_items(upstream_id: str, upstream_name: str, prefix: dict[str, Any], cat
                 raw["template"] = None
             cls = CLASSES[kind]
             try:
-                fields = cls.normalise({**cls.DEFAULTS, **raw})  # type: ignore[attr-defined]
+                fields = cls.normalise({**cls.DEFAULTS, **raw})
             except InvalidValueError as exc:
                 plan.skipped.append({"kind": kind, "name": original, "reason": str(exc)})
                 continue

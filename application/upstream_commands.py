@@ -189,4 +189,4 @@ class UpstreamCommands:
 
 
 def _created_event(cls: type[CatalogEntity]) -> Any:
-    return getattr(cls, "Registered", None) or cls.Created  # type: ignore[attr-defined]
+    return getattr(cls, "Registered", None) or cls.Created

@@ -23,6 +23,7 @@ def role_rank(role: str) -> int:
 
 class ApiToken(RegistryAggregate):
     KIND: ClassVar[str] = "token"
+    Revoked: ClassVar[type[Any]]
 
     @event("Issued")
     def __init__(

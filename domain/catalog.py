@@ -29,6 +29,14 @@ class CatalogEntity(RegistryAggregate):
     #: The field a hand-made item has where a discovered one has its upstream ``source`` (tools: the
     #: integration, prompts: the template); None where the kind has no such pair.
     OWN_BODY: ClassVar[str | None] = None
+    #: defaults of fields added after a kind's first events (absent where a kind has none)
+    DEFAULTS: ClassVar[dict[str, Any]]
+    # The event classes the library makes from the decorated methods below, declared for type checkers.
+    Updated: ClassVar[type[Any]]
+    Enabled: ClassVar[type[Any]]
+    Disabled: ClassVar[type[Any]]
+    Deleted: ClassVar[type[Any]]
+    Reverted: ClassVar[type[Any]]
 
     # Set by every subclass's creation event: ``enabled``, ``deleted``; by the envelope: ``tenant_id``.
 

@@ -61,6 +61,7 @@ class RegistryAggregate(Aggregate):
     class Created(Event, Aggregate.Created):
         def mutate(self, aggregate: Any) -> Any:
             created = super().mutate(aggregate)
+            assert created is not None  # a creation event always makes its aggregate
             created.tenant_id = self.tenant_id
             return created
 

@@ -26,6 +26,7 @@ class Tenant(CatalogEntity):
     """Tenants are catalog entities of the platform; their slug (``name``) is fixed at creation."""
 
     KIND: ClassVar[str] = "tenant"
+    name: str
     RULES: ClassVar[dict[str, Any]] = {
         "name": partial(check_slug, "name"),
         "display_name": partial(optional_text, "display_name", 256),

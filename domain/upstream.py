@@ -118,6 +118,10 @@ def _number(field: str, low: float, high: float, value: Any) -> Any:
 
 class Upstream(CatalogEntity):
     KIND: ClassVar[str] = "upstream"
+    HealthChanged: ClassVar[type[Any]]
+    CatalogSynced: ClassVar[type[Any]]
+    name: str
+    prefix: dict[str, Any]
     RULES: ClassVar[dict[str, Any]] = {
         "name": partial(check_slug, "name"),
         "description": partial(optional_text, "description", 8192),

@@ -133,7 +133,8 @@ def is_secret_ref(value: Any) -> bool:
 def _check_secret(field: str, value: Any) -> dict[str, Any]:
     if not is_secret_ref(value):
         raise InvalidValueError(field, "must be encrypted before it is recorded")
-    return value
+    secret: dict[str, Any] = value
+    return secret
 
 
 def _template_fields(field: str, template: str) -> list[str]:
