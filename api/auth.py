@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from api.runtime import Runtime
 from application.errors import ForbiddenError, UnauthorizedError
 from domain.api_token import role_rank
-from domain.envelope import Envelope
+from domain.envelope import Envelope, qualified_actor
 from infrastructure.auth.jwt_tokens import InvalidTokenError
 
 __all__ = ["AuthPrincipal", "Principal", "authenticate", "provide_principal"]
@@ -29,6 +29,7 @@ class Principal:
     role: str
     correlation_id: str
     request_id: str
+    server_ids: tuple[str, ...] | None = None
 
     def allow(self, tenant_id: str | None, min_role: str) -> None:
         """Raises: ForbiddenError unless this token may act with ``min_role`` in ``tenant_id``."""
@@ -42,8 +43,14 @@ class Principal:
             raise ForbiddenError(f"this needs the {min_role} role or higher; the token has {self.role}")
 
     def envelope(self, tenant_id: str) -> Envelope:
+        """Events this caller records in ``tenant_id`` name its token, and its subject qualified by its tenant."""
         return Envelope(
-            tenant_id=tenant_id, actor=self.subject, correlation_id=self.correlation_id, causation_id=self.request_id
+            tenant_id=tenant_id,
+            actor=qualified_actor(self.tenant_id, self.subject),
+            correlation_id=self.correlation_id,
+            causation_id=self.request_id,
+            actor_token_id=self.token_id,
+            actor_tenant=self.tenant_id,
         )
 
 
@@ -76,6 +83,7 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
         role=claims.role,
         correlation_id=correlation,
         request_id=request_id,
+        server_ids=claims.server_ids,
     )
 
 

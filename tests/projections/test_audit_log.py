@@ -14,6 +14,7 @@ import pytest
 from api.runtime import Runtime, build_runtime
 from application.audit import AuditFilter
 from application.registry import PLATFORM_TENANT
+from domain.envelope import Envelope
 from infrastructure.eventstore import log_reader
 from infrastructure.sql.audit_store import SqlAuditLog
 from projections.audit_log import AUDIT_PROJECTION
@@ -39,6 +40,10 @@ def history(runtime: Runtime) -> dict[str, str]:
     server = registry.create_entity(who("carol"), "server", {"name": "desk", "tool_ids": [tool]}).id
     registry.create_entity(who("dave", "other"), "tool", {**TOOL, "name": "theirs"})
     registry.change_entity(who("bob"), "tool", tool, "enable")
+    by_token = Envelope("acme", "acme:admin", "corr", "cause", actor_token_id="tok-acme", actor_tenant="acme")
+    registry.update_entity(by_token, "tool", tool, {"description": "v3"})
+    by_platform = Envelope("acme", "default:admin", "corr", "cause", actor_token_id="tok-root", actor_tenant="default")
+    registry.update_entity(by_platform, "server", server, {"description": "desk"})
     return {"tool": tool, "server": server}
 
 
@@ -54,6 +59,9 @@ def filters(marks: dict[str, str], middle: Any) -> list[AuditFilter]:
         AuditFilter(tenant_id="acme", entity_kind="server"),
         AuditFilter(tenant_id="acme", entity_kind="tool", event_type="Disabled"),
         AuditFilter(tenant_id="other"),
+        AuditFilter(token_id="tok-acme"),
+        AuditFilter(tenant_id="acme", actor_tenant="default"),
+        AuditFilter(tenant_id="acme", actor="acme:admin", token_id="tok-acme"),
         AuditFilter(tenant_id="acme", since=middle),
         AuditFilter(tenant_id="acme", until=middle),
         AuditFilter(),
@@ -76,6 +84,13 @@ def test_the_projection_answers_every_filter_exactly_as_scanning_the_log(runtime
         ("tool", "CatalogEntity.Enabled"),
     ]
     assert "hush" not in json.dumps(runtime.audit_log.feed(AuditFilter(), 0, 1000))
+    [by_token] = runtime.audit_log.feed(AuditFilter(token_id="tok-acme"), 0, 1000)
+    assert (by_token["actor"], by_token["actor_token_id"], by_token["actor_tenant"]) == (
+        "acme:admin",
+        "tok-acme",
+        "acme",
+    )
+    assert {e["actor_token_id"] for e in bob} == {None}  # written without a token
 
 
 def test_pages_continue_after_the_last_position_without_gaps_or_repeats(runtime: Runtime) -> None:
