@@ -1,4 +1,9 @@
-"""Bearer-token authentication and role checks for the REST API."""
+"""Bearer-token authentication and role checks for the REST API.
+
+A token limited to virtual servers (``server_ids``) exists for MCP clients of those servers. On REST it
+may read those servers and nothing else, and write nothing: the rule is checked here, once for every
+route, so a route added later is refused to such a token unless it is named in ``_SERVER_READS``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from infrastructure.auth.jwt_tokens import InvalidTokenError
 __all__ = ["AuthPrincipal", "Principal", "authenticate", "provide_principal"]
 
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
+#: The only routes a server-scoped token may use on REST (GET, for a server it is limited to).
+_SERVER_READS = frozenset({"/v1/tenants/{tenant}/servers/{item_id}", "/v1/tenants/{tenant}/servers/{item_id}/history"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,23 @@ AuthPrincipal = NamedDependency[Principal]
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     runtime: Runtime = request.app.state.runtime
-    return authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+    principal = authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+    if principal.server_ids is not None:
+        _check_server_scope(principal.server_ids, request)
+    return principal
+
+
+def _check_server_scope(server_ids: tuple[str, ...], request: Request[Any, Any, Any]) -> None:
+    """Raises: ForbiddenError unless this is a read of one of the servers the token is limited to."""
+    template = request.scope.get("path_template")
+    server = request.path_params.get("item_id")
+    if request.method in ("GET", "HEAD") and template in _SERVER_READS and server in server_ids:
+        return
+    raise ForbiddenError(
+        "this token is limited to virtual servers: on REST it may only read those servers "
+        "(GET /v1/tenants/{tenant}/servers/{id}); use MCP at /servers/{id}/mcp, or a token without server_ids",
+        error="insufficient_scope",
+    )
 
 
 def readable_tenant(principal: Principal, tenant: str | None, min_role: str = "viewer") -> str | None:
