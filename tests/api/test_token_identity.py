@@ -59,6 +59,12 @@ def test_two_tenants_admins_named_admin_and_the_bootstrap_token_are_told_apart_i
         "bootstrap": ("default:admin", bootstrap_token_id(api), "default"),
     }
     assert writes[by_bootstrap["id"]]["tenant_id"] == "acme"  # whose data it is, beside whose credential wrote it
+    [version] = api.call("GET", f"/v1/tenants/globex/tools/{by_globex['id']}/history").json()["versions"]
+    assert (version["actor"], version["actor_token_id"], version["actor_tenant"]) == (
+        "globex:admin",
+        globex["id"],
+        "globex",
+    )
     only_acme = audit(api, f"token_id={acme['id']}", head)
     assert [e["stream_id"] for e in only_acme if e["kind"] == "tool"] == [by_acme["id"]]
     assert {e["actor_token_id"] for e in only_acme} == {acme["id"]}

@@ -191,3 +191,23 @@ def test_two_rebuilds_at_once_build_side_by_side_and_leave_one_complete_generati
     assert runtime.audit_log.feed(AuditFilter(), 0, 1000) == before
     with runtime.connector.read() as cur:
         assert len(cur.execute("SELECT DISTINCT generation FROM audit_log")) == 1
+
+
+def test_rows_written_before_events_named_their_credential_read_with_none(runtime: Runtime) -> None:
+    history(runtime)
+    runtime.audit_projector.catch_up()
+    store = SqlAuditLog(runtime.connector)
+    with runtime.connector.transaction() as cur:  # as the audit log held them before migration 0005
+        cur.execute("UPDATE audit_log SET actor_token_id = NULL, actor_tenant = NULL", ())
+        rows = cur.execute("SELECT generation, position, entry FROM audit_log", ())
+        for generation, position, entry in rows:
+            old = {k: v for k, v in json.loads(entry).items() if k not in ("actor_token_id", "actor_tenant")}
+            cur.execute(
+                "UPDATE audit_log SET entry = ? WHERE generation = ? AND position = ?",
+                (json.dumps(old), generation, position),
+            )
+
+    entries = store.entries(AUDIT_PROJECTION, AuditFilter(), 0, 1000)
+
+    assert entries and all(e["actor_token_id"] is None and e["actor_tenant"] is None for e in entries)
+    assert store.entries(AUDIT_PROJECTION, AuditFilter(token_id="tok-acme"), 0, 1000) == []
