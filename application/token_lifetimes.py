@@ -39,12 +39,11 @@ class TokenLifetimes:
                 )
             return None
         longest = SERVICE_LONGEST if service else self.longest
-        ttl = timedelta(seconds=expires_in_s)
-        if not SHORTEST <= ttl <= longest:
+        if not SHORTEST.total_seconds() <= expires_in_s <= longest.total_seconds():  # before timedelta can overflow
             kind = "a service token" if service else 'a token (longer needs "service": true)'
             raise ValidationError(
                 f"expires_in_s must be between {int(SHORTEST.total_seconds())} and "
                 f"{int(longest.total_seconds())} seconds for {kind}",
                 field="expires_in_s",
             )
-        return ttl
+        return timedelta(seconds=expires_in_s)

@@ -117,6 +117,9 @@ def test_a_token_that_never_expires_must_be_asked_for_as_a_service_token(api: Ap
         "POST", "/v1/tenants/default/tokens", json={"name": "x", "role": "viewer", "expires_in_s": 400 * 86400}
     )
     assert too_long.status_code == 422, too_long.text
+    for absurd in (2**62, -1, 0, 59):
+        body = {"name": "x", "role": "viewer", "service": True, "expires_in_s": absurd}
+        assert api.call("POST", "/v1/tenants/default/tokens", json=body).status_code == 422, absurd
     service = created(api, "/v1/tenants/default/tokens", {"name": "ci", "role": "editor", "service": True})
     assert service["expires_at"] is None and "exp" not in claims_of(service["token"])
     bounded = created(
