@@ -1,4 +1,9 @@
-"""Bearer-token authentication and role checks for the REST API."""
+"""Bearer-token authentication and role checks for the REST API.
+
+A token limited to virtual servers (``server_ids``) exists for MCP clients of those servers. On REST it
+may read those servers and nothing else, and write nothing: the rule is checked here, once for every
+route, so a route added later is refused to such a token unless it is named in ``_SERVER_READS``.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,14 @@ from litestar.di import NamedDependency
 from api.runtime import Runtime
 from application.errors import ForbiddenError, UnauthorizedError
 from domain.api_token import role_rank
-from domain.envelope import Envelope
+from domain.envelope import Envelope, qualified_actor
 from infrastructure.auth.jwt_tokens import InvalidTokenError
 
 __all__ = ["AuthPrincipal", "Principal", "authenticate", "provide_principal"]
 
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
+#: The only routes a server-scoped token may use on REST (GET, for a server it is limited to).
+_SERVER_READS = frozenset({"/v1/tenants/{tenant}/servers/{item_id}", "/v1/tenants/{tenant}/servers/{item_id}/history"})
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Principal:
     role: str
     correlation_id: str
     request_id: str
+    server_ids: tuple[str, ...] | None = None
 
     def allow(self, tenant_id: str | None, min_role: str) -> None:
         """Raises: ForbiddenError unless this token may act with ``min_role`` in ``tenant_id``."""
@@ -42,8 +50,14 @@ class Principal:
             raise ForbiddenError(f"this needs the {min_role} role or higher; the token has {self.role}")
 
     def envelope(self, tenant_id: str) -> Envelope:
+        """Events this caller records in ``tenant_id`` name its token, and its subject qualified by its tenant."""
         return Envelope(
-            tenant_id=tenant_id, actor=self.subject, correlation_id=self.correlation_id, causation_id=self.request_id
+            tenant_id=tenant_id,
+            actor=qualified_actor(self.tenant_id, self.subject),
+            correlation_id=self.correlation_id,
+            causation_id=self.request_id,
+            actor_token_id=self.token_id,
+            actor_tenant=self.tenant_id,
         )
 
 
@@ -76,6 +90,7 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
         role=claims.role,
         correlation_id=correlation,
         request_id=request_id,
+        server_ids=claims.server_ids,
     )
 
 
@@ -85,7 +100,23 @@ AuthPrincipal = NamedDependency[Principal]
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     runtime: Runtime = request.app.state.runtime
-    return authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+    principal = authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+    if principal.server_ids is not None:
+        _check_server_scope(principal.server_ids, request)
+    return principal
+
+
+def _check_server_scope(server_ids: tuple[str, ...], request: Request[Any, Any, Any]) -> None:
+    """Raises: ForbiddenError unless this is a read of one of the servers the token is limited to."""
+    template = request.scope.get("path_template")
+    server = request.path_params.get("item_id")
+    if request.method in ("GET", "HEAD") and template in _SERVER_READS and server in server_ids:
+        return
+    raise ForbiddenError(
+        "this token is limited to virtual servers: on REST it may only read those servers "
+        "(GET /v1/tenants/{tenant}/servers/{id}); use MCP at /servers/{id}/mcp, or a token without server_ids",
+        error="insufficient_scope",
+    )
 
 
 def readable_tenant(principal: Principal, tenant: str | None, min_role: str = "viewer") -> str | None:

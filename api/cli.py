@@ -7,16 +7,13 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from api import cli_audit, cli_contextforge, cli_events
-from api.bootstrap import DEFAULT_TENANT, first_start
-from api.cli_common import CLI_ACTOR, settings_from, with_runtime
+from api import cli_audit, cli_contextforge, cli_events, cli_tokens
+from api.bootstrap import announce, first_start
+from api.cli_common import settings_from, with_runtime
 from api.runtime import Runtime, build_runtime, connect, migrate
 from application.errors import ApplicationError
-from application.ports import ItemFilter
-from domain.envelope import Envelope
 from infrastructure.database_errors import UNREACHABLE_ERRORS
 from infrastructure.settings import SettingsError
 
@@ -35,9 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime.close()
     if started.token is not None:
         print("Ledgergate first start: created tenant 'default' and a platform-admin token.")
-        print(f"Token (shown once; also saved to {started.token_file}):\n\n{started.token}\n")
-    elif started.token_file.exists():
-        print(f"Admin token file: {started.token_file}")
+    announce(started, sys.stdout)  # the token itself only to a terminal: container logs keep what is printed
     print(
         f"Serving on http://{settings.host}:{settings.port} ({settings.workers} worker(s), "
         f"{settings.database.kind}); API docs at /docs",
@@ -64,47 +59,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         connector.close()
     print("applied: " + ", ".join(applied) if applied else "nothing to apply; the schema is up to date")
     return 0
-
-
-def cmd_token_create(args: argparse.Namespace) -> int:
-    def action(runtime: Runtime) -> int:
-        envelope = Envelope(args.tenant, CLI_ACTOR, "cli", "cli")
-        ttl = timedelta(days=args.expires_days) if args.expires_days else None
-        servers = args.server or None
-        written, token = runtime.registry.issue_token(
-            envelope, "platform-admin", args.name, args.subject or args.name, args.role, servers, ttl
-        )
-        print(f"token id: {written.id}\nposition: {written.position}\n\n{token}")
-        return 0
-
-    return with_runtime(args, action)
-
-
-def cmd_token_revoke(args: argparse.Namespace) -> int:
-    def action(runtime: Runtime) -> int:
-        written = runtime.registry.revoke_token(Envelope(args.tenant, CLI_ACTOR, "cli", "cli"), args.token_id)
-        print(f"revoked {written.id} at position {written.position}")
-        return 0
-
-    return with_runtime(args, action)
-
-
-def cmd_token_list(args: argparse.Namespace) -> int:
-    def action(runtime: Runtime) -> int:
-        runtime.board.publish(runtime.projector.catch_up())
-        cursor = None
-        print(f"{'id':36}  {'name':24} {'role':14} {'revoked':7} expires_at")
-        while True:
-            items, cursor = runtime.queries.list(args.tenant, "token", ItemFilter(), cursor, 500)
-            for item in items:
-                print(
-                    f"{item['id']:36}  {item['name'][:24]:24} {item['role']:14} {item['revoked']!s:7} "
-                    f"{item['expires_at'] or '-'}"
-                )
-            if cursor is None:
-                return 0
-
-    return with_runtime(args, action)
 
 
 def _projections(runtime: Runtime) -> dict[str, Any]:
@@ -166,23 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
 
-    token = commands.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True)
-    create = token.add_parser("create", help="issue a token and print it once")
-    create.add_argument("--tenant", default=DEFAULT_TENANT)
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["client", "viewer", "editor", "admin", "platform-admin"])
-    create.add_argument("--subject")
-    create.add_argument("--server", action="append", help="limit to this virtual server id (repeatable)")
-    create.add_argument("--expires-days", type=int)
-    create.set_defaults(func=cmd_token_create)
-    revoke = token.add_parser("revoke", help="revoke a token")
-    revoke.add_argument("token_id")
-    revoke.add_argument("--tenant", default=DEFAULT_TENANT)
-    revoke.set_defaults(func=cmd_token_revoke)
-    listing = token.add_parser("list", help="list a tenant's tokens")
-    listing.add_argument("--tenant", default=DEFAULT_TENANT)
-    listing.set_defaults(func=cmd_token_list)
-
+    cli_tokens.register(commands)
     cli_events.register(commands)
     cli_contextforge.register(commands)
     cli_audit.register(commands)

@@ -19,6 +19,8 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
         flt = AuditFilter(
             tenant_id=args.tenant,
             actor=args.actor,
+            token_id=args.token_id,
+            actor_tenant=args.actor_tenant,
             entity_id=args.entity,
             entity_kind=args.kind,
             event_type=args.type,
@@ -29,10 +31,10 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
         entries = runtime.audit_log.feed(flt, args.after, args.limit)
 
         def table(rows: list[dict[str, Any]]) -> None:
-            print(f"{'position':>8}  {'time':32} {'actor':20} {'event':26} entity")
+            print(f"{'position':>8}  {'time':32} {'actor':24} {'token':36} {'event':26} entity")
             for e in rows:
-                who, what = e["actor"][:20], e["type"][:26]
-                print(f"{e['position']:>8}  {e['occurred_at']:32} {who:20} {what:26} {e['stream_id']}")
+                who, what, token = e["actor"][:24], e["type"][:26], e.get("actor_token_id") or "-"
+                print(f"{e['position']:>8}  {e['occurred_at']:32} {who:24} {token:36} {what:26} {e['stream_id']}")
             if len(rows) == args.limit:
                 print(f"more: --after {rows[-1]['position']}")
 
@@ -80,9 +82,11 @@ def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="who changed what, and the catalog at any point").add_subparsers(
         dest="audit_command", required=True
     )
-    log_cmd = audit.add_parser("log", help="events filtered by tenant, actor, entity, kind, type and time")
+    log_cmd = audit.add_parser("log", help="events filtered by tenant, actor, token, entity, kind, type and time")
     for name in ("--tenant", "--actor", "--entity", "--type", "--since", "--until"):
         log_cmd.add_argument(name)
+    log_cmd.add_argument("--token-id", help="only what this token wrote")
+    log_cmd.add_argument("--actor-tenant", help="only what tokens of this tenant wrote")
     log_cmd.add_argument("--kind", help="tool, resource, prompt, server, upstream, tenant, token")
     log_cmd.add_argument("--after", type=int, default=0, help="the position to continue after (a cursor)")
     log_cmd.add_argument("--limit", type=int, default=200)

@@ -156,11 +156,15 @@ class TenantUpdate(Request):
 
 
 class TokenCreate(Request):
+    """Without ``expires_in_s`` a token lives the default lifetime (90 days); ``"service": true`` with
+    ``expires_in_s`` omitted or null issues a token that never expires."""
+
     name: str
     role: Literal["client", "viewer", "editor", "admin", "platform-admin"]
     subject: str | None = None
     server_ids: list[str] | None = None
-    expires_in_s: int | None = msgspec.field(default=None)
+    expires_in_s: int | UnsetType | None = UNSET
+    service: bool = False
 
 
 class Revert(Request):

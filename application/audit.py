@@ -76,6 +76,8 @@ def event_entry(position: int, event: Any, kind: str) -> dict[str, Any]:
         "type": topic,
         "tenant_id": event.tenant_id,
         "actor": event.actor,
+        "actor_token_id": event.actor_token_id,
+        "actor_tenant": event.actor_tenant,
         "correlation_id": event.correlation_id,
         "causation_id": event.causation_id,
         "occurred_at": event.timestamp.isoformat(),
@@ -87,6 +89,8 @@ def event_entry(position: int, event: Any, kind: str) -> dict[str, Any]:
 class AuditFilter:
     tenant_id: str | None = None
     actor: str | None = None
+    token_id: str | None = None  # the credential that wrote it (``actor_token_id``)
+    actor_tenant: str | None = None  # the tenant of that credential
     entity_id: str | None = None
     entity_kind: str | None = None
     event_type: str | None = None

@@ -146,6 +146,8 @@ class RegistryQueries:
             "event": type(event).__name__,
             "occurred_at": event.timestamp.isoformat(),
             "actor": event.actor,
+            "actor_token_id": event.actor_token_id,
+            "actor_tenant": event.actor_tenant,
             "correlation_id": event.correlation_id,
             "causation_id": event.causation_id,
             **mask_secrets(change),

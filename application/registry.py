@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -159,9 +159,7 @@ class Registry(UpstreamCommands, Application[UUID]):
             if tid in self.repository:
                 raise ConflictError(f"tenant {normalised['name']!r} already exists", existing_id=str(tid))
             self.cipher.ensure_tenant_key(normalised["name"])
-            with recording(
-                Envelope(normalised["name"], envelope.actor, envelope.correlation_id, envelope.causation_id)
-            ):
+            with recording(replace(envelope, tenant_id=normalised["name"])):
                 tenant = Tenant(fields=normalised)
             return self._commit(tenant)
 
@@ -184,7 +182,7 @@ class Registry(UpstreamCommands, Application[UUID]):
             self._check_version(tenant, expected_version)
             if shred and action != "delete":
                 raise ValidationError("shred goes only with delete", field="shred")
-            with recording(Envelope(slug, envelope.actor, envelope.correlation_id, envelope.causation_id)):
+            with recording(replace(envelope, tenant_id=slug)):
                 self._apply_lifecycle(tenant, action, fields)
             written = self._commit(tenant)
         if shred:  # after the deletion is recorded: the history stays, the secrets in it become unreadable
@@ -348,7 +346,7 @@ class Registry(UpstreamCommands, Application[UUID]):
                 raise ForbiddenError(f"a {issuer_role} token can't issue a {role} token")
             for server_id in server_ids or []:
                 self._load_member(VirtualServer, server_id, envelope.tenant_id, "server_ids")
-            now = datetime.now(UTC)
+            now = datetime.now(UTC).replace(microsecond=0)  # the JWT's times are whole seconds: record the same
             expires_at = now + ttl if ttl is not None else None
             token = ApiToken.issue(name, subject, role, server_ids, expires_at)
             written = self._commit(token)

@@ -42,6 +42,8 @@ class ApiToken(RegistryAggregate):
     ) -> ApiToken:
         required_text("name", 128, name)
         required_text("subject", 256, subject)
+        if ":" in subject:  # the form of qualified and system actors (acme:alice, system:supervisor)
+            raise InvalidValueError("subject", "must not contain ':' (the gateway writes it as <tenant>:<subject>)")
         if role not in ROLES:
             raise InvalidValueError("role", f"must be one of {', '.join(ROLES)}")
         if server_ids is not None and (

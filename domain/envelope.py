@@ -1,8 +1,13 @@
 """The envelope every event carries, and the base class that stamps it on.
 
-The envelope (tenant, actor, correlation id, causation id) is set for the duration of a command
-with :func:`recording`; every event an aggregate records inside that block carries it. The
-library's own ``timestamp`` is the occurred-at time.
+The envelope (tenant, actor, correlation id, causation id, and the credential: token id and its
+tenant) is set for the duration of a command with :func:`recording`; every event an aggregate records
+inside that block carries it. The library's own ``timestamp`` is the occurred-at time.
+
+``tenant_id`` is whose data the event is; ``actor_tenant`` is the tenant of the token that wrote it
+(they differ when a platform admin acts in another tenant). A token's actor is qualified by its
+tenant (``acme:alice``), so no other tenant can claim it; system actors (``system:supervisor``,
+``cli``) carry no token, and neither a token subject nor a tenant slug can take their form.
 """
 
 from __future__ import annotations
@@ -18,7 +23,19 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import DomainError
 
-__all__ = ["Envelope", "RegistryAggregate", "entity_kind", "recording"]
+__all__ = [
+    "SYSTEM_ACTOR_NAMESPACES",
+    "Envelope",
+    "RegistryAggregate",
+    "entity_kind",
+    "qualified_actor",
+    "recording",
+    "upcast_credential",
+]
+
+#: The first segment of system actors (``system:supervisor``, ``cli``, ``cli:contextforge-import``): no
+#: tenant may take one of these slugs, so no qualified token actor can read as a system actor.
+SYSTEM_ACTOR_NAMESPACES = ("system", "cli")
 
 
 @dataclass(frozen=True)
@@ -27,6 +44,19 @@ class Envelope:
     actor: str
     correlation_id: str
     causation_id: str
+    actor_token_id: str | None = None  # the exact credential; None for system actors
+    actor_tenant: str | None = None  # the tenant the credential belongs to
+
+
+def qualified_actor(tenant: str, subject: str) -> str:
+    """The actor a token of ``tenant`` with ``subject`` writes as: unique across tenants."""
+    return f"{tenant}:{subject}"
+
+
+def upcast_credential(state: dict[str, Any]) -> None:
+    """Events recorded before the envelope named the credential carry none (as a system actor's)."""
+    state.setdefault("actor_token_id", None)
+    state.setdefault("actor_tenant", None)
 
 
 _current: ContextVar[Envelope | None] = ContextVar("ledgergate_envelope", default=None)
@@ -53,10 +83,20 @@ class RegistryAggregate(Aggregate):
     """Base of every Ledgergate aggregate: its events carry the envelope."""
 
     class Event(Aggregate.Event):
+        """Class version 2 added ``actor_token_id`` and ``actor_tenant``. An event class with versions of
+        its own chains this step into its own upcasters (``Tool.Registered``)."""
+
+        class_version = 2
         tenant_id: str
         actor: str
         correlation_id: str
         causation_id: str
+        actor_token_id: str | None
+        actor_tenant: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            upcast_credential(state)
 
     class Created(Event, Aggregate.Created):
         def mutate(self, aggregate: Any) -> Any:

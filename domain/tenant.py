@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
+from domain.envelope import SYSTEM_ACTOR_NAMESPACES
 from domain.errors import InvalidValueError
 from domain.values import check_slug
 from domain.values_text import optional_text
@@ -22,13 +23,20 @@ def tenant_stream_id(slug: str) -> UUID:
     return uuid5(NAMESPACE, f"tenant:{slug}")
 
 
+def _check_tenant_slug(value: Any) -> str:
+    slug = check_slug("name", value)
+    if slug in SYSTEM_ACTOR_NAMESPACES:  # a token actor of such a tenant would read as a system actor
+        raise InvalidValueError("name", f"{slug!r} is reserved for the gateway's own actors")
+    return slug
+
+
 class Tenant(CatalogEntity):
     """Tenants are catalog entities of the platform; their slug (``name``) is fixed at creation."""
 
     KIND: ClassVar[str] = "tenant"
     name: str
     RULES: ClassVar[dict[str, Any]] = {
-        "name": partial(check_slug, "name"),
+        "name": _check_tenant_slug,
         "display_name": partial(optional_text, "display_name", 256),
         "description": partial(optional_text, "description", 8192),
     }

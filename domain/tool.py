@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from eventsourcing.domain import event
 
 from domain.catalog import CatalogEntity
+from domain.envelope import upcast_credential
 from domain.values import (
     check_annotations,
     check_icons,
@@ -60,15 +61,20 @@ class Tool(CatalogEntity):
     }
 
     class Registered(CatalogEntity.Created):
-        """A tool was registered. Version 2 added ``title`` and ``output_schema`` to the fields."""
+        """A tool was registered. Version 2 added ``title`` and ``output_schema`` to the fields; version 3
+        the envelope's credential (``actor_token_id``, ``actor_tenant``)."""
 
-        class_version = 2
+        class_version = 3
         fields: dict[str, Any]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["fields"].setdefault("title", None)
             state["fields"].setdefault("output_schema", None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            upcast_credential(state)
 
     @event(Registered)
     def __init__(self, fields: dict[str, Any]) -> None:

@@ -90,6 +90,9 @@ class Settings:
     probe_interval_s: int = 30
     token_calls_per_minute: int = 0  # 0: unlimited
     tenant_calls_per_minute: int = 0
+    token_ttl_days: int = 90  # tokens issued without an expiry, unless they are service tokens
+    token_max_ttl_days: int = 365  # the longest a token that is not a service token may live
+    admin_token_ttl_hours: int = 24  # the first start's platform-admin token, and each rotate-admin
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -124,6 +127,13 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"LEDGERGATE_LOG_LEVEL={log_level!r}: must be one of {', '.join(LOG_LEVELS)}")
     host = env.get("LEDGERGATE_HOST") or "127.0.0.1"
+    token_ttl_days = _int(env, "LEDGERGATE_TOKEN_TTL_DAYS", 90, 1, 3650)
+    token_max_ttl_days = _int(env, "LEDGERGATE_TOKEN_MAX_TTL_DAYS", 365, 1, 3650)
+    if token_ttl_days > token_max_ttl_days:
+        raise SettingsError(
+            f"LEDGERGATE_TOKEN_TTL_DAYS={token_ttl_days}: must not exceed LEDGERGATE_TOKEN_MAX_TTL_DAYS="
+            f"{token_max_ttl_days}"
+        )
     return Settings(
         database=database,
         redis_url=redis_url,
@@ -141,4 +151,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         probe_interval_s=_int(env, "LEDGERGATE_PROBE_INTERVAL_S", 30, 1, 86_400),
         token_calls_per_minute=_int(env, "LEDGERGATE_TOKEN_CALLS_PER_MINUTE", 0, 0, 10_000_000),
         tenant_calls_per_minute=_int(env, "LEDGERGATE_TENANT_CALLS_PER_MINUTE", 0, 0, 100_000_000),
+        token_ttl_days=token_ttl_days,
+        token_max_ttl_days=token_max_ttl_days,
+        admin_token_ttl_hours=_int(env, "LEDGERGATE_ADMIN_TOKEN_TTL_HOURS", 24, 1, 8760),
     )

@@ -1,4 +1,5 @@
-"""The audit log read model: one row per event, filterable by tenant, entity, kind, type, actor and time.
+"""The audit log read model: one row per event, filterable by tenant, entity, kind, type, actor (and the
+credential: token id, its tenant) and time.
 
 The follower appends rows exactly once (rows and position commit together, like the catalog). A
 rebuild writes a new generation of rows beside the live one while the live one keeps being served
@@ -28,6 +29,8 @@ class AuditRow:
     entity_kind: str
     event_type: str
     actor: str
+    actor_token_id: str | None
+    actor_tenant: str | None
     occurred_at: str  # UTC, ISO 8601: compares as text in both databases
     entry: dict[str, Any]
 
@@ -40,6 +43,8 @@ def audit_row(position: int, event: Any, kind: str) -> AuditRow:
         entity_kind=kind,
         event_type=type(event).__qualname__,
         actor=event.actor,
+        actor_token_id=event.actor_token_id,
+        actor_tenant=event.actor_tenant,
         occurred_at=event.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
         entry=event_entry(position, event, kind),
     )

@@ -38,13 +38,18 @@ def _time(name: str, value: str | None) -> datetime | None:
 @get(
     "/audit",
     sync_to_thread=True,
-    summary="Who changed what, when: filter by actor, entity, kind, type and time; continue with after=next_after",
+    summary=(
+        "Who changed what, when: filter by actor, token_id, actor_tenant, entity, kind, type and time; "
+        "continue with after=next_after"
+    ),
 )
 def audit_log(
     request: Request[Any, Any, Any],
     principal: AuthPrincipal,
     tenant: FromQuery[str | None] = None,
     actor: FromQuery[str | None] = None,
+    token_id: FromQuery[str | None] = None,
+    actor_tenant: FromQuery[str | None] = None,
     entity: FromQuery[str | None] = None,
     kind: FromQuery[str | None] = None,
     type: FromQuery[str | None] = None,
@@ -57,6 +62,8 @@ def audit_log(
     flt = AuditFilter(
         tenant_id=readable_tenant(principal, tenant),
         actor=actor,
+        token_id=token_id,
+        actor_tenant=actor_tenant,
         entity_id=entity,
         entity_kind=kind,
         event_type=type,

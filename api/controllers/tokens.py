@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from msgspec import UNSET
 
 from api.auth import AuthPrincipal, provide_principal
+from api.bootstrap import expires_at_of, token_lifetimes
 from api.controllers.responses import page, written
 from api.schemas import TokenCreate
-from application.errors import ValidationError
 from application.ports import ItemFilter
 
 __all__ = ["tokens_router"]
@@ -23,10 +23,12 @@ def issue_token(
     request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TokenCreate]
 ) -> Response[Any]:
     principal.allow(tenant, "admin")
-    if data.expires_in_s is not None and not 60 <= data.expires_in_s <= 10 * 365 * 86400:
-        raise ValidationError("expires_in_s must be between 60 seconds and 10 years", field="expires_in_s")
-    ttl = timedelta(seconds=data.expires_in_s) if data.expires_in_s is not None else None
-    result, token = request.app.state.runtime.registry.issue_token(
+    runtime = request.app.state.runtime
+    given = data.expires_in_s is not UNSET
+    ttl = token_lifetimes(runtime.settings).lifetime(
+        data.expires_in_s if isinstance(data.expires_in_s, int) else None, data.service, given
+    )
+    result, token = runtime.registry.issue_token(
         principal.envelope(tenant),
         principal.role,
         data.name,
@@ -35,7 +37,7 @@ def issue_token(
         data.server_ids,
         ttl,
     )
-    return written(result, 201, token=token)
+    return written(result, 201, token=token, expires_at=expires_at_of(runtime.codec, token))
 
 
 @get("/", sync_to_thread=True, summary="List tokens")

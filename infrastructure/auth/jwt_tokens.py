@@ -34,14 +34,16 @@ class JwtCodec:
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode({**claims, "iss": ISSUER}, self._key, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> TokenClaims:
+    def verify(self, token: str, *, allow_expired: bool = False) -> TokenClaims:
+        """The claims of a token this instance signed. ``allow_expired`` reads an expired one (to say when it
+        expired, or to revoke it), never to authenticate. Raises: InvalidTokenError."""
         try:
             claims = jwt.decode(
                 token,
                 self._key,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["sub", "jti", "iat", "iss"]},
+                options={"require": ["sub", "jti", "iat", "iss"], "verify_exp": not allow_expired},
             )
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(str(exc)) from None

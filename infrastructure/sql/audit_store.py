@@ -15,8 +15,10 @@ __all__ = ["SqlAuditLog"]
 
 _INSERT = (
     "INSERT INTO audit_log (generation, position, tenant_id, stream_id, entity_kind, event_type, actor, "
-    "occurred_at, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "actor_token_id, actor_tenant, occurred_at, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: Rows written before the envelope named the credential hold entries without these keys.
+_CREDENTIAL_KEYS = ("actor_token_id", "actor_tenant")
 _SET_GENERATION = (
     "INSERT INTO projection_generations (name, generation) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET generation = excluded.generation"
@@ -33,6 +35,8 @@ def _values(generation: int, row: AuditRow) -> tuple[Any, ...]:
         row.entity_kind,
         row.event_type,
         row.actor,
+        row.actor_token_id,
+        row.actor_tenant,
         row.occurred_at,
         msgspec.json.encode(row.entry).decode(),
     )
@@ -41,6 +45,12 @@ def _values(generation: int, row: AuditRow) -> tuple[Any, ...]:
 def _live(cur: Cursor, name: str) -> int:
     found = cur.execute("SELECT generation FROM projection_generations WHERE name = ?", (name,))
     return int(found[0][0]) if found else 0
+
+
+def _with_credential(entry: dict[str, Any]) -> dict[str, Any]:
+    for key in _CREDENTIAL_KEYS:
+        entry.setdefault(key, None)
+    return entry
 
 
 class SqlAuditLog:
@@ -111,6 +121,8 @@ class SqlAuditLog:
         for column, value in (
             ("tenant_id", flt.tenant_id),
             ("actor", flt.actor),
+            ("actor_token_id", flt.token_id),
+            ("actor_tenant", flt.actor_tenant),
             ("stream_id", flt.entity_id),
             ("entity_kind", flt.entity_kind),
         ):
@@ -129,7 +141,7 @@ class SqlAuditLog:
         sql = f"SELECT entry FROM audit_log WHERE {' AND '.join(where)} ORDER BY position LIMIT ?"
         with self.connector.read() as cur:
             found = cur.execute(sql, (*params, limit))
-        return [msgspec.json.decode(entry) for (entry,) in found]
+        return [_with_credential(msgspec.json.decode(entry)) for (entry,) in found]
 
     def count(self, name: str) -> int:
         with self.connector.read() as cur:

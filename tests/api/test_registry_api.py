@@ -83,7 +83,7 @@ def test_reverting_a_tool_restores_its_earlier_version_and_history_shows_who_did
     )
     history = api.call("GET", path + "/history").json()["versions"]
     assert [v["event"] for v in history] == ["Registered", "Updated", "Disabled", "Reverted"]
-    assert {v["actor"] for v in history} == {"admin"}
+    assert {v["actor"] for v in history} == {"default:admin"}
     assert history[1]["changes"] == {"description": "Broken description", "name": "weather_now"}
     assert "tok-abc" not in str(history)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.envelope import Envelope, recording
+from domain.envelope import Envelope, qualified_actor, recording
 from domain.errors import DomainError
 from domain.tool import Tool
 from tests.domain.builders import ENVELOPE, new_tool, tool_fields
@@ -64,3 +64,20 @@ def test_a_nested_recording_block_restores_the_outer_envelope_when_it_ends() -> 
     assert [event.actor for event in tool.pending_events[1:]] == ["system", "alice"]
     with pytest.raises(DomainError):
         tool.disable()
+
+
+def test_an_event_names_the_credential_that_recorded_it_beside_the_actor() -> None:
+    tool = new_tool()
+    by_token = Envelope("acme", "globex:admin", "corr-3", "req-3", actor_token_id="tok-7", actor_tenant="globex")
+
+    with recording(by_token):
+        tool.disable()
+
+    registered, disabled = tool.pending_events
+    assert (disabled.actor, disabled.actor_token_id, disabled.actor_tenant) == ("globex:admin", "tok-7", "globex")
+    assert (registered.actor_token_id, registered.actor_tenant) == (None, None)  # a system actor: no token
+
+
+def test_a_token_actor_is_qualified_by_its_tenant_so_no_other_tenant_can_claim_it() -> None:
+    assert qualified_actor("acme", "admin") == "acme:admin"
+    assert qualified_actor("acme", "admin") != qualified_actor("globex", "admin")

@@ -136,3 +136,17 @@ def test_a_token_with_a_bad_name_subject_role_or_scope_is_refused(
     with recording(ENVELOPE), pytest.raises(InvalidValueError) as raised:
         ApiToken.issue(name, subject, role, server_ids, None)  # type: ignore[arg-type]
     assert raised.value.field == field
+
+
+@pytest.mark.parametrize("subject", ["system:supervisor", "acme:admin", "cli:contextforge-import", ":", "x:"])
+def test_a_token_subject_that_looks_like_a_system_or_qualified_actor_is_refused(subject: str) -> None:
+    with recording(ENVELOPE), pytest.raises(InvalidValueError) as raised:
+        ApiToken.issue("ci", subject, "viewer", None, None)
+    assert raised.value.field == "subject"
+
+
+@pytest.mark.parametrize("slug", ["system", "cli"])
+def test_a_tenant_slug_that_names_system_actors_is_refused(slug: str) -> None:
+    with pytest.raises(InvalidValueError) as raised:
+        new_tenant(slug)
+    assert raised.value.field == "name"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from api.runtime import Runtime, build_runtime
@@ -183,6 +184,27 @@ def test_an_export_round_trips_sqlite_to_postgres_and_back_with_identical_catalo
         back.close()
 
 
+def test_an_export_keeps_the_credential_each_event_names_and_an_import_shows_it(tmp_path: Path) -> None:
+    source = build_runtime(make_settings(tmp_path / "src"), follow=False)
+    try:
+        build_history(source)
+        by_token = Envelope("acme", "acme:admin", "corr", "cause", actor_token_id="tok-1", actor_tenant="acme")
+        written = source.registry.create_entity(by_token, "tool", {**TOOL, "name": "by_token"})
+        lines = export_of(source, "acme")
+    finally:
+        source.close()
+    target = build_runtime(make_settings(tmp_path / "dst"), follow=False)
+    try:
+        ArchiveService(StoreEventLog(target.registry), "dst").import_lines(lines)
+        target.audit_projector.catch_up()
+        [entry] = target.audit_log.feed(AuditFilter(token_id="tok-1", entity_kind="tool"), 0, 100)
+        assert (entry["stream_id"], entry["actor"], entry["actor_tenant"]) == (written.id, "acme:admin", "acme")
+        system = target.audit_log.feed(AuditFilter(tenant_id="acme", actor="bob"), 0, 100)
+        assert system and {(e["actor_token_id"], e["actor_tenant"]) for e in system} == {(None, None)}
+    finally:
+        target.close()
+
+
 def test_a_merge_that_clashes_writes_nothing_and_reports_the_conflict(tmp_path: Path) -> None:
     first = build_runtime(make_settings(tmp_path / "one"), follow=False)
     other = build_runtime(make_settings(tmp_path / "two"), follow=False)
@@ -223,7 +245,10 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
             f"{server.url}/v1/audit?entity={tool['id']}&type=Disabled&min_position={disabled['position']}",
             headers=headers,
         ).json()
-        assert [e["actor"] for e in via_api["items"]] == ["admin"]
+        bootstrap_id = str(jwt.decode(token, options={"verify_signature": False})["jti"])
+        assert [(e["actor"], e["actor_token_id"], e["actor_tenant"]) for e in via_api["items"]] == [
+            ("default:admin", bootstrap_id, "default")
+        ]
         at = httpx.get(f"{server.url}/v1/audit/catalog?at={tool['position']}", headers=headers).json()
         assert [(t["name"], t["enabled"]) for t in at["tools"]] == [("lookup", True)]
         exported = httpx.get(server.url + "/v1/events/export?tenant=default", headers=headers)
@@ -253,7 +278,15 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
     )
     assert now["tools"] == []
     server_log = json.loads(cli("audit", "log", "--tenant", "default", "--kind", "server", "--json").stdout)
-    assert [(e["type"].split(".")[-1], e["actor"]) for e in server_log] == [("Created", "admin"), ("Updated", "admin")]
+    assert [(e["type"].split(".")[-1], e["actor"]) for e in server_log] == [
+        ("Created", "default:admin"),
+        ("Updated", "default:admin"),
+    ]
+    by_token = cli("audit", "log", "--token-id", bootstrap_id, "--kind", "tool", "--json")
+    assert [e["type"].split(".")[-1] for e in json.loads(by_token.stdout)] == ["Registered", "Disabled"]
+    assert cli("audit", "log", "--token-id", "nobody", "--json").stdout.strip() == "[]"
+    table = cli("audit", "log", "--tenant", "default", "--kind", "server")
+    assert bootstrap_id in table.stdout and "default:admin" in table.stdout
     export_file = tmp_path / "export.jsonl"
     assert cli("events", "export", "-o", str(export_file)).returncode == 0
     assert cli("events", "verify", str(export_file)).returncode == 0

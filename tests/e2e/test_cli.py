@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -74,6 +77,57 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: P
     status = run(tmp_path, "projections", "status")
     assert status.returncode == 0
     assert "catalog_v1" in status.stdout
+
+
+def test_a_token_from_the_command_line_expires_by_default_unless_it_is_a_service_token(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    assert run(tmp_path, "token", "rotate-admin").returncode == 1  # no first start yet: nothing to rotate
+    from api.bootstrap import first_start
+    from api.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    runtime = build_runtime(make_settings(tmp_path), follow=False)
+    first_start(runtime)
+    runtime.close()
+    user = run(tmp_path, "token", "create", "--name", "alice", "--role", "viewer")
+    assert user.returncode == 0, user.stderr
+    expires = datetime.fromisoformat(user.stdout.split("expires: ")[1].split()[0])
+    assert timedelta(days=89) < expires - datetime.now(UTC) <= timedelta(days=90)
+    service = run(tmp_path, "token", "create", "--name", "ci", "--role", "editor", "--service")
+    assert "expires: never" in service.stdout
+    too_long = run(tmp_path, "token", "create", "--name", "x", "--role", "viewer", "--expires-days", "400")
+    assert too_long.returncode == 1 and "expires_in_s" in too_long.stderr
+
+
+def test_rotate_admin_issues_a_new_platform_admin_token_and_revokes_the_old_one(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    from api.auth import authenticate
+    from api.bootstrap import first_start
+    from api.runtime import build_runtime
+    from application.errors import UnauthorizedError
+    from tests.conftest import make_settings
+
+    runtime = build_runtime(make_settings(tmp_path), follow=False)
+    old = first_start(runtime).token
+    runtime.close()
+    assert old is not None
+    rotated = run(tmp_path, "token", "rotate-admin")
+    assert rotated.returncode == 0, rotated.stderr
+    new = (tmp_path / "admin-token").read_text().strip()
+    assert new != old
+    assert new not in rotated.stdout and str(tmp_path / "admin-token") in rotated.stdout  # not a terminal
+    assert stat.S_IMODE((tmp_path / "admin-token").stat().st_mode) == 0o600
+    runtime = build_runtime(make_settings(tmp_path), follow=False)
+    try:
+        runtime.projector.catch_up()
+        principal = authenticate(runtime, f"Bearer {new}", None)
+        assert principal.role == "platform-admin"
+        old_id = jwt.decode(old, options={"verify_signature": False})["jti"]
+        assert f"Revoked the previous token {old_id}" in rotated.stdout
+        with pytest.raises(UnauthorizedError, match="revoked"):
+            authenticate(runtime, f"Bearer {old}", None)
+    finally:
+        runtime.close()
 
 
 def test_a_store_that_cannot_be_reached_gives_a_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import stat
 import subprocess
@@ -17,7 +19,7 @@ import pytest
 from api.bootstrap import first_start
 from api.runtime import build_runtime
 from application.ports import ItemFilter
-from tests.api.conftest import start_server
+from tests.api.conftest import free_port, start_server
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
@@ -33,9 +35,11 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_first_start_prints_a_working_token_once_and_keeps_keys_private(tmp_path: Path) -> None:
+def test_first_start_saves_a_working_token_prints_only_its_path_to_a_log_and_keeps_keys_private(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
-    server = start_server(data)
+    server = start_server(data)  # standard output is a file, as in a container's log
     token_file = data / "admin-token"
     token = token_file.read_text().strip()
     try:
@@ -43,13 +47,55 @@ def test_first_start_prints_a_working_token_once_and_keeps_keys_private(tmp_path
         assert response.status_code == 201, response.text
     finally:
         first_output = server.stop()
-    assert token in first_output
+    assert token not in first_output
+    assert str(token_file) in first_output and "expires" in first_output
     for name in ("admin-token", "jwt-signing.key", "master.key"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
     second = start_server(data)
     second_output = second.stop()
     assert token not in second_output
     assert str(token_file) in second_output
+
+
+def read_terminal(master: int, until: bytes, deadline: float) -> bytes:
+    """What the child wrote to its terminal, up to ``until`` (or the end of its output)."""
+    seen = b""
+    while until not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def test_first_start_prints_the_token_when_standard_output_is_a_terminal(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    master, child_side = pty.openpty()
+    env = {**os.environ, "LEDGERGATE_DATA_DIR": str(data), "LEDGERGATE_PORT": str(free_port())}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=child_side,
+        stderr=child_side,
+        cwd=tmp_path,
+    )
+    os.close(child_side)
+    try:
+        output = read_terminal(master, b"Serving on", time.monotonic() + 60)
+    finally:
+        process.send_signal(signal.SIGINT)
+        read_terminal(master, b"\0never", time.monotonic() + 15)  # drain, so the child can exit
+        process.wait(timeout=15)
+        os.close(master)
+    token = (data / "admin-token").read_text().strip()
+    assert token.encode() in output, output
 
 
 def test_an_invalid_setting_stops_the_start_with_one_clear_message(tmp_path: Path) -> None:

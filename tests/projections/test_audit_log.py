@@ -14,6 +14,7 @@ import pytest
 from api.runtime import Runtime, build_runtime
 from application.audit import AuditFilter
 from application.registry import PLATFORM_TENANT
+from domain.envelope import Envelope
 from infrastructure.eventstore import log_reader
 from infrastructure.sql.audit_store import SqlAuditLog
 from projections.audit_log import AUDIT_PROJECTION
@@ -39,6 +40,10 @@ def history(runtime: Runtime) -> dict[str, str]:
     server = registry.create_entity(who("carol"), "server", {"name": "desk", "tool_ids": [tool]}).id
     registry.create_entity(who("dave", "other"), "tool", {**TOOL, "name": "theirs"})
     registry.change_entity(who("bob"), "tool", tool, "enable")
+    by_token = Envelope("acme", "acme:admin", "corr", "cause", actor_token_id="tok-acme", actor_tenant="acme")
+    registry.update_entity(by_token, "tool", tool, {"description": "v3"})
+    by_platform = Envelope("acme", "default:admin", "corr", "cause", actor_token_id="tok-root", actor_tenant="default")
+    registry.update_entity(by_platform, "server", server, {"description": "desk"})
     return {"tool": tool, "server": server}
 
 
@@ -54,6 +59,9 @@ def filters(marks: dict[str, str], middle: Any) -> list[AuditFilter]:
         AuditFilter(tenant_id="acme", entity_kind="server"),
         AuditFilter(tenant_id="acme", entity_kind="tool", event_type="Disabled"),
         AuditFilter(tenant_id="other"),
+        AuditFilter(token_id="tok-acme"),
+        AuditFilter(tenant_id="acme", actor_tenant="default"),
+        AuditFilter(tenant_id="acme", actor="acme:admin", token_id="tok-acme"),
         AuditFilter(tenant_id="acme", since=middle),
         AuditFilter(tenant_id="acme", until=middle),
         AuditFilter(),
@@ -76,6 +84,13 @@ def test_the_projection_answers_every_filter_exactly_as_scanning_the_log(runtime
         ("tool", "CatalogEntity.Enabled"),
     ]
     assert "hush" not in json.dumps(runtime.audit_log.feed(AuditFilter(), 0, 1000))
+    [by_token] = runtime.audit_log.feed(AuditFilter(token_id="tok-acme"), 0, 1000)
+    assert (by_token["actor"], by_token["actor_token_id"], by_token["actor_tenant"]) == (
+        "acme:admin",
+        "tok-acme",
+        "acme",
+    )
+    assert {e["actor_token_id"] for e in bob} == {None}  # written without a token
 
 
 def test_pages_continue_after_the_last_position_without_gaps_or_repeats(runtime: Runtime) -> None:
@@ -176,3 +191,23 @@ def test_two_rebuilds_at_once_build_side_by_side_and_leave_one_complete_generati
     assert runtime.audit_log.feed(AuditFilter(), 0, 1000) == before
     with runtime.connector.read() as cur:
         assert len(cur.execute("SELECT DISTINCT generation FROM audit_log")) == 1
+
+
+def test_rows_written_before_events_named_their_credential_read_with_none(runtime: Runtime) -> None:
+    history(runtime)
+    runtime.audit_projector.catch_up()
+    store = SqlAuditLog(runtime.connector)
+    with runtime.connector.transaction() as cur:  # as the audit log held them before migration 0005
+        cur.execute("UPDATE audit_log SET actor_token_id = NULL, actor_tenant = NULL", ())
+        rows = cur.execute("SELECT generation, position, entry FROM audit_log", ())
+        for generation, position, entry in rows:
+            old = {k: v for k, v in json.loads(entry).items() if k not in ("actor_token_id", "actor_tenant")}
+            cur.execute(
+                "UPDATE audit_log SET entry = ? WHERE generation = ? AND position = ?",
+                (json.dumps(old), generation, position),
+            )
+
+    entries = store.entries(AUDIT_PROJECTION, AuditFilter(), 0, 1000)
+
+    assert entries and all(e["actor_token_id"] is None and e["actor_tenant"] is None for e in entries)
+    assert store.entries(AUDIT_PROJECTION, AuditFilter(token_id="tok-acme"), 0, 1000) == []

@@ -17,6 +17,8 @@ def _matches(flt: AuditFilter, event: Any, kind: str) -> bool:
     return (
         (flt.tenant_id is None or event.tenant_id == flt.tenant_id)
         and (flt.actor is None or event.actor == flt.actor)
+        and (flt.token_id is None or event.actor_token_id == flt.token_id)
+        and (flt.actor_tenant is None or event.actor_tenant == flt.actor_tenant)
         and (flt.entity_id is None or str(event.originator_id) == flt.entity_id)
         and (flt.entity_kind is None or kind == flt.entity_kind)
         and (flt.event_type is None or type(event).__qualname__.endswith(flt.event_type))
