@@ -738,7 +738,7 @@ def run(cfg: Config) -> int:
         asyncio.run(load(cfg, catalog, echo_port, results))
     minutes, ops, mem = per_minute(results, cfg.minutes), per_op(results), memory(results, cfg.minutes)
     report(cfg, minutes, ops, mem, results)
-    document = {"per_minute": minutes, "per_operation": ops, "memory": mem, "errors": results.errors}
+    document: dict[str, Any] = {"per_minute": minutes, "per_operation": ops, "memory": mem, "errors": results.errors}
     document["samples"] = [[round(s.at, 3), s.op, round(s.ms, 3)] for s in results.samples]
     path = write_results(cfg, started, document, results)
     say(f"\nresults: {path.relative_to(ROOT)}")

@@ -18,7 +18,7 @@ import httpx
 
 from tests.support.tenant_world import ROLES
 
-__all__ = ["Access", "Answer", "Probe", "Tally", "expected_outcome", "fetch", "judge"]
+__all__ = ["WRITES", "Access", "Answer", "Outcome", "Probe", "Tally", "Variant", "expected_outcome", "fetch", "judge"]
 
 Scope = Literal["public", "platform", "tenant", "tenant-query", "mcp"]
 Variant = Literal["own", "own-explicit", "other-tenant", "other-ids", "foreign-refs"]

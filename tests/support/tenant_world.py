@@ -157,7 +157,7 @@ def _use(world: World, data: TenantData) -> None:
         return tools is not None and data.names["tool"] in {tool["name"] for tool in tools["tools"]}
 
     wait_until(listed, f"{data.name}'s tools on /mcp")
-    calls = [
+    calls: list[tuple[str, dict[str, Any]]] = [
         ("tools/call", {"name": data.names["tool"], "arguments": {"text": "hello"}}),
         ("prompts/get", {"name": data.names["prompt"], "arguments": {"topic": "isolation"}}),
         ("resources/read", {"uri": f"{data.name}://{data.names['resource']}"}),
