@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test test-fast lint bench bench-registry bench-mcp bench-upstreams bench-archive lock clean
+.PHONY: help install serve test test-fast lint bench bench-registry bench-mcp bench-upstreams bench-archive bench-soak lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench-upstreams: $(STAMP) ## upstreams: forwarded tools/call vs direct, discover
 
 bench-archive: $(STAMP) ## archive on PostgreSQL: export/verify/import of 1M events, peak RSS, point-in-time catalog (EVENTS=N for a quick run)
 	$(BIN)/python bench/archive.py $(if $(EVENTS),--events $(EVENTS))
+
+bench-soak: $(STAMP) ## soak: mixed MCP and REST load on 2 workers, PostgreSQL and Redis: errors, RSS slope, p99 per minute (MINUTES=N, default 10)
+	$(BIN)/python bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

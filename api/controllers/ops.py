@@ -1,4 +1,4 @@
-"""Open operational endpoints: liveness, readiness, version."""
+"""Operational endpoints: liveness, readiness and version (open), metrics (platform admins)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import Provide
+
+from api.auth import AuthPrincipal, provide_principal
 
 __all__ = ["health", "metrics", "ready", "version_info"]
 
@@ -36,8 +39,14 @@ async def version_info() -> dict[str, str]:
     return {"name": "ledgergate", "version": _version()}
 
 
-@get("/metrics", summary="Prometheus metrics of this process", sync_to_thread=True)
-def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+@get(
+    "/metrics",
+    summary="Prometheus metrics of this process (platform admins: its series name every tenant's tools)",
+    sync_to_thread=True,
+    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+)
+def metrics(request: Request[Any, Any, Any], principal: AuthPrincipal) -> Response[bytes]:
+    principal.allow(None, "platform-admin")
     runtime = request.app.state.runtime
     state = request.app.state.mcp
     hot = runtime.hot

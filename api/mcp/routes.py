@@ -126,6 +126,9 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
             media_type="application/json",
         )
     state = _state(request)
+    if sse_session is not None and await _owned_session(state, sse_session, caller, server_id) is None:
+        # someone else's stream (another token, tenant or endpoint): refused here, nothing reaches that stream
+        return _session_not_found()
     body = await request.body()
     reply = await state.gateway.handle_post(
         body,
@@ -246,18 +249,26 @@ async def _callers_session(
             status_code=400,
             media_type="application/json",
         )
+    session = await _owned_session(state, session_id, caller, server_id)
+    return session if session is not None else _session_not_found()
+
+
+async def _owned_session(state: McpState, session_id: str, caller: Any, server_id: str | None) -> McpSession | None:
+    """The session, if the caller's token began it on this endpoint; a session serves no one else."""
     session = await state.sessions.get(session_id)
     if session is None or (session.tenant_id, session.server_id, session.token_id) != (
         caller.claims.tenant_id,
         server_id,
         caller.claims.token_id,
     ):
-        return Response(
-            content=error_body(None, INVALID_REQUEST, "Session not found"),
-            status_code=404,
-            media_type="application/json",
-        )
+        return None
     return session
+
+
+def _session_not_found() -> Response[bytes]:
+    return Response(
+        content=error_body(None, INVALID_REQUEST, "Session not found"), status_code=404, media_type="application/json"
+    )
 
 
 async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:

@@ -652,7 +652,8 @@ def test_protected_resource_metadata_names_the_resource_and_an_authorization_ser
 
 def test_metrics_count_mcp_requests(api: Api, session: Session) -> None:
     result(rpc(api, session, "tools/list"))
-    response = api.http.get("/metrics")
+    assert api.http.get("/metrics").status_code == 401  # its series name every tenant's tools
+    response = api.call("GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'ledgergate_mcp_requests_total{method="tools/list"}' in response.text
