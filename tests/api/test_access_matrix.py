@@ -274,17 +274,12 @@ def test_a_server_scoped_token_is_held_to_tenant_a_and_to_its_servers_on_mcp(
     finish(request, world, tally)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a token limited by server_ids is ignored on REST (an editor token scoped to one server"
-    " changes the whole tenant); remove this mark once REST enforces the limit",
-)
 def test_a_server_scoped_token_is_refused_on_every_rest_write_outside_its_servers(
     request: pytest.FixtureRequest, world: World
 ) -> None:
     tally = run(world, probes_for(world, ("scoped",), _scoped_rest_write))
     assert tally.requests > 30
-    finish(request, world, tally, "access matrix, REST writes of the server-scoped token (xfail: the known defect)")
+    finish(request, world, tally, "access matrix, REST writes of the server-scoped token")
 
 
 # -- MCP: what each token's catalog holds, and whose sessions it may use ------------------------------------

@@ -67,11 +67,13 @@ def expected_outcome(access: Access, caller: str, variant: Variant, write: bool,
 
 
 # -- The server-scoped token ---------------------------------------------------------------------------
-# An editor token of A issued with server_ids=[A's server]. MCP honours the limit; what it may do on
-# REST is being decided (issue 11: REST ignores it today, a defect). The expectation, in this one place:
-# every REST write outside its servers is refused (403); its REST reads are not asserted yet.
+# An editor token of A issued with server_ids=[A's server]. MCP honours the limit; on REST it may only
+# read the servers it is limited to (docs/architecture.md, "Identity and tokens"): every REST write is
+# refused (403), and so is every read but these two.
 SCOPED_REST_WRITE_OUTSIDE_ITS_SERVERS: Outcome = "403"
-SCOPED_REST_READ: Outcome = "unchecked"
+SCOPED_REST_READS = frozenset(
+    {"/v1/tenants/{tenant}/servers/{item_id}", "/v1/tenants/{tenant}/servers/{item_id}/history"}
+)
 
 
 def scoped_outcome(access: Access, variant: Variant, write: bool, route: str) -> Outcome:
@@ -89,7 +91,9 @@ def scoped_outcome(access: Access, variant: Variant, write: bool, route: str) ->
         return "refs-refused"
     if rank("editor") < rank(access.min_role):
         return "403"
-    return SCOPED_REST_WRITE_OUTSIDE_ITS_SERVERS if write else SCOPED_REST_READ
+    if write:
+        return SCOPED_REST_WRITE_OUTSIDE_ITS_SERVERS
+    return "allowed" if route in SCOPED_REST_READS else "403"
 
 
 @dataclass

@@ -79,9 +79,9 @@ def caller_token(world: World, caller: str) -> str | None:
     return world.a.tokens[caller]
 
 
-def fill_path(world: World, route: str, access: Access, caller: str, variant: Variant, may_succeed: bool) -> str:
-    """The route with its parameters filled for ``variant``; a write that may succeed gets fresh targets."""
-    write_target = may_succeed or caller == "scoped"
+def fill_path(world: World, route: str, access: Access, caller: str, variant: Variant, write_target: bool) -> str:
+    """The route with its parameters filled for ``variant``; ``write_target``: fresh targets (a write that may
+    succeed, or one that must be refused and would change A's fixtures if it were not)."""
     owner: TenantData = world.b if variant == "other-tenant" else world.a
     tenant = owner.name
     if access.scope == "platform" and "{tenant}" in route and caller == "platform-admin":
@@ -167,7 +167,7 @@ def build_probe(world: World, method: str, route: str, access: Access, caller: s
     if access.scope == "mcp":
         return _mcp_probe(world, method, route, caller, variant, expect, token)
     may_succeed = expect in ("allowed", "unchecked")
-    path = fill_path(world, route, access, caller, variant, may_succeed and write)
+    path = fill_path(world, route, access, caller, variant, write and (may_succeed or caller == "scoped"))
     tenant = world.b.name if variant == "other-tenant" else world.a.name
     if route.endswith("/revert") and method == "POST" and may_succeed:  # give the item a version to go back from
         world.write("PATCH", path.removesuffix("/revert"), {"description": "before the revert"})
