@@ -90,6 +90,14 @@ class Settings:
     probe_interval_s: int = 30
     token_calls_per_minute: int = 0  # 0: unlimited
     tenant_calls_per_minute: int = 0
+    # legacy MCP sessions: quotas, idle expiry, and the memory store's cap for the whole process
+    sessions_per_token: int = 1_000
+    sessions_per_tenant: int = 10_000
+    session_idle_s: int = 3_600
+    max_sessions: int = 100_000
+    # held at once by one token in one process (0: unlimited)
+    streams_per_token: int = 100
+    calls_in_flight_per_token: int = 100
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -141,4 +149,10 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         probe_interval_s=_int(env, "LEDGERGATE_PROBE_INTERVAL_S", 30, 1, 86_400),
         token_calls_per_minute=_int(env, "LEDGERGATE_TOKEN_CALLS_PER_MINUTE", 0, 0, 10_000_000),
         tenant_calls_per_minute=_int(env, "LEDGERGATE_TENANT_CALLS_PER_MINUTE", 0, 0, 100_000_000),
+        sessions_per_token=_int(env, "LEDGERGATE_SESSIONS_PER_TOKEN", 1_000, 1, 10_000_000),
+        sessions_per_tenant=_int(env, "LEDGERGATE_SESSIONS_PER_TENANT", 10_000, 1, 100_000_000),
+        session_idle_s=_int(env, "LEDGERGATE_SESSION_IDLE_S", 3_600, 1, 30 * 86_400),
+        max_sessions=_int(env, "LEDGERGATE_MAX_SESSIONS", 100_000, 1, 100_000_000),
+        streams_per_token=_int(env, "LEDGERGATE_STREAMS_PER_TOKEN", 100, 0, 1_000_000),
+        calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
     )
