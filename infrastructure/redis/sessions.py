@@ -5,9 +5,9 @@ each tenant has a sorted set of its session ids scored by last use (Redis ``TIME
 clocks don't matter). Opening, using and ending a session are Lua scripts, so quotas hold under any
 concurrency: ``open`` drops the members whose keys have expired (score older than the idle time),
 gives up the token's least recently used sessions past its quota, refuses past the tenant's, then
-stores. ``use`` (every request) is one round trip: a token-set membership check, which also proves
-ownership, then ``PEXPIRE`` and two ``ZADD XX``: O(log n). The keys of one session live in different
-hash slots, so this needs a standalone Redis (or Sentinel), not Redis Cluster.
+stores. ``use`` (every request) is one round trip: membership of the token's and the tenant's sets,
+which proves ownership, then ``PEXPIRE`` and two ``ZADD XX``: O(log n). The keys of one session live
+in different hash slots, so this needs a standalone Redis (or Sentinel), not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ return answer
 _USE = (
     _EFFECTS
     + """
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) or not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   return false
 end
 local value = redis.call('GET', KEYS[1])
@@ -131,7 +131,8 @@ class RedisSessionStore:
 
     async def open(self, session: McpSession) -> list[str]:
         keys = [PREFIX + session.id, BY_TOKEN + session.token_id, BY_TENANT + session.tenant_id]
-        args = [session.id, msgspec.json.encode(session), self._idle_ms, self.limits.per_token]
+        value = msgspec.json.encode(session)
+        args: list[str | bytes | int] = [session.id, value, self._idle_ms, self.limits.per_token]
         args += [self.limits.per_tenant, PREFIX]
         answer: list[Any] = await self._call(lambda: self._open(keys=keys, args=args))
         if not answer[0]:
