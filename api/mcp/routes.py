@@ -121,7 +121,7 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
         return await listen_stream(state, reply, caller.claims.token_id)
     if isinstance(reply, EventsReply):
         return call_stream(state, reply, sse_session)
-    if sse_session is not None:
+    if sse_session is not None and reply.status not in (429, 503):  # those answer the POST, with Retry-After
         if reply.body and not await state.relay.deliver(sse_session, reply.body):
             return Response(
                 content=error_body(None, INVALID_REQUEST, "Session not found"),

@@ -30,6 +30,12 @@ from tests.support.processes import serving, wait_for_port
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 OUTAGE_S = 5.0
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
 
 
 @dataclass
@@ -255,6 +261,13 @@ def test_redis_killed_and_restarted_under_load(
             wait_until(lambda: all(load.count(w) >= 20 for w in ("legacy", "modern-call", "rest-write")), "warm-up")
             assert not [o for o in load.outcomes if o.status >= 300], "errors before the outage"
 
+            # a legacy HTTP+SSE client holds its stream through the outage
+            stream_http = httpx.Client(timeout=15)
+            held = stream_http.stream("GET", server.url + "/sse", headers={**auth, "Accept": "text/event-stream"})
+            stream = held.__enter__()
+            stream_lines = stream.iter_lines()
+            endpoint = next(line for line in stream_lines if line.startswith("data: "))[6:]
+
             private_redis.kill()
             killed = time.monotonic()
             wait_until(
@@ -267,6 +280,7 @@ def test_redis_killed_and_restarted_under_load(
             with httpx.Client(timeout=5) as http:
                 fresh = initialize(http, server.url, token)
                 sse = http.get(server.url + "/sse", headers={**auth, "Accept": "text/event-stream"})
+                message = http.post(server.url + endpoint, json=INITIALIZE, headers=auth)
             # the outage lasts OUTAGE_S under load: several rounds of lease renewals, reconnects and retries
             wait_until(
                 lambda: (
@@ -295,6 +309,12 @@ def test_redis_killed_and_restarted_under_load(
                 assert initialize(http, server.url, token).status_code == 200
             # legacy HTTP+SSE clients again, their POSTs landing on either worker (the relay resubscribed)
             assert asyncio.run(_sse_clients(server.url, token, 4)) == [len(tools_before)] * 4
+            # and the one that held its stream through the outage carries on
+            assert httpx.post(server.url + endpoint, json=INITIALIZE, headers=auth, timeout=15).status_code == 202
+            answer = next(line for line in stream_lines if line.startswith("data: ") and '"id":0' in line)
+            assert '"result"' in answer and '"protocolVersion"' in answer
+            held.__exit__(None, None, None)
+            stream_http.close()
             last_write = max(
                 (o for o in load.outcomes if o.what == "rest-write" and o.status == 201), key=lambda o: o.at
             ).body
@@ -330,6 +350,8 @@ def test_redis_killed_and_restarted_under_load(
     assert degraded["http_status"] == 200 and degraded["ready"] is True and degraded["status"] == "degraded"
     assert fresh.status_code == 503 and fresh.headers["Retry-After"] and fresh.json()["error"]["code"] == -32004
     assert sse.status_code == 503 and sse.headers["Retry-After"]
+    assert message.status_code == 503 and message.headers["Retry-After"], message.text
+    assert message.json()["error"]["code"] == -32004
     # recovery in seconds, without a restart of the gateway
     assert first_ok - restarted < 10
     # no acknowledged write lost
