@@ -16,6 +16,7 @@ from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
 from infrastructure.eventstore import event_store_env, instance_id, log_reader, postgres_waker
 from infrastructure.postgres.connector import PostgresConnector
+from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.log_signal import RedisLogSignal
 from infrastructure.settings import Settings
 from infrastructure.sql.audit_store import SqlAuditLog
@@ -76,9 +77,9 @@ class Runtime:
             self.follower.stop()
         self.registry.close()
         self.connector.close()
-        signal = self.extras.get("log_signal")
-        if signal is not None:
-            signal.close()
+        for name in ("log_signal", "redis_health"):
+            if (closeable := self.extras.get(name)) is not None:
+                closeable.close()
 
 
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
@@ -89,7 +90,8 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     codec = JwtCodec(keys.jwt_key)
     board = PositionBoard()
     local: list[Follower] = []
-    signal = RedisLogSignal(settings.redis_url) if settings.redis_url else None
+    redis_health = RedisHealth(settings.redis_url) if settings.redis_url else None  # one per process
+    signal = RedisLogSignal(settings.redis_url, health=redis_health) if settings.redis_url else None
 
     def on_saved(position: int) -> None:
         if local:
@@ -145,6 +147,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal
+        runtime.extras["redis_health"] = redis_health
     if follow:
         wakers = []
         if settings.database.kind == "postgres":

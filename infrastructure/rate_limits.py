@@ -1,11 +1,18 @@
-"""Fixed-window rate limits: in this process's memory, or in Redis so every worker shares the count."""
+"""Fixed-window rate limits: in this process's memory, or in Redis so every worker shares the count.
+
+While Redis is unreachable the Redis limiter counts in this process instead (each worker then
+allows the limit on its own), as the rate limiters of Envoy and Kong fail open: a limit is a
+protection, not a reason to refuse every call while its counter is away.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 
-import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from infrastructure.redis.health import RedisHealth, async_client
 
 __all__ = ["InMemoryRateLimiter", "RedisRateLimiter"]
 
@@ -29,15 +36,25 @@ class InMemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    def __init__(self, url: str, health: RedisHealth) -> None:
+        self._redis = async_client(url)
+        self.health = health
+        self._local = InMemoryRateLimiter()
 
     async def hit(self, key: str, limit: int, window_s: int) -> bool:
+        if not self.health.available():
+            return await self._local.hit(key, limit, window_s)
         window = int(time.time() // window_s)
         name = f"ledgergate:rate:{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(name).expire(name, window_s * 2).execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                count, _ = await pipe.incr(name).expire(name, window_s * 2).execute()
+        except RedisError as exc:
+            self.health.failed(exc)
+            return await self._local.hit(key, limit, window_s)
+        self.health.succeeded()
         return int(count) <= limit
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._local.close()

@@ -93,6 +93,14 @@ class Settings:
     token_ttl_days: int = 90  # tokens issued without an expiry, unless they are service tokens
     token_max_ttl_days: int = 365  # the longest a token that is not a service token may live
     admin_token_ttl_hours: int = 24  # the first start's platform-admin token, and each rotate-admin
+    # legacy MCP sessions: quotas, idle expiry, and the memory store's cap for the whole process
+    sessions_per_token: int = 1_000
+    sessions_per_tenant: int = 10_000
+    session_idle_s: int = 3_600
+    max_sessions: int = 100_000
+    # held at once by one token in one process (0: unlimited)
+    streams_per_token: int = 100
+    calls_in_flight_per_token: int = 100
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -154,4 +162,10 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         token_ttl_days=token_ttl_days,
         token_max_ttl_days=token_max_ttl_days,
         admin_token_ttl_hours=_int(env, "LEDGERGATE_ADMIN_TOKEN_TTL_HOURS", 24, 1, 8760),
+        sessions_per_token=_int(env, "LEDGERGATE_SESSIONS_PER_TOKEN", 1_000, 1, 10_000_000),
+        sessions_per_tenant=_int(env, "LEDGERGATE_SESSIONS_PER_TENANT", 10_000, 1, 100_000_000),
+        session_idle_s=_int(env, "LEDGERGATE_SESSION_IDLE_S", 3_600, 1, 30 * 86_400),
+        max_sessions=_int(env, "LEDGERGATE_MAX_SESSIONS", 100_000, 1, 100_000_000),
+        streams_per_token=_int(env, "LEDGERGATE_STREAMS_PER_TOKEN", 100, 0, 1_000_000),
+        calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
     )

@@ -25,12 +25,30 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness: true once the projections have caught up since start", sync_to_thread=True)
+def _checks(runtime: Any) -> dict[str, str]:
+    """The state of each dependency: ``"ok"`` or what is wrong with it. Redis being unreachable
+    degrades the gateway (legacy MCP sessions answer 503) without making it unready: REST and
+    stateless MCP are still served, and every process sees the same Redis, so taking them all out
+    of rotation would turn a partial outage into a full one."""
+    checks: dict[str, str] = {}
+    redis = runtime.extras.get("redis_health")
+    if redis is not None:
+        checks["redis"] = redis.check()
+    return checks
+
+
+@get(
+    "/ready",
+    summary="Readiness: true once the projections have caught up since start; checks name degraded dependencies",
+    sync_to_thread=True,
+)
 def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     runtime = request.app.state.runtime
     follower = runtime.follower
     is_ready = follower is not None and follower.caught_up.is_set()
-    body = {"ready": is_ready, "position": runtime.board.current()}
+    checks = _checks(runtime)
+    status = "starting" if not is_ready else ("ok" if all(v == "ok" for v in checks.values()) else "degraded")
+    body = {"ready": is_ready, "status": status, "position": runtime.board.current(), "checks": checks}
     return Response(content=body, status_code=200 if is_ready else 503)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate, trace
 
+from api.mcp.admission import OVER_LIMIT, UNAVAILABLE, TokenSlots, over_limit_reply, quota_reply, unavailable_reply
 from api.mcp.cancellation import CancelledByClientError, InFlight
 from api.mcp.client_requests import ClientRequests, askable_capabilities
 from api.mcp.methods import McpContext, McpMethods
@@ -39,7 +40,7 @@ from api.mcp.protocol import (
 )
 from api.mcp.replies import EventsReply, Reply, StreamReply, error_reply
 from api.metrics import McpMetrics
-from application.sessions import McpSession, SessionStore
+from application.sessions import McpSession, SessionQuotaError, SessionStore, SessionStoreUnavailableError
 from projections.hot_catalog import HotCatalogs, Snapshot
 
 __all__ = ["EventsReply", "McpGateway", "Reply", "StreamReply"]
@@ -87,6 +88,7 @@ class McpGateway:
         metrics: McpMetrics,
         client_requests: ClientRequests,
         inflight: InFlight,
+        calls: TokenSlots | None = None,
     ) -> None:
         self.hot = hot
         self.sessions = sessions
@@ -94,6 +96,8 @@ class McpGateway:
         self.metrics = metrics
         self.client_requests = client_requests
         self.inflight = inflight
+        #: tools/call in flight per token in this process
+        self.calls = calls or TokenSlots(0, "tool calls in flight")
         # Without an OpenTelemetry SDK every span is a no-op; skipping them saves ~40 us a request.
         self.tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
@@ -143,7 +147,10 @@ class McpGateway:
     ) -> McpSession | Reply:
         if session_id is None:
             return error_reply(None, INVALID_REQUEST, "Bad Request: Missing session ID", 400)
-        session = await self.sessions.get(session_id)
+        try:
+            session = await self.sessions.use(session_id, snapshot.tenant_id, token_id)
+        except SessionStoreUnavailableError as exc:
+            return unavailable_reply(None, exc)
         if session is None or not owns(session, snapshot, token_id):
             return error_reply(None, INVALID_REQUEST, "Session not found", 404)
         version = headers.get("mcp-protocol-version")
@@ -171,7 +178,10 @@ class McpGateway:
         )
         if message.get("method") == "notifications/initialized" and not session.initialized:
             session.initialized = True
-            await self.sessions.put(session)
+            try:
+                await self.sessions.put(session)
+            except SessionStoreUnavailableError as exc:
+                return unavailable_reply(None, exc)
         return reply
 
     async def _initialize(
@@ -182,8 +192,26 @@ class McpGateway:
         if not isinstance(params, dict) or request_id is None:
             return error_reply(request_id, INVALID_PARAMS, "initialize needs params and an id", 400)
         version = self.methods.negotiate(params.get("protocolVersion"))
+        try:
+            return await self._open_session(request_id, params, version, snapshot, token_id, fixed_id)
+        except SessionStoreUnavailableError as exc:
+            return unavailable_reply(request_id, exc)
+        except SessionQuotaError as exc:
+            return quota_reply(request_id, exc)
+
+    async def _open_session(
+        self,
+        request_id: Any,
+        params: dict[str, Any],
+        version: str,
+        snapshot: Snapshot,
+        token_id: str,
+        fixed_id: str | None,
+    ) -> Reply:
+        """Raises: SessionStoreUnavailableError, SessionQuotaError (the token's own least recently used
+        session makes room when the token is at its quota; a tenant at its quota gets none)."""
         if fixed_id is not None:  # an HTTP+SSE stream: only its own opener may initialize it
-            opened = await self.sessions.get(fixed_id)
+            opened = await self.sessions.use(fixed_id, snapshot.tenant_id, token_id)
             if opened is None or not owns(opened, snapshot, token_id):
                 return error_reply(None, INVALID_REQUEST, "Session not found", 404)
         session = McpSession(
@@ -196,7 +224,10 @@ class McpGateway:
             client_info=params.get("clientInfo") or {},
             created_at=time.time(),
         )
-        await self.sessions.put(session)
+        if fixed_id is None:
+            await self.sessions.open(session)
+        else:  # the stream opened it, within the quotas
+            await self.sessions.put(session)
         return Reply(
             200, result_body(request_id, self.methods.initialize_result(version)), {"Mcp-Session-Id": session.id}
         )
@@ -303,6 +334,12 @@ class McpGateway:
             if self.tracing
             else contextlib.nullcontext()
         )
+        slot = None
+        if method == "tools/call":
+            slot = self.calls.take(ctx.token_id)
+            if slot is None:
+                self.metrics.error(label, OVER_LIMIT)
+                return over_limit_reply(request_id, self.calls)
         with self.metrics.request(label), span:
             try:
                 if ctx.session is not None and method in CANCELLABLE:  # may go upstream: the client may cancel it
@@ -315,6 +352,9 @@ class McpGateway:
                 return Reply(200, result_body(request_id, result))
             except CancelledByClientError:
                 return error_reply(request_id, REQUEST_CANCELLED, "Request cancelled by the client")
+            except SessionStoreUnavailableError as exc:  # the call needed its session's record
+                self.metrics.error(label, UNAVAILABLE)
+                return unavailable_reply(request_id, exc)
             except RpcError as exc:
                 self.metrics.error(label, exc.code)
                 return error_reply(request_id, exc.code, exc.message, exc.http_status, exc.data)
@@ -322,6 +362,9 @@ class McpGateway:
                 log.exception("MCP method %s failed", method)
                 self.metrics.error(label, INTERNAL_ERROR)
                 return error_reply(request_id, INTERNAL_ERROR, "Internal error")
+            finally:
+                if slot is not None:
+                    slot.release()
 
     # -- modern ------------------------------------------------------------------------------------
 
@@ -357,5 +400,5 @@ class McpGateway:
         if method == "subscriptions/listen":
             return listen_reply(request_id, params, snapshot)
         return await self._one(
-            message, McpContext("modern", snapshot, None, meta, self._trace_context(headers), token_id)
+            message, McpContext("modern", snapshot, None, meta, self._trace_context(headers), token_id=token_id)
         )

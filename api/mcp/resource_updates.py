@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.protocol import notification_body
 from api.mcp.sse_relay import SseRelay
-from application.sessions import McpSession, SessionStore
+from application.sessions import McpSession, SessionStore, SessionStoreUnavailableError
 
 __all__ = ["LIVE_WAIT_S", "UPDATED", "ResourceUpdates", "SessionSink", "StreamSink"]
 
@@ -48,10 +48,13 @@ class SessionSink:
     relay: SseRelay
 
     async def deliver(self, uri: str) -> bool:
-        session = await self.sessions.get(self.session_id)
-        if session is None or uri not in session.subscriptions:
-            return False
-        await self.relay.deliver(self.session_id, notification_body(UPDATED, {"uri": uri}))
+        try:
+            session = await self.sessions.get(self.session_id)
+            if session is None or uri not in session.subscriptions:
+                return False
+            await self.relay.deliver(self.session_id, notification_body(UPDATED, {"uri": uri}))
+        except SessionStoreUnavailableError:  # this update is lost; the subscription stays for the next
+            return True
         return True
 
 

@@ -6,45 +6,27 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath
-from litestar.response import Stream
 
-from api.mcp.auth import McpAuthError, McpCaller, McpTokenVerifier, protected_resource_metadata
-from api.mcp.gateway import EventsReply, McpGateway, StreamReply
-from api.mcp.notifications import NotificationHub, Subscriber
+from api.mcp.admission import over_limit_reply, quota_reply, unavailable_reply
+from api.mcp.auth import McpAuthError, McpCaller, protected_resource_metadata
+from api.mcp.gateway import EventsReply, StreamReply
+from api.mcp.notifications import Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
-from api.mcp.resource_updates import LIVE_WAIT_S, ResourceUpdates, StreamSink
-from api.mcp.sse_relay import SseRelay
-from api.metrics import McpMetrics
-from application.sessions import McpSession, SessionStore
+from api.mcp.state import McpState
+from api.mcp.streams import call_stream, listen_stream, response, subscribed_stream, toucher
+from application.sessions import McpSession, SessionQuotaError, SessionStoreUnavailableError
 
 __all__ = ["McpState", "mcp_routers"]
 
 log = logging.getLogger("ledgergate.mcp")
-KEEPALIVE_S = 15.0
 ALL_KINDS = frozenset({"tools", "prompts", "resources"})
 SSE = "text/event-stream"  # handler default, so Stream answers carry it; plain answers set their own type
-SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-
-
-@dataclass
-class McpState:
-    gateway: McpGateway
-    verifier: McpTokenVerifier
-    hub: NotificationHub
-    sessions: SessionStore
-    metrics: McpMetrics
-    allowed_origins: frozenset[str]
-    relay: SseRelay
-    updates: ResourceUpdates
-    background: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def _state(request: Request[Any, Any, Any]) -> McpState:
@@ -139,10 +121,10 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
         sse_session,
     )
     if isinstance(reply, StreamReply):
-        return await _listen_stream(state, reply)
+        return await listen_stream(state, reply, caller.claims.token_id)
     if isinstance(reply, EventsReply):
-        return _call_stream(state, reply, sse_session)
-    if sse_session is not None:
+        return call_stream(state, reply, sse_session)
+    if sse_session is not None and reply.status not in (429, 503):  # those answer the POST, with Retry-After
         if reply.body and not await state.relay.deliver(sse_session, reply.body):
             return Response(
                 content=error_body(None, INVALID_REQUEST, "Session not found"),
@@ -151,91 +133,6 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
             )
         return Response(content=b"", status_code=202, media_type="text/plain")
     return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers)
-
-
-def _call_stream(state: McpState, reply: EventsReply, sse_session: str | None) -> Any:
-    """A call reporting progress: its messages as SSE on this response, or on the client's HTTP+SSE stream."""
-    if sse_session is None:
-
-        async def sse() -> AsyncIterator[bytes]:
-            async for message in reply.messages:
-                yield b"event: message\ndata: " + message + b"\n\n"
-
-        return Stream(sse(), media_type="text/event-stream", headers=SSE_HEADERS)
-
-    async def pump() -> None:
-        async for message in reply.messages:
-            await state.relay.deliver(sse_session, message)
-
-    state.background.add(task := asyncio.create_task(pump()))
-    task.add_done_callback(state.background.discard)
-    return Response(content=b"", status_code=202, media_type="text/plain")
-
-
-async def _events(queue: asyncio.Queue[bytes], first: list[bytes], event: str = "message") -> AsyncIterator[bytes]:
-    for message in first:
-        yield message
-    while True:
-        try:
-            message = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_S)
-        except TimeoutError:
-            yield b": keep-alive\n\n"
-            continue
-        yield b"event: " + event.encode() + b"\ndata: " + message + b"\n\n"
-
-
-def _subscribed_stream(
-    state: McpState,
-    subscriber: Subscriber,
-    first: list[bytes],
-    channel: str | None = None,
-    ends_session: bool = True,
-    on_close: Any = None,
-) -> Stream:
-    """``channel``: the session whose relayed messages this stream carries; the session ends with the
-    stream if ``ends_session`` (HTTP+SSE). ``on_close``: called when the stream ends."""
-
-    async def stream() -> AsyncIterator[bytes]:
-        state.hub.subscribe(subscriber)
-        if channel is not None:
-            await state.relay.attach(channel, subscriber.queue)
-        try:
-            async for chunk in _events(subscriber.queue, first):
-                yield chunk
-        finally:
-            state.hub.unsubscribe(subscriber)
-            if on_close is not None:
-                on_close()
-            if channel is not None:
-                await state.relay.detach(channel)
-                if ends_session:
-                    await state.sessions.delete(channel)
-
-    return Stream(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
-
-
-async def _listen_stream(state: McpState, reply: StreamReply) -> Stream:
-    meta = {"io.modelcontextprotocol/subscriptionId": reply.subscription_id}
-    subscriber = Subscriber(
-        reply.snapshot.tenant_id,
-        reply.snapshot.server_id,
-        reply.kinds,
-        lambda method: notification_body(method, {"_meta": meta}),
-        asyncio.get_running_loop(),
-    )
-    sink = StreamSink(subscriber.offer, reply.subscription_id)
-    watches = [
-        state.updates.add(reply.snapshot.tenant_id, row, sink) for row in reply.resources if row["doc"].get("source")
-    ]
-    # acknowledge once the upstream subscriptions are live, so a change made right after is not missed
-    await asyncio.gather(*(watch.until_live(LIVE_WAIT_S) for watch in watches))
-
-    def closed() -> None:
-        sink.open = False
-        state.updates.discard(sink)
-
-    first = [b"event: message\ndata: " + reply.first + b"\n\n"]
-    return _subscribed_stream(state, subscriber, first, on_close=closed)
 
 
 async def _callers_session(
@@ -249,13 +146,17 @@ async def _callers_session(
             status_code=400,
             media_type="application/json",
         )
-    session = await _owned_session(state, session_id, caller, server_id)
+    try:
+        session = await _owned_session(state, session_id, caller, server_id)
+    except SessionStoreUnavailableError as exc:
+        return response(unavailable_reply(None, exc))
     return session if session is not None else _session_not_found()
 
 
 async def _owned_session(state: McpState, session_id: str, caller: Any, server_id: str | None) -> McpSession | None:
-    """The session, if the caller's token began it on this endpoint; a session serves no one else."""
-    session = await state.sessions.get(session_id)
+    """The session, if the caller's token began it on this endpoint; a session serves no one else.
+    Raises: SessionStoreUnavailableError."""
+    session = await state.sessions.use(session_id, caller.claims.tenant_id, caller.claims.token_id)
     if session is None or (session.tenant_id, session.server_id, session.token_id) != (
         caller.claims.tenant_id,
         server_id,
@@ -285,9 +186,15 @@ async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
     session = await _callers_session(request, state, caller, server_id)
     if isinstance(session, Response):
         return session
+    slot = state.streams.take(caller.claims.token_id)
+    if slot is None:
+        return response(over_limit_reply(None, state.streams))
     subscriber = Subscriber(session.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop())
+    touch = toucher(state, session.id, session.tenant_id, session.token_id)
     # relayed messages for the session (resource updates) come out here, wherever they were produced
-    return _subscribed_stream(state, subscriber, [b": stream open\n\n"], session.id, ends_session=False)
+    return subscribed_stream(
+        state, subscriber, [b": stream open\n\n"], session.id, ends_session=False, slot=slot, touch=touch
+    )
 
 
 async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any:
@@ -298,7 +205,10 @@ async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any
     session = await _callers_session(request, state, caller, server_id)
     if isinstance(session, Response):
         return session
-    await state.sessions.delete(session.id)
+    try:
+        await state.sessions.delete(session.id)
+    except SessionStoreUnavailableError as exc:
+        return response(unavailable_reply(None, exc))
     if session.upstreams:  # end the upstream sessions kept for this client, without delaying the answer
         task = asyncio.create_task(state.gateway.methods.forwarder.end_sessions(session))
         state.background.add(task)
@@ -317,24 +227,34 @@ async def _sse_open(request: Request[Any, Any, Any], server_id: str | None) -> A
             status_code=404,
             media_type="application/json",
         )
+    slot = state.streams.take(caller.claims.token_id)
+    if slot is None:
+        return response(over_limit_reply(None, state.streams))
     channel = secrets.token_hex(16)
     # The stream's session exists from now on, bound to this token, so that only it can initialize it.
-    await state.sessions.put(
-        McpSession(
-            id=channel,
-            tenant_id=caller.claims.tenant_id,
-            server_id=server_id,
-            token_id=caller.claims.token_id,
-            protocol_version=LATEST_LEGACY,
-            created_at=time.time(),
-        )
+    session = McpSession(
+        id=channel,
+        tenant_id=caller.claims.tenant_id,
+        server_id=server_id,
+        token_id=caller.claims.token_id,
+        protocol_version=LATEST_LEGACY,
+        created_at=time.time(),
     )
+    try:
+        await state.sessions.open(session)
+    except SessionQuotaError as exc:
+        slot.release()
+        return response(quota_reply(None, exc))
+    except SessionStoreUnavailableError as exc:
+        slot.release()
+        return response(unavailable_reply(None, exc))
     prefix = f"/servers/{server_id}" if server_id else ""
     endpoint = f"event: endpoint\ndata: {prefix}/message?session_id={channel}\n\n".encode()
     subscriber = Subscriber(
         caller.claims.tenant_id, server_id, ALL_KINDS, notification_body, asyncio.get_running_loop()
     )
-    return _subscribed_stream(state, subscriber, [endpoint], channel=channel)
+    touch = toucher(state, channel, session.tenant_id, session.token_id)
+    return subscribed_stream(state, subscriber, [endpoint], channel=channel, slot=slot, touch=touch)
 
 
 async def _sse_message(request: Request[Any, Any, Any], server_id: str | None) -> Any:
@@ -391,11 +311,17 @@ async def server_resource_metadata(request: Request[Any, Any, Any], server_id: F
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 
 
+def _store_unavailable(request: Request[Any, Any, Any], exc: SessionStoreUnavailableError) -> Response[bytes]:
+    """What no handler caught (e.g. an HTTP+SSE answer that must cross workers while Redis is away)."""
+    return response(unavailable_reply(None, exc))
+
+
 def mcp_routers() -> list[Any]:
     return [
         Router(
             path="/",
             tags=["mcp"],
+            exception_handlers={SessionStoreUnavailableError: _store_unavailable},
             route_handlers=[
                 mcp_post,
                 mcp_get,

@@ -3,16 +3,16 @@
 A client's ``POST /message`` may reach any worker, but its answer must go out on the SSE stream one
 worker holds. Locally that is a queue; with Redis configured, an answer for a stream held elsewhere
 is published on ``ledgergate:sse:<session>``, and every worker listens for its own streams' channels.
+While Redis is away a stream held here still gets its messages; one held elsewhere cannot be
+reached, and ``deliver`` raises SessionStoreUnavailableError (the caller answers 503).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from application.sessions import MessageChannels
 
 __all__ = ["SseRelay"]
 
@@ -21,56 +21,40 @@ PREFIX = "ledgergate:sse:"
 
 
 class SseRelay:
-    def __init__(self, redis_url: str | None, prefix: str = PREFIX) -> None:
+    def __init__(self, channels: MessageChannels | None, prefix: str = PREFIX) -> None:
         self.prefix = prefix
         self._local: dict[str, asyncio.Queue[bytes]] = {}
-        self._redis = aioredis.Redis.from_url(redis_url) if redis_url else None
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True) if self._redis else None
-        self._reader: asyncio.Task[None] | None = None
+        self._channels = channels
 
     async def attach(self, session_id: str, queue: asyncio.Queue[bytes]) -> None:
         self._local[session_id] = queue
-        if self._pubsub is not None:
-            await self._pubsub.subscribe(self.prefix + session_id)
-            if self._reader is None or self._reader.done():
-                self._reader = asyncio.create_task(self._read())
+        if self._channels is not None:
+            await self._channels.listen(self.prefix + session_id, lambda message: self._offer(queue, message))
+
+    @staticmethod
+    def _offer(queue: asyncio.Queue[bytes], message: bytes) -> None:
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("a client stream is not reading; dropping a relayed message")
 
     async def detach(self, session_id: str) -> None:
         self._local.pop(session_id, None)
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError):
-                await self._pubsub.unsubscribe(self.prefix + session_id)
+        if self._channels is not None:
+            await self._channels.unlisten(self.prefix + session_id)
 
     async def deliver(self, session_id: str, message: bytes) -> bool:
-        """Queue ``message`` on the session's stream, here or in another process; False if no one holds it."""
+        """Queue ``message`` on the session's stream, here or in another process; False if no one holds it.
+
+        Raises: SessionStoreUnavailableError (the stream may be held elsewhere, and Redis is away)."""
         queue = self._local.get(session_id)
         if queue is not None:
-            queue.put_nowait(message)
+            self._offer(queue, message)
             return True
-        if self._redis is None:
+        if self._channels is None:
             return False
-        return bool(await self._redis.publish(self.prefix + session_id, message))
-
-    async def _read(self) -> None:
-        assert self._pubsub is not None
-        while self._local:
-            try:
-                message = await self._pubsub.get_message(timeout=1.0)
-            except RedisError:
-                log.warning("SSE relay lost Redis; retrying", exc_info=True)
-                await asyncio.sleep(1.0)
-                continue
-            if message is None:
-                continue
-            channel = message["channel"].decode() if isinstance(message["channel"], bytes) else message["channel"]
-            queue = self._local.get(channel.removeprefix(self.prefix))
-            if queue is not None:
-                queue.put_nowait(message["data"])
+        return bool(await self._channels.publish(self.prefix + session_id, message))
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
-        if self._redis is not None:
-            await self._redis.aclose()
+        if self._channels is not None:
+            await self._channels.close()

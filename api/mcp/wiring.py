@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 
+from api.mcp.admission import TokenSlots
 from api.mcp.auth import McpTokenVerifier
 from api.mcp.cancellation import InFlight
 from api.mcp.client_requests import ClientRequests
@@ -14,16 +15,18 @@ from api.mcp.gateway import McpGateway
 from api.mcp.methods import CallLimits, McpMethods
 from api.mcp.notifications import NotificationHub
 from api.mcp.resource_updates import ResourceUpdates
-from api.mcp.routes import McpState
 from api.mcp.sse_relay import SseRelay
+from api.mcp.state import KEEPALIVE_S, McpState
 from api.metrics import McpMetrics
 from api.runtime import Runtime
 from application.prompt_rendering import PromptRenderer
-from application.sessions import SessionStore
+from application.sessions import MessageChannels, SessionLimits, SessionStore
 from application.upstream_service import UpstreamService
 from application.upstream_supervisor import Leases, UpstreamSupervisor
 from infrastructure.memory_sessions import InMemorySessionStore
 from infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
+from infrastructure.redis.channels import RedisChannels
+from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.leases import RedisLeases
 from infrastructure.redis.sessions import RedisSessionStore
 from infrastructure.sql.leases import SqlLeases
@@ -34,28 +37,52 @@ from infrastructure.upstream.rest_tool import RestToolCaller
 __all__ = ["close_mcp_state", "open_mcp_state"]
 
 
+def redis_health(runtime: Runtime) -> RedisHealth | None:
+    """The process's one record of whether Redis answers (None without Redis), shared by every adapter."""
+    if runtime.settings.redis_url is None:
+        return None
+    health = runtime.extras.get("redis_health")
+    if health is None:
+        health = runtime.extras["redis_health"] = RedisHealth(runtime.settings.redis_url)
+    return health  # type: ignore[no-any-return]
+
+
 def open_mcp_state(runtime: Runtime) -> McpState:
     settings = runtime.settings
     if runtime.hot is None:
         raise RuntimeError("MCP serving needs a runtime that follows the log")
-    sessions: SessionStore = RedisSessionStore(settings.redis_url) if settings.redis_url else InMemorySessionStore()
+    health = redis_health(runtime)
+    limits = SessionLimits(
+        per_token=settings.sessions_per_token,
+        per_tenant=settings.sessions_per_tenant,
+        idle_s=settings.session_idle_s,
+        per_process=settings.max_sessions,
+    )
+
+    def channels() -> MessageChannels | None:
+        return RedisChannels(health.url, health) if health is not None else None
+
+    sessions: SessionStore = (
+        RedisSessionStore(health.url, health, limits) if health is not None else InMemorySessionStore(limits)
+    )
     rest = RestToolCaller(runtime.registry.cipher, settings.ssrf_allowed_hosts)
     metrics = McpMetrics()
     renderer = PromptRenderer()
     pool = UpstreamPool()
     forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(), sessions)
-    limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else InMemoryRateLimiter()
-    limits = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
-    methods = McpMethods(rest.call, renderer, metrics, forwarder, limits)
+    limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
+    rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
+    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
-    relay = SseRelay(settings.redis_url)
+    relay = SseRelay(channels())
     updates = ResourceUpdates(forwarder, subscribe)
     methods.subscriptions = (updates, sessions, relay)
-    inflight = InFlight(settings.redis_url)
-    client_requests = ClientRequests(SseRelay(settings.redis_url, prefix="ledgergate:answer:"))
+    inflight = InFlight(channels())
+    client_requests = ClientRequests(SseRelay(channels(), prefix="ledgergate:answer:"))
+    calls = TokenSlots(settings.calls_in_flight_per_token, "tool calls in flight")
     state = McpState(
-        gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests, inflight),
+        gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests, inflight, calls),
         verifier=McpTokenVerifier(runtime.codec, runtime.hot),
         hub=hub,
         sessions=sessions,
@@ -63,6 +90,9 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         allowed_origins=frozenset(settings.allowed_origins),
         relay=relay,
         updates=updates,
+        streams=TokenSlots(settings.streams_per_token, "streams"),
+        # a stream keeps its session in use well within the idle time
+        touch_s=min(KEEPALIVE_S, settings.session_idle_s / 3),
     )
     runtime.extras["mcp_closers"] = [
         rest.close,
@@ -90,8 +120,9 @@ def start_supervisor(runtime: Runtime, service: UpstreamService) -> UpstreamSupe
     """The upstream supervisor of this process; leases make one process per upstream do the work."""
     settings = runtime.settings
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    health = redis_health(runtime)
     leases: Leases = (
-        RedisLeases(settings.redis_url, holder) if settings.redis_url else SqlLeases(runtime.connector, holder)
+        RedisLeases(health.url, holder, health) if health is not None else SqlLeases(runtime.connector, holder)
     )
     hot = runtime.hot
     assert hot is not None
