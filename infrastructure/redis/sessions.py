@@ -34,7 +34,8 @@ if redis.replicate_commands then redis.replicate_commands() end
 """
 _NOW = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- microseconds (exact in a double until 2255): uses within one millisecond keep their order
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 
 # KEYS: session, token set, tenant set. ARGV: id, value, idle ms, per token, per tenant, session prefix
@@ -43,8 +44,8 @@ _OPEN = (
     + _NOW
     + """
 local idle = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - idle)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - idle)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - idle * 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - idle * 1000)
 local evict = math.max(0, redis.call('ZCARD', KEYS[2]) + 1 - tonumber(ARGV[4]))
 local held = redis.call('ZCARD', KEYS[3])
 if held - evict >= tonumber(ARGV[5]) then
