@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -39,18 +40,21 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     if runtime.hot is None:
         raise RuntimeError("MCP serving needs a runtime that follows the log")
     sessions: SessionStore = RedisSessionStore(settings.redis_url) if settings.redis_url else InMemorySessionStore()
-    rest = RestToolCaller(runtime.registry.cipher, settings.ssrf_allowed_hosts)
+    egress = runtime.egress
+    rest = RestToolCaller(runtime.registry.cipher, egress)
     metrics = McpMetrics()
     renderer = PromptRenderer()
-    pool = UpstreamPool()
-    forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(), sessions)
+    pool = UpstreamPool(egress=egress)
+    forwarder = UpstreamForwarder(
+        runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(egress=egress), sessions
+    )
     limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url else InMemoryRateLimiter()
     limits = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
     methods = McpMethods(rest.call, renderer, metrics, forwarder, limits)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(settings.redis_url)
-    updates = ResourceUpdates(forwarder, subscribe)
+    updates = ResourceUpdates(forwarder, functools.partial(subscribe, egress=egress))
     methods.subscriptions = (updates, sessions, relay)
     inflight = InFlight(settings.redis_url)
     client_requests = ClientRequests(SseRelay(settings.redis_url, prefix="ledgergate:answer:"))
@@ -100,7 +104,7 @@ def start_supervisor(runtime: Runtime, service: UpstreamService) -> UpstreamSupe
         runtime.registry,
         service,
         leases,
-        probe,
-        watch,
+        functools.partial(probe, egress=runtime.egress),
+        functools.partial(watch, egress=runtime.egress),
         probe_interval_s=settings.probe_interval_s,
     )
