@@ -21,14 +21,21 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 
 from domain.egress import EgressPolicy
 from infrastructure.network.egress import EgressGuard
-from infrastructure.upstream.http_client import HttpUpstreamClient
-from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamPool, auth_headers, probe, watch
+from infrastructure.upstream.http_client import HttpUpstreamClient, UpstreamTransportError
+from infrastructure.upstream.mcp_client import (
+    McpUpstreamConnector,
+    UpstreamPool,
+    UpstreamUnavailableError,
+    auth_headers,
+    probe,
+    watch,
+)
 from infrastructure.upstream.rest_tool import RestToolCaller
 from tests.application.fakes import FakeCipher
 from tests.e2e.test_upstreams import Upstream
@@ -369,3 +376,104 @@ async def test_every_address_form_is_decided_by_the_policy_on_every_outbound_pat
             else:
                 tally.wrongly_refused += 1
     assert problems == []
+
+
+REDIRECTS = [
+    "http://169.254.169.254/mcp",
+    "http://[::ffff:a9fe:a9fe]/mcp",
+    "http://rebind.test/mcp",
+    "http://2852039166/",
+]
+
+
+def hop_to(target: str, servers: Servers) -> str:
+    return f"http://127.0.0.1:{servers.small}/to/{quote(target, safe='')}"
+
+
+async def test_a_redirect_to_a_refused_target_is_refused_at_its_hop_or_not_followed(
+    servers: Servers, outbound: Outbound, tally: Tally
+) -> None:
+    guard = EgressGuard(EgressPolicy(), TableResolver(NAMES))
+    for target in REDIRECTS:
+        hop = hop_to(target, servers)
+        client = HttpUpstreamClient(egress=guard)  # aiohttp follows redirects: the hop meets the policy
+        try:
+            with pytest.raises(UpstreamTransportError, match=POLICY):
+                await client.negotiate(hop, {})
+        finally:
+            await client.close()
+        caller = RestToolCaller(FakeCipher(), guard)  # REST tools answer the redirect itself
+        tool = {"name": "t", "input_schema": {"type": "object"}, "integration": {"method": "GET", "url": hop}}
+        try:
+            answer = await caller.call("acme", tool | {"integration": tool["integration"] | {"timeout_s": 5}}, {})
+        finally:
+            await caller.close()
+        assert answer["isError"] is False and answer["content"][0]["text"] == ""
+        with pytest.raises(UpstreamUnavailableError):  # the SDK follows only within the endpoint's origin
+            await McpUpstreamConnector(guard).discover({"name": "r", "transport": "streamable_http", "url": hop})
+        with pytest.raises(UpstreamUnavailableError, match="HTTP 307"):  # token requests follow no redirect
+            await auth_headers({"auth": oauth("127.0.0.1", servers) | {"token_url": hop}, "timeout_s": 5}, guard)
+        tally.cases += 4
+    assert {attempt.port for attempt in outbound.attempts} == {servers.small}
+    assert outbound.non_loopback() == []
+
+
+async def test_a_redirect_to_an_allowed_target_is_followed(servers: Servers, outbound: Outbound) -> None:
+    client = HttpUpstreamClient(egress=EgressGuard(EgressPolicy(), TableResolver(NAMES)))
+    url = hop_to(f"http://127.0.0.1:{servers.http}/mcp", servers)
+    try:
+        channel = await client.negotiate(url, {})
+        result = await client.request(url, {}, channel, "tools/call", {"name": "echo", "arguments": {"text": "via"}})
+    finally:
+        await client.close()
+    assert result["content"][0]["text"] == "via"
+    assert outbound.to("127.0.0.1", servers.http) != []
+
+
+class Rebinding:
+    """A tenant's DNS that answers loopback, then the metadata address, then loopback again..."""
+
+    def __init__(self) -> None:
+        self.answers = 0
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.answers += 1
+        return ["127.0.0.1"] if self.answers % 2 else [METADATA_V4]
+
+
+async def test_a_name_that_rebinds_is_checked_at_each_connection_and_its_checked_answer_is_the_one_used(
+    servers: Servers, outbound: Outbound, tally: Tally
+) -> None:
+    resolver = Rebinding()
+    guard = EgressGuard(EgressPolicy(), resolver)
+    outcomes = []
+    for _ in range(6):
+        try:
+            await (rest_tool if len(outcomes) < 4 else token_fetch)(guard, "flip.test", servers)
+            outcomes.append("ok")
+        except Exception as exc:  # the outcome under test
+            outcomes.append("refused" if POLICY in str(exc) else f"other: {exc}")
+        tally.cases += 1
+    assert outcomes == ["ok", "refused"] * 3
+    assert resolver.answers == 6  # one lookup per connection: nothing resolved twice, nothing unchecked
+    assert outbound.to(METADATA_V4) == [] and outbound.non_loopback() == []
+
+
+async def test_the_operators_exceptions_are_connected_to_whatever_their_class(
+    servers: Servers, outbound: Outbound, tally: Tally
+) -> None:
+    names = {"loop.test": ["127.0.0.1"], "ops.test": ["10.9.1.1"], "far.test": ["10.10.0.1"]}
+    policy = EgressPolicy.configured(False, False, ["loop.test", "10.9.0.0/16"])
+    guard = EgressGuard(policy, TableResolver(names))
+    await rest_tool(guard, "loop.test", servers)  # listed by name: works though loopback is refused
+    for host, allowed in (("127.0.0.1", False), ("10.9.1.1", True), ("ops.test", True), ("far.test", False)):
+        before = len(outbound.attempts)
+        try:
+            await rest_tool(guard, host, servers)
+            error = ""
+        except Exception as exc:  # the outcome under test
+            error = str(exc)
+        tally.cases += 1
+        assert (POLICY not in error) is allowed, (host, error)
+        assert bool(outbound.attempts[before:]) is allowed, (host, outbound.attempts[before:])
+    assert {a.address for a in outbound.non_loopback()} == {"10.9.1.1"}  # attempted, and stopped by the test

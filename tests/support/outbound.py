@@ -137,4 +137,5 @@ def report(request: pytest.FixtureRequest, line: str) -> None:
         reporter.write_line(line)
         return
     with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
         reporter.write_line(line)
