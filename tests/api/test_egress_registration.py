@@ -38,6 +38,12 @@ REFUSED_URLS = {
 NAMES = {"rebind.test": ["169.254.169.254"], "loop.test": ["127.0.0.1"]}
 
 
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The policy does not touch storage: SQLite alone (the registry's storage contract runs on both elsewhere)."""
+    return f"sqlite:///{tmp_path / 'ledgergate.db'}"
+
+
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
     server = Upstream("http", "eg-api").start()
