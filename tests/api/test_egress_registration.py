@@ -18,7 +18,7 @@ from api.bootstrap import first_start
 from api.runtime import build_runtime
 from infrastructure.network.egress import EgressGuard
 from tests.api.conftest import Api
-from tests.api.test_mcp_protocol import modern, result, write
+from tests.api.test_mcp_protocol import modern, result, wait_hot, write
 from tests.conftest import make_settings
 from tests.e2e.test_upstreams import Upstream
 from tests.support.echo import echo_service
@@ -35,7 +35,7 @@ REFUSED_URLS = {
     "http://[fe80::1%25eth0]:8080/mcp": "fe80::1",
     "http://metadata.google.internal/computeMetadata/v1/": "169.254.169.254",
 }
-NAMES = {"rebind.test": ["169.254.169.254"], "loop.test": ["127.0.0.1"]}
+NAMES = {"rebind.test": ["169.254.169.254"], "loop.test": ["127.0.0.1"], "localhost": ["127.0.0.1"]}
 
 
 @pytest.fixture
@@ -186,3 +186,19 @@ def test_a_rest_tool_call_to_a_refused_target_is_an_is_error_result_naming_the_p
             assert POLICY in text and setting.split("=")[0] in text, text
     assert outbound.non_loopback() == []
     assert [a for a in outbound.attempts if a.port == int(echo.rsplit(":", 1)[1])] == []
+
+
+def test_a_forwarded_call_to_an_upstream_whose_name_now_resolves_to_metadata_is_an_is_error_naming_the_policy(
+    gateway: Api, outbound: Outbound, upstream: Upstream
+) -> None:
+    created = register(gateway, f"http://localhost:{upstream.port}/mcp")
+    assert created.status_code == 201, created.text
+    wait_hot(gateway, created.json()["position"])
+    NAMES["localhost"] = ["169.254.169.254"]  # the tenant's DNS rebinds the name after registration
+    try:
+        answer = result(modern(gateway, "tools/call", {"name": "up__echo", "arguments": {"text": "hi"}}))
+    finally:
+        NAMES["localhost"] = ["127.0.0.1"]
+    assert answer["isError"] is True, answer
+    assert POLICY in answer["content"][0]["text"], answer
+    assert outbound.to("169.254.169.254") == [] and outbound.non_loopback() == []
