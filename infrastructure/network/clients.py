@@ -27,6 +27,10 @@ from infrastructure.network.egress import EgressBlockedError, EgressGuard
 
 __all__ = ["GuardedConnector", "blocked_cause", "guarded_http_client"]
 
+# Both hooks are the libraries' own internals: fail at import, never silently unguarded, if they move.
+if not callable(getattr(aiohttp.TCPConnector, "_resolve_host", None)):
+    raise ImportError("aiohttp.TCPConnector._resolve_host is gone: the outbound policy cannot hold its connections")
+
 
 class _GuardedResolver(AbstractResolver):
     def __init__(self, guard: EgressGuard) -> None:
@@ -110,6 +114,8 @@ class _GuardedTransport(httpx2.AsyncHTTPTransport):
     def __init__(self, guard: EgressGuard, limits: httpx2.Limits) -> None:
         super().__init__(limits=limits)
         # The one place httpx2 lets a network backend in is the httpcore pool it builds; ours replaces it.
+        if not isinstance(getattr(self, "_pool", None), httpcore2.AsyncConnectionPool):
+            raise RuntimeError("httpx2 no longer keeps its pool in _pool: the outbound policy cannot hold it")
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=httpx2.create_ssl_context(),
             max_connections=limits.max_connections,
