@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime or await anyio.to_thread.run_sync(build_runtime, settings)
         app.state.mcp = open_mcp_state(app.state.runtime)
         app.state.upstreams = UpstreamService(
-            app.state.runtime.registry, McpUpstreamConnector(), (UpstreamUnavailableError,)
+            app.state.runtime.registry, McpUpstreamConnector(app.state.runtime.egress), (UpstreamUnavailableError,)
         )
         stopped = asyncio.Event()
         supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))

@@ -10,11 +10,13 @@ from application.archive_service import ArchiveService
 from application.audit import AuditLog, AuditService
 from application.queries import RegistryQueries
 from application.registry import Registry
+from domain.egress import EgressPolicy
 from infrastructure.auth.jwt_tokens import JwtCodec
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
 from infrastructure.eventstore import event_store_env, instance_id, log_reader, postgres_waker
+from infrastructure.network.egress import EgressGuard
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.log_signal import RedisLogSignal
@@ -70,6 +72,8 @@ class Runtime:
     archive: ArchiveService
     follower: Follower | None = None
     hot: HotCatalogs | None = None
+    #: every connection made on a tenant's behalf goes through it (the registry checks URLs with its policy)
+    egress: EgressGuard = field(default_factory=EgressGuard.default)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -110,6 +114,10 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         on_saved=on_saved,
         resource_max_bytes=settings.resource_max_bytes,
     )
+    egress = EgressPolicy.configured(
+        settings.ssrf_allow_loopback, settings.ssrf_allow_private, settings.ssrf_allowed_hosts
+    )
+    registry.egress = egress
     catalog = SqlCatalogQueries(connector)
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
@@ -144,6 +152,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         audit_log=audit_log,
         audit_projector=audit_projector,
         archive=archive,
+        egress=EgressGuard(egress),
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal

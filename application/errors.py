@@ -6,6 +6,7 @@ __all__ = [
     "ApplicationError",
     "ConcurrentWriteError",
     "ConflictError",
+    "EgressRefusedError",
     "ForbiddenError",
     "GoneError",
     "NotFoundError",
@@ -31,6 +32,12 @@ class ApplicationError(Exception):
 
 class ValidationError(ApplicationError):
     problem = "validation-error"
+
+
+class EgressRefusedError(ValidationError):
+    """A URL's target is refused by the outbound connection policy (HTTP 422); nothing was connected to."""
+
+    problem = "egress-refused"
 
 
 class NotFoundError(ApplicationError):

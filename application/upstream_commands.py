@@ -10,9 +10,11 @@ from typing import Any
 from uuid import UUID
 
 from application.concurrency import retried_on_concurrent_write
+from application.errors import EgressRefusedError
 from application.secrets import seal_upstream, unseal
 from application.upstream_catalog import CLASSES, DiscoveredCatalog, PlannedItem, plan_items, refreshed_changes
 from domain.catalog import CatalogEntity
+from domain.egress import EgressPolicy
 from domain.envelope import Envelope, RegistryAggregate
 from domain.name_claim import NameTakenError
 from domain.upstream import Upstream
@@ -22,6 +24,9 @@ __all__ = ["UpstreamCommands"]
 
 class UpstreamCommands:
     """Mixed into ``Registry``; uses its repository, cipher, claims and commit."""
+
+    #: the outbound connection policy (the composition root sets the configured one)
+    egress: EgressPolicy = EgressPolicy()
 
     def prepare_upstream(
         self, envelope: Envelope, fields: dict[str, Any], current: Upstream | None = None
@@ -35,7 +40,19 @@ class UpstreamCommands:
                 current.state() if current is not None else None,
             )
             base = {} if current is not None else Upstream.DEFAULTS
-            return Upstream.normalise({**base, **sealed})
+            normalised = Upstream.normalise({**base, **sealed})
+        self._check_targets(normalised)
+        return normalised
+
+    def _check_targets(self, fields: dict[str, Any]) -> None:
+        """Refuse a URL whose host alone shows the policy refuses it (an address literal, a metadata name);
+        a name is checked when it is resolved, at each connection. Raises: EgressRefusedError."""
+        auth = fields.get("auth")
+        token_url = auth.get("token_url") if isinstance(auth, dict) else None
+        for field, url in (("url", fields.get("url")), ("auth.token_url", token_url)):
+            refusal = self.egress.refusal_of_url(url) if isinstance(url, str) else None
+            if refusal is not None:
+                raise EgressRefusedError(f"{field}: {refusal}", field=field)
 
     def connection_spec(self, envelope: Envelope, upstream_id: str) -> dict[str, Any]:
         """The upstream's fields with secrets decrypted, to connect to it. Raises: NotFoundError."""

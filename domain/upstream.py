@@ -70,6 +70,8 @@ def _auth(value: Any) -> dict[str, Any]:
     if kind == "oauth_client_credentials":
         if not isinstance(value.get("token_url"), str) or not isinstance(value.get("client_id"), str):
             raise InvalidValueError("auth", "oauth_client_credentials needs token_url and client_id")
+        if not value["token_url"].startswith(("http://", "https://")):
+            raise InvalidValueError("auth.token_url", "must be an http:// or https:// URL")
         if not is_secret_ref(value.get("client_secret")):
             raise InvalidValueError("auth.client_secret", "must be encrypted before it is recorded")
     return value

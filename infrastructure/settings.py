@@ -87,6 +87,8 @@ class Settings:
     poll_ms: int = 0  # 0: the follower's default (100 ms, or 1 s with a push wake-up)
     allowed_origins: tuple[str, ...] = ()
     ssrf_allowed_hosts: tuple[str, ...] = ()
+    ssrf_allow_loopback: bool = True  # outbound connections to 127.0.0.0/8 and ::1
+    ssrf_allow_private: bool = True  # to 10/8, 172.16/12, 192.168/16, 100.64/10 and fc00::/7
     probe_interval_s: int = 30
     token_calls_per_minute: int = 0  # 0: unlimited
     tenant_calls_per_minute: int = 0
@@ -114,6 +116,17 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise SettingsError(f"{name}={raw!r}: must be between {low} and {high}")
     return value
+
+
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r}: must be true or false")
 
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
@@ -156,6 +169,8 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         poll_ms=_int(env, "LEDGERGATE_POLL_MS", 0, 0, 600_000),
         allowed_origins=_list(env, "LEDGERGATE_ALLOWED_ORIGINS"),
         ssrf_allowed_hosts=_list(env, "LEDGERGATE_SSRF_ALLOWED_HOSTS"),
+        ssrf_allow_loopback=_flag(env, "LEDGERGATE_SSRF_ALLOW_LOOPBACK", True),
+        ssrf_allow_private=_flag(env, "LEDGERGATE_SSRF_ALLOW_PRIVATE", True),
         probe_interval_s=_int(env, "LEDGERGATE_PROBE_INTERVAL_S", 30, 1, 86_400),
         token_calls_per_minute=_int(env, "LEDGERGATE_TOKEN_CALLS_PER_MINUTE", 0, 0, 10_000_000),
         tenant_calls_per_minute=_int(env, "LEDGERGATE_TENANT_CALLS_PER_MINUTE", 0, 0, 100_000_000),

@@ -161,7 +161,7 @@ class UpstreamForwarder:
         oauth = (upstream.spec.get("auth") or {}).get("type") == "oauth_client_credentials"
         stale = oauth and time.monotonic() - upstream.auth_at > AUTH_TTL_S
         if upstream.auth is None or fresh or stale:
-            upstream.auth = await auth_headers(upstream.spec)
+            upstream.auth = await auth_headers(upstream.spec, self.http.egress)
             upstream.auth_at = time.monotonic()
         return upstream.auth
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -65,18 +66,21 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     sessions: SessionStore = (
         RedisSessionStore(health.url, health, limits) if health is not None else InMemorySessionStore(limits)
     )
-    rest = RestToolCaller(runtime.registry.cipher, settings.ssrf_allowed_hosts)
+    egress = runtime.egress
+    rest = RestToolCaller(runtime.registry.cipher, egress)
     metrics = McpMetrics()
     renderer = PromptRenderer()
-    pool = UpstreamPool()
-    forwarder = UpstreamForwarder(runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(), sessions)
+    pool = UpstreamPool(egress=egress)
+    forwarder = UpstreamForwarder(
+        runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(egress=egress), sessions
+    )
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
     methods = McpMethods(rest.call, renderer, metrics, forwarder, rates)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(channels())
-    updates = ResourceUpdates(forwarder, subscribe)
+    updates = ResourceUpdates(forwarder, functools.partial(subscribe, egress=egress))
     methods.subscriptions = (updates, sessions, relay)
     inflight = InFlight(channels())
     client_requests = ClientRequests(SseRelay(channels(), prefix="ledgergate:answer:"))
@@ -131,7 +135,7 @@ def start_supervisor(runtime: Runtime, service: UpstreamService) -> UpstreamSupe
         runtime.registry,
         service,
         leases,
-        probe,
-        watch,
+        functools.partial(probe, egress=runtime.egress),
+        functools.partial(watch, egress=runtime.egress),
         probe_interval_s=settings.probe_interval_s,
     )

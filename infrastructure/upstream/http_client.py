@@ -3,7 +3,8 @@
 The SDK client costs about 3 ms of CPU per call (see bench/upstreams.py); calls, reads and prompt
 gets to HTTP upstreams go through here instead: the body is encoded once with msgspec, sent over a
 pooled aiohttp connection, and the upstream's result is passed back as it came. Discovery, health
-probes, watches and stdio/SSE upstreams keep using the SDK (``mcp_client.py``).
+probes, watches and stdio/SSE upstreams keep using the SDK (``mcp_client.py``). Every connection,
+redirect hops included, goes through the outbound policy at connect time (``GuardedConnector``).
 
 A :class:`Channel` is what a later request needs from negotiation: the protocol version and, for a
 legacy upstream that keeps sessions, its session id. It is small and plain, so a downstream session
@@ -21,6 +22,9 @@ from typing import Any
 
 import aiohttp
 import msgspec
+
+from infrastructure.network.clients import GuardedConnector, blocked_cause
+from infrastructure.network.egress import EgressGuard
 
 __all__ = [
     "LEGACY",
@@ -117,14 +121,15 @@ async def _messages(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str,
 class HttpUpstreamClient:
     """One per process: a pool of keep-alive connections shared by every HTTP upstream."""
 
-    def __init__(self, max_connections: int = 512) -> None:
+    def __init__(self, max_connections: int = 512, egress: EgressGuard | None = None) -> None:
         self.max_connections = max_connections
+        self.egress = egress or EgressGuard.default()
         self._http: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300)
+            connector = GuardedConnector(self.egress, limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300)
             self._http = aiohttp.ClientSession(connector=connector, auto_decompress=True, trust_env=False)
         return self._http
 
@@ -180,6 +185,9 @@ class HttpUpstreamClient:
                     return response.status, decoded if isinstance(decoded, dict) else None, response.headers
                 return response.status, None, response.headers
         except (aiohttp.ClientError, OSError, msgspec.DecodeError) as exc:
+            blocked = blocked_cause(exc)
+            if blocked is not None:
+                raise UpstreamTransportError(str(blocked)) from None
             raise UpstreamTransportError(f"{exc.__class__.__name__}: {exc}") from None
 
     async def negotiate(

@@ -4,18 +4,23 @@ A pooled connection is an SDK ``Client`` held open by its own task (the SDK's ta
 entered and left in one task); requests from any request handler are multiplexed over it. A failed
 connection is dropped and the next call reconnects. The downstream client's token is never used:
 each upstream gets only its own credentials.
+
+Every HTTP connection made here (the SDK's streamable HTTP and SSE transports, OAuth token fetches)
+is an httpx2 client from ``guarded_http_client``: the outbound policy checks the resolved address
+right before each connection, redirect hops included. A URL whose host is a refused literal is
+refused before the SDK client is even built, so the error names the policy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import httpx2
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
@@ -24,6 +29,8 @@ from mcp_types import PromptReference, ResourceTemplateReference
 
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
+from infrastructure.network.clients import blocked_cause, guarded_http_client
+from infrastructure.network.egress import EgressBlockedError, EgressGuard
 from infrastructure.upstream.asking import Ask, Askers
 
 __all__ = [
@@ -47,30 +54,39 @@ class UpstreamUnavailableError(Exception):
     """The upstream could not be reached or did not speak MCP."""
 
 
-async def auth_headers(spec: dict[str, Any]) -> dict[str, str]:
+async def auth_headers(spec: dict[str, Any], egress: EgressGuard | None = None) -> dict[str, str]:
+    """The headers that carry the upstream's own credentials (an OAuth token is fetched here).
+
+    Raises: UpstreamUnavailableError (the outbound policy refuses the token URL, or it gives no token)."""
     auth = spec.get("auth") or {"type": "none"}
     if auth["type"] == "bearer":
         return {"Authorization": f"Bearer {auth['token']}"}
     if auth["type"] == "headers":
         return dict(auth["headers"])
     if auth["type"] == "oauth_client_credentials":
-        async with httpx.AsyncClient(timeout=spec.get("timeout_s", 30)) as http:
-            response = await http.post(
-                auth["token_url"],
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": auth["client_id"],
-                    "client_secret": auth["client_secret"],
-                    **({"scope": auth["scope"]} if auth.get("scope") else {}),
-                },
-            )
+        guard = egress or EgressGuard.default()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": auth["client_id"],
+            "client_secret": auth["client_secret"],
+            **({"scope": auth["scope"]} if auth.get("scope") else {}),
+        }
+        try:
+            guard.check_url(auth["token_url"])
+            async with guarded_http_client(guard, timeout=spec.get("timeout_s", 30)) as http:
+                response = await http.post(auth["token_url"], data=form)
+        except EgressBlockedError as exc:
+            raise UpstreamUnavailableError(f"the token URL is {exc}") from None
+        except httpx2.HTTPError as exc:
+            raise UpstreamUnavailableError(f"the token endpoint cannot be reached: {exc}") from None
         if response.status_code != 200 or "access_token" not in response.text:
             raise UpstreamUnavailableError(f"the token endpoint answered HTTP {response.status_code}")
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
     return {}
 
 
-async def make_client(spec: dict[str, Any]) -> Client:
+async def make_client(spec: dict[str, Any], egress: EgressGuard | None = None) -> Client:
+    """An SDK client for the upstream (not yet connected). Raises: UpstreamUnavailableError."""
     transport = spec["transport"]
     timeout = float(spec.get("timeout_s") or 60)
     if transport == "stdio":
@@ -79,14 +95,25 @@ async def make_client(spec: dict[str, Any]) -> Client:
             command=spec["command"], args=list(spec.get("args") or []), env=env, cwd=spec.get("cwd")
         )
         return Client(params, mode="auto", read_timeout_seconds=timeout)
-    headers = await auth_headers(spec)
+    guard = egress or EgressGuard.default()
+    try:
+        guard.check_url(spec["url"])
+    except EgressBlockedError as exc:
+        raise UpstreamUnavailableError(str(exc)) from None
+    headers = await auth_headers(spec, guard)
     if transport == "sse":
         return Client(
-            sse_client(spec["url"], headers=headers, timeout=timeout, sse_read_timeout=300),
+            sse_client(
+                spec["url"],
+                headers=headers,
+                timeout=timeout,
+                sse_read_timeout=300,
+                httpx_client_factory=functools.partial(guarded_http_client, guard),
+            ),
             mode="legacy",
             read_timeout_seconds=timeout,
         )
-    http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(timeout, read=300))
+    http = guarded_http_client(guard, headers=headers, timeout=httpx2.Timeout(timeout, read=300))
     return Client(streamable_http_client(spec["url"], http_client=http), mode="auto", read_timeout_seconds=timeout)
 
 
@@ -107,18 +134,32 @@ async def _all_pages(fetch: Callable[[str | None], Awaitable[Any]], attribute: s
 
 
 def _first_cause(exc: BaseException) -> BaseException:
+    """What to report of a failure: the policy's refusal wherever it is in the chain, else the first cause."""
+    blocked = blocked_cause(exc)
+    if blocked is not None:
+        return blocked
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
 
 
+def _reason(exc: BaseException) -> str:
+    cause = _first_cause(exc)
+    if isinstance(cause, EgressBlockedError | UpstreamUnavailableError):
+        return str(cause)
+    return f"{cause.__class__.__name__}: {cause}"
+
+
 class McpUpstreamConnector:
     """Implements the application's upstream discovery with the SDK client."""
+
+    def __init__(self, egress: EgressGuard | None = None) -> None:
+        self.egress = egress
 
     async def discover(self, spec: dict[str, Any]) -> DiscoveredCatalog:
         """Raises: UpstreamUnavailableError."""
         try:
-            client = await make_client(spec)
+            client = await make_client(spec, self.egress)
             async with asyncio.timeout(float(spec.get("timeout_s") or 60)), client as session:
                 caps = session.server_capabilities
                 tools = await _all_pages(lambda c: session.list_tools(cursor=c), "tools") if caps.tools else []
@@ -141,26 +182,27 @@ class McpUpstreamConnector:
                     resource_templates=templates,
                 )
         except Exception as exc:  # the SDK raises from task groups; report the first cause
-            cause = _first_cause(exc)
-            if isinstance(cause, UpstreamUnavailableError):
-                raise cause from None
-            raise UpstreamUnavailableError(f"{cause.__class__.__name__}: {cause}") from None
+            raise UpstreamUnavailableError(_reason(exc)) from None
 
 
-async def probe(spec: dict[str, Any]) -> tuple[bool, str | None, float]:
+async def probe(spec: dict[str, Any], egress: EgressGuard | None = None) -> tuple[bool, str | None, float]:
     """Connect and initialize once: (reachable, what failed, seconds taken)."""
     started = asyncio.get_running_loop().time()
     try:
-        client = await make_client(spec)
+        client = await make_client(spec, egress)
         async with asyncio.timeout(float(spec.get("timeout_s") or 60)), client:
             pass
     except Exception as exc:  # any failure to connect is the finding, not an error of ours
-        cause = _first_cause(exc)
-        return False, f"{cause.__class__.__name__}: {cause}"[:500], asyncio.get_running_loop().time() - started
+        return False, _reason(exc)[:500], asyncio.get_running_loop().time() - started
     return True, None, asyncio.get_running_loop().time() - started
 
 
-async def watch(spec: dict[str, Any], on_list_changed: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+async def watch(
+    spec: dict[str, Any],
+    on_list_changed: Callable[[], Awaitable[None]],
+    stop: asyncio.Event,
+    egress: EgressGuard | None = None,
+) -> None:
     """Hold a connection and call ``on_list_changed`` when the upstream says its catalog changed."""
     kinds = (
         "notifications/tools/list_changed",
@@ -172,11 +214,14 @@ async def watch(spec: dict[str, Any], on_list_changed: Callable[[], Awaitable[No
         if getattr(getattr(message, "root", message), "method", None) in kinds:
             await on_list_changed()
 
-    client = await make_client(spec)
-    client.message_handler = on_message
-    client.mode = "legacy"  # server-to-client notifications need a session
-    async with client:
-        await stop.wait()
+    try:
+        client = await make_client(spec, egress)
+        client.message_handler = on_message
+        client.mode = "legacy"  # server-to-client notifications need a session
+        async with client:
+            await stop.wait()
+    except Exception as exc:  # the SDK raises from task groups; report the first cause
+        raise UpstreamUnavailableError(_reason(exc)) from None
 
 
 async def subscribe(
@@ -185,6 +230,7 @@ async def subscribe(
     on_updated: Callable[[], Awaitable[None]],
     stop: asyncio.Event,
     live: asyncio.Event | None = None,
+    egress: EgressGuard | None = None,
 ) -> None:
     """Subscribe to one resource of the upstream and call ``on_updated`` on each of its updates, until ``stop``;
     ``live`` is set once the upstream has accepted the subscription."""
@@ -195,19 +241,23 @@ async def subscribe(
         if updated and str(getattr(getattr(root, "params", None), "uri", "")) == uri:
             await on_updated()
 
-    client = await make_client(spec)
-    client.message_handler = on_message
-    client.mode = "legacy"  # legacy sessions carry resources/subscribe on every upstream revision
-    async with client as session:
-        await session.subscribe_resource(uri)
-        if live is not None:
-            live.set()
-        await stop.wait()
+    try:
+        client = await make_client(spec, egress)
+        client.message_handler = on_message
+        client.mode = "legacy"  # legacy sessions carry resources/subscribe on every upstream revision
+        async with client as session:
+            await session.subscribe_resource(uri)
+            if live is not None:
+                live.set()
+            await stop.wait()
+    except Exception as exc:  # the SDK raises from task groups; report the first cause
+        raise UpstreamUnavailableError(_reason(exc)) from None
 
 
 class _Connection:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], egress: EgressGuard | None) -> None:
         self.spec = spec
+        self.egress = egress
         self.askers = Askers(exclusive=spec.get("session_mode") == "per_client")
         self.client: Client | None = None
         self.ready = asyncio.Event()
@@ -218,7 +268,7 @@ class _Connection:
 
     async def _hold(self) -> None:
         try:
-            client = await make_client(self.spec)
+            client = await make_client(self.spec, self.egress)
             client.sampling_callback = self.askers.sampling
             client.elicitation_callback = self.askers.elicitation
             client.list_roots_callback = self.askers.roots
@@ -235,7 +285,7 @@ class _Connection:
     async def session(self) -> Client:
         await asyncio.wait_for(self.ready.wait(), timeout=float(self.spec.get("timeout_s") or 60))
         if self.client is None:
-            raise UpstreamUnavailableError(f"cannot connect: {self.error!r}")
+            raise UpstreamUnavailableError(f"cannot connect: {_reason(self.error) if self.error else 'closed'}")
         return self.client
 
     async def close(self) -> None:
@@ -249,9 +299,10 @@ class UpstreamPool:
     one per downstream client for ``per_client`` upstreams (at most ``max_per_client`` each, oldest closed).
     """
 
-    def __init__(self, max_per_client: int = 256) -> None:
+    def __init__(self, max_per_client: int = 256, egress: EgressGuard | None = None) -> None:
         self._connections: dict[tuple[str, int, str], _Connection] = {}
         self.max_per_client = max_per_client
+        self.egress = egress or EgressGuard.default()
 
     def _connection(self, spec: dict[str, Any], version: int, client_key: str) -> _Connection:
         key = (spec["id"], version, client_key)
@@ -263,7 +314,7 @@ class UpstreamPool:
                 stale += mine[: max(0, len(mine) - self.max_per_client + 1)]
             for old_key in stale:
                 asyncio.create_task(self._connections.pop(old_key).close())  # noqa: RUF006 - fire and forget
-            connection = self._connections[key] = _Connection(spec)
+            connection = self._connections[key] = _Connection(spec, self.egress)
         return connection
 
     async def _drop(self, key: tuple[str, int, str], connection: _Connection) -> None:

@@ -90,9 +90,9 @@ def test_a_slow_api_gives_a_timeout_error(echo: str) -> None:
 
 
 def test_link_local_and_metadata_addresses_are_refused_before_any_request() -> None:
-    with pytest.raises(ToolCallError, match="blocked"):
+    with pytest.raises(ToolCallError, match="outbound connection policy"):
         call(RestToolCaller(FakeCipher()), tool("http://169.254.169.254/latest/meta-data"), {})
-    with pytest.raises(ToolCallError, match="blocked"):
+    with pytest.raises(ToolCallError, match="outbound connection policy"):
         call(RestToolCaller(FakeCipher()), tool("http://metadata.google.internal/x"), {})
 
 
