@@ -152,6 +152,9 @@ class UpstreamForwarder:
             # Connections are keyed by the settings they were made with, not by the upstream's version:
             # a health transition or a refresh must not drop the sessions of stateful upstreams.
             cached = self._upstreams[key] = _Upstream(spec, connection_fingerprint(upstream["doc"]))
+            previous = self._latest.get(upstream["id"])
+            if previous is not None and previous.fingerprint == cached.fingerprint:  # the same credentials
+                cached.auth, cached.auth_at = previous.auth, previous.auth_at
         self._latest[upstream["id"]] = cached
         return cached, source["original"]
 

@@ -382,6 +382,13 @@ def test_an_upstream_behind_oauth_client_credentials_gets_a_token_from_its_issue
     seen = asyncio.run(run())
     assert seen[0] == seen[1]
     assert seen[0].startswith("Bearer issued-")
+    # a new version of the upstream with the same connection settings (as a health event makes) keeps the token
+    fetched = len(grants)
+    changed = gateway.call("PATCH", f"/upstreams/{written['id']}", json={"description": "renamed in a note"})
+    assert changed.status_code == 200, changed.text
+    gateway.wait(changed.json()["position"])
+    assert asyncio.run(run()) == seen
+    assert len(grants) == fetched
     assert grants[-1] == {
         "grant_type": "client_credentials",
         "client_id": "gw",
