@@ -14,10 +14,10 @@ from api import cli_audit, cli_contextforge, cli_events
 from api.bootstrap import DEFAULT_TENANT, first_start
 from api.cli_common import CLI_ACTOR, settings_from, with_runtime
 from api.runtime import Runtime, build_runtime, connect, migrate
-from application.errors import ApplicationError
+from application.errors import ApplicationError, StoreUnavailableError
 from application.ports import ItemFilter
 from domain.envelope import Envelope
-from infrastructure.database_errors import UNREACHABLE_ERRORS
+from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
 from infrastructure.settings import SettingsError
 
 __all__ = ["main"]
@@ -219,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ledgergate: invalid setting: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailableError as exc:
+        print(f"ledgergate: cannot reach the database: {reason(exc.__cause__ or exc)}", file=sys.stderr)
+        return 1
     except ApplicationError as exc:
         print(f"ledgergate: {exc.detail}", file=sys.stderr)
         return 1

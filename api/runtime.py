@@ -14,7 +14,7 @@ from infrastructure.auth.jwt_tokens import JwtCodec
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
-from infrastructure.eventstore import event_store_env, instance_id, log_reader, postgres_waker
+from infrastructure.eventstore import attach_health, event_store_env, instance_id, log_reader, postgres_waker
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.log_signal import RedisLogSignal
 from infrastructure.settings import Settings
@@ -24,6 +24,7 @@ from infrastructure.sql.catalog_view import SqlCatalogView
 from infrastructure.sql.connector import SqlConnector
 from infrastructure.sql.migrator import apply_migrations
 from infrastructure.sqlite.connector import SQLiteConnector
+from infrastructure.store_health import StoreHealth
 from infrastructure.stored_records import StoreEventLog
 from projections.audit_log import AUDIT_PROJECTION, AuditProjector
 from projections.hot_catalog import HotCatalogs
@@ -35,10 +36,10 @@ __all__ = ["Runtime", "build_runtime", "connect", "migrate"]
 log = logging.getLogger("ledgergate")
 
 
-def connect(settings: Settings) -> SqlConnector:
+def connect(settings: Settings, health: StoreHealth | None = None) -> SqlConnector:
     if settings.database.kind == "sqlite":
-        return SQLiteConnector(settings.database.sqlite_path)
-    return PostgresConnector(settings.database.conninfo(), settings.database.schema)
+        return SQLiteConnector(settings.database.sqlite_path, health)
+    return PostgresConnector(settings.database.conninfo(), settings.database.schema, health=health)
 
 
 def migrate(settings: Settings, connector: SqlConnector) -> list[str]:
@@ -69,6 +70,7 @@ class Runtime:
     archive: ArchiveService
     follower: Follower | None = None
     hot: HotCatalogs | None = None
+    health: StoreHealth = field(default_factory=StoreHealth)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -83,7 +85,8 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
     keys = InstanceKeys(settings.data_dir)
-    connector = connect(settings)
+    health = StoreHealth()  # one for the process's every connection to the database: one log line per outage
+    connector = connect(settings, health)
     if run_migrations:
         migrate(settings, connector)
     codec = JwtCodec(keys.jwt_key)
@@ -108,6 +111,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         on_saved=on_saved,
         resource_max_bytes=settings.resource_max_bytes,
     )
+    attach_health(registry, health)
     catalog = SqlCatalogQueries(connector)
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
@@ -142,13 +146,15 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         audit_log=audit_log,
         audit_projector=audit_projector,
         archive=archive,
+        health=health,
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal
     if follow:
         wakers = []
         if settings.database.kind == "postgres":
-            wakers.append(postgres_waker(settings.database.conninfo(), registry.recorder.channel_name))  # type: ignore[attr-defined]
+            channel = registry.recorder.channel_name  # type: ignore[attr-defined]
+            wakers.append(postgres_waker(settings.database.conninfo(), channel, health))
         if signal is not None:
             wakers.append(signal.waker())
         poll_s = settings.poll_ms / 1000 if settings.poll_ms else (1.0 if wakers else 0.1)
