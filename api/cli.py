@@ -14,6 +14,7 @@ from api import cli_audit, cli_contextforge, cli_events
 from api.bootstrap import DEFAULT_TENANT, first_start
 from api.cli_common import CLI_ACTOR, settings_from, with_runtime
 from api.runtime import Runtime, build_runtime, connect, migrate
+from api.serve_checks import CannotServeError, check_before_serving
 from application.errors import ApplicationError, StoreUnavailableError
 from application.ports import ItemFilter
 from domain.envelope import Envelope
@@ -28,6 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import Interfaces
 
     settings = settings_from(args)
+    check_before_serving(settings)  # before the first start: a refused start leaves nothing behind
     runtime = build_runtime(settings, follow=False)
     try:
         started = first_start(runtime)
@@ -219,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ledgergate: invalid setting: {exc}", file=sys.stderr)
         return 2
+    except CannotServeError as exc:
+        print(f"ledgergate: cannot serve: {exc}", file=sys.stderr)
+        return 1
     except StoreUnavailableError as exc:
         print(f"ledgergate: cannot reach the database: {reason(exc.__cause__ or exc)}", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ class StoreHealth:
     def __init__(self) -> None:
         self._down_since: float | None = None
         self._last_success = 0.0
+        self._outage_logged = False
         self._lock = threading.Lock()
         self._listeners: list[Callable[[bool], None]] = []
 
@@ -50,16 +51,19 @@ class StoreHealth:
         self._listeners.append(listener)
 
     def failed(self, exc: BaseException, started: float | None = None) -> None:
-        """``started``: when the failed call began (``time.monotonic()``)."""
+        """``started``: when the failed call began (``time.monotonic()``). Before the database was ever
+        reached there is no outage to log: the caller reports its failure to start."""
         with self._lock:
             if self._down_since is not None or (started is not None and started < self._last_success):
                 return
             self._down_since = time.monotonic()
-        log.warning(
-            "the database is unreachable (%s): MCP is served from memory, REST calls that need the database "
-            "answer 503 until it is back",
-            reason(exc),
-        )
+            self._outage_logged = self._last_success > 0
+        if self._outage_logged:
+            log.warning(
+                "the database is unreachable (%s): MCP is served from memory, REST calls that need the database "
+                "answer 503 until it is back",
+                reason(exc),
+            )
         self._changed(False)
 
     def succeeded(self) -> None:
@@ -69,9 +73,10 @@ class StoreHealth:
         with self._lock:
             if self._down_since is None:
                 return
-            down_s = time.monotonic() - self._down_since
+            down_s, logged = time.monotonic() - self._down_since, self._outage_logged
             self._down_since = None
-        log.warning("the database is reachable again after %.1f s", down_s)
+        if logged:
+            log.warning("the database is reachable again after %.1f s", down_s)
         self._changed(True)
 
     def _changed(self, reachable: bool) -> None:

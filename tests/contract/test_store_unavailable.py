@@ -36,6 +36,8 @@ def test_the_health_logs_one_line_when_the_database_goes_and_one_when_it_is_back
     changes: list[bool] = []
     health.add_listener(changes.append)
     caplog.set_level(logging.INFO, logger="ledgergate.store")
+    with reported(health):
+        pass  # the database was reached once: what follows is an outage
     lost = psycopg.OperationalError("server closed the connection unexpectedly")
     for _ in range(50):
         with pytest.raises(StoreUnavailableError), reported(health):
@@ -48,6 +50,17 @@ def test_the_health_logs_one_line_when_the_database_goes_and_one_when_it_is_back
     lines = store_lines(caplog)
     assert len(lines) == 2 and "unreachable" in lines[0] and "server closed" in lines[0]
     assert "reachable again" in lines[1]
+
+
+def test_a_database_never_reached_is_not_logged_as_an_outage(caplog: pytest.LogCaptureFixture) -> None:
+    health = StoreHealth()
+    caplog.set_level(logging.INFO, logger="ledgergate.store")
+    with pytest.raises(StoreUnavailableError), reported(health):
+        raise psycopg.OperationalError("connection refused")
+    assert not health.reachable  # the caller reports the failure to start; there was no outage
+    with reported(health):
+        pass
+    assert health.reachable and store_lines(caplog) == []
 
 
 def test_a_failure_of_a_call_that_began_before_the_latest_success_does_not_mark_the_database_down() -> None:
