@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -260,10 +261,11 @@ def postgres_waker(
     def run(wake: threading.Event, stopped: threading.Event) -> None:
         pause = LISTEN_RETRY_S[0]
         while not stopped.is_set():
+            started = time.monotonic()
             try:
                 with reported(health), psycopg.connect(conninfo, autocommit=True, **connection_options()) as conn:
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
-                    health.succeeded()
+                    health.succeeded(started)
                     wake.set()
                     pause = LISTEN_RETRY_S[0]
                     while not stopped.is_set():

@@ -5,8 +5,10 @@ fails because the database can't be reached marks it down and becomes ``StoreUna
 call that succeeds marks it up. While it is down, callers wait only briefly for a pooled connection
 (``pool_wait_s``), so a request is refused in well under a second instead of queueing behind the
 outage; the pools keep reconnecting, and the first call that gets through brings the normal wait back.
-A failure of a call that began before the latest success says nothing new (it may have waited with the
-short wait while the pool was reconnecting) and does not mark the database down again.
+A call's outcome counts only if the call began after the latest change it would undo: a failure of a
+call that began before the latest success (it may have waited with the short wait while the pool was
+reconnecting) does not mark the database down again, nor a success of a call that began before it was
+marked down (answered just before the server went away) mark it up: one line per transition.
 """
 
 from __future__ import annotations
@@ -66,12 +68,14 @@ class StoreHealth:
             )
         self._changed(False)
 
-    def succeeded(self) -> None:
+    def succeeded(self, started: float | None = None) -> None:
+        """``started``: when the call began; one that began before the database was marked down (it was
+        answered just before the server went away) does not mark it up again."""
         self._last_success = time.monotonic()
         if self._down_since is None:  # the common case, without the lock
             return
         with self._lock:
-            if self._down_since is None:
+            if self._down_since is None or (started is not None and started < self._down_since):
                 return
             down_s, logged = time.monotonic() - self._down_since, self._outage_logged
             self._down_since = None
@@ -102,4 +106,4 @@ def reported(health: StoreHealth) -> Iterator[None]:
             raise
         health.failed(exc, started)
         raise unavailable() from exc
-    health.succeeded()
+    health.succeeded(started)

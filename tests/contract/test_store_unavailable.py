@@ -4,9 +4,11 @@ log line per change of the store's health; every other database error stays what
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,10 +17,13 @@ from psycopg_pool import PoolTimeout
 
 from application.errors import StoreUnavailableError
 from application.registry import Registry
+from infrastructure.crypto import tenant_cipher
+from infrastructure.crypto.tenant_cipher import TenantCipher
 from infrastructure.database_errors import is_unreachable
 from infrastructure.eventstore import event_store_env
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.settings import DatabaseUrl
+from infrastructure.sql.migrator import apply_migrations
 from infrastructure.sqlite.connector import SQLiteConnector
 from infrastructure.store_health import StoreHealth, reported
 from tests.application.fakes import FakeCipher, FakeSigner
@@ -72,6 +77,17 @@ def test_a_failure_of_a_call_that_began_before_the_latest_success_does_not_mark_
     assert health.reachable
     health.failed(PoolTimeout("couldn't get a connection after 5.00 sec"), time.monotonic())
     assert not health.reachable
+
+
+def test_a_success_of_a_call_that_began_before_the_database_was_marked_down_does_not_mark_it_up() -> None:
+    health = StoreHealth()
+    health.succeeded()
+    began = time.monotonic()  # a query in flight when the server went away, answered just before it did
+    health.failed(psycopg.OperationalError("server closed the connection unexpectedly"), time.monotonic())
+    health.succeeded(began)
+    assert not health.reachable
+    health.succeeded(time.monotonic())
+    assert health.reachable
 
 
 @pytest.mark.parametrize(
@@ -152,3 +168,34 @@ def test_a_sqlite_file_that_cannot_be_opened_is_store_unavailable(tmp_path: Path
     with pytest.raises(StoreUnavailableError):
         connector.ping()
     assert not connector.health.reachable
+
+
+class SwitchableConnector:
+    """A real SQLite connector whose reads fail as an unreachable database's do while ``down``."""
+
+    def __init__(self, inner: SQLiteConnector) -> None:
+        self.inner = inner
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read(self) -> Any:
+        if self.down:
+            raise StoreUnavailableError("the database cannot be reached right now; try again shortly")
+        return self.inner.read()
+
+
+def test_secrets_stay_readable_with_the_key_a_process_had_while_the_database_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlite = SQLiteConnector(str(tmp_path / "keys.db"))
+    apply_migrations(sqlite)
+    connector = SwitchableConnector(sqlite)
+    cipher = TenantCipher(connector, secrets.token_bytes(32))  # type: ignore[arg-type]
+    sealed = cipher.encrypt("acme", "k-123")
+    monkeypatch.setattr(tenant_cipher, "CACHE_S", 0.0)  # every use asks the table again
+    connector.down = True
+    assert cipher.decrypt("acme", sealed) == "k-123"
+    with pytest.raises(StoreUnavailableError):  # a tenant whose key this process never had can't be served
+        cipher.encrypt("globex", "x")
