@@ -64,7 +64,7 @@ TITLES = {
     422: "Invalid value",
     500: "Internal error",
     502: "Bad gateway",
-    503: "Not ready",
+    503: "Service unavailable",
 }
 
 

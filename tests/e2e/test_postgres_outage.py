@@ -162,6 +162,8 @@ def refused_cleanly(response: httpx.Response) -> str | None:
         return f"503 without a Retry-After: {dict(response.headers)}"
     if not response.headers.get("content-type", "").startswith("application/problem+json"):
         return f"503 that is not a problem document: {response.text[:200]}"
+    if response.json().get("type") != "urn:ledgergate:problem:store-unavailable":
+        return f"503 of another kind: {response.text[:200]}"
     return None
 
 
