@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.api.conftest import ServerProcess, start_server
@@ -345,3 +346,84 @@ def test_a_postgres_restart_under_load_loses_no_acknowledged_write_and_heals_by_
     assert (len(outages), len(recoveries)) == (1, 1), "\n".join(outages + recoveries)
     errors = [line for line in log.splitlines() if '"level":"ERROR"' in line or "Traceback" in line]
     assert not errors, log[log.find(errors[0]) :][:5000]
+
+
+def terminate_client_connections(cluster: PrivatePostgres) -> int:
+    """What an administrator's ``pg_terminate_backend`` or a proxy's idle cut does: every client connection
+    but this one is closed by the server, which stays up. Returns how many were closed."""
+    with psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_connections_the_database_drops_are_replaced_by_themselves_and_calls_in_flight_get_a_clean_503(
+    tmp_path: Path, cluster: PrivatePostgres
+) -> None:
+    with echo_service() as echo:
+        server = start_server(tmp_path / "data", cluster.url, LEDGERGATE_SSRF_ALLOWED_HOSTS="127.0.0.1")
+        load = Load(server=server, token=(tmp_path / "data" / "admin-token").read_text().strip())
+        tool = {
+            "name": "echo",
+            "input_schema": {"type": "object"},
+            "integration": {"method": "POST", "url": echo + "/echo"},
+        }
+        threads: list[threading.Thread] = []
+        try:
+            created = httpx.post(server.url + "/v1/tenants/default/tools", json=tool, headers=load.headers, timeout=30)
+            assert created.status_code == 201, created.text
+            all_tool_names(load, created.json()["position"])
+            threads = [
+                threading.Thread(target=mcp_client, args=(load,), daemon=True),
+                threading.Thread(target=writer, args=(load, "w"), daemon=True),
+                threading.Thread(target=reader, args=(load,), daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            wait_until(lambda: load.writes.count("before", "ok") >= 5, "load before the cuts")
+            load.phase = "outage"
+            closed = 0
+            for _ in range(3):  # each cut while the gateway is busy; writes resume after each
+                done = load.writes.count("outage", "ok")
+                closed += terminate_client_connections(cluster)
+                wait_until(lambda done=done: load.writes.count("outage", "ok") >= done + 5, "writes after a cut")
+            load.phase = "after"
+            wait_until(
+                lambda: load.writes.count("after", "ok") >= 5 and load.reads.count("after", "ok") >= 5, "load after"
+            )
+        finally:
+            load.stopped.set()
+            for thread in threads:
+                thread.join(timeout=TIMEOUT_S + 5)
+        try:
+            late = {**tool, "name": "after_the_cuts"}
+            created = httpx.post(server.url + "/v1/tenants/default/tools", json=late, headers=load.headers, timeout=30)
+            assert created.status_code == 201, created.text
+            with httpx.Client(timeout=TIMEOUT_S) as http:
+                session = open_legacy_session(http, load)
+
+                def listed() -> bool:
+                    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+                    tools = mcp_post(http, load, body, session).json()["result"]["tools"]
+                    return "after_the_cuts" in [t["name"] for t in tools]
+
+                wait_until(listed, "a write after the cuts in tools/list", timeout_s=30)
+            present = all_tool_names(load, max(load.acknowledged.values()))
+        finally:
+            server.stop()
+
+    summary = {
+        "connections_closed": closed,
+        **{
+            f"{kind}_{p}": dict(t.outcomes[p])
+            for kind, t in (("mcp", load.mcp), ("writes", load.writes), ("reads", load.reads))
+            for p in PHASES
+        },
+    }
+    print("postgres connections cut:", json.dumps(summary))
+    assert closed >= 3  # the store's pool, the read pool and the LISTEN connection at least once
+    for kind, tally in (("MCP", load.mcp), ("writes", load.writes), ("reads", load.reads)):
+        assert sum(tally.outcomes[p]["failed"] for p in PHASES) == 0, f"{kind}: {tally.problems}"
+    assert not set(load.acknowledged) - present
