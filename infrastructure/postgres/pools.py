@@ -1,8 +1,9 @@
 """How our PostgreSQL connection pools behave when the database goes away and comes back.
 
-- A connection that sat idle for over a second is pinged before it is handed out (HikariCP's "alive
+- A connection that sat idle for over ``idle_s`` is pinged before it is handed out (HikariCP's "alive
   bypass window"): after a database restart every idle connection is dead, and no request should be
-  the one to find out. Connections in steady use are not pinged, so the hot path pays nothing.
+  the one to find out. The read pool skips connections used within the last second, so its hot path
+  pays nothing; the event store's pings every one (``idle_s=0``), since its writes are not retried.
 - New connections give up after ``CONNECT_TIMEOUT_S``, and TCP keepalives notice a peer that vanished
   without closing (a network cut) in about half a minute: no call hangs on a dead socket.
 - A failed reconnection is given up after ``RECONNECT_TIMEOUT_S`` instead of psycopg_pool's five
