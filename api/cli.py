@@ -13,8 +13,9 @@ from api import cli_audit, cli_contextforge, cli_events, cli_tokens
 from api.bootstrap import announce, first_start
 from api.cli_common import settings_from, with_runtime
 from api.runtime import Runtime, build_runtime, connect, migrate
-from application.errors import ApplicationError
-from infrastructure.database_errors import UNREACHABLE_ERRORS
+from api.serve_checks import CannotServeError, check_before_serving
+from application.errors import ApplicationError, StoreUnavailableError
+from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
 from infrastructure.settings import SettingsError
 
 __all__ = ["main"]
@@ -25,6 +26,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import Interfaces
 
     settings = settings_from(args)
+    check_before_serving(settings)  # before the first start: a refused start leaves nothing behind
     runtime = build_runtime(settings, follow=False)
     try:
         started = first_start(runtime)
@@ -157,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ledgergate: invalid setting: {exc}", file=sys.stderr)
         return 2
+    except CannotServeError as exc:
+        print(f"ledgergate: cannot serve: {exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailableError as exc:
+        print(f"ledgergate: cannot reach the database: {reason(exc.__cause__ or exc)}", file=sys.stderr)
+        return 1
     except ApplicationError as exc:
         print(f"ledgergate: {exc.detail}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@ from application.errors import (
     GoneError,
     NotFoundError,
     NotReadyError,
+    StoreUnavailableError,
     UnauthorizedError,
     UpstreamUnavailableError,
     ValidationError,
@@ -37,6 +38,7 @@ STATUS: dict[type[ApplicationError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     NotReadyError: 503,
+    StoreUnavailableError: 503,
     UpstreamUnavailableError: 502,
 }
 HTTP_PROBLEMS = {
@@ -62,7 +64,7 @@ TITLES = {
     422: "Invalid value",
     500: "Internal error",
     502: "Bad gateway",
-    503: "Not ready",
+    503: "Service unavailable",
 }
 
 
@@ -88,7 +90,7 @@ def problem(
 def _application_error(request: Request[Any, Any, Any], exc: ApplicationError) -> Response[dict[str, Any]]:
     status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
     headers = {}
-    if isinstance(exc, NotReadyError):
+    if isinstance(exc, NotReadyError | StoreUnavailableError):
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="ledgergate"'

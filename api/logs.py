@@ -29,9 +29,15 @@ class JsonFormatter(logging.Formatter):
 QUIET = ("httpx", "httpx2", "httpcore", "httpcore2", "mcp", "uvicorn.access")
 
 
+#: Libraries that log every failed reconnection during an outage, which the store's health logs once.
+QUIET_IN_OUTAGES = ("psycopg.pool",)
+
+
 def configure_logging(level: str) -> None:
     for name in QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    for name in QUIET_IN_OUTAGES:
+        logging.getLogger(name).setLevel(max(logging.ERROR, logging.getLevelName(level)))
     root = logging.getLogger("ledgergate")
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)

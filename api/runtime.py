@@ -15,7 +15,7 @@ from infrastructure.auth.jwt_tokens import JwtCodec
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
-from infrastructure.eventstore import event_store_env, instance_id, log_reader, postgres_waker
+from infrastructure.eventstore import attach_health, event_store_env, instance_id, log_reader, postgres_waker
 from infrastructure.network.egress import EgressGuard
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.health import RedisHealth
@@ -27,6 +27,7 @@ from infrastructure.sql.catalog_view import SqlCatalogView
 from infrastructure.sql.connector import SqlConnector
 from infrastructure.sql.migrator import apply_migrations
 from infrastructure.sqlite.connector import SQLiteConnector
+from infrastructure.store_health import StoreHealth
 from infrastructure.stored_records import StoreEventLog
 from projections.audit_log import AUDIT_PROJECTION, AuditProjector
 from projections.hot_catalog import HotCatalogs
@@ -38,10 +39,10 @@ __all__ = ["Runtime", "build_runtime", "connect", "migrate"]
 log = logging.getLogger("ledgergate")
 
 
-def connect(settings: Settings) -> SqlConnector:
+def connect(settings: Settings, health: StoreHealth | None = None) -> SqlConnector:
     if settings.database.kind == "sqlite":
-        return SQLiteConnector(settings.database.sqlite_path)
-    return PostgresConnector(settings.database.conninfo(), settings.database.schema)
+        return SQLiteConnector(settings.database.sqlite_path, health)
+    return PostgresConnector(settings.database.conninfo(), settings.database.schema, health=health)
 
 
 def migrate(settings: Settings, connector: SqlConnector) -> list[str]:
@@ -74,6 +75,7 @@ class Runtime:
     hot: HotCatalogs | None = None
     #: every connection made on a tenant's behalf goes through it (the registry checks URLs with its policy)
     egress: EgressGuard = field(default_factory=EgressGuard.default)
+    health: StoreHealth = field(default_factory=StoreHealth)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -88,7 +90,8 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
     keys = InstanceKeys(settings.data_dir)
-    connector = connect(settings)
+    health = StoreHealth()  # one for the process's every connection to the database: one log line per outage
+    connector = connect(settings, health)
     if run_migrations:
         migrate(settings, connector)
     codec = JwtCodec(keys.jwt_key)
@@ -118,6 +121,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         settings.ssrf_allow_loopback, settings.ssrf_allow_private, settings.ssrf_allowed_hosts
     )
     registry.egress = egress
+    attach_health(registry, health)
     catalog = SqlCatalogQueries(connector)
     view = SqlCatalogView(connector)
     projector = CatalogProjector(view, log_reader(registry))
@@ -153,6 +157,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         audit_projector=audit_projector,
         archive=archive,
         egress=EgressGuard(egress),
+        health=health,
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal
@@ -160,7 +165,8 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     if follow:
         wakers = []
         if settings.database.kind == "postgres":
-            wakers.append(postgres_waker(settings.database.conninfo(), registry.recorder.channel_name))  # type: ignore[attr-defined]
+            channel = registry.recorder.channel_name  # type: ignore[attr-defined]
+            wakers.append(postgres_waker(settings.database.conninfo(), channel, health))
         if signal is not None:
             wakers.append(signal.waker())
         poll_s = settings.poll_ms / 1000 if settings.poll_ms else (1.0 if wakers else 0.1)

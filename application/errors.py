@@ -11,6 +11,7 @@ __all__ = [
     "GoneError",
     "NotFoundError",
     "NotReadyError",
+    "StoreUnavailableError",
     "ToolCallError",
     "UnauthorizedError",
     "UpstreamUnavailableError",
@@ -74,6 +75,17 @@ class NotReadyError(ApplicationError):
     problem = "position-not-reached"
 
     def __init__(self, detail: str, retry_after_s: int = 1, **extra: object) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailableError(ApplicationError):
+    """The database cannot be reached (stopped, restarting, connection lost): nothing was written. A write
+    that was under way when the connection broke may still have been committed; reading it back tells."""
+
+    problem = "store-unavailable"
+
+    def __init__(self, detail: str, retry_after_s: int = 2, **extra: object) -> None:
         super().__init__(detail, **extra)
         self.retry_after_s = retry_after_s
 

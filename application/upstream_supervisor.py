@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
-from application.errors import ApplicationError
+from application.errors import ApplicationError, StoreUnavailableError
 from application.registry import Registry
 from application.secrets import unseal
 from application.upstream_service import UpstreamService
@@ -84,6 +84,8 @@ class UpstreamSupervisor:
             while not stopped.is_set():
                 try:
                     await self.tick()
+                except StoreUnavailableError:
+                    pass  # leases live in the database: supervision resumes with it (its outage is logged once)
                 except Exception:
                     log.exception("upstream supervision failed; continuing")
                 with contextlib.suppress(TimeoutError):

@@ -1,10 +1,20 @@
-"""The event store: settings for the ``eventsourcing`` library, reading the log, waking followers."""
+"""The event store: settings for the ``eventsourcing`` library, reading the log, waking followers.
+
+Our recorders are the library's with two changes at the boundary: every call reports to the store's
+health, an unreachable database becoming ``StoreUnavailableError`` at once, and the library's own
+retries (ten attempts, 0.2 s apart, each waiting for a pooled connection) are not made. Reads are retried
+by their callers (the follower, a client told ``Retry-After``); a write whose connection broke is never
+sent again behind the caller's back, because it may have been committed before the answer was lost, and
+a second attempt would then fail as a conflict or apply twice. Stale pooled connections, the reason the
+library retries, are pinged before use instead (``infrastructure/postgres/pools.py``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -12,16 +22,23 @@ from typing import Any
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
+from application.errors import StoreUnavailableError
 from infrastructure.crypto.keys import InstanceKeys
+from infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
 from infrastructure.settings import DatabaseUrl
+from infrastructure.store_health import DOWN_POOL_WAIT_S, POOL_WAIT_S, StoreHealth, reported
 from infrastructure.stored_records import StoreEventLog, tenant_expression
 
 __all__ = [
     "LogReader",
+    "ReportingSQLiteRecorder",
+    "ResilientPostgresFactory",
     "TenantIndexedPostgresRecorder",
+    "attach_health",
     "event_store_env",
     "instance_id",
     "log_reader",
@@ -36,14 +53,59 @@ def instance_id(settings: Any) -> str:
     return "lg-" + hashlib.sha256(b"instance-id:" + InstanceKeys(settings.data_dir).master_key).hexdigest()[:16]
 
 
-class TenantIndexedPostgresRecorder(PostgresApplicationRecorder):
+def _without_retries(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The library's method without its ``@retry`` wrapper (functools.wraps keeps the original)."""
+    return getattr(method, "__wrapped__", method)
+
+
+class ResilientPostgresFactory(PostgresFactory):
+    """The library's factory, its datastore given a pool that pings connections before use, reconnects
+    promptly and connects with timeouts and keepalives (``infrastructure/postgres/pools.py``). The
+    library's pool is replaced before it was ever opened; everything else is the library's."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        library = self.datastore.pool
+        # Every connection is pinged before use, not only idle ones: writes are not retried (see above), so a
+        # connection the server closed a moment ago must not reach one. One round trip, ~1% of a write.
+        ping = PingWhenIdle(idle_s=0.0)
+        self.datastore.pool = ConnectionPool(
+            connection_class=library.connection_class,
+            kwargs={**(library.kwargs if isinstance(library.kwargs, dict) else {}), **connection_options()},
+            min_size=library.min_size,
+            max_size=library.max_size,
+            open=False,
+            configure=self.datastore.after_connect_func(),
+            check=ping.check,
+            reset=ping.reset,
+            name="ledgergate-store",
+            timeout=POOL_WAIT_S,
+            max_waiting=library.max_waiting,
+            max_lifetime=library.max_lifetime,
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
+        )
+
+
+class _Reporting:
+    """Report each call of the recorder to the store's health (see the module's docstring)."""
+
+    health: StoreHealth
+
+    def _reported(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with reported(self.health):
+            return _without_retries(method)(self, *args, **kwargs)
+
+
+class TenantIndexedPostgresRecorder(_Reporting, PostgresApplicationRecorder):
     """The library's recorder plus an index on (event tenant, position), created with its tables.
 
     Per-tenant reads (export of a tenant, point-in-time catalogs) then scan only the tenant's rows
-    instead of the whole log. Its inserts, reads and lock are the library's, unchanged."""
+    instead of the whole log. Its inserts, reads and lock are the library's, reported to the health."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
+        self.health = StoreHealth()
+        with reported(self.health):  # the library reads the database's composite types here
+            super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.append(
             pgsql.SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (({}), notification_id)").format(
                 pgsql.Identifier(f"{events_table_name}_tenant_idx"),
@@ -53,6 +115,49 @@ class TenantIndexedPostgresRecorder(PostgresApplicationRecorder):
             )
         )
 
+    def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
+        return self._reported(PostgresApplicationRecorder.insert_events, stored_events, **kwargs)
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reported(PostgresApplicationRecorder.select_events, *args, **kwargs)
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reported(PostgresApplicationRecorder.select_notifications, *args, **kwargs)
+
+    def max_notification_id(self) -> Any:
+        return self._reported(PostgresApplicationRecorder.max_notification_id)
+
+
+class ReportingSQLiteRecorder(_Reporting, SQLiteApplicationRecorder):
+    """The library's SQLite recorder; a database locked past its timeout is reported like an outage."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.health = StoreHealth()
+
+    def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
+        return self._reported(SQLiteApplicationRecorder.insert_events, stored_events, **kwargs)
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reported(SQLiteApplicationRecorder.select_events, *args, **kwargs)
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        return self._reported(SQLiteApplicationRecorder.select_notifications, *args, **kwargs)
+
+    def max_notification_id(self) -> Any:
+        return self._reported(SQLiteApplicationRecorder.max_notification_id)
+
+
+def attach_health(app: Application[Any], health: StoreHealth) -> None:
+    """Make the application's recorder report to ``health``, and its pool wait briefly while it is down."""
+    recorder = app.recorder
+    if isinstance(recorder, _Reporting):
+        recorder.health = health
+    pool = getattr(getattr(recorder, "datastore", None), "pool", None)
+    if isinstance(pool, ConnectionPool):
+        # The library asks its pool for connections without a timeout of its own: the pool's is used.
+        health.add_listener(lambda reachable: setattr(pool, "timeout", POOL_WAIT_S if reachable else DOWN_POOL_WAIT_S))
+
 
 def event_store_env(database: DatabaseUrl) -> dict[str, str]:
     if database.kind == "sqlite":
@@ -60,9 +165,10 @@ def event_store_env(database: DatabaseUrl) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database.sqlite_path,
             "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": "infrastructure.eventstore:ReportingSQLiteRecorder",
         }
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "infrastructure.eventstore:ResilientPostgresFactory",
         "POSTGRES_DBNAME": database.dbname,
         "POSTGRES_HOST": database.host,
         "POSTGRES_PORT": str(database.port),
@@ -140,20 +246,38 @@ def log_reader(app: Application[Any]) -> LogReader:
     return LogReader(app)
 
 
-def postgres_waker(conninfo: str, channel: str) -> Callable[[threading.Event, threading.Event], None]:
-    """A waker thread body: LISTEN on the store's channel and wake the follower on each NOTIFY."""
+#: Pauses between attempts to listen again after the connection was lost: doubling, capped.
+LISTEN_RETRY_S = (0.1, 2.0)
+
+
+def postgres_waker(
+    conninfo: str, channel: str, health: StoreHealth | None = None
+) -> Callable[[threading.Event, threading.Event], None]:
+    """A waker thread body: LISTEN on the store's channel and wake the follower on each NOTIFY.
+
+    A lost connection (the database restarted, the network dropped) is opened again with growing pauses,
+    for as long as the process runs; each new LISTEN wakes the follower, which reads from its position,
+    so a NOTIFY missed meanwhile costs nothing. The outage itself is logged once, by ``health``."""
+    health = health or StoreHealth()
 
     def run(wake: threading.Event, stopped: threading.Event) -> None:
+        pause = LISTEN_RETRY_S[0]
         while not stopped.is_set():
+            started = time.monotonic()
             try:
-                with psycopg.connect(conninfo, autocommit=True) as conn:
+                with reported(health), psycopg.connect(conninfo, autocommit=True, **connection_options()) as conn:
                     conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+                    health.succeeded(started)
                     wake.set()
+                    pause = LISTEN_RETRY_S[0]
                     while not stopped.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
                             wake.set()
+            except StoreUnavailableError:
+                log.debug("LISTEN connection lost; listening again in %.1f s", pause)
             except psycopg.Error:
-                log.warning("LISTEN connection lost; reconnecting", exc_info=True)
-                stopped.wait(1.0)
+                log.warning("LISTEN failed; listening again in %.1f s", pause, exc_info=True)
+            stopped.wait(pause)
+            pause = min(pause * 2, LISTEN_RETRY_S[1])
 
     return run

@@ -7,7 +7,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +19,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
 from application.event_archive import ArchiveError, StoredRecord
+from infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["StoreEventLog", "tenant_expression", "tenant_marker"]
 
@@ -160,7 +161,7 @@ class StoreEventLog:
                 pgsql.Identifier(recorder.events_table_name),
                 tenant_expression(),
             )
-            with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            with self._reported(), recorder.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(
                     statement,
                     (json.dumps(tenant_id, ensure_ascii=False)[1:-1].encode(), after, stop, limit),
@@ -179,7 +180,7 @@ class StoreEventLog:
                 f"{recorder.events_table_name} WHERE rowid > ? AND rowid <= ? AND instr(state, ?) > 0 "
                 "ORDER BY rowid LIMIT ?"
             )
-            with recorder.datastore.transaction(commit=False) as cursor:
+            with self._reported(), recorder.datastore.transaction(commit=False) as cursor:
                 cursor.execute(statement, (after, stop, marker, limit))
                 rows = cursor.fetchall()
             return [StoredRecord(r[0], recorder.convert_originator_id(r[1]), r[2], r[3], bytes(r[4])) for r in rows]
@@ -191,9 +192,19 @@ class StoreEventLog:
     def is_empty(self) -> bool:
         return self.head() == 0
 
+    def _reported(self) -> AbstractContextManager[None]:
+        """Calls made past the recorder report to its health like the recorder's own (see ``eventstore``)."""
+        health = getattr(self.recorder, "health", None)
+        return reported(health if isinstance(health, StoreHealth) else StoreHealth())
+
     @contextmanager
     def writing(self) -> Iterator[_PostgresWriter | _SQLiteWriter]:
         recorder = self.recorder
+        with self._reported(), self._writing(recorder) as writer:
+            yield writer
+
+    @contextmanager
+    def _writing(self, recorder: Any) -> Iterator[_PostgresWriter | _SQLiteWriter]:
         try:
             if isinstance(recorder, PostgresApplicationRecorder):
                 with recorder.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:

@@ -242,20 +242,22 @@ class HotCatalogs:
         """Fold the log after our position into memory; rebuild and swap the touched tenants' snapshots."""
         with self._lock:
             touched: set[str] = set()
-            while True:
-                items = self.source(self.position, self.batch_size)
-                for position, event in items:
-                    key = str(event.originator_id)
-                    new = evolve(self._rows.get(key), event, position)
-                    if new is not None:
-                        self._put(new)
-                        touched.add(new["tenant_id"])
-                if items:
-                    self.position = items[-1][0]
-                if len(items) < self.batch_size:
-                    break
-            if touched:
-                self._rebuild(touched, notify=True)
+            try:
+                while True:
+                    items = self.source(self.position, self.batch_size)
+                    for position, event in items:
+                        key = str(event.originator_id)
+                        new = evolve(self._rows.get(key), event, position)
+                        if new is not None:
+                            self._put(new)
+                            touched.add(new["tenant_id"])
+                    if items:
+                        self.position = items[-1][0]
+                    if len(items) < self.batch_size:
+                        break
+            finally:  # a read that fails after some batches (the database went away) keeps what they brought
+                if touched:
+                    self._rebuild(touched, notify=True)
             return self.position
 
     def _put(self, row: Row) -> None:

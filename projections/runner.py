@@ -14,11 +14,15 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from application.errors import StoreUnavailableError
 from projections.catalog import PROJECTION_NAME, Row, evolve
 
 __all__ = ["CatalogProjector", "EventSource", "Follower", "PositionBoard"]
 
 log = logging.getLogger("ledgergate.projections")
+
+#: Pauses between attempts after a failed pass: doubling from the first to the last, then the last.
+RETRY_PAUSES_S = (0.1, 2.0)
 
 #: Reads up to ``limit`` (position, domain event) pairs after ``position``.
 EventSource = Callable[[int, int], Sequence[tuple[int, Any]]]
@@ -166,20 +170,44 @@ class Follower:
         self.wake.set()
 
     def _loop(self) -> None:
+        """Never ends but by ``stop()``: a failed pass (the database is gone, a bug) is tried again after a
+        pause that doubles up to ``RETRY_PAUSES_S[1]``, so the follower resumes by itself, from the position
+        it committed, within seconds of the database coming back."""
+        failing: dict[str, bool] = {}
+        pause = RETRY_PAUSES_S[0]
         while not self.stopped.is_set():
             self.wake.clear()
-            try:
-                durable = self.projector.catch_up()
-                for tail in self.tails:  # in-memory followers of the log (the hot catalogs)
-                    tail()
-                self.board.publish(durable)
-                self.caught_up.set()
-            except Exception:
-                log.exception("catalog projection failed; retrying")
-                self.stopped.wait(1.0)
+            ok = self._attempt("catalog", self._advance, failing)
             for projection in self.after:
-                try:
-                    projection()
-                except Exception:
-                    log.exception("projection %s failed; retrying", getattr(projection, "__qualname__", projection))
-            self.wake.wait(self.poll_s)
+                ok = self._attempt(getattr(projection, "__qualname__", repr(projection)), projection, failing) and ok
+            if ok:
+                pause = RETRY_PAUSES_S[0]
+                self.wake.wait(self.poll_s)
+            else:
+                self.stopped.wait(pause)
+                pause = min(pause * 2, RETRY_PAUSES_S[1])
+
+    def _advance(self) -> None:
+        durable = self.projector.catch_up()
+        for tail in self.tails:  # in-memory followers of the log (the hot catalogs)
+            tail()
+        self.board.publish(durable)
+        self.caught_up.set()
+
+    @staticmethod
+    def _attempt(name: str, step: Callable[[], object], failing: dict[str, bool]) -> bool:
+        """Run one step; log its first failure in a row with the traceback and its recovery, not each retry.
+        An unreachable database is not logged here: the store's health logs the outage once."""
+        try:
+            step()
+        except StoreUnavailableError:
+            failing.setdefault(name, False)
+            return False
+        except Exception:
+            if not failing.get(name):
+                log.exception("projection %s failed; retrying until it succeeds", name)
+            failing[name] = True  # its failure was logged: so will its recovery be
+            return False
+        if failing.pop(name, False):
+            log.info("projection %s is running again", name)
+        return True

@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from litestar.di import Provide
 
 from api.auth import AuthPrincipal, provide_principal
+from application.errors import StoreUnavailableError
 
 __all__ = ["health", "metrics", "ready", "version_info"]
 
@@ -29,8 +30,10 @@ def _checks(runtime: Any) -> dict[str, str]:
     """The state of each dependency: ``"ok"`` or what is wrong with it. Redis being unreachable
     degrades the gateway (legacy MCP sessions answer 503) without making it unready: REST and
     stateless MCP are still served, and every process sees the same Redis, so taking them all out
-    of rotation would turn a partial outage into a full one."""
-    checks: dict[str, str] = {}
+    of rotation would turn a partial outage into a full one. The same holds for the database: MCP is
+    served from memory while it is away. Its state is what the last call to it found (the follower
+    calls it every second or two), so the check costs no query."""
+    checks: dict[str, str] = {"database": "ok" if runtime.health.reachable else "unreachable"}
     redis = runtime.extras.get("redis_health")
     if redis is not None:
         checks["redis"] = redis.check()
@@ -43,6 +46,9 @@ def _checks(runtime: Any) -> dict[str, str]:
     sync_to_thread=True,
 )
 def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """``ready`` says whether this process serves; ``checks`` says how each dependency is. An unreachable
+    database does not make the process unready: MCP is still served from memory, every instance shares
+    the one database, and a balancer that dropped them all would turn a partial outage into a full one."""
     runtime = request.app.state.runtime
     follower = runtime.follower
     is_ready = follower is not None and follower.caught_up.is_set()
@@ -69,6 +75,11 @@ def metrics(request: Request[Any, Any, Any], principal: AuthPrincipal) -> Respon
     state = request.app.state.mcp
     hot = runtime.hot
     if hot is not None:
-        state.metrics.projection_lag.set(max(0, (runtime.registry.recorder.max_notification_id() or 0) - hot.position))
+        try:
+            head = runtime.registry.recorder.max_notification_id() or 0
+        except StoreUnavailableError:  # the lag keeps its last value; the other metrics are this process's own
+            pass
+        else:
+            state.metrics.projection_lag.set(max(0, head - hot.position))
     state.metrics.streams_open.set(state.hub.count())
     return Response(content=state.metrics.render(), media_type="text/plain; version=0.0.4")

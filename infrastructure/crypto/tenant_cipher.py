@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from application.errors import StoreUnavailableError
 from infrastructure.sql.connector import SqlConnector
 
 __all__ = ["SecretUnavailableError", "TenantCipher"]
@@ -71,8 +72,15 @@ class TenantCipher:
             cached = self._keys.get(tenant_id)
             if cached is not None and time.monotonic() - cached[2] < CACHE_S:
                 return cached[0], cached[1]
-        with self.connector.read() as cur:
-            rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+        try:
+            with self.connector.read() as cur:
+                rows = cur.execute("SELECT key_id, wrapped_key FROM tenant_keys WHERE tenant_id = ?", (tenant_id,))
+        except StoreUnavailableError:
+            if cached is None:
+                raise
+            # The database is down: keep the key we had, so calls with secrets go on being made. No shred can
+            # be committed meanwhile; one committed just before reaches this process once the database is back.
+            return cached[0], cached[1]
         if not rows and not create:
             with self._lock:
                 self._keys.pop(tenant_id, None)

@@ -1,8 +1,9 @@
 """The small surface the SQL adapters need from a database, with SQLite and PostgreSQL behind it.
 
 SQL is written once with ``?`` placeholders; the PostgreSQL connector turns them into ``%s``.
-``transaction()`` serialises writers of the read model: ``BEGIN IMMEDIATE`` on SQLite, a row lock
-on the tracking row (taken by the caller with ``lock_tracking``) on PostgreSQL.
+Both report every call to the store's health and turn an unreachable database into
+``StoreUnavailableError``. ``transaction()`` serialises writers of the read model: ``BEGIN IMMEDIATE``
+on SQLite, a row lock on the tracking row (taken by the caller with ``lock_tracking``) on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class SqlConnector(Protocol):
 
     def migration_lock(self) -> AbstractContextManager[Cursor]:
         """A transaction that holds the instance-wide migration lock."""
+        ...
+
+    def ping(self) -> None:
+        """Raises: StoreUnavailableError unless the database answers."""
         ...
 
     def close(self) -> None: ...

@@ -1,4 +1,7 @@
-"""SQLite: one connection per thread, WAL, ``BEGIN IMMEDIATE`` for writes."""
+"""SQLite: one connection per thread, WAL, ``BEGIN IMMEDIATE`` for writes.
+
+A database still locked after the busy timeout, or a file that can't be opened or written, is reported to
+the store's health and becomes ``StoreUnavailableError``, as an unreachable PostgreSQL does."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["SQLiteConnector"]
 
@@ -33,8 +38,9 @@ class _SQLiteCursor:
 class SQLiteConnector:
     dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, health: StoreHealth | None = None) -> None:
         self.path = path
+        self.health = health or StoreHealth()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -55,30 +61,43 @@ class SQLiteConnector:
 
     @contextmanager
     def transaction(self) -> Iterator[_SQLiteCursor]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield _SQLiteCursor(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with reported(self.health):
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteCursor(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:  # a failed COMMIT leaves the transaction open: never reuse it so
+                    conn.execute("ROLLBACK")
+                raise
 
     migration_lock = transaction
 
     @contextmanager
     def snapshot(self) -> Iterator[_SQLiteCursor]:
         """A read transaction: every read inside sees the same committed state."""
-        conn = self._connection()
-        conn.execute("BEGIN")
-        try:
-            yield _SQLiteCursor(conn)
-        finally:
-            conn.execute("COMMIT")
+        with reported(self.health):
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield _SQLiteCursor(conn)
+            finally:
+                conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[_SQLiteCursor]:
-        yield _SQLiteCursor(self._connection())
+        with reported(self.health):
+            yield _SQLiteCursor(self._connection())
+
+    def ping(self) -> None:
+        """Raises: StoreUnavailableError unless the database file can be read."""
+        with self.read() as cur:
+            cur.execute("SELECT 1")
 
     def close(self) -> None:
         with self._lock:

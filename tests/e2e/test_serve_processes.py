@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import pty
+import secrets
 import select
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -14,13 +16,14 @@ import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from api.bootstrap import first_start
 from api.runtime import build_runtime
 from application.ports import ItemFilter
 from tests.api.conftest import free_port, start_server
-from tests.conftest import make_settings
+from tests.conftest import make_settings, postgres_conninfo
 
 pytestmark = pytest.mark.slow
 
@@ -115,10 +118,13 @@ def test_an_invalid_setting_stops_the_start_with_one_clear_message(tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_two_serve_processes_sharing_postgres_serve_each_others_writes(tmp_path: Path, postgres_url: str) -> None:
+@pytest.mark.redis
+def test_two_serve_processes_sharing_postgres_serve_each_others_writes(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
     data = tmp_path / "data"
-    first = start_server(data, postgres_url)
-    second = start_server(data, postgres_url, workers=2)
+    first = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
+    second = start_server(data, postgres_url, workers=2, LEDGERGATE_REDIS_URL=redis_url)
     token = (data / "admin-token").read_text().strip()
     try:
         positions = []
@@ -206,3 +212,85 @@ def test_a_writer_killed_mid_stream_leaves_log_and_catalog_consistent(
         if writer.poll() is None:
             writer.kill()
         check.close()
+
+
+# -- serve refuses to start where running would break clients ----------------------------------------
+
+
+def serve_expecting_refusal(data: Path, *args: str, **env: str) -> tuple[int | None, str]:
+    """Run ``ledgergate serve``: its exit code and output, or None for the code when it was still running
+    (serving, not refusing) after 60 s, when it is stopped."""
+    data.mkdir(parents=True, exist_ok=True)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERGATE_")}
+    environ |= {"LEDGERGATE_DATA_DIR": str(data), **env}
+    log = data.parent / f"refused-{data.name}.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", *args],
+            env=environ,
+            cwd=data.parent,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        code: int | None = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        code = None
+        process.kill()
+        process.wait()
+    return code, log.read_text()
+
+
+def assert_one_clear_refusal(code: int | None, output: str, *expected: str) -> None:
+    assert code not in (None, 0), f"serve did not refuse to start (exit {code}):\n{output}"
+    assert "Serving on" not in output and "Traceback" not in output, output
+    for text in expected:
+        assert text in output, output
+    assert len([line for line in output.splitlines() if line.startswith("ledgergate:")]) == 1, output
+
+
+def test_a_second_gateway_on_the_port_of_a_running_one_refuses_to_start(tmp_path: Path) -> None:
+    first = start_server(tmp_path / "first")
+    port = first.url.rsplit(":", 1)[1]
+    try:
+        code, output = serve_expecting_refusal(tmp_path / "second", LEDGERGATE_PORT=port)
+        assert_one_clear_refusal(code, output, f"127.0.0.1:{port} is already in use")
+        for _ in range(20):  # every request still reaches the first gateway: nobody else listens there
+            assert httpx.get(first.url + "/health", timeout=10).status_code == 200
+        assert not (tmp_path / "second" / "admin-token").exists()  # refused before its first start did anything
+    finally:
+        first.stop()
+
+
+def test_a_port_held_by_another_program_is_one_clear_message_before_serving(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, output = serve_expecting_refusal(tmp_path / "data", LEDGERGATE_PORT=str(port))
+    assert_one_clear_refusal(code, output, f"127.0.0.1:{port} is already in use", "LEDGERGATE_PORT")
+
+
+@pytest.mark.parametrize("how", ["--workers", "LEDGERGATE_WORKERS"])
+def test_more_than_one_worker_without_redis_refuses_to_start_and_says_what_to_set(tmp_path: Path, how: str) -> None:
+    port = str(free_port())
+    args, env = (["--workers", "2"], {}) if how == "--workers" else ([], {"LEDGERGATE_WORKERS": "3"})
+    code, output = serve_expecting_refusal(tmp_path / "data", *args, LEDGERGATE_PORT=port, **env)
+    assert_one_clear_refusal(code, output, "LEDGERGATE_REDIS_URL")
+    assert code == 2
+
+
+@pytest.mark.postgres
+def test_a_postgres_schema_that_does_not_exist_is_named_with_how_to_create_it(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    missing = f"lg_missing_{secrets.token_hex(4)}"
+    url = postgres_url.split("?")[0] + f"?schema={missing}"
+    code, output = serve_expecting_refusal(
+        tmp_path / "data", LEDGERGATE_PORT=str(free_port()), LEDGERGATE_DATABASE_URL=url
+    )
+    assert_one_clear_refusal(code, output, f"the schema '{missing}' does not exist", f'CREATE SCHEMA "{missing}"')
+    assert "cannot reach" not in output
+    with psycopg.connect(postgres_conninfo(), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (missing,)).fetchone() == (0,)
