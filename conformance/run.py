@@ -187,8 +187,8 @@ def _keys(value: str, known: dict[str, object], what: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conformance", description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default=os.environ.get("ROWS", ""), help="comma-separated: " + ", ".join(ROWS))
-    parser.add_argument("--configs", default=os.environ.get("CONFIGS", ""), help=", ".join(CONFIG_KEYS))
+    parser.add_argument("--rows", default="", help="comma-separated: " + ", ".join(ROWS))
+    parser.add_argument("--configs", default="", help=", ".join(CONFIG_KEYS))
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     rows = _keys(args.rows, dict(ROWS), "rows")
