@@ -32,9 +32,10 @@ def _forwardable(headers: object) -> list[tuple[str, str]]:
 
 
 class BearerProxy:
-    def __init__(self, target: str, token: str) -> None:
+    def __init__(self, target: str, token: str, fresh_connections: bool = False) -> None:
         self.target = target.rstrip("/")
         self.token = token
+        self.fresh_connections = fresh_connections
         self._session: aiohttp.ClientSession | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -71,7 +72,7 @@ class BearerProxy:
             auto_decompress=False,
             # Send only what the client sent (plus the token): no default User-Agent, Accept-Encoding or Content-Type.
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type", "Accept"),
-            connector=aiohttp.TCPConnector(limit=0),
+            connector=aiohttp.TCPConnector(limit=0, force_close=self.fresh_connections),
         )
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -93,9 +94,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def bearer_proxy(target: str, token: str) -> Iterator[str]:
-    """Serve the proxy on a free loopback port in a background thread: its base URL, until the block ends."""
-    proxy = BearerProxy(target, token)
+def bearer_proxy(target: str, token: str, fresh_connections: bool = False) -> Iterator[str]:
+    """Serve the proxy on a free loopback port in a background thread: its base URL, until the block ends.
+
+    ``fresh_connections``: one connection per request, so that with several workers consecutive requests of
+    one session are spread over them rather than kept on one keep-alive connection."""
+    proxy = BearerProxy(target, token, fresh_connections)
     port = free_port()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="bearer-proxy", daemon=True)

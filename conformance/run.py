@@ -106,7 +106,7 @@ class Stack:
         return made
 
     def through_proxy(self, workers: int, token: str, path: str) -> str:
-        base = self.exits.enter_context(bearer_proxy(self.gateway(workers).url, token))
+        base = self.exits.enter_context(bearer_proxy(self.gateway(workers).url, token, fresh_connections=workers > 1))
         return base + path
 
     def url(self, row: str) -> str:
