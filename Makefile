@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test test-fast lint bench bench-registry bench-mcp bench-upstreams bench-archive bench-soak lock clean
+.PHONY: help install serve test test-fast lint conformance bench bench-registry bench-mcp bench-upstreams bench-archive bench-soak lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict on domain/, appl
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+conformance: $(STAMP) ## the MCP conformance suite through the gateway in every row (ROWS=server,stdio CONFIGS=2026-07-28 for a subset)
+	$(BIN)/python -m conformance.run $(if $(ROWS),--rows $(ROWS)) $(if $(CONFIGS),--configs $(CONFIGS)) $(if $(JSON),--json $(JSON))
+
 bench: bench-registry bench-mcp bench-upstreams bench-archive ## run every benchmark
 
 bench-registry: $(STAMP) ## registry: commands/s, projection lag, rebuild rate (SQLite and PostgreSQL)
@@ -55,4 +58,4 @@ lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 clean: ## remove the virtual environment and local data
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .cache
