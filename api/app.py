@@ -20,6 +20,7 @@ from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
 from api.controllers.upstreams import upstreams_router
 from api.errors import exception_handlers
+from api.json_request import LimitedJsonRequest
 from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
+        request_class=LimitedJsonRequest,
         openapi_config=OpenAPIConfig(title="Ledgergate", version="1", path="/docs"),
         cors_config=None if settings.host in ("127.0.0.1", "localhost") else CORSConfig(allow_origins=[]),
         debug=False,
