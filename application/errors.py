@@ -8,6 +8,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "GoneError",
+    "InvalidParameterError",
     "NotFoundError",
     "NotReadyError",
     "ToolCallError",
@@ -31,6 +32,12 @@ class ApplicationError(Exception):
 
 class ValidationError(ApplicationError):
     problem = "validation-error"
+
+
+class InvalidParameterError(ValidationError):
+    """A query parameter or header the API cannot read (a cursor it did not issue): a malformed request."""
+
+    problem = "invalid-request"
 
 
 class NotFoundError(ApplicationError):

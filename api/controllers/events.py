@@ -15,6 +15,7 @@ from litestar.response import Stream
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
 from api.controllers.audit import point_param
 from api.controllers.catalog import MinPosition
+from api.openapi import documented, problems
 from application.archive_service import export_range
 from application.audit import AuditFilter
 
@@ -120,6 +121,7 @@ async def export_events(
     status_code=200,
     summary="Verify and import an export in one transaction (restore into empty, or merge); "
     "X-Ledgergate-Passphrase opens a data key the file carries",
+    responses=problems(413),
 )
 async def import_events(
     request: Request[Any, Any, Any], principal: AuthPrincipal, dry_run: FromQuery[bool] = False
@@ -131,9 +133,11 @@ async def import_events(
     return Response(content=report, status_code=409 if report["conflicts"] else 200)
 
 
-events_router = Router(
-    path="/v1",
-    tags=["events"],
-    route_handlers=[events, stream_events, export_events, import_events],
-    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+events_router = documented(
+    Router(
+        path="/v1",
+        tags=["events"],
+        route_handlers=[events, stream_events, export_events, import_events],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    )
 )

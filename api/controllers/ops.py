@@ -6,6 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.openapi import ResponseSpec
+
+from api.schemas import Readiness
 
 __all__ = ["health", "metrics", "ready", "version_info"]
 
@@ -22,13 +25,18 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness: true once the projections have caught up since start", sync_to_thread=True)
-def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@get(
+    "/ready",
+    summary="Readiness: true once the projections have caught up since start",
+    sync_to_thread=True,
+    responses={503: ResponseSpec(data_container=Readiness, description="Not ready yet", generate_examples=False)},
+)
+def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     runtime = request.app.state.runtime
     follower = runtime.follower
     is_ready = follower is not None and follower.caught_up.is_set()
     body = {"ready": is_ready, "position": runtime.board.current()}
-    return Response(content=body, status_code=200 if is_ready else 503)
+    return Response(content=body, status_code=200 if is_ready else 503)  # type: ignore[arg-type]
 
 
 @get("/version", summary="Version")

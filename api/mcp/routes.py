@@ -23,6 +23,8 @@ from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notific
 from api.mcp.resource_updates import LIVE_WAIT_S, ResourceUpdates, StreamSink
 from api.mcp.sse_relay import SseRelay
 from api.metrics import McpMetrics
+from api.openapi import problems
+from api.schemas import ProtectedResourceMetadata  # what the well-known routes answer, for the OpenAPI document
 from application.sessions import McpSession, SessionStore
 
 __all__ = ["McpState", "mcp_routers"]
@@ -367,15 +369,17 @@ async def sse_message(request: Request[Any, Any, Any], server_id: ServerId = Non
 
 
 @get(["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
-async def resource_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def resource_metadata(request: Request[Any, Any, Any]) -> Response[ProtectedResourceMetadata]:
     return Response(
         content=msgspec.json.encode(protected_resource_metadata(_base_url(request), "/mcp")),
         media_type="application/json",
     )
 
 
-@get("/.well-known/oauth-protected-resource/servers/{server_id:str}/mcp")
-async def server_resource_metadata(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Response[bytes]:
+@get("/.well-known/oauth-protected-resource/servers/{server_id:str}/mcp", responses=problems(400))
+async def server_resource_metadata(
+    request: Request[Any, Any, Any], server_id: FromPath[str]
+) -> Response[ProtectedResourceMetadata]:
     body = protected_resource_metadata(_base_url(request), _resource_path(server_id))
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 
