@@ -38,7 +38,11 @@ def events(
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
 
 
-@get("/events/stream", summary="Tail the event feed over SSE; resume with Last-Event-ID (a position)")
+@get(
+    "/events/stream",
+    summary="Tail the event feed over SSE; resume with Last-Event-ID (a position)",
+    media_type="text/event-stream",
+)
 async def stream_events(
     request: Request[Any, Any, Any],
     principal: AuthPrincipal,
@@ -86,6 +90,7 @@ def _passphrase(request: Request[Any, Any, Any], principal: AuthPrincipal) -> st
     "/events/export",
     summary="Export the log (or one tenant's events) as hash-chained JSON Lines; with X-Ledgergate-Passphrase "
     "the tenant's data key travels wrapped in the header",
+    media_type="application/x-ndjson",
 )
 async def export_events(
     request: Request[Any, Any, Any],

@@ -44,7 +44,12 @@ async def version_info() -> dict[str, str]:
     return {"name": "ledgergate", "version": _version()}
 
 
-@get("/metrics", summary="Prometheus metrics of this process", sync_to_thread=True)
+@get(
+    "/metrics",
+    summary="Prometheus metrics of this process",
+    sync_to_thread=True,
+    media_type="text/plain; version=0.0.4; charset=utf-8",
+)
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     runtime = request.app.state.runtime
     state = request.app.state.mcp
