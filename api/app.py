@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.openapi import OpenAPIConfig
 
+from api.allow import answer_options
 from api.controllers.audit import audit_router
 from api.controllers.catalog import catalog_routers
 from api.controllers.events import events_router
@@ -20,9 +20,11 @@ from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
 from api.controllers.upstreams import upstreams_router
 from api.errors import exception_handlers
+from api.json_request import LimitedJsonRequest
 from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
+from api.openapi import openapi_config
 from api.runtime import Runtime, build_runtime
 from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
@@ -73,8 +75,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
+        before_request=answer_options,
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="Ledgergate", version="1", path="/docs"),
+        request_class=LimitedJsonRequest,
+        openapi_config=openapi_config(),
         cors_config=None if settings.host in ("127.0.0.1", "localhost") else CORSConfig(allow_origins=[]),
         debug=False,
     )

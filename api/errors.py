@@ -13,6 +13,7 @@ from application.errors import (
     ConflictError,
     ForbiddenError,
     GoneError,
+    InvalidParameterError,
     NotFoundError,
     NotReadyError,
     StoreUnavailableError,
@@ -30,6 +31,7 @@ PROBLEM_BASE = "urn:ledgergate:problem:"
 PROBLEM_JSON = "application/problem+json"
 
 STATUS: dict[type[ApplicationError], int] = {
+    InvalidParameterError: 400,  # before its base class ValidationError: the first match wins
     ValidationError: 422,
     NotFoundError: 404,
     GoneError: 410,

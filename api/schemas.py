@@ -12,9 +12,12 @@ __all__ = [
     "UPDATE_BODIES",
     "Auth",
     "Integration",
+    "ProblemDetails",
     "PromptArgument",
     "PromptCreate",
     "PromptUpdate",
+    "ProtectedResourceMetadata",
+    "Readiness",
     "ResourceCreate",
     "ResourceUpdate",
     "Revert",
@@ -243,3 +246,36 @@ class UpstreamUpdate(Request):
     timeout_s: float | UnsetType = UNSET
     concurrency_limit: int | UnsetType = UNSET
     tags: list[str] | UnsetType = UNSET
+
+
+# -- answers described in the OpenAPI document -----------------------------------------------------------------
+
+
+class ProblemDetails(msgspec.Struct):
+    """An RFC 9457 problem. ``type`` is ``urn:ledgergate:problem:<slug>``; some problems add members (``errors``
+    on a 400, ``field`` on a 422, ``current_version`` on a version conflict, ``line`` on a bad import)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | UnsetType = UNSET
+
+
+class ProtectedResourceMetadata(msgspec.Struct):
+    """RFC 9728 protected resource metadata of an MCP endpoint."""
+
+    resource: str
+    authorization_servers: list[str]
+    bearer_methods_supported: list[str]
+    scopes_supported: list[str]
+    resource_name: str
+
+
+class Readiness(msgspec.Struct):
+    ready: bool
+    #: "starting" until the catalogs have caught up, then "ok", or "degraded" while a dependency is away
+    status: str
+    position: int
+    #: each dependency ("database", and "redis" when configured): "ok" or what is wrong with it
+    checks: dict[str, str]

@@ -9,6 +9,7 @@ __all__ = [
     "EgressRefusedError",
     "ForbiddenError",
     "GoneError",
+    "InvalidParameterError",
     "NotFoundError",
     "NotReadyError",
     "StoreUnavailableError",
@@ -39,6 +40,12 @@ class EgressRefusedError(ValidationError):
     """A URL's target is refused by the outbound connection policy (HTTP 422); nothing was connected to."""
 
     problem = "egress-refused"
+
+
+class InvalidParameterError(ValidationError):
+    """A query parameter or header the API cannot read (a cursor it did not issue): a malformed request."""
+
+    problem = "invalid-request"
 
 
 class NotFoundError(ApplicationError):

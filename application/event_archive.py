@@ -236,6 +236,10 @@ def _decode(raw: bytes, number: int) -> Any:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise ArchiveError("not JSON", number) from None
+    except UnicodeDecodeError:  # msgspec's own exception for bad UTF-8 inside a string
+        raise ArchiveError("not valid UTF-8", number) from None
+    except RecursionError:  # nesting no export line has
+        raise ArchiveError("nested too deeply", number) from None
 
 
 def verify_lines(lines: Iterable[bytes]) -> tuple[dict[str, Any], int]:

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.errors import NotFoundError, NotReadyError, ValidationError
+from application.errors import InvalidParameterError, NotFoundError, NotReadyError, ValidationError
 from application.ports import CatalogQueries, ItemFilter, ProjectionPositions
 from application.secrets import mask_secrets
 from domain.catalog import CatalogEntity
@@ -35,9 +35,9 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         value = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise ValidationError("cursor: not a cursor this API returned", field="cursor") from None
+        raise InvalidParameterError("cursor: not a cursor this API returned", field="cursor") from None
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise ValidationError("cursor: not a cursor this API returned", field="cursor")
+        raise InvalidParameterError("cursor: not a cursor this API returned", field="cursor")
     return value[0], value[1]
 
 
@@ -109,7 +109,7 @@ class RegistryQueries:
         limit: int,
         min_position: int | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Raises: ValidationError (bad cursor or limit), NotReadyError."""
+        """Raises: InvalidParameterError (bad cursor), ValidationError (bad limit), NotReadyError."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         after = decode_cursor(cursor) if cursor else None

@@ -12,10 +12,9 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from domain.errors import InvalidValueError
+from domain.json_schema import nesting_problem, schema_problem
 
 __all__ = [
     "HTTP_METHODS",
@@ -87,17 +86,13 @@ def check_tags(value: Any) -> list[str]:
 @lru_cache(maxsize=4096)
 def _schema_problem(schema_json: str) -> str | None:
     """Checking a schema against the metaschema costs about a millisecond; the same schema is checked once."""
-    try:
-        Draft202012Validator.check_schema(json.loads(schema_json))
-    except SchemaError as exc:
-        return str(exc.message)
-    return None
+    return schema_problem(json.loads(schema_json))
 
 
 def _check_schema(field: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidValueError(field, "must be a JSON Schema object")
-    problem = _schema_problem(json.dumps(value, sort_keys=True, default=str))
+    problem = nesting_problem(value) or _schema_problem(json.dumps(value, sort_keys=True, default=str))
     if problem is not None:
         raise InvalidValueError(field, f"is not a valid JSON Schema: {problem}")
     if value.get("type") != "object":

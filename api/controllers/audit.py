@@ -11,8 +11,9 @@ from litestar.params import FromQuery, QueryParameter
 
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
 from api.controllers.catalog import MinPosition
+from api.openapi import documented
 from application.audit import AuditFilter, AuditService, Point, parse_point
-from application.errors import ValidationError
+from application.errors import InvalidParameterError
 
 __all__ = ["audit_router"]
 
@@ -24,11 +25,11 @@ def _audit(request: Request[Any, Any, Any]) -> AuditService:
 
 
 def point_param(name: str, value: str) -> Point:
-    """A query parameter holding a log position or an RFC 3339 time. Raises: ValidationError."""
+    """A query parameter holding a log position or an RFC 3339 time. Raises: InvalidParameterError (a 400)."""
     try:
         return parse_point(value)
     except ValueError as exc:
-        raise ValidationError(f"{name}: a position or an RFC 3339 time ({exc})", field=name) from None
+        raise InvalidParameterError(f"{name}: a position or an RFC 3339 time ({exc})", field=name) from None
 
 
 def _time(name: str, value: str | None) -> datetime | None:
@@ -99,9 +100,11 @@ def audit_diff(
     return _audit(request).diff(wanted, point_param("from", from_), point_param("to", to), server)
 
 
-audit_router = Router(
-    path="/v1",
-    tags=["audit"],
-    route_handlers=[audit_log, audit_catalog, audit_diff],
-    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+audit_router = documented(
+    Router(
+        path="/v1",
+        tags=["audit"],
+        route_handlers=[audit_log, audit_catalog, audit_diff],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    )
 )

@@ -7,10 +7,11 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import AuthPrincipal, provide_principal
-from api.controllers.responses import page, written
+from api.controllers.responses import Cursor, page, written
+from api.openapi import documented
 from api.runtime import Runtime
 from api.schemas import CREATE_BODIES, UPDATE_BODIES, Revert, to_fields
-from application.errors import ValidationError
+from application.errors import InvalidParameterError
 from application.ports import ItemFilter
 from application.registry import KINDS
 
@@ -30,7 +31,7 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
     try:
         return int(raw.strip().strip('"'))
     except ValueError:
-        raise ValidationError("If-Match must be the entity's version number", field="If-Match") from None
+        raise InvalidParameterError("If-Match must be the entity's version number", field="If-Match") from None
 
 
 def _runtime(request: Request[Any, Any, Any]) -> Runtime:
@@ -58,7 +59,7 @@ def _router(kind: str) -> Router:
         enabled: FromQuery[bool | None] = None,
         tag: FromQuery[str | None] = None,
         name_prefix: FromQuery[str | None] = None,
-        cursor: FromQuery[str | None] = None,
+        cursor: Cursor = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         min_position: MinPosition = None,
     ) -> dict[str, Any]:
@@ -140,11 +141,13 @@ def _router(kind: str) -> Router:
         result = _runtime(request).registry.revert_entity(principal.envelope(tenant), kind, item_id, data.version)
         return written(result, reverted_to=data.version)
 
-    return Router(
-        path=f"/v1/tenants/{{tenant:str}}/{PLURAL[kind]}",
-        tags=[PLURAL[kind]],
-        route_handlers=[create, list_items, get_item, update, enable, disable, remove, history, revert],
-        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    return documented(
+        Router(
+            path=f"/v1/tenants/{{tenant:str}}/{PLURAL[kind]}",
+            tags=[PLURAL[kind]],
+            route_handlers=[create, list_items, get_item, update, enable, disable, remove, history, revert],
+            dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+        )
     )
 
 

@@ -15,6 +15,7 @@ from litestar.response import Stream
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
 from api.controllers.audit import point_param
 from api.controllers.catalog import MinPosition
+from api.openapi import documented, problems
 from application.archive_service import export_range
 from application.audit import AuditFilter
 
@@ -37,7 +38,11 @@ def events(
     return {"items": items, "next_after": items[-1]["position"] if len(items) == limit else None}
 
 
-@get("/events/stream", summary="Tail the event feed over SSE; resume with Last-Event-ID (a position)")
+@get(
+    "/events/stream",
+    summary="Tail the event feed over SSE; resume with Last-Event-ID (a position)",
+    media_type="text/event-stream",
+)
 async def stream_events(
     request: Request[Any, Any, Any],
     principal: AuthPrincipal,
@@ -85,6 +90,7 @@ def _passphrase(request: Request[Any, Any, Any], principal: AuthPrincipal) -> st
     "/events/export",
     summary="Export the log (or one tenant's events) as hash-chained JSON Lines; with X-Ledgergate-Passphrase "
     "the tenant's data key travels wrapped in the header",
+    media_type="application/x-ndjson",
 )
 async def export_events(
     request: Request[Any, Any, Any],
@@ -120,6 +126,7 @@ async def export_events(
     status_code=200,
     summary="Verify and import an export in one transaction (restore into empty, or merge); "
     "X-Ledgergate-Passphrase opens a data key the file carries",
+    responses=problems(413),
 )
 async def import_events(
     request: Request[Any, Any, Any], principal: AuthPrincipal, dry_run: FromQuery[bool] = False
@@ -131,9 +138,11 @@ async def import_events(
     return Response(content=report, status_code=409 if report["conflicts"] else 200)
 
 
-events_router = Router(
-    path="/v1",
-    tags=["events"],
-    route_handlers=[events, stream_events, export_events, import_events],
-    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+events_router = documented(
+    Router(
+        path="/v1",
+        tags=["events"],
+        route_handlers=[events, stream_events, export_events, import_events],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    )
 )

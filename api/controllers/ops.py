@@ -7,8 +7,11 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.di import Provide
+from litestar.openapi import ResponseSpec
 
 from api.auth import AuthPrincipal, provide_principal
+from api.openapi import BEARER, problems
+from api.schemas import Readiness
 from application.errors import StoreUnavailableError
 
 __all__ = ["health", "metrics", "ready", "version_info"]
@@ -44,8 +47,9 @@ def _checks(runtime: Any) -> dict[str, str]:
     "/ready",
     summary="Readiness: true once the projections have caught up since start; checks name degraded dependencies",
     sync_to_thread=True,
+    responses={503: ResponseSpec(data_container=Readiness, description="Not ready yet", generate_examples=False)},
 )
-def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     """``ready`` says whether this process serves; ``checks`` says how each dependency is. An unreachable
     database does not make the process unready: MCP is still served from memory, every instance shares
     the one database, and a balancer that dropped them all would turn a partial outage into a full one."""
@@ -55,7 +59,7 @@ def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     checks = _checks(runtime)
     status = "starting" if not is_ready else ("ok" if all(v == "ok" for v in checks.values()) else "degraded")
     body = {"ready": is_ready, "status": status, "position": runtime.board.current(), "checks": checks}
-    return Response(content=body, status_code=200 if is_ready else 503)
+    return Response(content=body, status_code=200 if is_ready else 503)  # type: ignore[arg-type]
 
 
 @get("/version", summary="Version")
@@ -67,6 +71,9 @@ async def version_info() -> dict[str, str]:
     "/metrics",
     summary="Prometheus metrics of this process (platform admins: its series name every tenant's tools)",
     sync_to_thread=True,
+    media_type="text/plain; version=0.0.4; charset=utf-8",
+    security=[{BEARER: []}],
+    responses=problems(401, 403),
     dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
 )
 def metrics(request: Request[Any, Any, Any], principal: AuthPrincipal) -> Response[bytes]:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Response
+from litestar.params import QueryParameter
 
 from application.registry import Written
 
-__all__ = ["POSITION_HEADER", "page", "written"]
+__all__ = ["POSITION_HEADER", "Cursor", "page", "written"]
 
 POSITION_HEADER = "X-Ledgergate-Position"
+#: Where a list page starts: the ``next_cursor`` of the page before; any other value is a 400 invalid-request.
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="The next_cursor of the previous page (omit it for the first page); "
+        "a value the API did not issue is a 400 invalid-request problem"
+    ),
+]
 
 
 def written(result: Written, status: int = 200, **extra: Any) -> Response[dict[str, Any]]:

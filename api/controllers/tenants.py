@@ -10,7 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import AuthPrincipal, provide_principal
 from api.controllers.catalog import expected_version
-from api.controllers.responses import page, written
+from api.controllers.responses import Cursor, page, written
+from api.openapi import documented
 from api.schemas import TenantCreate, TenantUpdate, to_fields
 from application.ports import ItemFilter
 from application.registry import PLATFORM_TENANT
@@ -36,7 +37,7 @@ def list_tenants(
     principal: AuthPrincipal,
     enabled: FromQuery[bool | None] = None,
     name_prefix: FromQuery[str | None] = None,
-    cursor: FromQuery[str | None] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
 ) -> dict[str, Any]:
@@ -101,17 +102,19 @@ def delete_tenant(
     return _change(request, principal, tenant, "delete", shred=shred)
 
 
-tenants_router = Router(
-    path="/v1/tenants",
-    tags=["tenants"],
-    route_handlers=[
-        create_tenant,
-        list_tenants,
-        get_tenant,
-        update_tenant,
-        enable_tenant,
-        disable_tenant,
-        delete_tenant,
-    ],
-    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+tenants_router = documented(
+    Router(
+        path="/v1/tenants",
+        tags=["tenants"],
+        route_handlers=[
+            create_tenant,
+            list_tenants,
+            get_tenant,
+            update_tenant,
+            enable_tenant,
+            disable_tenant,
+            delete_tenant,
+        ],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    )
 )

@@ -11,7 +11,8 @@ from msgspec import UNSET
 
 from api.auth import AuthPrincipal, provide_principal
 from api.bootstrap import expires_at_of, token_lifetimes
-from api.controllers.responses import page, written
+from api.controllers.responses import Cursor, page, written
+from api.openapi import documented
 from api.schemas import TokenCreate
 from application.ports import ItemFilter
 
@@ -46,7 +47,7 @@ def list_tokens(
     tenant: FromPath[str],
     principal: AuthPrincipal,
     enabled: FromQuery[bool | None] = None,
-    cursor: FromQuery[str | None] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
 ) -> dict[str, Any]:
@@ -77,9 +78,11 @@ def revoke_token(
     return written(request.app.state.runtime.registry.revoke_token(principal.envelope(tenant), token_id))
 
 
-tokens_router = Router(
-    path="/v1/tenants/{tenant:str}/tokens",
-    tags=["tokens"],
-    route_handlers=[issue_token, list_tokens, get_token, revoke_token],
-    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+tokens_router = documented(
+    Router(
+        path="/v1/tenants/{tenant:str}/tokens",
+        tags=["tokens"],
+        route_handlers=[issue_token, list_tokens, get_token, revoke_token],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    )
 )

@@ -8,7 +8,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import AuthPrincipal, provide_principal
 from api.controllers.catalog import expected_version
-from api.controllers.responses import page, written
+from api.controllers.responses import Cursor, page, written
+from api.openapi import documented, problems
 from api.schemas import UpstreamCreate, UpstreamUpdate, to_fields
 from application.ports import ItemFilter
 
@@ -19,7 +20,12 @@ def _runtime(request: Request[Any, Any, Any]) -> Any:
     return request.app.state.runtime
 
 
-@post("/", status_code=201, summary="Register an upstream: connect, discover its catalog, record it all at once")
+@post(
+    "/",
+    status_code=201,
+    summary="Register an upstream: connect, discover its catalog, record it all at once",
+    responses=problems(502),
+)
 async def register_upstream(
     request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[UpstreamCreate]
 ) -> Response[Any]:
@@ -37,7 +43,7 @@ def list_upstreams(
     principal: AuthPrincipal,
     enabled: FromQuery[bool | None] = None,
     name_prefix: FromQuery[str | None] = None,
-    cursor: FromQuery[str | None] = None,
+    cursor: Cursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
 ) -> dict[str, Any]:
@@ -77,7 +83,12 @@ def update_upstream(
     return written(registry.update_upstream(envelope, item_id, fields, expected_version(request)))
 
 
-@post("/{item_id:str}/refresh", status_code=200, summary="Rediscover; answers what was added, changed and removed")
+@post(
+    "/{item_id:str}/refresh",
+    status_code=200,
+    summary="Rediscover; answers what was added, changed and removed",
+    responses=problems(502),
+)
 async def refresh_upstream(
     request: Request[Any, Any, Any], tenant: FromPath[str], item_id: FromPath[str], principal: AuthPrincipal
 ) -> Response[Any]:
@@ -112,18 +123,20 @@ delete_upstream = delete(
     "/{item_id:str}", sync_to_thread=True, status_code=200, summary="Delete an upstream and its items"
 )(_lifecycle("delete"))
 
-upstreams_router = Router(
-    path="/v1/tenants/{tenant:str}/upstreams",
-    tags=["upstreams"],
-    route_handlers=[
-        register_upstream,
-        list_upstreams,
-        get_upstream,
-        update_upstream,
-        refresh_upstream,
-        enable_upstream,
-        disable_upstream,
-        delete_upstream,
-    ],
-    dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+upstreams_router = documented(
+    Router(
+        path="/v1/tenants/{tenant:str}/upstreams",
+        tags=["upstreams"],
+        route_handlers=[
+            register_upstream,
+            list_upstreams,
+            get_upstream,
+            update_upstream,
+            refresh_upstream,
+            enable_upstream,
+            disable_upstream,
+            delete_upstream,
+        ],
+        dependencies={"principal": Provide(provide_principal, sync_to_thread=True)},
+    )
 )

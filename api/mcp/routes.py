@@ -20,6 +20,8 @@ from api.mcp.notifications import Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
 from api.mcp.state import McpState
 from api.mcp.streams import call_stream, listen_stream, response, subscribed_stream, toucher
+from api.openapi import problems
+from api.schemas import ProtectedResourceMetadata  # what the well-known routes answer, for the OpenAPI document
 from application.sessions import McpSession, SessionQuotaError, SessionStoreUnavailableError
 
 __all__ = ["McpState", "mcp_routers"]
@@ -298,15 +300,17 @@ async def sse_message(request: Request[Any, Any, Any], server_id: ServerId = Non
 
 
 @get(["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
-async def resource_metadata(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def resource_metadata(request: Request[Any, Any, Any]) -> Response[ProtectedResourceMetadata]:
     return Response(
         content=msgspec.json.encode(protected_resource_metadata(_base_url(request), "/mcp")),
         media_type="application/json",
     )
 
 
-@get("/.well-known/oauth-protected-resource/servers/{server_id:str}/mcp")
-async def server_resource_metadata(request: Request[Any, Any, Any], server_id: FromPath[str]) -> Response[bytes]:
+@get("/.well-known/oauth-protected-resource/servers/{server_id:str}/mcp", responses=problems(400))
+async def server_resource_metadata(
+    request: Request[Any, Any, Any], server_id: FromPath[str]
+) -> Response[ProtectedResourceMetadata]:
     body = protected_resource_metadata(_base_url(request), _resource_path(server_id))
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 

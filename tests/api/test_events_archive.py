@@ -60,4 +60,4 @@ def test_an_export_keeps_only_the_events_between_its_bounds_by_position_or_time(
     by_time = positions("from=" + moment.replace("+00:00", "Z"))
     assert by_time == [last]
     bad = api.call("GET", "/v1/events/export?from=yesterday")
-    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")

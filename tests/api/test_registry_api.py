@@ -199,8 +199,8 @@ def test_lists_page_with_cursors_and_refuse_a_garbage_cursor(api: Api) -> None:
         cursor = body["next_cursor"]
     assert seen == [f"p{n}" for n in range(7)]
     bad = api.call("GET", "/v1/tenants/default/prompts?cursor=garbage!!")
-    assert bad.status_code == 422
-    assert bad.json()["type"].endswith("validation-error")
+    assert bad.status_code == 400
+    assert bad.json()["type"].endswith("invalid-request")
 
 
 def test_a_resource_switches_between_text_and_blob_and_refuses_both_or_oversize(api: Api) -> None:
