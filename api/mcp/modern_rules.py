@@ -40,8 +40,8 @@ def header_mismatch(message: dict[str, Any], headers: dict[str, str], version: s
         return "Mcp-Method header must equal the method"
     name_field = NAMED_METHODS.get(str(method))
     if name_field is not None:
-        params = message.get("params") or {}
-        if decode_header(headers.get("mcp-name")) != params.get(name_field):
+        named = (message.get("params") or {}).get(name_field)
+        if named is not None and decode_header(headers.get("mcp-name")) != named:  # no name: -32602 later
             return f"Mcp-Name header must equal params.{name_field}"
     return None
 
