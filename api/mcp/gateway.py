@@ -275,16 +275,15 @@ class McpGateway:
             params = check_params(ctx.era, method, params)
         except RpcError as exc:
             return _refused(ctx, request_id, exc)
-        meta = params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        if not (stream and method == "tools/call"):
+        row = ctx.snapshot.tools.get(params["name"]) if method == "tools/call" else None
+        if not stream or row is None:  # an unknown tool is refused at once, with its error's HTTP status
             return await self._execute(request_id, method, params, ctx)
-        if isinstance(token, str | int) and not isinstance(token, bool):
+        token = (params.get("_meta") or {}).get("progressToken")
+        if token is not None:
             return EventsReply(self._streamed(request_id, method, params, ctx, token))
-        if ctx.session is not None and askable_capabilities(ctx.session.client_capabilities):
-            row = ctx.snapshot.tools.get(params.get("name"))  # type: ignore[arg-type]
-            if row is not None and row["doc"].get("source"):  # an upstream's tool may ask the client
-                return EventsReply(self._streamed(request_id, method, params, ctx, None))
+        asks = ctx.session is not None and askable_capabilities(ctx.session.client_capabilities)
+        if asks and row["doc"].get("source"):  # an upstream's tool may ask the client
+            return EventsReply(self._streamed(request_id, method, params, ctx, None))
         return await self._execute(request_id, method, params, ctx)
 
     async def _streamed(

@@ -156,8 +156,9 @@ SERVED = {
 def check_params(era: str, method: str, params: Any) -> dict[str, Any]:
     """The params of a request (absent is ``{}``). A method the era does not serve is not checked: its
     answer is -32601 whatever its params. Raises: RpcError -32602 if they break the method's schema."""
-    if params is None or method not in SERVED[era]:
+    if method not in SERVED[era]:
         return params if isinstance(params, dict) else {}
+    params = {} if params is None else params
     if not isinstance(params, dict):
         _refuse("params must be an object")
     _meta(params)

@@ -117,7 +117,8 @@ def modern_envelope(message: Any, headers: dict[str, str | None] | None = None) 
         message["params"] = {**params, "_meta": {**modern_meta(), **meta} if isinstance(meta, dict) else meta}
     if isinstance(message.get("method"), str):
         sent["Mcp-Method"] = message["method"]
-        named = params.get(NAME_FIELDS.get(message["method"], "")) if isinstance(params, dict) else None
+        field = NAME_FIELDS.get(message["method"])
+        named = params.get(field) if isinstance(params, dict) and field else None
         if isinstance(named, str):
             sent["Mcp-Name"] = named
     return message, {**sent, **(headers or {})}
