@@ -317,6 +317,10 @@ def test_initialize_with_params_off_the_schema_gets_400_32602_and_no_session(
 # -- params of every method ------------------------------------------------------------------------
 
 OFF_SCHEMA = [
+    ("tools/call", None),
+    ("prompts/get", None),
+    ("resources/read", None),
+    ("completion/complete", None),
     ("tools/list", {"cursor": 5}),
     ("tools/list", {"cursor": ["c"]}),
     ("prompts/list", {"cursor": True}),
@@ -471,6 +475,12 @@ def test_params_sent_as_null_count_as_absent_in_a_legacy_session(wire: Wire, leg
     for params in (None, {"_meta": None}):
         response = legacy.send(wire.api, {**request("tools/list"), "params": params})
         assert "tools" in response.json()["result"], response.text
+
+
+def test_a_call_of_an_unknown_tool_is_refused_before_any_event_stream_starts(wire: Wire, era: Era) -> None:
+    params = {"name": "nope", "arguments": {}, "_meta": {"progressToken": "p-1"}}
+    response = era.send(wire.api, request("tools/call", params))
+    rpc_error(response, era.params_status, -32602)
 
 
 def test_an_unknown_method_is_method_not_found_whatever_its_params(wire: Wire, era: Era) -> None:

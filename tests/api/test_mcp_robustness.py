@@ -1,0 +1,699 @@
+"""Property-based robustness of the MCP endpoints, against a real ``ledgergate serve`` process.
+
+Hypothesis sends arbitrary bytes, deep nesting, random JSON-RPC envelopes (every id type, method value,
+params shape and ``jsonrpc`` value), random params for every method, and random batches, in both eras
+(legacy sessions that were really initialized; stateless 2026-07-28 with ``_meta`` and its headers), to
+every MCP endpoint: ``/mcp``, ``/servers/{id}/mcp`` and the HTTP+SSE ``/message?session_id=``.
+
+Properties: never a 5xx; an answer is valid JSON-RPC (or an empty 202 for a notification or a
+response); its error code is one the specification gives the input's class, as read by ``expected``
+below, which is written from the schema and not from the gateway's code. The module ends with the
+counts it tried (``inputs tried: N, 5xx seen: 0``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.api.conftest import start_server
+from tests.api.test_mcp_protocol import HANDBOOK, OUTSIDER, SUMMARISE, sse_events
+from tests.support.echo import echo_service
+
+MODERN = "2026-07-28"
+MAX_DEPTH = 64
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
+META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
+META = {
+    META_VERSION: MODERN,
+    META_CAPABILITIES: {},
+    "io.modelcontextprotocol/clientInfo": {"name": "p", "version": "1"},
+}
+NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+LISTS = ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
+CALLS = ("tools/call", "prompts/get", "resources/read", "completion/complete")
+LEGACY_METHODS = frozenset((*LISTS, *CALLS, "resources/subscribe", "resources/unsubscribe", "ping", "logging/setLevel"))
+MODERN_METHODS = frozenset((*LISTS, *CALLS))
+REMOVED_IN_MODERN = frozenset(("ping", "logging/setLevel", "notifications/initialized"))
+EXAMPLES = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+
+# -- the counts the suite reports ------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    inputs: int = 0
+    server_errors: int = 0
+    results: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    codes: Counter[int] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        return (
+            f"MCP robustness: inputs tried: {self.inputs}, 5xx seen: {self.server_errors}, results: {self.results}, "
+            f"statuses: {dict(sorted(self.statuses.items()))}, error codes: {dict(sorted(self.codes.items()))}"
+        )
+
+
+TALLY = Tally()
+
+# -- the server, its catalog, and one client per era and endpoint ------------------------------------
+
+
+@dataclass
+class Target:
+    """Where an example goes: an endpoint, in an era (``legacy`` with a live session, or ``modern``)."""
+
+    label: str
+    path: str
+    era: str
+    session_id: str | None = None
+    version: str = "2025-11-25"
+
+
+class HttpSseStream:
+    """A live HTTP+SSE session: its ``/message`` URL, and the messages its stream delivers, by id."""
+
+    def __init__(self, http: httpx.Client, headers: dict[str, str]) -> None:
+        self._response_cm = http.stream("GET", "/sse", headers={**headers, "Accept": "text/event-stream"})
+        response = self._response_cm.__enter__()
+        assert response.status_code == 200, response.read()
+        self._events = sse_events(response.iter_lines(), time.monotonic() + 3600)
+        event, self.endpoint = next(self._events)
+        assert event == "endpoint"
+        self.answers: dict[Any, dict[str, Any]] = {}
+        self.unmatched: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            for _, data in self._events:
+                message = json.loads(data)
+                with self._changed:
+                    if "id" in message and message["id"] is not None:
+                        self.answers[json.dumps(message["id"])] = message
+                    else:
+                        self.unmatched.append(message)
+                    self._changed.notify_all()
+        except (httpx.HTTPError, AssertionError):  # the stream was closed at the end of the module
+            return
+
+    def answer(self, request_id: Any, timeout: float = 10.0) -> dict[str, Any]:
+        key = json.dumps(request_id)
+        with self._changed:
+            assert self._changed.wait_for(lambda: key in self.answers, timeout), f"no answer to {key} on the stream"
+            return self.answers.pop(key)
+
+    def close(self) -> None:
+        self._response_cm.__exit__(None, None, None)
+
+
+@dataclass
+class Served:
+    http: httpx.Client
+    token: str
+    server_id: str
+    targets: list[Target]
+    batching: list[Target]
+    sse: HttpSseStream
+    ids: Iterator[int]
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **extra}
+
+
+def header_safe(value: str) -> str:
+    """A header value as the 2026-07-28 transport sends it: plain if visible ASCII, else base64."""
+    plain = value.isascii() and value.isprintable() and value == value.strip() and not value.startswith("=?base64?")
+    return value if plain and value else "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    data: Path = tmp_path_factory.mktemp("mcp-robustness") / "data"
+    server = start_server(data)
+    admin = {"Authorization": f"Bearer {(data / 'admin-token').read_text().strip()}"}
+    try:
+        with echo_service() as echo, httpx.Client(base_url=server.url, timeout=30) as http:
+
+            def create(path: str, body: dict[str, Any]) -> str:
+                created = http.post(path, json=body, headers=admin)
+                assert created.status_code == 201, created.text
+                return str(created.json()["id"])
+
+            weather = {
+                "name": "weather",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+                "integration": {"method": "GET", "url": echo + "/weather/{city}"},
+            }
+            members = {
+                "tool_ids": [create("/v1/tenants/default/tools", weather)],
+                "prompt_ids": [create("/v1/tenants/default/prompts", SUMMARISE)],
+                "resource_ids": [create("/v1/tenants/default/resources", HANDBOOK)],
+            }
+            create("/v1/tenants/default/tools", OUTSIDER)
+            server_id = create("/v1/tenants/default/servers", {"name": "robust", **members})
+            issued = http.post("/v1/tenants/default/tokens", json={"name": "fuzz", "role": "client"}, headers=admin)
+            assert issued.status_code == 201, issued.text
+            token = issued.json()["token"]
+            sse = HttpSseStream(http, {"Authorization": f"Bearer {token}"})
+            served = Served(http, token, server_id, [], [], sse, iter(range(1, 10**9)))
+            try:
+                prepare(served)
+                yield served
+            finally:
+                sse.close()
+    finally:
+        server.stop()
+
+
+def prepare(served: Served) -> None:
+    """Sessions for each endpoint (one in 2025-03-26 for batches), the HTTP+SSE one initialized."""
+    paths = {"tenant": "/mcp", "server": f"/servers/{served.server_id}/mcp"}
+    wait_for_catalog(served, paths["server"])
+    for where, path in paths.items():
+        served.targets.append(Target(f"modern-{where}", path, "modern"))
+        served.targets.append(open_session(served, Target(f"legacy-{where}", path, "legacy")))
+        served.batching.append(open_session(served, Target(f"batch-{where}", path, "legacy", version="2025-03-26")))
+    params = {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "p", "version": "1"}}
+    initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+    posted = served.http.post(served.sse.endpoint, json=initialize, headers=served.headers())
+    assert posted.status_code == 202, posted.text
+    assert served.sse.answer(0)["result"]["protocolVersion"] == "2024-11-05"
+
+
+def wait_for_catalog(served: Served, path: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}}
+        listed = served.http.post(path, json=body, headers=modern_headers(served, body))
+        if listed.status_code == 200 and listed.json()["result"]["tools"]:
+            return
+        assert time.monotonic() < deadline, f"the virtual server never reached the hot catalogs: {listed.text}"
+        time.sleep(0.05)
+
+
+def open_session(served: Served, target: Target) -> Target:
+    params = {"protocolVersion": target.version, "capabilities": {}, "clientInfo": {"name": "p", "version": "1"}}
+    opened = served.http.post(
+        target.path,
+        json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params},
+        headers=served.headers(Accept="application/json, text/event-stream"),
+    )
+    assert opened.status_code == 200, opened.text
+    target.session_id = opened.headers["Mcp-Session-Id"]
+    initialized = served.http.post(
+        target.path,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers=served.headers(**legacy_headers(target)),
+    )
+    assert initialized.status_code == 202
+    return target
+
+
+def legacy_headers(target: Target) -> dict[str, str]:
+    return {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Mcp-Session-Id": str(target.session_id),
+        "MCP-Protocol-Version": target.version,
+    }
+
+
+def modern_headers(served: Served, message: Any) -> dict[str, str]:
+    """The headers a 2026-07-28 client derives from its message (header-safe encoded)."""
+    headers = served.headers(
+        **{"Accept": "application/json, text/event-stream", "Content-Type": "application/json"},
+        **{"MCP-Protocol-Version": MODERN},
+    )
+    method = message.get("method") if isinstance(message, dict) else None
+    if isinstance(method, str):
+        headers["Mcp-Method"] = header_safe(method)
+        params = message.get("params")
+        named = params.get(NAME_FIELDS[method]) if isinstance(params, dict) and method in NAME_FIELDS else None
+        if isinstance(named, str):
+            headers["Mcp-Name"] = header_safe(named)
+    return headers
+
+
+# -- sending, and the properties every answer has ------------------------------------------------------
+
+
+def send(served: Served, target: Target, body: bytes, message: Any = None) -> httpx.Response:
+    legacy = target.era == "legacy"
+    headers = served.headers(**legacy_headers(target)) if legacy else modern_headers(served, message)
+    response = served.http.post(target.path, content=body, headers=headers)
+    TALLY.inputs += 1
+    TALLY.statuses[response.status_code] += 1
+    if response.status_code >= 500:
+        TALLY.server_errors += 1
+    assert response.status_code < 500, f"{response.status_code} for {body[:300]!r}: {response.text[:300]}"
+    return response
+
+
+def answers(response: httpx.Response) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of an answer: none for 202, one for JSON, the data events of an SSE stream."""
+    if response.status_code == 202:
+        assert response.content == b"", response.text
+        return []
+    kind = response.headers.get("content-type", "")
+    if kind.startswith("text/event-stream"):
+        events = [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+        assert events, response.text
+        return events
+    assert kind.startswith("application/json"), (response.status_code, kind, response.text)
+    decoded = response.json()
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def check_response(message: Any) -> Any:
+    """A valid JSON-RPC response: its error code (or ``"result"``)."""
+    assert isinstance(message, dict) and message.get("jsonrpc") == "2.0", message
+    if "method" in message:  # a notification the server sent before the response (progress)
+        return None
+    assert "id" in message and (("result" in message) != ("error" in message)), message
+    if "result" in message:
+        assert isinstance(message["result"], dict), message
+        TALLY.results += 1
+        return "result"
+    error = message["error"]
+    assert isinstance(error.get("code"), int) and isinstance(error.get("message"), str), message
+    TALLY.codes[error["code"]] += 1
+    return error["code"]
+
+
+def outcome(response: httpx.Response) -> tuple[Any, Any]:
+    """(what the answer was: ``202``, ``"result"`` or an error code; the id it carries)."""
+    found = [(check_response(m), m.get("id")) for m in answers(response)]
+    found = [f for f in found if f[0] is not None]
+    if not found:
+        return 202, None
+    assert len(found) == 1, response.text
+    return found[0]
+
+
+# -- what the specification says each input deserves --------------------------------------------------
+
+
+def is_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def string_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def optional(params: dict[str, Any], key: str, test: Any) -> bool:
+    return params.get(key) is None or bool(test(params[key]))
+
+
+def params_fit(method: str, params: dict[str, Any]) -> bool:
+    """Whether ``params`` fit the schema of ``method`` (null optional members count as absent)."""
+    meta = params.get("_meta")
+    if meta is not None and not (isinstance(meta, dict) and optional(meta, "progressToken", is_id)):
+        return False
+    is_str, is_obj = (lambda v: isinstance(v, str)), (lambda v: isinstance(v, dict))
+    retry = optional(params, "inputResponses", is_obj) and optional(params, "requestState", is_str)
+    if method in LISTS:
+        return optional(params, "cursor", is_str)
+    if method == "tools/call":
+        return is_str(params.get("name")) and optional(params, "arguments", is_obj) and retry
+    if method == "prompts/get":
+        return is_str(params.get("name")) and optional(params, "arguments", string_map) and retry
+    if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+        return is_str(params.get("uri")) and retry
+    if method == "logging/setLevel":
+        return params.get("level") in LOG_LEVELS
+    if method == "completion/complete":
+        ref, argument, context = params.get("ref"), params.get("argument"), params.get("context")
+        ref_fits = isinstance(ref, dict) and (
+            (ref.get("type") == "ref/prompt" and is_str(ref.get("name")))
+            or (ref.get("type") == "ref/resource" and is_str(ref.get("uri")))
+        )
+        argument_fits = is_obj(argument) and is_str(argument.get("name")) and is_str(argument.get("value"))
+        context_fits = context is None or (is_obj(context) and optional(context, "arguments", string_map))
+        return ref_fits and argument_fits and context_fits
+    return True
+
+
+def initialize_fits(params: Any) -> bool:
+    if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
+        return False
+    meta = params.get("_meta")
+    if meta is not None and not (isinstance(meta, dict) and optional(meta, "progressToken", is_id)):
+        return False
+    capabilities, info = params.get("capabilities"), params.get("clientInfo")
+    known = ("roots", "sampling", "elicitation", "experimental", "tasks")
+    return (
+        isinstance(capabilities, dict)
+        and all(optional(capabilities, k, lambda v: isinstance(v, dict)) for k in known)
+        and isinstance(info, dict)
+        and isinstance(info.get("name"), str)
+        and isinstance(info.get("version"), str)
+    )
+
+
+#: answers a well-formed request may get: its result, or the errors of things it names not existing
+SEMANTIC = {"result", -32602, -32002}
+
+
+def expected(era: str, message: Any, in_batch: bool = False) -> set[Any]:
+    """The answers the specification allows ``message`` (one JSON-RPC message) in ``era``."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return {-32600}
+    if "method" not in message:
+        fits = "id" in message and (("result" in message) != ("error" in message))
+        if fits and "result" in message:
+            fits = is_id(message["id"]) and isinstance(message["result"], dict)
+        elif fits:
+            error = message["error"]
+            fits = isinstance(error, dict) and is_id(error.get("code")) and isinstance(error.get("code"), int)
+            fits = fits and isinstance(error.get("message"), str) and (message["id"] is None or is_id(message["id"]))
+        return {202} if fits and era == "legacy" else {-32600}
+    method = message["method"]
+    if not isinstance(method, str) or ("id" in message and not is_id(message["id"])):
+        return {-32600}
+    params = message.get("params")
+    if method == "initialize" and not in_batch:  # opens a legacy session, whatever the headers say
+        if "id" not in message:
+            return {-32600}
+        return {"result"} if initialize_fits(params) else {-32602}
+    if era == "modern":
+        return expected_modern(method, message, params)
+    if "id" not in message:
+        return {202}
+    if method == "initialize":
+        return {-32600}
+    if method not in LEGACY_METHODS:
+        return {-32601}
+    if params is not None and not isinstance(params, dict):
+        return {-32602}
+    return SEMANTIC if params_fit(method, params or {}) else {-32602}
+
+
+def expected_modern(method: str, message: dict[str, Any], params: Any) -> set[Any]:
+    if not isinstance(params, dict) or not isinstance(params.get("_meta"), dict):  # no _meta envelope
+        return {-32602}
+    named = params.get(NAME_FIELDS[method]) if method in NAME_FIELDS else None
+    if named is not None and not isinstance(named, str):  # no Mcp-Name header can equal it
+        return {-32020}
+    if "id" not in message:
+        return {202}
+    if method == "server/discover":
+        return {"result"}
+    if method in REMOVED_IN_MODERN or method not in MODERN_METHODS:
+        return {-32601}
+    return SEMANTIC if params_fit(method, params) else {-32602}
+
+
+def status_fits(era: str, answer: Any, status: int) -> bool:
+    """HTTP status by era: a legacy session answers a request on 200; 2026-07-28 maps the code."""
+    if answer == 202:
+        return status == 202
+    if answer in (-32700, -32600):
+        return status == 400
+    if era == "modern":
+        return status == {-32602: 400, -32020: 400, -32601: 404}.get(answer, 200)
+    return status == 200 or (answer == -32602 and status == 400)  # initialize refusals carry 400
+
+
+# -- strategies ------------------------------------------------------------------------------------
+
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=9)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+ids = st.integers(-(2**63), 2**63) | st.text(max_size=10) | json_values
+KNOWN = LEGACY_METHODS | MODERN_METHODS | REMOVED_IN_MODERN | {"initialize", "server/discover"}
+method_names = st.sampled_from([*sorted(KNOWN), "notifications/cancelled", "nope/nothing", "tools/List", ""])
+ABSENT = object()
+
+
+def mostly(right: st.SearchStrategy[Any], wrong: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``right`` three times in four, so that most examples get past the envelope to the method."""
+    return st.integers(0, 3).flatmap(lambda n: right if n else wrong)
+
+
+def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A member's value, or ABSENT (left out), or null."""
+    return mostly(strategy, st.just(ABSENT) | st.none())
+
+
+def members(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({k: maybe(v) for k, v in fields.items()}).map(
+        lambda d: {k: v for k, v in d.items() if v is not ABSENT}
+    )
+
+
+names = mostly(st.sampled_from(["weather", "outsider", "summarise", "nope"]), json_values)
+uris = mostly(st.sampled_from([HANDBOOK["uri"], "docs://nope", "handbook", "", "docs:// x"]), json_values)
+text_maps = st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3)
+metas = members(progressToken=ids) | json_values
+PARAMS = {
+    "tools/list": members(cursor=st.text(max_size=8) | json_values, _meta=metas),
+    "tools/call": members(name=names, arguments=text_maps | json_values, _meta=metas, requestState=json_values),
+    "prompts/get": members(name=names, arguments=text_maps | json_values, _meta=metas),
+    "resources/read": members(uri=uris, _meta=metas, inputResponses=json_values),
+    "resources/subscribe": members(uri=uris, _meta=metas),
+    "resources/unsubscribe": members(uri=uris),
+    "logging/setLevel": members(level=st.sampled_from(LOG_LEVELS) | json_values),
+    "completion/complete": members(
+        ref=members(type=st.sampled_from(["ref/prompt", "ref/resource", "ref/tool"]), name=names, uri=uris)
+        | json_values,
+        argument=members(name=st.sampled_from(["text", "x"]) | json_values, value=st.text(max_size=5) | json_values),
+        context=members(arguments=text_maps | json_values) | json_values,
+    ),
+    "initialize": members(
+        protocolVersion=st.sampled_from(["2025-11-25", "2025-03-26", "1999-01-01"]) | json_values,
+        capabilities=members(sampling=json_values, roots=json_values) | json_values,
+        clientInfo=members(name=st.text(max_size=4) | json_values, version=st.just("1") | json_values) | json_values,
+    ),
+}
+PARAMS["prompts/list"] = PARAMS["resources/list"] = PARAMS["resources/templates/list"] = PARAMS["tools/list"]
+
+
+@st.composite
+def envelopes(draw: st.DrawFn, method: st.SearchStrategy[Any] | None = None) -> dict[str, Any]:
+    """A JSON-RPC-ish message: each member right, wrong, null or missing."""
+    message: dict[str, Any] = {}
+    jsonrpc = draw(mostly(st.just("2.0"), st.sampled_from(["1.0", "2", "2.0 ", ABSENT]) | json_values))
+    if jsonrpc is not ABSENT:
+        message["jsonrpc"] = jsonrpc
+    kind = draw(st.sampled_from(["request"] * 6 + ["notification"] * 2 + ["response", "broken"]))
+    if kind in ("request", "response", "broken"):
+        message["id"] = draw(mostly(st.integers(0, 10**6) | st.text(max_size=6), ids))
+    if kind == "response":
+        message[draw(st.sampled_from(["result", "error"]))] = draw(
+            st.just({}) | members(code=st.integers() | json_values, message=st.text(max_size=5)) | json_values
+        )
+        return message
+    chosen = draw(method if method is not None else mostly(method_names, json_values | st.text(max_size=10)))
+    if kind != "broken" or draw(st.booleans()):
+        message["method"] = chosen
+    rule = PARAMS.get(chosen) if isinstance(chosen, str) else None
+    shaped = rule if rule is not None else st.dictionaries(st.text(max_size=5), json_values)
+    params = draw(maybe(mostly(shaped, json_values)))
+    if params is not ABSENT:
+        message["params"] = params
+    return message
+
+
+def dressed(target: Target, message: Any) -> Any:
+    """A modern message carries the ``_meta`` envelope a 2026-07-28 client puts in every params object."""
+    if target.era != "modern" or not isinstance(message, dict) or not isinstance(message.get("params"), dict):
+        return message
+    params = message["params"]
+    meta = params.get("_meta", {})
+    return {**message, "params": {**params, "_meta": {**META, **meta} if isinstance(meta, dict) else meta}}
+
+
+def targets(served: Served) -> st.SearchStrategy[Target]:
+    return st.sampled_from(served.targets)
+
+
+FRAMING = (202, -32700, -32600)  # answers that echo no id of the request
+
+
+def check(target: Target, message: Any, response: httpx.Response) -> None:
+    answer, answered_id = outcome(response)
+    allowed = expected(target.era, message)
+    assert answer in allowed, f"{target.label}: {message!r} got {answer} ({response.status_code}), not {allowed}"
+    assert status_fits(target.era, answer, response.status_code), (target.label, message, response.text)
+    if isinstance(message, dict) and is_id(message.get("id")) and "method" in message and answer not in FRAMING:
+        assert answered_id == message["id"], (message, response.text)
+
+
+# -- the properties --------------------------------------------------------------------------------
+
+
+def strict_json(body: bytes) -> Any:
+    """Python's reading of the body as strict JSON (no NaN), or ABSENT if it is not that."""
+
+    def refuse(token: str) -> Any:
+        raise ValueError(token)
+
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return ABSENT
+
+
+NOT_UTF8 = (b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\x80", b"\xf4\x90\x80\x80")
+
+
+def spoiled(message: dict[str, Any], where: int, noise: bytes) -> bytes:
+    """A message whose bytes are spoiled at one place, most often inside a string, with bytes that
+    are often not UTF-8 (an overlong form, a surrogate, a cut sequence, a code point past U+10FFFF)."""
+    body = json.dumps(message, ensure_ascii=False).encode()
+    quotes = [i for i, byte in enumerate(body) if byte == ord('"')]
+    at = quotes[where % len(quotes)] + 1 if quotes and where % 3 else where % (len(body) + 1)
+    return body[:at] + (NOT_UTF8[where % len(NOT_UTF8)] if where % 2 else noise) + body[at:]
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_arbitrary_bytes_never_get_a_5xx_and_unparseable_ones_get_32700(served: Served, data: st.DataObject) -> None:
+    target = data.draw(targets(served))
+    body = data.draw(
+        st.binary(max_size=200)
+        | st.text(max_size=60).map(str.encode)
+        | st.builds(spoiled, envelopes(), st.integers(0, 10**6), st.binary(min_size=1, max_size=4))
+    )
+    response = send(served, target, body)
+    answer, answered_id = outcome(response)
+    if strict_json(body) is ABSENT:
+        assert (answer, answered_id, response.status_code) == (-32700, None, 400), (body, response.text)
+
+
+def nest(depth: int, kind: str, leaf: bytes = b"1") -> bytes:
+    if kind == "array":
+        return b"[" * depth + leaf + b"]" * depth
+    return b'{"k":' * depth + leaf + b"}" * depth
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_nesting_past_the_depth_limit_gets_32700_and_within_it_is_parsed(served: Served, data: st.DataObject) -> None:
+    target = data.draw(targets(served))
+    depth = data.draw(st.integers(1, 2 * MAX_DEPTH) | st.sampled_from([1_000, 10_000, 100_000]))
+    kind = data.draw(st.sampled_from(["array", "object"]))
+    where = data.draw(st.sampled_from(["body", "params", "arguments"]))
+    inner = nest(depth, kind)
+    meta = b',"_meta":' + json.dumps(META).encode() if target.era == "modern" else b""
+    if where == "body":
+        body, total = inner, depth
+    else:  # inside a tools/call, whose message, params and arguments are levels too
+        if where == "arguments":
+            params, total = b'{"name":"weather","arguments":{"deep":' + inner + b"}" + meta + b"}", depth + 3
+        else:
+            params, total = b'{"name":"weather","extra":' + inner + meta + b"}", depth + 2
+        body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":' + params + b"}"
+    message = {"method": "tools/call", "params": {"name": "weather"}} if where != "body" else None
+    response = send(served, target, body, message)
+    answer, _ = outcome(response)
+    if total > MAX_DEPTH:
+        assert (answer, response.status_code) == (-32700, 400), (depth, where, response.text)
+    else:
+        assert answer != -32700, (depth, where, response.text)
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_random_envelopes_get_the_answer_their_class_deserves(served: Served, data: st.DataObject) -> None:
+    target = data.draw(targets(served))
+    message = dressed(target, data.draw(envelopes() | json_values))
+    check(target, message, send(served, target, json.dumps(message).encode(), message))
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_random_params_of_every_method_get_32602_exactly_when_off_the_schema(
+    served: Served, data: st.DataObject
+) -> None:
+    target = data.draw(targets(served))
+    method = data.draw(st.sampled_from(sorted(PARAMS)))
+    message = {"jsonrpc": "2.0", "id": data.draw(st.integers(0, 10**6) | st.text(max_size=6)), "method": method}
+    params = data.draw(maybe(PARAMS[method]))
+    if params is not ABSENT:
+        message["params"] = params
+    message = dressed(target, message)
+    check(target, message, send(served, target, json.dumps(message).encode(), message))
+
+
+@settings(EXAMPLES, max_examples=60)
+@given(data=st.data())
+def test_random_batches_in_a_2025_03_26_session_answer_each_item(served: Served, data: st.DataObject) -> None:
+    target = data.draw(st.sampled_from(served.batching))
+    batch = data.draw(st.lists(envelopes() | json_values, min_size=1, max_size=6))
+    response = send(served, target, json.dumps(batch).encode(), batch)
+    replies = answers(response)
+    allowed = [expected("legacy", item, in_batch=True) for item in batch]
+    owed = [a for a in allowed if a != {202}]
+    assert len(replies) == len(owed), (batch, response.text)
+    assert response.status_code == (200 if owed else 202), response.text
+    got = {check_response(r) for r in replies}
+    assert got <= set().union(*owed), (batch, response.text)
+
+
+@settings(EXAMPLES, max_examples=80)
+@given(data=st.data())
+def test_random_messages_on_the_http_sse_endpoint_are_answered_on_the_post_or_the_stream(
+    served: Served, data: st.DataObject
+) -> None:
+    message = data.draw(envelopes().filter(lambda m: m.get("method") != "initialize") | json_values)
+    if isinstance(message, dict) and "id" in message and is_id(message["id"]):  # unique, so answers can be told apart
+        message["id"] = next(served.ids) if isinstance(message["id"], int) else f"sse-{next(served.ids)}"
+    posted = served.http.post(
+        served.sse.endpoint,
+        content=json.dumps(message).encode(),
+        headers=served.headers(**{"Content-Type": "application/json"}),
+    )
+    TALLY.inputs += 1
+    TALLY.statuses[posted.status_code] += 1
+    TALLY.server_errors += posted.status_code >= 500
+    assert posted.status_code < 500, posted.text
+    allowed = expected("legacy", message)
+    if posted.status_code == 202:
+        assert posted.content == b""
+        if allowed != {202}:
+            assert isinstance(message, dict) and is_id(message.get("id")), (message, "answered on the stream")
+            answer = check_response(served.sse.answer(message["id"]))
+            assert answer in allowed, (message, answer)
+    else:
+        assert posted.status_code in (400, 404), posted.text
+        answer = check_response(posted.json())
+        assert posted.json()["id"] is None and answer in allowed, (message, posted.text)
+
+
+def test_the_suite_reports_its_counts(record_property: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs last in this module: the counts of every example above."""
+    record_property("inputs_tried", TALLY.inputs)
+    record_property("server_errors_seen", TALLY.server_errors)
+    with capsys.disabled():
+        print("\n" + TALLY.line())
+    assert TALLY.server_errors == 0
+    assert TALLY.inputs > 0
