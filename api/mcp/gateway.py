@@ -183,7 +183,7 @@ class McpGateway:
         session_id: str | None,
         token_id: str,
         sse_session: str | None = None,
-    ) -> Reply:
+    ) -> Reply | EventsReply:
         if message.get("method") == "initialize":
             if "id" not in message:
                 return _invalid(message, "initialize is a request: it needs an id")
@@ -248,7 +248,7 @@ class McpGateway:
             _invalid(m, problem) if (problem := envelope_problem(m)) is not None else await self._one(m, ctx, False)
             for m in messages
         ]
-        bodies = [r.body for r in replies if r.body]
+        bodies = [r.body for r in replies if isinstance(r, Reply) and r.body]  # no streams in a batch
         return Reply(200, b"[" + b",".join(bodies) + b"]") if bodies else Reply(202, media_type="text/plain")
 
     async def _one(self, message: dict[str, Any], ctx: McpContext, stream: bool = True) -> Reply | EventsReply:
@@ -356,13 +356,14 @@ class McpGateway:
 
     async def _modern(
         self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot, token_id: str
-    ) -> Reply | StreamReply:
+    ) -> Reply | StreamReply | EventsReply:
         if "method" not in message:
             return _invalid(message, "a 2026-07-28 client sends requests and notifications, never responses")
         request_id = message.get("id")
         method = message["method"]
-        params = message.get("params") if isinstance(message.get("params"), dict) else {}
-        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        given = message.get("params")
+        params: dict[str, Any] = given if isinstance(given, dict) else {}
+        meta: dict[str, Any] = params["_meta"] if isinstance(params.get("_meta"), dict) else {}
         version = meta.get(META_VERSION)
         if version is None or not isinstance(meta.get(META_CAPABILITIES), dict):
             return error_reply(

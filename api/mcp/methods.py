@@ -79,7 +79,7 @@ class McpContext:
 
 def _input_relay(ctx: McpContext, params: dict[str, Any]) -> InputRelay:
     if ctx.era == "modern":
-        retry = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
+        retry: dict[str, Any] = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
         return InputRelay(askable_capabilities(ctx.meta.get(META_CAPABILITIES)), retry)
     if ctx.ask is None or ctx.session is None:
         return InputRelay()

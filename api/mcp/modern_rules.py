@@ -47,7 +47,7 @@ def header_mismatch(message: dict[str, Any], headers: dict[str, str], version: s
 
 
 def listen_reply(request_id: Any, params: dict[str, Any], snapshot: Snapshot) -> StreamReply:
-    wanted = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
+    wanted: dict[str, Any] = params["notifications"] if isinstance(params.get("notifications"), dict) else {}
     kinds = frozenset(
         kind
         for kind, flag in (
@@ -57,7 +57,7 @@ def listen_reply(request_id: Any, params: dict[str, Any], snapshot: Snapshot) ->
         )
         if wanted.get(flag)
     )
-    agreed = {
+    agreed: dict[str, Any] = {
         flag: True
         for kind, flag in (
             ("tools", "toolsListChanged"),

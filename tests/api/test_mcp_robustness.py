@@ -7,8 +7,8 @@ every MCP endpoint: ``/mcp``, ``/servers/{id}/mcp`` and the HTTP+SSE ``/message?
 
 Properties: never a 5xx; an answer is valid JSON-RPC (or an empty 202 for a notification or a
 response); its error code is one the specification gives the input's class, as read by ``expected``
-below, which is written from the schema and not from the gateway's code. The module ends with the
-counts it tried (``inputs tried: N, 5xx seen: 0``).
+in ``tests/support/jsonrpc_oracle.py``, written from the schema and not from the gateway's code. The
+module ends with the counts it tried (``inputs tried: N, 5xx seen: 0``).
 """
 
 from __future__ import annotations
@@ -31,23 +31,23 @@ from hypothesis import strategies as st
 from tests.api.conftest import start_server
 from tests.api.test_mcp_protocol import HANDBOOK, OUTSIDER, SUMMARISE, sse_events
 from tests.support.echo import echo_service
+from tests.support.jsonrpc_oracle import (
+    ABSENT,
+    MAX_DEPTH,
+    MODERN,
+    NAME_FIELDS,
+    expected,
+    is_id,
+    status_fits,
+    strict_json,
+)
+from tests.support.jsonrpc_strategies import PARAMS, envelopes, json_values, maybe, mostly, nest, spoiled
 
-MODERN = "2026-07-28"
-MAX_DEPTH = 64
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
-META = {
-    META_VERSION: MODERN,
-    META_CAPABILITIES: {},
-    "io.modelcontextprotocol/clientInfo": {"name": "p", "version": "1"},
-}
-NAME_FIELDS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-LISTS = ("tools/list", "prompts/list", "resources/list", "resources/templates/list")
-CALLS = ("tools/call", "prompts/get", "resources/read", "completion/complete")
-LEGACY_METHODS = frozenset((*LISTS, *CALLS, "resources/subscribe", "resources/unsubscribe", "ping", "logging/setLevel"))
-MODERN_METHODS = frozenset((*LISTS, *CALLS))
-REMOVED_IN_MODERN = frozenset(("ping", "logging/setLevel", "notifications/initialized"))
+CLIENT_INFO = {"name": "robustness-test", "version": "1"}
+META = {META_VERSION: MODERN, META_CAPABILITIES: {}, "io.modelcontextprotocol/clientInfo": CLIENT_INFO}
+
 EXAMPLES = settings(
     max_examples=150,
     deadline=None,
@@ -315,216 +315,6 @@ def outcome(response: httpx.Response) -> tuple[Any, Any]:
     return found[0]
 
 
-# -- what the specification says each input deserves --------------------------------------------------
-
-
-def is_id(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def string_map(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-
-
-def optional(params: dict[str, Any], key: str, test: Any) -> bool:
-    return params.get(key) is None or bool(test(params[key]))
-
-
-def params_fit(method: str, params: dict[str, Any]) -> bool:
-    """Whether ``params`` fit the schema of ``method`` (null optional members count as absent)."""
-    meta = params.get("_meta")
-    if meta is not None and not (isinstance(meta, dict) and optional(meta, "progressToken", is_id)):
-        return False
-    is_str, is_obj = (lambda v: isinstance(v, str)), (lambda v: isinstance(v, dict))
-    retry = optional(params, "inputResponses", is_obj) and optional(params, "requestState", is_str)
-    if method in LISTS:
-        return optional(params, "cursor", is_str)
-    if method == "tools/call":
-        return is_str(params.get("name")) and optional(params, "arguments", is_obj) and retry
-    if method == "prompts/get":
-        return is_str(params.get("name")) and optional(params, "arguments", string_map) and retry
-    if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
-        return is_str(params.get("uri")) and retry
-    if method == "logging/setLevel":
-        return params.get("level") in LOG_LEVELS
-    if method == "completion/complete":
-        ref, argument, context = params.get("ref"), params.get("argument"), params.get("context")
-        ref_fits = isinstance(ref, dict) and (
-            (ref.get("type") == "ref/prompt" and is_str(ref.get("name")))
-            or (ref.get("type") == "ref/resource" and is_str(ref.get("uri")))
-        )
-        argument_fits = is_obj(argument) and is_str(argument.get("name")) and is_str(argument.get("value"))
-        context_fits = context is None or (is_obj(context) and optional(context, "arguments", string_map))
-        return ref_fits and argument_fits and context_fits
-    return True
-
-
-def initialize_fits(params: Any) -> bool:
-    if not isinstance(params, dict) or not isinstance(params.get("protocolVersion"), str):
-        return False
-    meta = params.get("_meta")
-    if meta is not None and not (isinstance(meta, dict) and optional(meta, "progressToken", is_id)):
-        return False
-    capabilities, info = params.get("capabilities"), params.get("clientInfo")
-    known = ("roots", "sampling", "elicitation", "experimental", "tasks")
-    return (
-        isinstance(capabilities, dict)
-        and all(optional(capabilities, k, lambda v: isinstance(v, dict)) for k in known)
-        and isinstance(info, dict)
-        and isinstance(info.get("name"), str)
-        and isinstance(info.get("version"), str)
-    )
-
-
-#: answers a well-formed request may get: its result, or the errors of things it names not existing
-SEMANTIC = {"result", -32602, -32002}
-
-
-def expected(era: str, message: Any, in_batch: bool = False) -> set[Any]:
-    """The answers the specification allows ``message`` (one JSON-RPC message) in ``era``."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return {-32600}
-    if "method" not in message:
-        fits = "id" in message and (("result" in message) != ("error" in message))
-        if fits and "result" in message:
-            fits = is_id(message["id"]) and isinstance(message["result"], dict)
-        elif fits:
-            error = message["error"]
-            fits = isinstance(error, dict) and is_id(error.get("code")) and isinstance(error.get("code"), int)
-            fits = fits and isinstance(error.get("message"), str) and (message["id"] is None or is_id(message["id"]))
-        return {202} if fits and era == "legacy" else {-32600}
-    method = message["method"]
-    if not isinstance(method, str) or ("id" in message and not is_id(message["id"])):
-        return {-32600}
-    params = message.get("params")
-    if method == "initialize" and not in_batch:  # opens a legacy session, whatever the headers say
-        if "id" not in message:
-            return {-32600}
-        return {"result"} if initialize_fits(params) else {-32602}
-    if era == "modern":
-        return expected_modern(method, message, params)
-    if "id" not in message:
-        return {202}
-    if method == "initialize":
-        return {-32600}
-    if method not in LEGACY_METHODS:
-        return {-32601}
-    if params is not None and not isinstance(params, dict):
-        return {-32602}
-    return SEMANTIC if params_fit(method, params or {}) else {-32602}
-
-
-def expected_modern(method: str, message: dict[str, Any], params: Any) -> set[Any]:
-    if not isinstance(params, dict) or not isinstance(params.get("_meta"), dict):  # no _meta envelope
-        return {-32602}
-    named = params.get(NAME_FIELDS[method]) if method in NAME_FIELDS else None
-    if named is not None and not isinstance(named, str):  # no Mcp-Name header can equal it
-        return {-32020}
-    if "id" not in message:
-        return {202}
-    if method == "server/discover":
-        return {"result"}
-    if method in REMOVED_IN_MODERN or method not in MODERN_METHODS:
-        return {-32601}
-    return SEMANTIC if params_fit(method, params) else {-32602}
-
-
-def status_fits(era: str, answer: Any, status: int) -> bool:
-    """HTTP status by era: a legacy session answers a request on 200; 2026-07-28 maps the code."""
-    if answer == 202:
-        return status == 202
-    if answer in (-32700, -32600):
-        return status == 400
-    if era == "modern":
-        return status == {-32602: 400, -32020: 400, -32601: 404}.get(answer, 200)
-    return status == 200 or (answer == -32602 and status == 400)  # initialize refusals carry 400
-
-
-# -- strategies ------------------------------------------------------------------------------------
-
-scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=9)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=8,
-)
-ids = st.integers(-(2**63), 2**63) | st.text(max_size=10) | json_values
-KNOWN = LEGACY_METHODS | MODERN_METHODS | REMOVED_IN_MODERN | {"initialize", "server/discover"}
-method_names = st.sampled_from([*sorted(KNOWN), "notifications/cancelled", "nope/nothing", "tools/List", ""])
-ABSENT = object()
-
-
-def mostly(right: st.SearchStrategy[Any], wrong: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """``right`` three times in four, so that most examples get past the envelope to the method."""
-    return st.integers(0, 3).flatmap(lambda n: right if n else wrong)
-
-
-def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """A member's value, or ABSENT (left out), or null."""
-    return mostly(strategy, st.just(ABSENT) | st.none())
-
-
-def members(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({k: maybe(v) for k, v in fields.items()}).map(
-        lambda d: {k: v for k, v in d.items() if v is not ABSENT}
-    )
-
-
-names = mostly(st.sampled_from(["weather", "outsider", "summarise", "nope"]), json_values)
-uris = mostly(st.sampled_from([HANDBOOK["uri"], "docs://nope", "handbook", "", "docs:// x"]), json_values)
-text_maps = st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=3)
-metas = members(progressToken=ids) | json_values
-PARAMS = {
-    "tools/list": members(cursor=st.text(max_size=8) | json_values, _meta=metas),
-    "tools/call": members(name=names, arguments=text_maps | json_values, _meta=metas, requestState=json_values),
-    "prompts/get": members(name=names, arguments=text_maps | json_values, _meta=metas),
-    "resources/read": members(uri=uris, _meta=metas, inputResponses=json_values),
-    "resources/subscribe": members(uri=uris, _meta=metas),
-    "resources/unsubscribe": members(uri=uris),
-    "logging/setLevel": members(level=st.sampled_from(LOG_LEVELS) | json_values),
-    "completion/complete": members(
-        ref=members(type=st.sampled_from(["ref/prompt", "ref/resource", "ref/tool"]), name=names, uri=uris)
-        | json_values,
-        argument=members(name=st.sampled_from(["text", "x"]) | json_values, value=st.text(max_size=5) | json_values),
-        context=members(arguments=text_maps | json_values) | json_values,
-    ),
-    "initialize": members(
-        protocolVersion=st.sampled_from(["2025-11-25", "2025-03-26", "1999-01-01"]) | json_values,
-        capabilities=members(sampling=json_values, roots=json_values) | json_values,
-        clientInfo=members(name=st.text(max_size=4) | json_values, version=st.just("1") | json_values) | json_values,
-    ),
-}
-PARAMS["prompts/list"] = PARAMS["resources/list"] = PARAMS["resources/templates/list"] = PARAMS["tools/list"]
-
-
-@st.composite
-def envelopes(draw: st.DrawFn, method: st.SearchStrategy[Any] | None = None) -> dict[str, Any]:
-    """A JSON-RPC-ish message: each member right, wrong, null or missing."""
-    message: dict[str, Any] = {}
-    jsonrpc = draw(mostly(st.just("2.0"), st.sampled_from(["1.0", "2", "2.0 ", ABSENT]) | json_values))
-    if jsonrpc is not ABSENT:
-        message["jsonrpc"] = jsonrpc
-    kind = draw(st.sampled_from(["request"] * 6 + ["notification"] * 2 + ["response", "broken"]))
-    if kind in ("request", "response", "broken"):
-        message["id"] = draw(mostly(st.integers(0, 10**6) | st.text(max_size=6), ids))
-    if kind == "response":
-        message[draw(st.sampled_from(["result", "error"]))] = draw(
-            st.just({}) | members(code=st.integers() | json_values, message=st.text(max_size=5)) | json_values
-        )
-        return message
-    chosen = draw(method if method is not None else mostly(method_names, json_values | st.text(max_size=10)))
-    if kind != "broken" or draw(st.booleans()):
-        message["method"] = chosen
-    rule = PARAMS.get(chosen) if isinstance(chosen, str) else None
-    shaped = rule if rule is not None else st.dictionaries(st.text(max_size=5), json_values)
-    params = draw(maybe(mostly(shaped, json_values)))
-    if params is not ABSENT:
-        message["params"] = params
-    return message
-
-
 def dressed(target: Target, message: Any) -> Any:
     """A modern message carries the ``_meta`` envelope a 2026-07-28 client puts in every params object."""
     if target.era != "modern" or not isinstance(message, dict) or not isinstance(message.get("params"), dict):
@@ -553,40 +343,6 @@ def check(target: Target, message: Any, response: httpx.Response) -> None:
 # -- the properties --------------------------------------------------------------------------------
 
 
-def depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(depth, value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max(map(depth, value), default=0)
-    return 0
-
-
-def strict_json(body: bytes) -> Any:
-    """The body read as the gateway documents it reads bodies (strict UTF-8 JSON, without NaN, at most
-    ``MAX_DEPTH`` levels deep), by Python's own parser; ABSENT if it is not that."""
-
-    def refuse(token: str) -> Any:
-        raise ValueError(token)
-
-    try:
-        value = json.loads(body.decode("utf-8"), parse_constant=refuse)
-        return ABSENT if depth(value) > MAX_DEPTH else value
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return ABSENT
-
-
-NOT_UTF8 = (b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\x80", b"\xf4\x90\x80\x80")
-
-
-def spoiled(message: dict[str, Any], where: int, noise: bytes) -> bytes:
-    """A message whose bytes are spoiled at one place, most often inside a string, with bytes that
-    are often not UTF-8 (an overlong form, a surrogate, a cut sequence, a code point past U+10FFFF)."""
-    body = json.dumps(message, ensure_ascii=False).encode()
-    quotes = [i for i, byte in enumerate(body) if byte == ord('"')]
-    at = quotes[where % len(quotes)] + 1 if quotes and where % 3 else where % (len(body) + 1)
-    return body[:at] + (NOT_UTF8[where % len(NOT_UTF8)] if where % 2 else noise) + body[at:]
-
-
 @EXAMPLES
 @given(data=st.data())
 def test_arbitrary_bytes_never_get_a_5xx_and_unparseable_ones_get_32700(served: Served, data: st.DataObject) -> None:
@@ -600,12 +356,6 @@ def test_arbitrary_bytes_never_get_a_5xx_and_unparseable_ones_get_32700(served: 
     answer, answered_id = outcome(response)
     if strict_json(body) is ABSENT:
         assert (answer, answered_id, response.status_code) == (-32700, None, 400), (body, response.text)
-
-
-def nest(depth: int, kind: str, leaf: bytes = b"1") -> bytes:
-    if kind == "array":
-        return b"[" * depth + leaf + b"]" * depth
-    return b'{"k":' * depth + leaf + b"}" * depth
 
 
 @EXAMPLES

@@ -186,7 +186,7 @@ def test_a_message_nested_to_the_depth_limit_is_answered(wire: Wire, era: Era) -
             + b"}}}"
         )
 
-    headers = {"Mcp-Method": "tools/list"}
+    headers: dict[str, str | None] = {"Mcp-Method": "tools/list"}
     answered = era.send(wire.api, listing(MAX_JSON_DEPTH), headers)
     assert answered.status_code == 200, answered.text
     assert "tools" in answered.json()["result"]
@@ -316,7 +316,7 @@ def test_initialize_with_params_off_the_schema_gets_400_32602_and_no_session(
 
 # -- params of every method ------------------------------------------------------------------------
 
-OFF_SCHEMA = [
+OFF_SCHEMA: list[tuple[str, Any]] = [
     ("tools/call", None),
     ("prompts/get", None),
     ("resources/read", None),
@@ -485,7 +485,8 @@ def test_a_call_of_an_unknown_tool_is_refused_before_any_event_stream_starts(wir
 
 def test_an_unknown_method_is_method_not_found_whatever_its_params(wire: Wire, era: Era) -> None:
     status = 200 if era.session is not None else 404
-    for params in ({"cursor": 5}, {"_meta": {"progressToken": 1.5}}, {"name": []}):
+    offs: list[dict[str, Any]] = [{"cursor": 5}, {"_meta": {"progressToken": 1.5}}, {"name": []}]
+    for params in offs:
         rpc_error(era.send(wire.api, request("tools/lisst", params)), status, -32601)
 
 
