@@ -16,14 +16,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from opentelemetry import propagate, trace
 
+from api.json_limits import BadJson, decode_json
 from api.mcp.admission import OVER_LIMIT, UNAVAILABLE, TokenSlots, over_limit_reply, quota_reply, unavailable_reply
 from api.mcp.cancellation import CancelledByClientError, InFlight
 from api.mcp.client_requests import ClientRequests, askable_capabilities
 from api.mcp.methods import McpContext, McpMethods
 from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION, header_mismatch, listen_reply
+from api.mcp.params import check_initialize, check_modern_meta, check_params
 from api.mcp.protocol import (
     ALL_VERSIONS,
     HEADER_MISMATCH,
@@ -35,6 +36,9 @@ from api.mcp.protocol import (
     PARSE_ERROR,
     UNSUPPORTED_VERSION,
     RpcError,
+    envelope_problem,
+    error_status,
+    is_request_id,
     notification_body,
     result_body,
 )
@@ -68,6 +72,18 @@ CANCELLABLE = frozenset({"tools/call", "prompts/get", "resources/read", "complet
 #: the answer to a request its client cancelled (the code LSP uses; MCP defines none)
 REQUEST_CANCELLED = -32800
 REMOVED_IN_MODERN = ("initialize", "ping", "logging/setLevel", "notifications/initialized")
+
+
+def _invalid(message: Any, problem: str, status: int = 400) -> Reply:
+    """-32600 for a message that is not JSON-RPC; its id is echoed only if it is a usable one."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    echoed = request_id if is_request_id(request_id) else None
+    return error_reply(echoed, INVALID_REQUEST, f"Invalid Request: {problem}", status)
+
+
+def _refused(ctx: McpContext, request_id: Any, exc: RpcError) -> Reply:
+    status = exc.http_status if exc.http_status is not None else error_status(ctx.era, exc.code)
+    return error_reply(request_id, exc.code, exc.message, status, exc.data)
 
 
 def owns(session: McpSession, snapshot: Snapshot, token_id: str) -> bool:
@@ -110,19 +126,27 @@ class McpGateway:
         token_id: str,
         sse_session: str | None = None,
     ) -> Reply | StreamReply | EventsReply:
-        """``sse_session``: the session id a legacy HTTP+SSE stream already assigned (its POSTs carry it)."""
-        try:
-            message = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            return error_reply(None, PARSE_ERROR, "Parse error: the body is not JSON", 400)
+        """``sse_session``: the session id a legacy HTTP+SSE stream already assigned (its POSTs carry it).
+
+        The body is read only once the endpoint and an HTTP+SSE session are known, and through the one
+        decoder of untrusted JSON: invalid UTF-8 and nesting past its depth limit are parse errors."""
         snapshot = self.hot.get(tenant_id, server_id)
         if snapshot is None:
             return error_reply(None, INVALID_REQUEST, "no such virtual server in this tenant", 404)
+        if sse_session is not None:
+            known = await self._session(headers, sse_session, snapshot, token_id)
+            if isinstance(known, Reply):
+                return known
+        try:
+            message = decode_json(body)
+        except BadJson as exc:
+            return error_reply(None, PARSE_ERROR, f"Parse error: {exc}", 400)
         session_id = sse_session or headers.get("mcp-session-id")
         if isinstance(message, list):
             return await self._batch(message, headers, snapshot, session_id, token_id)
-        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            return error_reply(None, INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 message", 400)
+        problem = envelope_problem(message)
+        if problem is not None:
+            return _invalid(message, problem)
         if sse_session is None and self._is_modern(message, headers, session_id):
             return await self._modern(message, headers, snapshot, token_id)
         return await self._legacy(message, headers, snapshot, session_id, token_id, sse_session)
@@ -166,8 +190,14 @@ class McpGateway:
         session_id: str | None,
         token_id: str,
         sse_session: str | None = None,
-    ) -> Reply:
+    ) -> Reply | EventsReply:
         if message.get("method") == "initialize":
+            if "id" not in message:
+                return _invalid(message, "initialize is a request: it needs an id")
+            try:
+                check_initialize(message.get("params"))
+            except RpcError as exc:
+                return error_reply(message["id"], exc.code, exc.message, 400)
             return await self._initialize(message, snapshot, token_id, sse_session)
         session = await self._session(headers, session_id, snapshot, token_id)
         if isinstance(session, Reply):
@@ -244,48 +274,47 @@ class McpGateway:
             )
         if not messages:
             return error_reply(None, INVALID_REQUEST, "Invalid Request: empty batch", 400)
+        ctx = McpContext("legacy", snapshot, session, trace_context=self._trace_context(headers), token_id=token_id)
         replies = [
-            await self._one(
-                m,
-                McpContext("legacy", snapshot, session, trace_context=self._trace_context(headers), token_id=token_id),
-                stream=False,
-            )
-            if isinstance(m, dict)
-            else error_reply(None, INVALID_REQUEST, "Invalid Request")
+            _invalid(m, problem) if (problem := envelope_problem(m)) is not None else await self._one(m, ctx, False)
             for m in messages
         ]
-        bodies = [r.body for r in replies if r.body]
+        bodies = [r.body for r in replies if isinstance(r, Reply) and r.body]  # no streams in a batch
         return Reply(200, b"[" + b",".join(bodies) + b"]") if bodies else Reply(202, media_type="text/plain")
 
     async def _one(self, message: dict[str, Any], ctx: McpContext, stream: bool = True) -> Reply | EventsReply:
-        method = message.get("method")
-        request_id = message.get("id")
-        if method is None:  # a response or error from the client: to the call that asked for it, if any
-            if ctx.session is not None and "id" in message:
+        """A message whose envelope is valid JSON-RPC (``envelope_problem`` found nothing wrong)."""
+        if "method" not in message:  # a response or error from the client: to the call that asked for it, if any
+            if ctx.session is not None:
                 await self.client_requests.answer(ctx.session.id, message)
             return Reply(202, media_type="text/plain")
-        if not isinstance(method, str):
-            return error_reply(None, INVALID_REQUEST, "Invalid Request: method must be a string", 400)
+        method = message["method"]
+        params = message.get("params")
         if "id" not in message:  # notifications are never answered
-            params = message.get("params")
-            if method == "notifications/cancelled" and ctx.session is not None and isinstance(params, dict):
-                await self.inflight.cancel(ctx.session.id, params.get("requestId"))
+            if (
+                method == "notifications/cancelled"
+                and ctx.session is not None
+                and isinstance(params, dict)
+                and is_request_id(params.get("requestId"))
+            ):
+                await self.inflight.cancel(ctx.session.id, params["requestId"])
             return Reply(202, media_type="text/plain")
-        if request_id is None or isinstance(request_id, bool) or not isinstance(request_id, str | int):
-            return error_reply(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer", 400)
-        params = message.get("params", {})
-        if not isinstance(params, dict):
-            return error_reply(request_id, INVALID_PARAMS, "params must be an object")
-        meta = params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
-        if not (stream and method == "tools/call"):
+        request_id = message["id"]
+        if method == "initialize":  # reaches here only inside a batch
+            return _invalid(message, "initialize must be sent alone")
+        try:
+            params = check_params(ctx.era, method, params)
+        except RpcError as exc:
+            return _refused(ctx, request_id, exc)
+        row = ctx.snapshot.tools.get(params["name"]) if method == "tools/call" else None
+        if not stream or row is None:  # an unknown tool is refused at once, with its error's HTTP status
             return await self._execute(request_id, method, params, ctx)
-        if isinstance(token, str | int) and not isinstance(token, bool):
+        token = (params.get("_meta") or {}).get("progressToken")
+        if token is not None:
             return EventsReply(self._streamed(request_id, method, params, ctx, token))
-        if ctx.session is not None and askable_capabilities(ctx.session.client_capabilities):
-            row = ctx.snapshot.tools.get(params.get("name"))  # type: ignore[arg-type]
-            if row is not None and row["doc"].get("source"):  # an upstream's tool may ask the client
-                return EventsReply(self._streamed(request_id, method, params, ctx, None))
+        asks = ctx.session is not None and askable_capabilities(ctx.session.client_capabilities)
+        if asks and row["doc"].get("source"):  # an upstream's tool may ask the client
+            return EventsReply(self._streamed(request_id, method, params, ctx, None))
         return await self._execute(request_id, method, params, ctx)
 
     async def _streamed(
@@ -357,7 +386,7 @@ class McpGateway:
                 return unavailable_reply(request_id, exc)
             except RpcError as exc:
                 self.metrics.error(label, exc.code)
-                return error_reply(request_id, exc.code, exc.message, exc.http_status, exc.data)
+                return _refused(ctx, request_id, exc)
             except Exception:
                 log.exception("MCP method %s failed", method)
                 self.metrics.error(label, INTERNAL_ERROR)
@@ -370,16 +399,22 @@ class McpGateway:
 
     async def _modern(
         self, message: dict[str, Any], headers: dict[str, str], snapshot: Snapshot, token_id: str
-    ) -> Reply | StreamReply:
+    ) -> Reply | StreamReply | EventsReply:
+        if "method" not in message:
+            return _invalid(message, "a 2026-07-28 client sends requests and notifications, never responses")
         request_id = message.get("id")
-        method = message.get("method")
-        params = message.get("params") if isinstance(message.get("params"), dict) else {}
-        meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
+        method = message["method"]
+        given = message.get("params")
+        params: dict[str, Any] = given if isinstance(given, dict) else {}
+        meta: dict[str, Any] = params["_meta"] if isinstance(params.get("_meta"), dict) else {}
         version = meta.get(META_VERSION)
         if version is None or not isinstance(meta.get(META_CAPABILITIES), dict):
             return error_reply(
                 request_id, INVALID_PARAMS, f"_meta must carry {META_VERSION} and {META_CAPABILITIES}", 400
             )
+        mismatch = header_mismatch(message, headers, version)
+        if mismatch:
+            return error_reply(request_id, HEADER_MISMATCH, mismatch, 400)
         if version not in MODERN_VERSIONS:
             return error_reply(
                 request_id,
@@ -388,9 +423,10 @@ class McpGateway:
                 400,
                 {"supported": list(MODERN_VERSIONS), "requested": version},
             )
-        mismatch = header_mismatch(message, headers, version)
-        if mismatch:
-            return error_reply(request_id, HEADER_MISMATCH, mismatch, 400)
+        try:
+            check_modern_meta(meta)
+        except RpcError as exc:
+            return error_reply(request_id, exc.code, exc.message, 400)
         if "id" not in message:
             return Reply(202, media_type="text/plain")
         if method in REMOVED_IN_MODERN:
@@ -398,6 +434,10 @@ class McpGateway:
         if method == "server/discover":
             return Reply(200, result_body(request_id, self.methods.discover_result(self.hot.ttl_ms)))
         if method == "subscriptions/listen":
+            try:
+                check_params("modern", method, params)
+            except RpcError as exc:
+                return error_reply(request_id, exc.code, exc.message, 400)
             return listen_reply(request_id, params, snapshot)
         return await self._one(
             message, McpContext("modern", snapshot, None, meta, self._trace_context(headers), token_id=token_id)

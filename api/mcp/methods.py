@@ -34,6 +34,8 @@ from api.metrics import McpMetrics
 from application.errors import ToolCallError, ValidationError
 from application.prompt_rendering import PromptRenderer
 from application.sessions import McpSession
+from domain.errors import InvalidValueError
+from domain.values import check_uri
 from projections.hot_catalog import Snapshot, decode_page_cursor
 
 __all__ = ["SERVER_INFO", "CallLimits", "McpContext", "McpMethods", "capabilities"]
@@ -42,7 +44,6 @@ log = logging.getLogger("ledgergate.mcp")
 tracer = trace.get_tracer("ledgergate.mcp")
 
 SERVER_INFO = {"name": "ledgergate", "title": "Ledgergate", "version": "0.1.0"}
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 LIST_METHODS = {
     "tools/list": "tools",
     "resources/list": "resources",
@@ -78,11 +79,22 @@ class McpContext:
 
 def _input_relay(ctx: McpContext, params: dict[str, Any]) -> InputRelay:
     if ctx.era == "modern":
-        retry = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
+        retry: dict[str, Any] = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
         return InputRelay(askable_capabilities(ctx.meta.get(META_CAPABILITIES)), retry)
     if ctx.ask is None or ctx.session is None:
         return InputRelay()
     return InputRelay(askable_capabilities(ctx.session.client_capabilities), ask=ctx.ask)
+
+
+def _unknown_resource(ctx: McpContext, uri: str) -> RpcError:
+    """A URI not in the catalog: -32602 if it is not even an absolute URI (the catalog holds none such),
+    else resource-not-found, which is -32002 in legacy sessions and -32602 in 2026-07-28."""
+    try:
+        check_uri("uri", uri)
+    except InvalidValueError:
+        return RpcError(INVALID_PARAMS, "Invalid params: uri must be an absolute URI", data={"uri": uri})
+    code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
+    return RpcError(code, f"Resource not found: {uri}", data={"uri": uri})
 
 
 def _client(ctx: McpContext) -> str:
@@ -178,6 +190,7 @@ class McpMethods:
     # -- dispatch ----------------------------------------------------------------------------------
 
     async def dispatch(self, ctx: McpContext, method: str, params: dict[str, Any]) -> bytes:
+        """``params`` have the shape the method's schema gives them (``api.mcp.params.check_params``)."""
         kind = LIST_METHODS.get(method)
         if kind is not None:
             return self.list_page(ctx, kind, params)
@@ -194,11 +207,9 @@ class McpMethods:
                 return await self.subscribe(ctx, params, method == "resources/subscribe")
             if method == "ping":
                 return b"{}"
-            if method == "logging/setLevel":
-                if params.get("level") not in LOG_LEVELS:
-                    raise RpcError(INVALID_PARAMS, f"level must be one of {', '.join(LOG_LEVELS)}")
+            if method == "logging/setLevel":  # accepted; the gateway itself sends no log notifications
                 return b"{}"
-        raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}", http_status=404 if ctx.era == "modern" else 200)
+        raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
     def list_page(self, ctx: McpContext, kind: str, params: dict[str, Any]) -> bytes:
         cursor = params.get("cursor")
@@ -220,17 +231,16 @@ class McpMethods:
         return validator
 
     async def call_tool(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
-        name = params.get("name")
-        row = ctx.snapshot.tools.get(name) if isinstance(name, str) else None
+        name = params["name"]
+        row = ctx.snapshot.tools.get(name)
         if row is None:
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
         refusal = await self.limits.check(ctx.snapshot.tenant_id, ctx.token_id)
         if refusal is not None:
             self.metrics.tool_call(name, 0.0, True)
             return self._complete(ctx, {"content": [{"type": "text", "text": refusal}], "isError": True})
-        arguments = params.get("arguments") or {}
-        if not isinstance(arguments, dict):
-            raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        arguments = params.get("arguments")
+        arguments = {} if arguments is None else arguments
         if row["doc"].get("source"):
             return await self._forward_tool(ctx, name, row, arguments, params)
         errors = sorted(self._validator(row).iter_errors(arguments), key=lambda e: list(e.absolute_path))
@@ -283,10 +293,12 @@ class McpMethods:
     # -- prompts and resources ---------------------------------------------------------------------
 
     async def subscribe(self, ctx: McpContext, params: dict[str, Any], on: bool) -> bytes:
-        uri = params.get("uri")
-        row = ctx.snapshot.resources.get(uri) if isinstance(uri, str) else None
-        if row is None or ctx.session is None or self.subscriptions is None:
-            raise RpcError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", data={"uri": uri})
+        if ctx.session is None or self.subscriptions is None:
+            raise RpcError(METHOD_NOT_FOUND, "Method not found: this gateway offers no resource subscriptions")
+        uri = params["uri"]
+        row = ctx.snapshot.resources.get(uri)
+        if row is None:
+            raise _unknown_resource(ctx, uri)
         updates, sessions, relay = self.subscriptions
         try:
             await updates.set(ctx.snapshot.tenant_id, ctx.session, row, on, sessions, relay)
@@ -295,13 +307,12 @@ class McpMethods:
         return b"{}"
 
     async def get_prompt(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
-        name = params.get("name")
-        row = ctx.snapshot.prompts.get(name) if isinstance(name, str) else None
+        name = params["name"]
+        row = ctx.snapshot.prompts.get(name)
         if row is None:
             raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
-        arguments = params.get("arguments") or {}
-        if not isinstance(arguments, dict):
-            raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        arguments = params.get("arguments")
+        arguments = {} if arguments is None else arguments
         if row["doc"].get("source"):
             try:
                 result = await self.forwarder.get_prompt(
@@ -317,11 +328,10 @@ class McpMethods:
             raise RpcError(INVALID_PARAMS, exc.detail) from None
 
     async def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
-        uri = params.get("uri")
-        row = ctx.snapshot.resources.get(uri) if isinstance(uri, str) else None
+        uri = params["uri"]
+        row = ctx.snapshot.resources.get(uri)
         if row is None:
-            code = INVALID_PARAMS if ctx.era == "modern" else RESOURCE_NOT_FOUND
-            raise RpcError(code, f"Resource not found: {uri}", data={"uri": uri})
+            raise _unknown_resource(ctx, uri)
         doc = row["doc"]
         if doc.get("source"):
             try:
@@ -343,23 +353,18 @@ class McpMethods:
         return self._complete(ctx, result)
 
     async def complete(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
-        ref = params.get("ref") or {}
-        argument = params.get("argument") or {}
-        if not isinstance(ref, dict) or not isinstance(argument, dict):
-            raise RpcError(INVALID_PARAMS, "ref and argument must be objects")
-        if ref.get("type") == "ref/prompt":
-            row = ctx.snapshot.prompts.get(ref.get("name"))
+        ref, argument = params["ref"], params["argument"]
+        if ref["type"] == "ref/prompt":
+            row = ctx.snapshot.prompts.get(ref["name"])
             if row is None:
-                raise RpcError(INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")
+                raise RpcError(INVALID_PARAMS, f"Unknown prompt: {ref['name']}")
             declared = {a["name"] for a in row["doc"].get("arguments") or []}
-            if argument.get("name") not in declared:
-                raise RpcError(INVALID_PARAMS, f"prompt {ref.get('name')} has no argument {argument.get('name')}")
-        elif ref.get("type") == "ref/resource":
-            row = ctx.snapshot.resources.get(ref.get("uri"))
-            if row is None:
-                raise RpcError(INVALID_PARAMS, f"Unknown resource: {ref.get('uri')}")
+            if argument["name"] not in declared:
+                raise RpcError(INVALID_PARAMS, f"prompt {ref['name']} has no argument {argument['name']}")
         else:
-            raise RpcError(INVALID_PARAMS, "ref.type must be ref/prompt or ref/resource")
+            row = ctx.snapshot.resources.get(ref["uri"])
+            if row is None:
+                raise RpcError(INVALID_PARAMS, f"Unknown resource: {ref['uri']}")
         if row["doc"].get("source"):  # the upstream knows its values
             try:
                 forwarded = await self.forwarder.complete(

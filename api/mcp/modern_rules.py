@@ -40,14 +40,14 @@ def header_mismatch(message: dict[str, Any], headers: dict[str, str], version: s
         return "Mcp-Method header must equal the method"
     name_field = NAMED_METHODS.get(str(method))
     if name_field is not None:
-        params = message.get("params") or {}
-        if decode_header(headers.get("mcp-name")) != params.get(name_field):
+        named = (message.get("params") or {}).get(name_field)
+        if named is not None and decode_header(headers.get("mcp-name")) != named:  # no name: -32602 later
             return f"Mcp-Name header must equal params.{name_field}"
     return None
 
 
 def listen_reply(request_id: Any, params: dict[str, Any], snapshot: Snapshot) -> StreamReply:
-    wanted = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
+    wanted: dict[str, Any] = params["notifications"] if isinstance(params.get("notifications"), dict) else {}
     kinds = frozenset(
         kind
         for kind, flag in (
@@ -57,7 +57,7 @@ def listen_reply(request_id: Any, params: dict[str, Any], snapshot: Snapshot) ->
         )
         if wanted.get(flag)
     )
-    agreed = {
+    agreed: dict[str, Any] = {
         flag: True
         for kind, flag in (
             ("tools", "toolsListChanged"),

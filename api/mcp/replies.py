@@ -20,6 +20,8 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = JSON
+    #: False for an error answering no request (its id could not be read, or none was sent)
+    correlated: bool = True
 
 
 @dataclass
@@ -41,4 +43,4 @@ class StreamReply:
 
 
 def error_reply(request_id: Any, code: int, message: str, status: int = 200, data: Any = None) -> Reply:
-    return Reply(status=status, body=error_body(request_id, code, message, data))
+    return Reply(status=status, body=error_body(request_id, code, message, data), correlated=request_id is not None)

@@ -127,6 +127,8 @@ async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_sess
     if isinstance(reply, EventsReply):
         return call_stream(state, reply, sse_session)
     if sse_session is not None and reply.status not in (429, 503):  # those answer the POST, with Retry-After
+        if reply.status >= 400 and not reply.correlated:  # no request to answer on the stream: refuse the POST
+            return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type)
         if reply.body and not await state.relay.deliver(sse_session, reply.body):
             return Response(
                 content=error_body(None, INVALID_REQUEST, "Session not found"),

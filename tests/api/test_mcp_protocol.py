@@ -504,8 +504,8 @@ def test_methods_removed_in_modern_get_404_32601(api: Api, endpoint: str, method
     error(modern(api, method, params, path=endpoint), 404, -32601)
 
 
-def test_reading_an_unknown_resource_gets_32602_with_its_uri_in_modern(api: Api, endpoint: str) -> None:
-    failed = error(modern(api, "resources/read", {"uri": "docs://nope"}, path=endpoint), 200, -32602)
+def test_reading_an_unknown_resource_gets_400_32602_with_its_uri_in_modern(api: Api, endpoint: str) -> None:
+    failed = error(modern(api, "resources/read", {"uri": "docs://nope"}, path=endpoint), 400, -32602)
     assert failed["data"]["uri"] == "docs://nope"
 
 
