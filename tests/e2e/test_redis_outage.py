@@ -220,7 +220,7 @@ def test_redis_killed_and_restarted_under_load(
                     lambda: len(t := modern(http, server.url, token, "tools/list").json()["result"]["tools"]) > 1 and t,
                     "the tools on every worker",
                 )
-                assert _ready(server)["checks"] == {"redis": "ok"}
+                assert _ready(server)["checks"] == {"database": "ok", "redis": "ok"}
 
             load.loop("legacy", lambda h, i: legacy(h, server.url, token, session, "tools/list"))
             load.loop(
@@ -300,7 +300,9 @@ def test_redis_killed_and_restarted_under_load(
 
             wait_until(recovered, "session requests to recover", timeout_s=30)
             first_ok = min(o.at for o in load.outcomes if o.what == "legacy" and o.at > restarted and o.status == 200)
-            wait_until(lambda: _ready(server)["checks"] == {"redis": "ok"}, "/ready to report Redis back")
+            wait_until(
+                lambda: _ready(server)["checks"] == {"database": "ok", "redis": "ok"}, "/ready to report Redis back"
+            )
             ready_again = time.monotonic()
             load.stop()
 
