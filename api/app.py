@@ -24,6 +24,7 @@ from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.runtime import Runtime, build_runtime
+from api.ui import admin_router
 from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             events_router,
             *catalog_routers(),
             *mcp_routers(),
+            admin_router(),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,

@@ -1,0 +1,73 @@
+"""An entity's page (its fields and its history with field diffs) and the writes it offers: enable,
+disable, delete and revert, each through the registry's use cases with the signed-in user as actor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException
+
+from api.ui.diffs import timeline
+from api.ui.plumbing import posted, redirect, run, runtime, viewer
+from api.ui.render import html
+from application.errors import ValidationError
+from application.registry import KINDS
+
+__all__ = ["entity_action", "entity_page"]
+
+CATALOG = {"tools": "tool", "resources": "resource", "prompts": "prompt", "servers": "server"}
+ACTIONS = ("enable", "disable", "delete", "revert")
+
+
+def _kind(plural: str) -> str:
+    kind = CATALOG.get(plural)
+    if kind is None:
+        raise NotFoundException(f"no entity pages for {plural!r}")
+    return kind
+
+
+def _entity(request: Request[Any, Any, Any], tenant: str, kind: str, item_id: str, at: int | None) -> dict[str, Any]:
+    rt = runtime(request)
+    versions = rt.queries.history(tenant, KINDS[kind], item_id)
+    rt.queries.wait_for(at)
+    row = rt.catalog.get_item(tenant, kind, item_id)
+    item = rt.queries.get(tenant, kind, item_id) if row is not None else None
+    return {"item": item, "steps": timeline(versions), "latest": versions[-1]["version"] if versions else 0}
+
+
+@get("/t/{tenant:str}/{plural:str}/{item_id:str}", include_in_schema=False)
+async def entity_page(
+    request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str, at: int | None = None
+) -> Response[str]:
+    user = await viewer(request)
+    kind = _kind(plural)
+    user.principal.allow(tenant, "viewer")
+    data = await run(_entity, request, tenant, kind, item_id, at)
+    return html("entity.html", user=user, tenant=tenant, plural=plural, kind=kind, item_id=item_id, **data)
+
+
+def _apply(request: Request[Any, Any, Any], user: Any, tenant: str, kind: str, item_id: str, action: str, form: Any):
+    registry = runtime(request).registry
+    envelope = user.principal.envelope(tenant)
+    if action == "revert":
+        try:
+            version = int(form.get("version", ""))
+        except ValueError:
+            raise ValidationError("version: the number of a version in the history", field="version") from None
+        return registry.revert_entity(envelope, kind, item_id, version)
+    expected = form.get("expected_version")
+    return registry.change_entity(envelope, kind, item_id, action, int(expected) if expected else None)
+
+
+@post("/t/{tenant:str}/{plural:str}/{item_id:str}/{action:str}", include_in_schema=False)
+async def entity_action(
+    request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str, action: str
+) -> Response[Any]:
+    kind = _kind(plural)
+    if action not in ACTIONS:
+        raise NotFoundException(f"no action {action!r}")
+    user, form = await posted(request)
+    user.principal.allow(tenant, "editor")
+    written = await run(_apply, request, user, tenant, kind, item_id, action, form)
+    return redirect(f"/t/{tenant}/{plural}/{item_id}?at={written.position}")

@@ -1,0 +1,132 @@
+"""Read-only pages: the dashboard and the lists, each served from the same queries as the REST API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+
+from api.ui.access import UiUser
+from api.ui.plumbing import run, runtime, viewer
+from api.ui.render import html
+from application.audit import AuditFilter
+from application.errors import StoreUnavailableError, ValidationError
+from application.ports import ItemFilter
+
+__all__ = ["LISTS", "dashboard", "list_page", "tenants_page"]
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Listing:
+    kind: str
+    title: str
+    min_role: str
+    tags: bool = True
+
+
+LISTS = {
+    "tools": Listing("tool", "Tools", "viewer"),
+    "resources": Listing("resource", "Resources", "viewer"),
+    "prompts": Listing("prompt", "Prompts", "viewer"),
+    "servers": Listing("server", "Virtual servers", "viewer"),
+    "upstreams": Listing("upstream", "Upstreams", "viewer", tags=False),
+    "tokens": Listing("token", "Tokens", "admin", tags=False),
+}
+COUNTED = ("tool", "resource", "prompt", "server", "upstream", "token")
+
+
+def _enabled(value: str | None) -> bool | None:
+    if value in (None, ""):
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValidationError("enabled: true, false or empty", field="enabled")
+
+
+def _dashboard_data(request: Request[Any, Any, Any], user: UiUser, tenant: str) -> dict[str, Any]:
+    rt = runtime(request)
+    hot = rt.hot
+    rows = [] if hot is None else [r for kind in COUNTED for r in hot.rows_of_kind(kind) if r["tenant_id"] == tenant]
+    counts = {kind: sum(1 for r in rows if r["kind"] == kind) for kind in COUNTED}
+    try:
+        head = rt.registry.recorder.max_notification_id() or 0
+    except StoreUnavailableError:
+        head = None
+    catalog_at = rt.board.current()
+    audit_at = rt.audit_log.positions.current()
+    recent = rt.audit_log.feed(AuditFilter(tenant_id=tenant), max(0, catalog_at - 500), 500)[-15:][::-1]
+    upstreams, _ = rt.queries.list(tenant, "upstream", ItemFilter(), None, 100)
+    return {
+        "counts": counts,
+        "head": head,
+        "positions": {"catalog": catalog_at, "audit": audit_at},
+        "recent": recent,
+        "upstreams": upstreams,
+    }
+
+
+@get("/", include_in_schema=False)
+async def dashboard(request: Request[Any, Any, Any], tenant: str | None = None) -> Response[str]:
+    user = await viewer(request)
+    wanted = user.tenant(tenant)
+    data = await run(_dashboard_data, request, user, wanted)
+    return html("dashboard.html", user=user, tenant=wanted, **data)
+
+
+def _list(request: Request[Any, Any, Any], tenant: str | None, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    flt = ItemFilter(
+        enabled=_enabled(params.get("enabled")), tag=params.get("tag") or None, name_prefix=params.get("q") or None
+    )
+    items, next_cursor = runtime(request).queries.list(
+        tenant, kind, flt, params.get("cursor") or None, PAGE_SIZE, params.get("at")
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def _params(q: str | None, enabled: str | None, tag: str | None, cursor: str | None, at: int | None) -> dict[str, Any]:
+    return {"q": q or "", "enabled": enabled or "", "tag": tag or "", "cursor": cursor or "", "at": at}
+
+
+@get("/t/{tenant:str}/{plural:str}", include_in_schema=False)
+async def list_page(
+    request: Request[Any, Any, Any],
+    tenant: str,
+    plural: str,
+    q: str | None = None,
+    enabled: str | None = None,
+    tag: str | None = None,
+    cursor: str | None = None,
+    at: int | None = None,
+) -> Response[str]:
+    user = await viewer(request)
+    listing = LISTS.get(plural)
+    if listing is None:
+        raise NotFoundException(f"no list named {plural!r}")
+    user.principal.allow(tenant, listing.min_role)
+    params = _params(q, enabled, tag, cursor, at)
+    data = await run(_list, request, tenant, listing.kind, params)
+    return html("list.html", user=user, tenant=tenant, plural=plural, listing=listing, params=params, **data)
+
+
+@get("/tenants", include_in_schema=False)
+async def tenants_page(
+    request: Request[Any, Any, Any], q: str | None = None, enabled: str | None = None, cursor: str | None = None
+) -> Response[str]:
+    user = await viewer(request)
+    user.principal.allow(None, "platform-admin")
+    params = _params(q, enabled, None, cursor, None)
+    data = await run(_list, request, None, "tenant", params)
+    listing = Listing("tenant", "Tenants", "platform-admin", tags=False)
+    return html(
+        "list.html",
+        user=user,
+        tenant=user.principal.tenant_id,
+        plural="tenants",
+        listing=listing,
+        params=params,
+        **data,
+    )
