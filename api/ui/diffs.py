@@ -33,8 +33,9 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]
     out = []
     for name in sorted(before.keys() | after.keys()):
         old, new = before.get(name), after.get(name)
-        if old != new:
-            out.append(FieldChange(name, old, new, added=name not in before, removed=name not in after))
+        if old == new or (name not in before and (new in (None, [], {}, "") or name == "deleted")):
+            continue
+        out.append(FieldChange(name, old, new, added=name not in before, removed=name not in after))
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 
 from api.ui.diffs import timeline
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
@@ -18,6 +19,20 @@ __all__ = ["entity_action", "entity_page"]
 
 CATALOG = {"tools": "tool", "resources": "resource", "prompts": "prompt", "servers": "server"}
 ACTIONS = ("enable", "disable", "delete", "revert")
+
+
+FIRST = ("name", "uri", "title", "description", "tags", "input_schema", "output_schema", "integration", "template")
+META = frozenset({"id", "tenant_id", "enabled", "version", "position", "created_at", "updated_at", "updated_by"})
+
+
+def shown_fields(item: dict[str, Any]) -> list[tuple[str, Any, bool]]:
+    """The fields an entity page lists: the usual ones first, empty ones left out; (name, value, structured)."""
+    names = [n for n in FIRST if n in item] + sorted(n for n in item if n not in FIRST and n not in META)
+    return [
+        (name, item[name], isinstance(item[name], dict | list))
+        for name in names
+        if item[name] not in (None, [], {}, "")
+    ]
 
 
 def _kind(plural: str) -> str:
@@ -33,12 +48,21 @@ def _entity(request: Request[Any, Any, Any], tenant: str, kind: str, item_id: st
     rt.queries.wait_for(at)
     row = rt.catalog.get_item(tenant, kind, item_id)
     item = rt.queries.get(tenant, kind, item_id) if row is not None else None
-    return {"item": item, "steps": timeline(versions), "latest": versions[-1]["version"] if versions else 0}
+    return {
+        "item": item,
+        "fields": shown_fields(item) if item else [],
+        "steps": timeline(versions),
+        "latest": versions[-1]["version"] if versions else 0,
+    }
 
 
 @get("/t/{tenant:str}/{plural:str}/{item_id:str}", include_in_schema=False)
 async def entity_page(
-    request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str, at: int | None = None
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    plural: FromPath[str],
+    item_id: FromPath[str],
+    at: FromQuery[int | None] = None,
 ) -> Response[str]:
     user = await viewer(request)
     kind = _kind(plural)
@@ -62,7 +86,11 @@ def _apply(request: Request[Any, Any, Any], user: Any, tenant: str, kind: str, i
 
 @post("/t/{tenant:str}/{plural:str}/{item_id:str}/{action:str}", include_in_schema=False)
 async def entity_action(
-    request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str, action: str
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    plural: FromPath[str],
+    item_id: FromPath[str],
+    action: FromPath[str],
 ) -> Response[Any]:
     kind = _kind(plural)
     if action not in ACTIONS:

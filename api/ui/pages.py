@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
 
 from api.ui.access import UiUser
 from api.ui.plumbing import run, runtime, viewer
@@ -47,6 +48,19 @@ def _enabled(value: str | None) -> bool | None:
     raise ValidationError("enabled: true, false or empty", field="enabled")
 
 
+def health_of(row: dict[str, Any]) -> dict[str, Any]:
+    """An upstream's health and when it last changed (the projection keeps the latest transition)."""
+    health = row.get("health")
+    if isinstance(health, dict):
+        return {
+            "name": row.get("name"),
+            "state": health.get("state") or "unknown",
+            "since": health.get("since"),
+            "detail": health.get("detail"),
+        }
+    return {"name": row.get("name"), "state": health or "unknown", "since": None, "detail": None}
+
+
 def _dashboard_data(request: Request[Any, Any, Any], user: UiUser, tenant: str) -> dict[str, Any]:
     rt = runtime(request)
     hot = rt.hot
@@ -65,12 +79,12 @@ def _dashboard_data(request: Request[Any, Any, Any], user: UiUser, tenant: str) 
         "head": head,
         "positions": {"catalog": catalog_at, "audit": audit_at},
         "recent": recent,
-        "upstreams": upstreams,
+        "upstreams": [health_of(row) for row in upstreams],
     }
 
 
 @get("/", include_in_schema=False)
-async def dashboard(request: Request[Any, Any, Any], tenant: str | None = None) -> Response[str]:
+async def dashboard(request: Request[Any, Any, Any], tenant: FromQuery[str | None] = None) -> Response[str]:
     user = await viewer(request)
     wanted = user.tenant(tenant)
     data = await run(_dashboard_data, request, user, wanted)
@@ -94,13 +108,13 @@ def _params(q: str | None, enabled: str | None, tag: str | None, cursor: str | N
 @get("/t/{tenant:str}/{plural:str}", include_in_schema=False)
 async def list_page(
     request: Request[Any, Any, Any],
-    tenant: str,
-    plural: str,
-    q: str | None = None,
-    enabled: str | None = None,
-    tag: str | None = None,
-    cursor: str | None = None,
-    at: int | None = None,
+    tenant: FromPath[str],
+    plural: FromPath[str],
+    q: FromQuery[str | None] = None,
+    enabled: FromQuery[str | None] = None,
+    tag: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    at: FromQuery[int | None] = None,
 ) -> Response[str]:
     user = await viewer(request)
     listing = LISTS.get(plural)
@@ -114,7 +128,10 @@ async def list_page(
 
 @get("/tenants", include_in_schema=False)
 async def tenants_page(
-    request: Request[Any, Any, Any], q: str | None = None, enabled: str | None = None, cursor: str | None = None
+    request: Request[Any, Any, Any],
+    q: FromQuery[str | None] = None,
+    enabled: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[str]:
     user = await viewer(request)
     user.principal.allow(None, "platform-admin")

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 
 from api.auth import authenticate
 from api.ui.access import CsrfRefused, same_origin, ui_state
@@ -29,7 +30,7 @@ def _cookie(request: Request[Any, Any, Any], response: Response[Any], value: str
 
 
 @get("/login", sync_to_thread=False, include_in_schema=False)
-def sign_in_page(next: str | None = None) -> Response[str]:
+def sign_in_page(next: FromQuery[str | None] = None) -> Response[str]:
     return html("login.html", user=None, next=next or "", error=None)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 
 from api.json_limits import BadJson, decode_json
 from api.schemas import ToolCreate, ToolUpdate, to_fields
@@ -107,7 +108,7 @@ def _form_page(
 
 
 @get("/t/{tenant:str}/{plural:str}/new", include_in_schema=False)
-async def new_tool_page(request: Request[Any, Any, Any], tenant: str, plural: str) -> Response[str]:
+async def new_tool_page(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[str]:
     _tools_only(plural)
     user = await viewer(request)
     user.principal.allow(tenant, "editor")
@@ -115,7 +116,7 @@ async def new_tool_page(request: Request[Any, Any, Any], tenant: str, plural: st
 
 
 @post("/t/{tenant:str}/{plural:str}/new", include_in_schema=False)
-async def new_tool(request: Request[Any, Any, Any], tenant: str, plural: str) -> Response[Any]:
+async def new_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[Any]:
     _tools_only(plural)
     user, form = await posted(request)
     user.principal.allow(tenant, "editor")
@@ -129,7 +130,9 @@ async def new_tool(request: Request[Any, Any, Any], tenant: str, plural: str) ->
 
 
 @get("/t/{tenant:str}/{plural:str}/{item_id:str}/edit", include_in_schema=False)
-async def edit_tool_page(request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str) -> Response[str]:
+async def edit_tool_page(
+    request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str], item_id: FromPath[str]
+) -> Response[str]:
     _tools_only(plural)
     user = await viewer(request)
     user.principal.allow(tenant, "editor")
@@ -138,7 +141,9 @@ async def edit_tool_page(request: Request[Any, Any, Any], tenant: str, plural: s
 
 
 @post("/t/{tenant:str}/{plural:str}/{item_id:str}/edit", include_in_schema=False)
-async def edit_tool(request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str) -> Response[Any]:
+async def edit_tool(
+    request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str], item_id: FromPath[str]
+) -> Response[Any]:
     _tools_only(plural)
     user, form = await posted(request)
     user.principal.allow(tenant, "editor")

@@ -1,0 +1,216 @@
+"""The admin UI in a real headless Chromium against a real ``ledgergate serve`` process."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.ui.conftest import SCREENSHOTS, issue_token
+
+pytestmark = pytest.mark.slow
+
+BAD_SCHEMA = '{"type": "objekt"}'
+GOOD_SCHEMA = '{"type": "object", "properties": {"city": {"type": "string"}}}'
+INTEGRATION = '{"method": "GET", "url": "https://api.example.com/weather/{city}"}'
+
+
+@pytest.fixture
+def page(browser: Any, gateway: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=gateway[0].url)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Any, token: str) -> None:
+    page.goto("/admin/")
+    assert "/admin/login" in page.url
+    page.fill("#token", token)
+    page.click("#sign-in")
+    page.wait_for_selector("text=Dashboard")
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def fill_tool(page: Any, name: str, schema: str, description: str = "Weather by city") -> None:
+    page.fill("#f-name", name)
+    page.fill("#f-description", description)
+    page.fill("#f-tags", "weather, demo")
+    page.fill("#f-input_schema", schema)
+    page.fill("#f-integration", INTEGRATION)
+
+
+def test_an_editor_creates_fixes_edits_and_reverts_a_tool_and_sees_the_diff(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    sign_in(page, admin)
+    shot(page, "dashboard")
+    page.click("text=Tools")
+    page.click("#new-tool")
+    fill_tool(page, "weather", BAD_SCHEMA)
+    page.click("#save")
+    error = page.locator("#error-input_schema")
+    assert "input_schema" in error.inner_text() and "valid JSON Schema" in error.inner_text()
+    assert page.locator("#f-name").input_value() == "weather"  # what was typed is kept
+    page.fill("#f-input_schema", GOOD_SCHEMA)
+    page.click("#save")
+    page.wait_for_selector("#history")
+    assert page.locator("#entity-name").inner_text() == "weather"
+    tool_url = page.url.split("?")[0]
+
+    page.click("#edit")
+    page.fill("#f-description", "Weather by city, in Celsius")
+    page.click("#save")
+    page.wait_for_selector("#history")
+    newest = page.locator("#history .step").first
+    assert "v2 · Updated" in newest.inner_text()
+    diff = newest.locator("table.diff")
+    assert "description" in diff.inner_text()
+    assert "Weather by city" in diff.locator("td.before").inner_text()
+    assert "in Celsius" in diff.locator("td.after").inner_text()
+    shot(page, "history")
+
+    page.locator('#history .step[data-version="1"] button.revert').click()
+    page.wait_for_selector('#history .step[data-version="3"]')
+    assert "Reverted to v1" in page.locator("#history .step").first.inner_text()
+    assert page.locator('[data-field="description"]').inner_text() == "Weather by city"
+    # the UI wrote through the registry: REST sees the same tool, reverted, with the user as actor
+    tool_id = tool_url.rsplit("/", 1)[1]
+    history = httpx.get(
+        f"{server.url}/v1/tenants/default/tools/{tool_id}/history",
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=10,
+    ).json()["versions"]
+    assert [v["event"] for v in history] == ["Registered", "Updated", "Reverted"]
+    assert all(v["actor"] == history[0]["actor"] and v["actor_token_id"] for v in history)
+
+    page.click("#disable")
+    page.wait_for_selector("#enable")
+    assert page.locator("#enabled").inner_text() == "no"
+
+
+def test_the_list_searches_by_name_and_filters_by_enabled_and_tag(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    for name in ("alpha-one", "alpha-two", "beta"):
+        body = {"name": name, "input_schema": {"type": "object"}, "tags": ["grp"] if name != "beta" else []}
+        body["integration"] = json.loads(INTEGRATION)
+        answer = httpx.post(
+            f"{server.url}/v1/tenants/default/tools", headers={"Authorization": f"Bearer {admin}"}, json=body
+        )
+        assert answer.status_code == 201, answer.text
+    sign_in(page, admin)
+    page.goto("/admin/t/default/tools")
+    page.fill("#q", "alpha")
+    page.wait_for_function("() => document.querySelectorAll('#rows tbody tr').length === 2")
+    assert "q=alpha" in page.url
+    rows = page.locator("#rows tbody").inner_text()
+    assert "alpha-one" in rows and "alpha-two" in rows and "beta" not in rows
+    page.goto("/admin/t/default/tools?tag=grp")
+    assert page.locator("#rows tbody tr").count() == 2
+    shot(page, "tools")
+
+
+def test_a_script_in_a_description_is_shown_as_text(page: Any, gateway: Any) -> None:
+    _, admin = gateway
+    sign_in(page, admin)
+    page.goto("/admin/t/default/tools/new")
+    fill_tool(page, "xss-probe", GOOD_SCHEMA, description="<script>window.pwned = 1</script><b>bold</b>")
+    page.click("#save")
+    page.wait_for_selector("#history")
+    assert page.evaluate("() => window.pwned") is None
+    assert "<script>window.pwned = 1</script>" in page.locator('[data-field="description"]').inner_text()
+    assert page.locator('[data-field="description"] b').count() == 0
+    page.goto("/admin/t/default/tools?q=xss")
+    assert "<script>" in page.locator("#rows").inner_text()
+    assert page.evaluate("() => window.pwned") is None
+
+
+def test_a_viewer_sees_no_edit_controls_and_a_forged_edit_is_refused(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    body = {"name": "viewer-target", "input_schema": {"type": "object"}, "integration": json.loads(INTEGRATION)}
+    created = httpx.post(
+        f"{server.url}/v1/tenants/default/tools", headers={"Authorization": f"Bearer {admin}"}, json=body
+    )
+    tool_id = created.json()["id"]
+    viewer = issue_token(server.url, admin, "viewer", "ui-viewer")
+    sign_in(page, viewer)
+    page.goto(f"/admin/t/default/tools/{tool_id}?at={created.json()['position']}")
+    page.wait_for_selector("#history")
+    assert page.locator("#edit-controls").count() == 0
+    assert page.locator("button.revert").count() == 0
+    page.goto("/admin/t/default/tools")
+    assert page.locator("#new-tool").count() == 0
+    assert page.locator("text=Tokens").count() == 0
+    csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', page.get_attribute("body", "hx-headers") or "")
+    assert csrf is not None
+    # a forged request with a valid session and CSRF token: refused by the role, nothing written
+    answer = page.request.post(
+        f"/admin/t/default/tools/{tool_id}/disable", form={"csrf": csrf.group(1)}, max_redirects=0
+    )
+    assert answer.status == 403
+    answer = page.request.post(
+        f"/admin/t/default/tools/{tool_id}/edit", form={"csrf": csrf.group(1), "name": "hijacked"}, max_redirects=0
+    )
+    assert answer.status == 403
+    got = httpx.get(f"{server.url}/v1/tenants/default/tools/{tool_id}", headers={"Authorization": f"Bearer {admin}"})
+    assert got.json()["enabled"] is True and got.json()["name"] == "viewer-target" and got.json()["version"] == 1
+
+
+def test_a_request_without_the_csrf_token_is_refused_and_changes_nothing(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    body = {"name": "csrf-target", "input_schema": {"type": "object"}, "integration": json.loads(INTEGRATION)}
+    created = httpx.post(
+        f"{server.url}/v1/tenants/default/tools", headers={"Authorization": f"Bearer {admin}"}, json=body
+    )
+    tool_id = created.json()["id"]
+    sign_in(page, admin)
+    for form in ({}, {"csrf": "not-the-token"}):
+        answer = page.request.post(f"/admin/t/default/tools/{tool_id}/delete", form=form, max_redirects=0)
+        assert answer.status == 403
+        assert "CSRF" in answer.text()
+    got = httpx.get(f"{server.url}/v1/tenants/default/tools/{tool_id}", headers={"Authorization": f"Bearer {admin}"})
+    assert got.status_code == 200 and got.json()["version"] == 1
+
+
+def test_signing_out_ends_the_session(page: Any, gateway: Any) -> None:
+    _, admin = gateway
+    sign_in(page, admin)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "ledgergate_admin")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin"
+    assert cookie["expires"] > 0
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in")
+    page.goto("/admin/")
+    assert "/admin/login" in page.url
+    # the old cookie, replayed, no longer opens the session in this process
+    page.context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path")}])
+    page.goto("/admin/")
+    assert "/admin/login" in page.url
+
+
+def test_ui_pages_carry_the_security_headers_and_load_only_their_own_assets(page: Any, gateway: Any) -> None:
+    _, admin = gateway
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    sign_in(page, admin)
+    answer = page.goto("/admin/t/default/tools")
+    headers = answer.headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "same-origin"
+    assert all(url.startswith(gateway[0].url) for url in requested)
+    assert any(url.endswith("/admin/static/htmx.min.js") for url in requested)
+    assert page.evaluate("() => typeof window.htmx") == "object"
+    assert problems == []  # no CSP violation, no failed asset
