@@ -61,6 +61,16 @@ def health_of(row: dict[str, Any]) -> dict[str, Any]:
     return {"name": row.get("name"), "state": health or "unknown", "since": None, "detail": None}
 
 
+ENTITY_PAGES = {"tool": "tools", "resource": "resources", "prompt": "prompts", "server": "servers"}
+
+
+def _change(entry: dict[str, Any], tenant: str) -> dict[str, Any]:
+    """An audit entry as the dashboard lists it: the event's own name, and a link to the entity's page."""
+    plural = ENTITY_PAGES.get(entry.get("kind") or "")
+    href = f"/admin/t/{tenant}/{plural}/{entry['stream_id']}" if plural else None
+    return {**entry, "event": str(entry.get("type") or "").rpartition(".")[2], "href": href}
+
+
 def _dashboard_data(request: Request[Any, Any, Any], user: UiUser, tenant: str) -> dict[str, Any]:
     rt = runtime(request)
     hot = rt.hot
@@ -72,7 +82,10 @@ def _dashboard_data(request: Request[Any, Any, Any], user: UiUser, tenant: str) 
         head = None
     catalog_at = rt.board.current()
     audit_at = rt.audit_log.positions.current()
-    recent = rt.audit_log.feed(AuditFilter(tenant_id=tenant), max(0, catalog_at - 500), 500)[-15:][::-1]
+    recent = [
+        _change(entry, tenant)
+        for entry in rt.audit_log.feed(AuditFilter(tenant_id=tenant), max(0, audit_at - 500), 500)[-15:][::-1]
+    ]
     upstreams, _ = rt.queries.list(tenant, "upstream", ItemFilter(), None, 100)
     return {
         "counts": counts,

@@ -54,7 +54,6 @@ def fill_tool(page: Any, name: str, schema: str, description: str = "Weather by 
 def test_an_editor_creates_fixes_edits_and_reverts_a_tool_and_sees_the_diff(page: Any, gateway: Any) -> None:
     server, admin = gateway
     sign_in(page, admin)
-    shot(page, "dashboard")
     page.click("text=Tools")
     page.click("#new-tool")
     fill_tool(page, "weather", BAD_SCHEMA)
@@ -97,6 +96,10 @@ def test_an_editor_creates_fixes_edits_and_reverts_a_tool_and_sees_the_diff(page
     page.click("#disable")
     page.wait_for_selector("#enable")
     assert page.locator("#enabled").inner_text() == "no"
+    page.goto("/admin/")
+    latest = page.locator("#recent tr").nth(1).inner_text()  # the latest changes, from the audit log
+    assert "Disabled" in latest and "tool" in latest and tool_id in latest
+    shot(page, "dashboard")
 
 
 def test_the_list_searches_by_name_and_filters_by_enabled_and_tag(page: Any, gateway: Any) -> None:
