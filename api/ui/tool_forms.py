@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from api.json_limits import BadJson, decode_json
 from api.schemas import ToolCreate, ToolUpdate, to_fields
@@ -76,12 +76,15 @@ def body_of(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _struct(cls: type[msgspec.Struct], body: dict[str, Any]) -> msgspec.Struct:
+    """The REST body, decoded as REST decodes it. Raises: ValidationError with the message and key the
+    API's problem details give (``errors[].message``, ``errors[].key``)."""
     try:
         return msgspec.convert(body, cls)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        field = next((name for name in (*JSON_FIELDS, "name", "tags") if f"$.{name}" in message), None)
-        raise ValidationError(message, field=field) from None
+        message, _, where = str(exc).partition(" - at `$.")
+        key = where.rstrip("`")
+        field = key.split(".", 1)[0].split("[", 1)[0] or None
+        raise ValidationError(f"{key}: {message}" if key else message, field=field) from None
 
 
 def _create(request: Request[Any, Any, Any], user: Any, tenant: str, form: dict[str, Any]) -> Any:
@@ -131,12 +134,16 @@ async def new_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plura
 
 @get("/t/{tenant:str}/{plural:str}/{item_id:str}/edit", include_in_schema=False)
 async def edit_tool_page(
-    request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str], item_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    plural: FromPath[str],
+    item_id: FromPath[str],
+    at: FromQuery[int | None] = None,
 ) -> Response[str]:
     _tools_only(plural)
     user = await viewer(request)
     user.principal.allow(tenant, "editor")
-    item = await run(runtime(request).queries.get, tenant, "tool", item_id)
+    item = await run(runtime(request).queries.get, tenant, "tool", item_id, at)
     return _form_page(user, tenant, form_of(item), None, item=item)
 
 
@@ -152,6 +159,7 @@ async def edit_tool(
     except ApplicationError as exc:
         if exc.problem in ("forbidden", "not-found"):
             raise
-        item = await run(runtime(request).queries.get, tenant, "tool", item_id)
+        # the form names what it edits: no read of a projection that may not have caught up yet
+        item = {"id": item_id, "name": form.get("name", ""), "version": form.get("expected_version", "")}
         return _form_page(user, tenant, form, exc, item=item)
     return redirect(f"/t/{tenant}/tools/{item_id}?at={written.position}")

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 from litestar.testing import TestClient
 
 from api.app import create_app
@@ -21,12 +18,8 @@ from api.runtime import build_runtime
 from api.ui.sessions import COOKIE, SessionSigner
 from infrastructure.settings import Settings
 from tests.conftest import make_settings
+from tests.ui.conftest import TOOL, Ui
 
-TOOL = {
-    "name": "probe",
-    "input_schema": {"type": "object"},
-    "integration": {"method": "GET", "url": "https://api.example.com/x"},
-}
 IDS = {"tenant": "default", "plural": "tools", "item_id": "00000000-0000-0000-0000-000000000000", "action": "disable"}
 #: Every route of the UI: ``public`` (no session needed), ``page`` (a GET that needs one), ``write`` (a POST
 #: that needs one and its CSRF token).
@@ -46,54 +39,6 @@ UI_ROUTES = {
     ("POST", "/admin/t/{tenant}/{plural}/{item_id}/edit"): "write",
     ("POST", "/admin/t/{tenant}/{plural}/{item_id}/{action}"): "write",
 }
-
-
-class Ui:
-    def __init__(self, client: TestClient[Any], admin: str) -> None:
-        self.client = client
-        self.admin = admin
-
-    def rest(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {token or self.admin}"}
-        return self.client.request(method, path, headers=headers, **kwargs)
-
-    def token(self, role: str, **extra: Any) -> str:
-        return self.issue(role, **extra)[0]
-
-    def issue(self, role: str, **extra: Any) -> tuple[str, str]:
-        answer = self.rest(
-            "POST", "/v1/tenants/default/tokens", json={"name": f"ui-{role}-{time.time_ns()}", "role": role, **extra}
-        )
-        assert answer.status_code == 201, answer.text
-        return str(answer.json()["token"]), str(answer.json()["id"])
-
-    def sign_in(self, token: str) -> str:
-        """Signs in; returns the session's CSRF token."""
-        self.client.cookies.clear()
-        answer = self.client.post("/admin/login", data={"token": token}, follow_redirects=False)
-        assert answer.status_code == 303, answer.text
-        page = self.client.get("/admin/")
-        assert page.status_code == 200
-        found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert found is not None
-        return found.group(1)
-
-    def tool(self) -> dict[str, Any]:
-        answer = self.rest("POST", "/v1/tenants/default/tools", json={**TOOL, "name": f"probe-{time.time_ns()}"})
-        assert answer.status_code == 201, answer.text
-        return dict(answer.json())
-
-
-@pytest.fixture
-def ui(settings: Settings) -> Iterator[Ui]:
-    runtime = build_runtime(settings)
-    started = first_start(runtime)
-    assert started.token is not None
-    try:
-        with TestClient(create_app(settings, runtime=runtime)) as client:
-            yield Ui(client, started.token)
-    finally:
-        runtime.close()
 
 
 def admin_routes() -> set[tuple[str, str]]:
@@ -191,9 +136,9 @@ def test_roles_hide_and_refuse_what_they_may_not_do(ui: Ui) -> None:
     editor_csrf = ui.sign_in(ui.token("editor"))
     assert ui.client.get("/admin/t/default/tokens").status_code == 403
     assert ui.client.get("/admin/tenants").status_code == 403
-    assert 'id="edit"' in ui.client.get(f"/admin/t/default/tools/{tool['id']}").text
+    assert 'id="edit"' in ui.client.get(f"/admin/t/default/tools/{tool['id']}?at={tool['position']}").text
     viewer_csrf = ui.sign_in(ui.token("viewer"))
-    page = ui.client.get(f"/admin/t/default/tools/{tool['id']}").text
+    page = ui.client.get(f"/admin/t/default/tools/{tool['id']}?at={tool['position']}").text
     assert 'id="edit"' not in page and "revert" not in page and 'id="delete"' not in page
     for path, form in (
         (f"/admin/t/default/tools/{tool['id']}/disable", {}),

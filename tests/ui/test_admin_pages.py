@@ -1,0 +1,97 @@
+"""The admin UI's pages over HTTP (in process, SQLite and PostgreSQL): paging, filters, forms, delete and revert."""
+
+from __future__ import annotations
+
+import re
+
+from tests.ui.conftest import TOOL, Ui
+
+ROW = re.compile(r'<a href="/admin/t/default/tools/[0-9a-f-]+">([^<]+)</a>')
+
+
+def test_the_tool_list_pages_by_cursor_and_filters_by_prefix_enabled_and_tag(ui: Ui) -> None:
+    for n in range(57):
+        body = {**TOOL, "name": f"page-{n:03d}", "tags": ["odd"] if n % 2 else []}
+        assert ui.rest("POST", "/v1/tenants/default/tools", json=body).status_code == 201
+    last = ui.rest("POST", "/v1/tenants/default/tools", json={**TOOL, "name": "other"}).json()
+    ui.rest("POST", f"/v1/tenants/default/tools/{last['id']}/disable")
+    ui.sign_in(ui.admin)
+    seen: list[str] = []
+    path = "/admin/t/default/tools?q=page-&at=" + str(last["position"])
+    while path:
+        page = ui.client.get(path)
+        assert page.status_code == 200
+        seen += ROW.findall(page.text)
+        found = re.search(r'id="next-page" href="([^"]+)"', page.text)
+        path = "/admin/t/default/tools" + found.group(1).replace("&amp;", "&") if found else ""
+    assert seen == [f"page-{n:03d}" for n in range(57)]
+    odd = ROW.findall(ui.client.get("/admin/t/default/tools?tag=odd").text)
+    assert odd == [f"page-{n:03d}" for n in range(1, 57, 2)]
+    disabled = ROW.findall(ui.client.get(f"/admin/t/default/tools?enabled=false&at={last['position'] + 1}").text)
+    assert disabled == ["other"]
+    bad = ui.client.get("/admin/t/default/tools?cursor=not-a-cursor")
+    assert bad.status_code == 422 and "cursor" in bad.text
+
+
+def test_an_invalid_edit_shows_the_apis_message_by_its_field_and_changes_nothing(ui: Ui) -> None:
+    tool = ui.rest("POST", "/v1/tenants/default/tools", json=TOOL).json()
+    csrf = ui.sign_in(ui.admin)
+    form = {
+        "csrf": csrf,
+        "name": "probe",
+        "input_schema": '{"type": "object"',
+        "integration": '{"method": "GET", "url": "https://api.example.com/x"}',
+    }
+    broken = ui.client.post(f"/admin/t/default/tools/{tool['id']}/edit", data=form)
+    assert broken.status_code == 422
+    assert 'id="error-input_schema"' in broken.text and "not valid JSON" in broken.text
+    form["input_schema"] = '{"type": "object"}'
+    form["integration"] = '{"method": "FETCH", "url": "https://api.example.com/x"}'
+    wrong = ui.client.post(f"/admin/t/default/tools/{tool['id']}/edit", data=form)
+    assert (
+        wrong.status_code == 422
+        and 'id="error-integration"' in wrong.text
+        and "FETCH" not in wrong.text.split("error-integration")[1][:20]
+    )
+    api = ui.rest(
+        "PATCH",
+        f"/v1/tenants/default/tools/{tool['id']}",
+        json={"integration": {"method": "FETCH", "url": "https://api.example.com/x"}},
+    )
+    error = api.json()["errors"][0]  # the API's own message and key
+    assert f"{error['key']}: {error['message']}".replace("'", "&#39;") in wrong.text
+    assert ui.rest("GET", f"/v1/tenants/default/tools/{tool['id']}").json()["version"] == 1
+
+
+def test_a_name_taken_by_another_tool_is_refused_on_the_form(ui: Ui) -> None:
+    ui.rest("POST", "/v1/tenants/default/tools", json=TOOL)
+    csrf = ui.sign_in(ui.admin)
+    form = {
+        "csrf": csrf,
+        "name": "probe",
+        "input_schema": '{"type": "object"}',
+        "integration": '{"method": "GET", "url": "https://api.example.com/x"}',
+    }
+    taken = ui.client.post("/admin/t/default/tools/new", data=form)
+    assert taken.status_code == 422 and 'id="problem"' in taken.text and "probe" in taken.text
+
+
+def test_a_deleted_tool_keeps_its_page_and_history_and_is_restored_by_a_revert(ui: Ui) -> None:
+    tool = ui.rest("POST", "/v1/tenants/default/tools", json=TOOL).json()
+    csrf = ui.sign_in(ui.admin)
+    deleted = ui.client.post(f"/admin/t/default/tools/{tool['id']}/delete", data={"csrf": csrf}, follow_redirects=False)
+    assert deleted.status_code == 303
+    page = ui.client.get(deleted.headers["location"])
+    assert page.status_code == 200 and "(deleted)" in page.text and "Revert to v1" in page.text
+    reverted = ui.client.post(f"/admin/t/default/tools/{tool['id']}/revert", data={"csrf": csrf, "version": "1"})
+    assert reverted.status_code == 200 and 'id="entity-name">probe<' in reverted.text
+    versions = ui.rest("GET", f"/v1/tenants/default/tools/{tool['id']}/history").json()["versions"]
+    assert [v["event"] for v in versions] == ["Registered", "Deleted", "Reverted"]
+
+
+def test_an_unknown_list_or_entity_is_a_404_page_not_a_problem_document(ui: Ui) -> None:
+    ui.sign_in(ui.admin)
+    for path in ("/admin/t/default/widgets", "/admin/t/default/tools/00000000-0000-0000-0000-000000000000"):
+        answer = ui.client.get(path)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
