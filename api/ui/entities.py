@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery
 from api.ui.diffs import timeline
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
 from api.ui.render import html
+from api.ui.token_pages import revoke_token
 from application.errors import ValidationError
 from application.registry import KINDS
 
@@ -92,6 +93,8 @@ async def entity_action(
     item_id: FromPath[str],
     action: FromPath[str],
 ) -> Response[Any]:
+    if plural == "tokens" and action == "revoke":
+        return await revoke_token(request, tenant, item_id)
     kind = _kind(plural)
     if action not in ACTIONS:
         raise NotFoundException(f"no action {action!r}")

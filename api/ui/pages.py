@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery
 from api.ui.access import UiUser
 from api.ui.plumbing import run, runtime, viewer
 from api.ui.render import html
+from api.ui.token_pages import issuable_roles
 from application.audit import AuditFilter
 from application.errors import StoreUnavailableError, ValidationError
 from application.ports import ItemFilter
@@ -136,7 +137,10 @@ async def list_page(
     user.principal.allow(tenant, listing.min_role)
     params = _params(q, enabled, tag, cursor, at)
     data = await run(_list, request, tenant, listing.kind, params)
-    return html("list.html", user=user, tenant=tenant, plural=plural, listing=listing, params=params, **data)
+    roles = issuable_roles(user) if plural == "tokens" else []
+    return html(
+        "list.html", user=user, tenant=tenant, plural=plural, listing=listing, params=params, roles=roles, **data
+    )
 
 
 @get("/tenants", include_in_schema=False)

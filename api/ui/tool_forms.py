@@ -16,6 +16,7 @@ from api.json_limits import BadJson, decode_json
 from api.schemas import ToolCreate, ToolUpdate, to_fields
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
 from api.ui.render import html
+from api.ui.token_pages import issue_token
 from application.errors import ApplicationError, ValidationError
 
 __all__ = ["edit_tool", "edit_tool_page", "new_tool", "new_tool_page"]
@@ -120,6 +121,8 @@ async def new_tool_page(request: Request[Any, Any, Any], tenant: FromPath[str], 
 
 @post("/t/{tenant:str}/{plural:str}/new", include_in_schema=False)
 async def new_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[Any]:
+    if plural == "tokens":  # one route for every kind's "new"; tokens are issued, not edited
+        return await issue_token(request, tenant)
     _tools_only(plural)
     user, form = await posted(request)
     user.principal.allow(tenant, "editor")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,3 +218,32 @@ def test_ui_pages_carry_the_security_headers_and_load_only_their_own_assets(page
     assert any(url.endswith("/admin/static/htmx.min.js") for url in requested)
     assert page.evaluate("() => typeof window.htmx") == "object"
     assert problems == []  # no CSP violation, no failed asset
+
+
+def test_an_admin_issues_a_token_sees_it_once_and_revokes_it(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    sign_in(page, admin)
+    page.click("text=Tokens")
+    page.fill("#token-name", "ci-reader")
+    page.select_option("#token-role", "viewer")
+    page.click("#issue")
+    issued = page.locator("#issued-token").input_value()
+    assert issued.count(".") == 2  # a JWT, shown on this page only
+    page.click("#copy")
+    page.wait_for_selector("#copy:has-text('Copied')")
+    assert (
+        httpx.get(f"{server.url}/v1/tenants/default/tools", headers={"Authorization": f"Bearer {issued}"}).status_code
+        == 200
+    )
+    page.click("text=Back to the tokens")
+    row = page.locator("tr", has=page.locator("button[data-token='ci-reader']"))
+    row.locator("button.revoke").click()
+    page.wait_for_selector("tr:has-text('ci-reader') >> text=revoked")
+    assert issued not in page.content()
+    deadline = time.monotonic() + 10
+    while (
+        httpx.get(f"{server.url}/v1/tenants/default/tools", headers={"Authorization": f"Bearer {issued}"}).status_code
+        != 401
+    ):
+        assert time.monotonic() < deadline, "the revoked token still works"
+        time.sleep(0.05)

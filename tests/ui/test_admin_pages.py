@@ -95,3 +95,23 @@ def test_an_unknown_list_or_entity_is_a_404_page_not_a_problem_document(ui: Ui) 
         answer = ui.client.get(path)
         assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_only_admins_issue_tokens_and_never_above_their_own_role(ui: Ui) -> None:
+    editor_csrf = ui.sign_in(ui.token("editor"))
+    refused = ui.client.post("/admin/t/default/tokens/new", data={"csrf": editor_csrf, "name": "x", "role": "viewer"})
+    assert refused.status_code == 403
+    admin_csrf = ui.sign_in(ui.token("admin"))
+    page = ui.client.get("/admin/t/default/tokens").text
+    assert '<option value="admin"' in page and '<option value="platform-admin"' not in page
+    above = ui.client.post(
+        "/admin/t/default/tokens/new", data={"csrf": admin_csrf, "name": "y", "role": "platform-admin"}
+    )
+    assert above.status_code == 403
+    issued = ui.client.post("/admin/t/default/tokens/new", data={"csrf": admin_csrf, "name": "z", "role": "viewer"})
+    assert issued.status_code == 201 and 'id="issued-token"' in issued.text
+    at = re.search(r"tokens\?at=(\d+)", issued.text).group(1)  # type: ignore[union-attr]
+    names = [
+        t["name"] for t in ui.rest("GET", f"/v1/tenants/default/tokens?limit=500&min_position={at}").json()["items"]
+    ]
+    assert "z" in names and "x" not in names and "y" not in names
