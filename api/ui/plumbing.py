@@ -3,6 +3,7 @@ and turning refusals and application errors into pages."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from application.errors import ApplicationError
 __all__ = ["PREFIX", "posted", "redirect", "run", "runtime", "ui_exception_handlers", "viewer"]
 
 PREFIX = "/admin"
+log = logging.getLogger("ledgergate.ui")
 T = TypeVar("T")
 
 
@@ -70,9 +72,15 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return html("error.html", exc.status_code, user=None, title="Error", detail=str(exc.detail))
 
 
+def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return html("error.html", 500, user=None, title="Error", detail="An unexpected error occurred; it was logged.")
+
+
 ui_exception_handlers: dict[Any, Any] = {
     SignInNeeded: _sign_in,
     CsrfRefused: _csrf,
     ApplicationError: _application,
     HTTPException: _http,
+    Exception: _internal,
 }

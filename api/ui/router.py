@@ -9,6 +9,7 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
+from api.ui.audit_pages import audit_page
 from api.ui.entities import entity_action, entity_page
 from api.ui.pages import dashboard, list_page, tenants_page
 from api.ui.plumbing import PREFIX, ui_exception_handlers
@@ -36,6 +37,7 @@ def admin_router() -> Router:
             sign_in,
             sign_out,
             dashboard,
+            audit_page,
             tenants_page,
             new_tool_page,
             new_tool,

@@ -30,6 +30,7 @@ UI_ROUTES = {
     ("HEAD", "/admin/static/{file_path}"): "public",
     ("GET", "/admin"): "page",
     ("GET", "/admin/tenants"): "page",
+    ("GET", "/admin/audit"): "page",
     ("GET", "/admin/t/{tenant}/{plural}"): "page",
     ("GET", "/admin/t/{tenant}/{plural}/new"): "page",
     ("GET", "/admin/t/{tenant}/{plural}/{item_id}"): "page",

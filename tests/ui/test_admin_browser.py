@@ -247,3 +247,24 @@ def test_an_admin_issues_a_token_sees_it_once_and_revokes_it(page: Any, gateway:
     ):
         assert time.monotonic() < deadline, "the revoked token still works"
         time.sleep(0.05)
+
+
+def test_the_audit_page_filters_the_log_and_shows_the_catalog_at_an_earlier_moment(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    headers = {"Authorization": f"Bearer {admin}"}
+    body = {"name": "moment-tool", "input_schema": {"type": "object"}, "integration": json.loads(INTEGRATION)}
+    before = httpx.post(f"{server.url}/v1/tenants/default/tools", headers=headers, json=body).json()
+    later = httpx.post(f"{server.url}/v1/tenants/default/tools", headers=headers, json={**body, "name": "later-tool"})
+    httpx.post(f"{server.url}/v1/tenants/default/tools/{before['id']}/disable", headers=headers)
+    sign_in(page, admin)
+    page.goto(f"/admin/audit?entity={before['id']}")
+    log = page.locator("#audit-log").inner_text()
+    assert "Registered" in log and "Disabled" in log and later.json()["id"] not in log
+    page.fill("#at", str(before["position"]))
+    page.click("#show-moment")
+    moment = page.locator("#moment").inner_text()
+    assert "moment-tool" in moment and "later-tool" not in moment
+    since = page.locator("#since-then")
+    assert "later-tool" in since.locator("ul.added").inner_text()
+    assert "moment-tool: enabled" in since.locator("ul.changed").inner_text()
+    shot(page, "audit")

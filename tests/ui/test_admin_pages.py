@@ -115,3 +115,11 @@ def test_only_admins_issue_tokens_and_never_above_their_own_role(ui: Ui) -> None
         t["name"] for t in ui.rest("GET", f"/v1/tenants/default/tokens?limit=500&min_position={at}").json()["items"]
     ]
     assert "z" in names and "x" not in names and "y" not in names
+
+
+def test_the_audit_page_refuses_a_bad_moment_and_other_tenants(ui: Ui) -> None:
+    ui.sign_in(ui.token("viewer"))
+    bad = ui.client.get("/admin/audit?at=yesterday")
+    assert bad.status_code == 422 and "RFC 3339" in bad.text
+    assert ui.client.get("/admin/audit?tenant=someone-else").status_code == 403
+    assert ui.client.get("/admin/audit?at=1").status_code == 200
