@@ -15,7 +15,7 @@ from api.ui.pages import dashboard, list_page, tenants_page
 from api.ui.plumbing import PREFIX, ui_exception_handlers
 from api.ui.render import SECURITY_HEADERS
 from api.ui.signin import sign_in, sign_in_page, sign_out
-from api.ui.tool_forms import edit_tool, edit_tool_page, new_tool, new_tool_page
+from api.ui.tool_forms import check_tool, edit_tool, edit_tool_page, new_tool, new_tool_page
 
 __all__ = ["admin_router"]
 
@@ -41,6 +41,7 @@ def admin_router() -> Router:
             tenants_page,
             new_tool_page,
             new_tool,
+            check_tool,
             edit_tool_page,
             edit_tool,
             list_page,

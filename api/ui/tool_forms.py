@@ -19,7 +19,7 @@ from api.ui.render import html
 from api.ui.token_pages import issue_token
 from application.errors import ApplicationError, ValidationError
 
-__all__ = ["edit_tool", "edit_tool_page", "new_tool", "new_tool_page"]
+__all__ = ["check_tool", "edit_tool", "edit_tool_page", "new_tool", "new_tool_page"]
 
 JSON_FIELDS = ("input_schema", "output_schema", "integration", "annotations")
 NEW_TOOL = {
@@ -133,6 +133,26 @@ async def new_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plura
             raise
         return _form_page(user, tenant, form, exc, item=None)
     return redirect(f"/t/{tenant}/tools/{written.id}?at={written.position}")
+
+
+def _check(request: Request[Any, Any, Any], user: Any, tenant: str, form: dict[str, Any]) -> None:
+    fields = to_fields(_struct(ToolCreate, body_of(form)))
+    runtime(request).registry.check_entity(user.principal.envelope(tenant), "tool", fields)
+
+
+@post("/t/{tenant:str}/{plural:str}/check", include_in_schema=False, status_code=200)
+async def check_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[Any]:
+    """The new-tool form validated as it is typed (HTMX): the create use case's dry run, writing nothing."""
+    _tools_only(plural)
+    user, form = await posted(request)
+    user.principal.allow(tenant, "editor")
+    try:
+        await run(_check, request, user, tenant, form)
+    except ApplicationError as exc:
+        if exc.problem == "forbidden":
+            raise
+        return html("tool_check.html", error=exc.detail, field=exc.extra.get("field"))
+    return html("tool_check.html", error=None, field=None)
 
 
 @get("/t/{tenant:str}/{plural:str}/{item_id:str}/edit", include_in_schema=False)

@@ -58,11 +58,15 @@ def test_an_editor_creates_fixes_edits_and_reverts_a_tool_and_sees_the_diff(page
     page.click("text=Tools")
     page.click("#new-tool")
     fill_tool(page, "weather", BAD_SCHEMA)
+    # validated as it is typed, by the create use case's dry run (nothing is written)
+    page.wait_for_selector("#live-error[data-field='input_schema']")
+    assert "valid JSON Schema" in page.locator("#live-error").inner_text()
     page.click("#save")
     error = page.locator("#error-input_schema")
     assert "input_schema" in error.inner_text() and "valid JSON Schema" in error.inner_text()
     assert page.locator("#f-name").input_value() == "weather"  # what was typed is kept
     page.fill("#f-input_schema", GOOD_SCHEMA)
+    page.wait_for_selector("#live-ok")
     page.click("#save")
     page.wait_for_selector("#history")
     assert page.locator("#entity-name").inner_text() == "weather"

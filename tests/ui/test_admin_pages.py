@@ -123,3 +123,21 @@ def test_the_audit_page_refuses_a_bad_moment_and_other_tenants(ui: Ui) -> None:
     assert bad.status_code == 422 and "RFC 3339" in bad.text
     assert ui.client.get("/admin/audit?tenant=someone-else").status_code == 403
     assert ui.client.get("/admin/audit?at=1").status_code == 200
+
+
+def test_the_live_check_validates_a_new_tool_as_create_would_and_writes_nothing(ui: Ui) -> None:
+    csrf = ui.sign_in(ui.admin)
+    form = {
+        "csrf": csrf,
+        "name": "checked",
+        "input_schema": '{"type": 7}',
+        "integration": '{"method": "GET", "url": "https://api.example.com/x"}',
+    }
+    bad = ui.client.post("/admin/t/default/tools/check", data=form)
+    assert bad.status_code == 200 and 'data-field="input_schema"' in bad.text
+    form["input_schema"] = '{"type": "object"}'
+    good = ui.client.post("/admin/t/default/tools/check", data=form)
+    assert good.status_code == 200 and 'id="live-ok"' in good.text
+    assert ui.client.post("/admin/t/default/tools/check", data={**form, "csrf": ""}).status_code == 403
+    head = ui.rest("GET", "/v1/audit?limit=1000").json()["items"]
+    assert not any(entry.get("kind") == "tool" for entry in head)
