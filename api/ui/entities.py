@@ -13,6 +13,7 @@ from api.ui.diffs import timeline
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
 from api.ui.render import html
 from api.ui.token_pages import revoke_token
+from api.ui.upstream_pages import upstream_action, upstream_page
 from application.errors import ValidationError
 from application.registry import KINDS
 
@@ -65,6 +66,8 @@ async def entity_page(
     item_id: FromPath[str],
     at: FromQuery[int | None] = None,
 ) -> Response[str]:
+    if plural == "upstreams":
+        return await upstream_page(request, tenant, item_id, at)
     user = await viewer(request)
     kind = _kind(plural)
     user.principal.allow(tenant, "viewer")
@@ -95,6 +98,8 @@ async def entity_action(
 ) -> Response[Any]:
     if plural == "tokens" and action == "revoke":
         return await revoke_token(request, tenant, item_id)
+    if plural == "upstreams":
+        return await upstream_action(request, tenant, item_id, action)
     kind = _kind(plural)
     if action not in ACTIONS:
         raise NotFoundException(f"no action {action!r}")

@@ -62,7 +62,13 @@ def health_of(row: dict[str, Any]) -> dict[str, Any]:
     return {"name": row.get("name"), "state": health or "unknown", "since": None, "detail": None}
 
 
-ENTITY_PAGES = {"tool": "tools", "resource": "resources", "prompt": "prompts", "server": "servers"}
+ENTITY_PAGES = {
+    "tool": "tools",
+    "resource": "resources",
+    "prompt": "prompts",
+    "server": "servers",
+    "upstream": "upstreams",
+}
 
 
 def _change(entry: dict[str, Any], tenant: str) -> dict[str, Any]:

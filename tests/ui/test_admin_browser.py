@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.processes import serving
 from tests.ui.conftest import SCREENSHOTS, issue_token
 
 pytestmark = pytest.mark.slow
@@ -272,3 +273,28 @@ def test_the_audit_page_filters_the_log_and_shows_the_catalog_at_an_earlier_mome
     assert "later-tool" in since.locator("ul.added").inner_text()
     assert "moment-tool: enabled" in since.locator("ul.changed").inner_text()
     shot(page, "audit")
+
+
+def test_a_real_upstream_shows_its_tools_and_health_and_refreshes(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    with serving("tests.support.upstream_server") as upstream_url:
+        registered = httpx.post(
+            f"{server.url}/v1/tenants/default/upstreams",
+            headers={"Authorization": f"Bearer {admin}"},
+            json={"name": "sdk", "transport": "streamable_http", "url": upstream_url},
+            timeout=60,
+        )
+        assert registered.status_code == 201, registered.text
+        sign_in(page, admin)
+        page.goto(f"/admin/t/default/upstreams/{registered.json()['id']}?at={registered.json()['position']}")
+        tools = page.locator("ul.upstream-tools").inner_text()
+        assert "sdk__echo" in tools and "sdk__add" in tools
+        assert page.locator("#health").inner_text() in ("unknown", "healthy", "degraded", "unreachable")
+        page.click("#refresh")
+        page.wait_for_selector("#refresh-report")
+        shot(page, "upstream")
+        page.click("#disable")
+        page.wait_for_selector("#enable")
+        assert "Disabled" in page.locator("#upstream-events").inner_text()
+        page.goto("/admin/")
+        assert "sdk" in page.locator("#upstream-health").inner_text()

@@ -141,3 +141,13 @@ def test_the_live_check_validates_a_new_tool_as_create_would_and_writes_nothing(
     assert ui.client.post("/admin/t/default/tools/check", data={**form, "csrf": ""}).status_code == 403
     head = ui.rest("GET", "/v1/audit?limit=1000").json()["items"]
     assert not any(entry.get("kind") == "tool" for entry in head)
+
+
+def test_upstream_actions_need_their_roles(ui: Ui) -> None:
+    csrf = ui.sign_in(ui.token("editor"))
+    missing = "00000000-0000-0000-0000-000000000000"
+    for action in ("enable", "disable", "delete"):
+        answer = ui.client.post(f"/admin/t/default/upstreams/{missing}/{action}", data={"csrf": csrf})
+        assert answer.status_code == 403, action  # admins only, as on REST
+    assert ui.client.post(f"/admin/t/default/upstreams/{missing}/refresh", data={"csrf": csrf}).status_code == 404
+    assert ui.client.post(f"/admin/t/default/upstreams/{missing}/explode", data={"csrf": csrf}).status_code == 404
