@@ -28,11 +28,13 @@ def _upstream(request: Request[Any, Any, Any], tenant: str, item_id: str, at: in
     upstream = rt.queries.get(tenant, "upstream", item_id, at)
     events = rt.audit_log.feed(AuditFilter(tenant_id=tenant, entity_id=item_id), 0, 200)
     prefix = upstream.get("prefix") or {}
-    # prefixed names make its items one name range; without a prefix the first page of each kind is scanned
+    # prefixed tool and prompt names make them one name range; resources (named by their URI's upstream
+    # name) and unprefixed items: the first page of the kind is scanned
     name_prefix = upstream["name"] + prefix.get("separator", "__") if prefix.get("enabled") else None
     items = {}
     for kind in ITEM_KINDS:
-        rows, _ = rt.queries.list(tenant, kind, ItemFilter(name_prefix=name_prefix), None, 500)
+        flt = ItemFilter(name_prefix=name_prefix if kind != "resource" else None)
+        rows, _ = rt.queries.list(tenant, kind, flt, None, 500)
         items[kind] = [row for row in rows if (row.get("source") or {}).get("upstream_id") == item_id]
     settings = {k: v for k, v in upstream.items() if k not in ("health", "items") and v not in (None, [], {}, "")}
     return {

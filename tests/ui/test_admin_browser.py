@@ -289,6 +289,7 @@ def test_a_real_upstream_shows_its_tools_and_health_and_refreshes(page: Any, gat
         page.goto(f"/admin/t/default/upstreams/{registered.json()['id']}?at={registered.json()['position']}")
         tools = page.locator("ul.upstream-tools").inner_text()
         assert "sdk__echo" in tools and "sdk__add" in tools
+        assert "(0)" not in page.locator("h3:has-text('resources')").inner_text()
         assert page.locator("#health").inner_text() in ("unknown", "healthy", "degraded", "unreachable")
         page.click("#refresh")
         page.wait_for_selector("#refresh-report")
