@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,30 @@ def _enabled(value: str | None) -> bool | None:
     if value in ("true", "false"):
         return value == "true"
     raise ValidationError("enabled: true, false or empty", field="enabled")
+
+
+#: When this process loaded the UI (with the app, at start): the base of its average rates.
+STARTED = time.time()
+
+
+def _total(metric: Any) -> float:
+    return sum(s.value for family in metric.collect() for s in family.samples if s.name.endswith("_total"))
+
+
+def process_rates(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
+    """This process's MCP requests and errors, in total and per minute since it started."""
+    metrics = getattr(getattr(request.app.state, "mcp", None), "metrics", None)
+    if metrics is None:
+        return None
+    minutes = max((time.time() - STARTED) / 60, 1 / 60)
+    requests, errors = _total(metrics.requests), _total(metrics.errors)
+    return {
+        "requests": int(requests),
+        "errors": int(errors),
+        "requests_per_min": round(requests / minutes, 1),
+        "errors_per_min": round(errors / minutes, 1),
+        "uptime_min": round(minutes, 1),
+    }
 
 
 def health_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -100,6 +125,8 @@ def _dashboard_data(request: Request[Any, Any, Any], user: UiUser, tenant: str) 
         "positions": {"catalog": catalog_at, "audit": audit_at},
         "recent": recent,
         "upstreams": [health_of(row) for row in upstreams],
+        # every tenant's traffic: platform admins only, as /metrics
+        "rates": process_rates(request) if user.may("platform-admin") else None,
     }
 
 

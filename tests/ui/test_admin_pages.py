@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from tests.support.mcp_raw import modern_rpc, result_of
 from tests.ui.conftest import TOOL, Ui
 
 ROW = re.compile(r'<a href="/admin/t/default/tools/[0-9a-f-]+">([^<]+)</a>')
@@ -151,3 +152,13 @@ def test_upstream_actions_need_their_roles(ui: Ui) -> None:
         assert answer.status_code == 403, action  # admins only, as on REST
     assert ui.client.post(f"/admin/t/default/upstreams/{missing}/refresh", data={"csrf": csrf}).status_code == 404
     assert ui.client.post(f"/admin/t/default/upstreams/{missing}/explode", data={"csrf": csrf}).status_code == 404
+
+
+def test_the_dashboard_shows_this_processs_mcp_rates_to_platform_admins_only(ui: Ui) -> None:
+    for _ in range(3):
+        assert result_of(modern_rpc(ui.client, "/mcp", ui.admin, "tools/list")) is not None
+    ui.sign_in(ui.admin)
+    rates = re.search(r'<table id="rates">.*?MCP requests</th><td>(\d+)', ui.client.get("/admin/").text, re.S)
+    assert rates is not None and int(rates.group(1)) >= 3
+    ui.sign_in(ui.token("admin"))
+    assert 'id="rates"' not in ui.client.get("/admin/").text
