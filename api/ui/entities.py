@@ -9,6 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
+from api.ui.composer import compose, composer_data
 from api.ui.diffs import timeline
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
 from api.ui.render import html
@@ -44,14 +45,18 @@ def _kind(plural: str) -> str:
     return kind
 
 
-def _entity(request: Request[Any, Any, Any], tenant: str, kind: str, item_id: str, at: int | None) -> dict[str, Any]:
+def _entity(
+    request: Request[Any, Any, Any], tenant: str, kind: str, item_id: str, at: int | None, find: str, q: str
+) -> dict[str, Any]:
     rt = runtime(request)
     versions = rt.queries.history(tenant, KINDS[kind], item_id)
     rt.queries.wait_for(at)
     row = rt.catalog.get_item(tenant, kind, item_id)
     item = rt.queries.get(tenant, kind, item_id) if row is not None else None
+    composer = composer_data(request, tenant, item, find, q) if kind == "server" and item else None
     return {
         "item": item,
+        "composer": composer,
         "fields": shown_fields(item) if item else [],
         "steps": timeline(versions),
         "latest": versions[-1]["version"] if versions else 0,
@@ -65,13 +70,15 @@ async def entity_page(
     plural: FromPath[str],
     item_id: FromPath[str],
     at: FromQuery[int | None] = None,
+    find: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
 ) -> Response[str]:
     if plural == "upstreams":
         return await upstream_page(request, tenant, item_id, at)
     user = await viewer(request)
     kind = _kind(plural)
     user.principal.allow(tenant, "viewer")
-    data = await run(_entity, request, tenant, kind, item_id, at)
+    data = await run(_entity, request, tenant, kind, item_id, at, find or "", (q or "").strip())
     return html("entity.html", user=user, tenant=tenant, plural=plural, kind=kind, item_id=item_id, **data)
 
 
@@ -100,6 +107,8 @@ async def entity_action(
         return await revoke_token(request, tenant, item_id)
     if plural == "upstreams":
         return await upstream_action(request, tenant, item_id, action)
+    if plural == "servers" and action == "compose":
+        return await compose(request, tenant, item_id)
     kind = _kind(plural)
     if action not in ACTIONS:
         raise NotFoundException(f"no action {action!r}")

@@ -299,3 +299,29 @@ def test_a_real_upstream_shows_its_tools_and_health_and_refreshes(page: Any, gat
         assert "Disabled" in page.locator("#upstream-events").inner_text()
         page.goto("/admin/")
         assert "sdk" in page.locator("#upstream-health").inner_text()
+
+
+def test_an_editor_composes_a_virtual_server_and_sees_what_it_exposes(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    headers = {"Authorization": f"Bearer {admin}"}
+    for name in ("compose-a", "compose-b"):
+        body = {"name": name, "input_schema": {"type": "object"}, "integration": json.loads(INTEGRATION)}
+        assert httpx.post(f"{server.url}/v1/tenants/default/tools", headers=headers, json=body).status_code == 201
+    created = httpx.post(f"{server.url}/v1/tenants/default/servers", headers=headers, json={"name": "composed"}).json()
+    sign_in(page, admin)
+    page.goto(f"/admin/t/default/servers/{created['id']}?at={created['position']}")
+    page.select_option("#find-kind", "tool")
+    page.fill("#find-q", "compose-")
+    page.wait_for_selector("button[data-candidate='compose-b']")
+    page.click("button[data-candidate='compose-a']")
+    page.wait_for_selector("button.remove[data-member='compose-a']")
+    deadline = time.monotonic() + 10
+    while "compose-a" not in page.locator(".exposed-tools").inner_text():  # the hot catalog follows the log
+        assert time.monotonic() < deadline, "the server does not expose its new tool"
+        page.reload()
+    assert "compose-b" not in page.locator(".members-tool").inner_text()
+    shot(page, "composer")
+    page.click("button.remove[data-member='compose-a']")
+    page.wait_for_selector(".members-tool >> text=none")
+    versions = httpx.get(f"{server.url}/v1/tenants/default/servers/{created['id']}/history", headers=headers).json()
+    assert [v["event"] for v in versions["versions"]][-2:] == ["Updated", "Updated"]

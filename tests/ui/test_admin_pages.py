@@ -162,3 +162,21 @@ def test_the_dashboard_shows_this_processs_mcp_rates_to_platform_admins_only(ui:
     assert rates is not None and int(rates.group(1)) >= 3
     ui.sign_in(ui.token("admin"))
     assert 'id="rates"' not in ui.client.get("/admin/").text
+
+
+def test_composing_a_server_needs_an_editor_and_a_well_formed_request(ui: Ui) -> None:
+    tool = ui.tool()
+    server = ui.rest("POST", "/v1/tenants/default/servers", json={"name": "comp"}).json()
+    path = f"/admin/t/default/servers/{server['id']}/compose"
+    add = {"kind": "tool", "member": tool["id"], "op": "add", "at": str(server["position"])}
+    viewer_csrf = ui.sign_in(ui.token("viewer"))
+    assert ui.client.post(path, data={**add, "csrf": viewer_csrf}).status_code == 403
+    editor_csrf = ui.sign_in(ui.token("editor"))
+    assert ui.client.post(path, data={**add, "op": "explode", "csrf": editor_csrf}).status_code == 422
+    stale = ui.client.post(path, data={**add, "expected_version": "7", "csrf": editor_csrf})
+    assert stale.status_code == 409  # the page showed another version: nothing written
+    done = ui.client.post(path, data={**add, "expected_version": "1", "csrf": editor_csrf}, follow_redirects=False)
+    assert done.status_code == 303
+    at = done.headers["location"].rsplit("?at=", 1)[1]
+    got = ui.rest("GET", f"/v1/tenants/default/servers/{server['id']}?min_position={at}").json()
+    assert got["tool_ids"] == [tool["id"]] and got["version"] == 2
