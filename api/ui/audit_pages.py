@@ -37,6 +37,7 @@ def _audit(request: Request[Any, Any, Any], tenant: str, params: dict[str, str],
         now = rt.audit.catalog(tenant, point_param("to", str(rt.audit_log.positions.current())))
         moment = {"catalog": then, "diff": diff_catalogs(then, now)}
     return {
+        "head": rt.audit_log.positions.current(),
         "entries": entries,
         "next_after": entries[-1]["position"] if len(entries) == PAGE else None,
         "moment": moment,

@@ -10,6 +10,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
 from api.ui.audit_pages import audit_page
+from api.ui.audit_tail import audit_tail
 from api.ui.entities import entity_action, entity_page
 from api.ui.pages import dashboard, list_page, tenants_page
 from api.ui.plumbing import PREFIX, ui_exception_handlers
@@ -38,6 +39,7 @@ def admin_router() -> Router:
             sign_out,
             dashboard,
             audit_page,
+            audit_tail,
             tenants_page,
             new_tool_page,
             new_tool,

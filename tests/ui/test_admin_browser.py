@@ -325,3 +325,18 @@ def test_an_editor_composes_a_virtual_server_and_sees_what_it_exposes(page: Any,
     page.wait_for_selector(".members-tool >> text=none")
     versions = httpx.get(f"{server.url}/v1/tenants/default/servers/{created['id']}/history", headers=headers).json()
     assert [v["event"] for v in versions["versions"]][-2:] == ["Updated", "Updated"]
+
+
+def test_an_event_written_through_rest_appears_in_the_live_audit_tail(page: Any, gateway: Any) -> None:
+    server, admin = gateway
+    sign_in(page, admin)
+    page.goto("/admin/audit")
+    page.click("#live-tail")
+    page.wait_for_selector("#live-tail[aria-pressed='true']")
+    body = {"name": "tailed", "input_schema": {"type": "object"}, "integration": json.loads(INTEGRATION)}
+    created = httpx.post(
+        f"{server.url}/v1/tenants/default/tools", headers={"Authorization": f"Bearer {admin}"}, json=body
+    )
+    assert created.status_code == 201, created.text
+    page.wait_for_selector(f"#audit-log tr.live >> text={created.json()['id']}")
+    assert "Registered" in page.locator("#audit-log tr.live", has_text=created.json()["id"]).inner_text()
