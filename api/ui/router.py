@@ -12,6 +12,7 @@ from litestar.static_files import create_static_files_router
 from api.ui.audit_pages import audit_page
 from api.ui.audit_tail import audit_tail
 from api.ui.entities import entity_action, entity_page
+from api.ui.export_page import export_tenant
 from api.ui.pages import dashboard, list_page, tenants_page
 from api.ui.plumbing import PREFIX, ui_exception_handlers
 from api.ui.render import SECURITY_HEADERS
@@ -40,6 +41,7 @@ def admin_router() -> Router:
             dashboard,
             audit_page,
             audit_tail,
+            export_tenant,
             tenants_page,
             new_tool_page,
             new_tool,

@@ -31,6 +31,7 @@ UI_ROUTES = {
     ("GET", "/admin"): "page",
     ("GET", "/admin/tenants"): "page",
     ("GET", "/admin/audit"): "page",
+    ("GET", "/admin/export"): "page",
     ("GET", "/admin/audit/stream"): "page",
     ("GET", "/admin/t/{tenant}/{plural}"): "page",
     ("GET", "/admin/t/{tenant}/{plural}/new"): "page",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.support.mcp_raw import modern_rpc, result_of
@@ -180,3 +181,18 @@ def test_composing_a_server_needs_an_editor_and_a_well_formed_request(ui: Ui) ->
     at = done.headers["location"].rsplit("?at=", 1)[1]
     got = ui.rest("GET", f"/v1/tenants/default/servers/{server['id']}?min_position={at}").json()
     assert got["tool_ids"] == [tool["id"]] and got["version"] == 2
+
+
+def test_an_admin_downloads_the_tenants_export_and_others_may_not(ui: Ui) -> None:
+    tool = ui.tool()
+    ui.sign_in(ui.token("editor"))
+    assert ui.client.get("/admin/export").status_code == 403
+    assert 'id="export"' not in ui.client.get("/admin/").text
+    ui.sign_in(ui.admin)
+    ui.rest("GET", f"/v1/audit?min_position={tool['position']}")
+    answer = ui.client.get("/admin/export")
+    assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]
+    lines = [json.loads(line) for line in answer.text.splitlines() if line]
+    assert len(lines) > 2 and tool["id"] in answer.text
+    verified = ui.rest("POST", "/v1/events/import?dry_run=true", content=answer.content)
+    assert verified.status_code in (200, 409), verified.text  # a file the importer reads and verifies
