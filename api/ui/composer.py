@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request, Response
 
-from api.ui.plumbing import posted, redirect, run, runtime
+from api.ui.plumbing import form_int, posted, redirect, run, runtime
 from application.errors import ValidationError
 from application.ports import ItemFilter
 
@@ -45,8 +45,8 @@ def _compose(request: Request[Any, Any, Any], user: Any, tenant: str, server_id:
         raise ValidationError("compose: a kind (tool, resource, prompt, upstream), a member id and add or remove")
     rt = runtime(request)
     field = MEMBER_KINDS[kind]
-    version = int(form["expected_version"]) if form.get("expected_version") else None
-    rt.queries.wait_for(int(form["at"]) if form.get("at") else None)
+    version = form_int(form, "expected_version")
+    rt.queries.wait_for(form_int(form, "at"))
     current = list(rt.queries.get(tenant, "server", server_id).get(field) or [])
     wanted = [*current, member] if op == "add" and member not in current else [m for m in current if m != member]
     envelope = user.principal.envelope(tenant)

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 
 from api.ui.composer import compose, composer_data
 from api.ui.diffs import timeline
-from api.ui.plumbing import posted, redirect, run, runtime, viewer
+from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
 from api.ui.render import html
 from api.ui.token_pages import revoke_token
 from api.ui.upstream_pages import upstream_action, upstream_page
@@ -86,13 +86,11 @@ def _apply(request: Request[Any, Any, Any], user: Any, tenant: str, kind: str, i
     registry = runtime(request).registry
     envelope = user.principal.envelope(tenant)
     if action == "revert":
-        try:
-            version = int(form.get("version", ""))
-        except ValueError:
-            raise ValidationError("version: the number of a version in the history", field="version") from None
+        version = form_int(form, "version")
+        if version is None:
+            raise ValidationError("version: the number of a version in the history", field="version")
         return registry.revert_entity(envelope, kind, item_id, version)
-    expected = form.get("expected_version")
-    return registry.change_entity(envelope, kind, item_id, action, int(expected) if expected else None)
+    return registry.change_entity(envelope, kind, item_id, action, form_int(form, "expected_version"))
 
 
 @post("/t/{tenant:str}/{plural:str}/{item_id:str}/{action:str}", include_in_schema=False)

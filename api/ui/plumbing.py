@@ -17,9 +17,9 @@ from api.errors import STATUS
 from api.runtime import Runtime
 from api.ui.access import CsrfRefused, SignInNeeded, UiUser, check_csrf, current_user
 from api.ui.render import SECURITY_HEADERS, html
-from application.errors import ApplicationError
+from application.errors import ApplicationError, ValidationError
 
-__all__ = ["PREFIX", "posted", "redirect", "run", "runtime", "ui_exception_handlers", "viewer"]
+__all__ = ["PREFIX", "form_int", "posted", "redirect", "run", "runtime", "ui_exception_handlers", "viewer"]
 
 PREFIX = "/admin"
 log = logging.getLogger("ledgergate.ui")
@@ -45,6 +45,16 @@ async def posted(request: Request[Any, Any, Any]) -> tuple[UiUser, dict[str, Any
     form = dict(await request.form())
     check_csrf(request, user, form)
     return user, form
+
+
+def form_int(form: dict[str, Any], name: str) -> int | None:
+    """A whole number a form carries (a version or a position), or None when absent. Raises: ValidationError."""
+    raw = str(form.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationError(f"{name}: a whole number", field=name)
+    return int(raw)
 
 
 def redirect(path: str) -> Response[Any]:

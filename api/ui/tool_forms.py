@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 
 from api.json_limits import BadJson, decode_json
 from api.schemas import ToolCreate, ToolUpdate, to_fields
-from api.ui.plumbing import posted, redirect, run, runtime, viewer
+from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
 from api.ui.render import html
 from api.ui.token_pages import issue_token
 from application.errors import ApplicationError, ValidationError
@@ -95,9 +95,8 @@ def _create(request: Request[Any, Any, Any], user: Any, tenant: str, form: dict[
 
 def _update(request: Request[Any, Any, Any], user: Any, tenant: str, item_id: str, form: dict[str, Any]) -> Any:
     fields = to_fields(_struct(ToolUpdate, body_of(form)))
-    expected = form.get("expected_version")
     return runtime(request).registry.update_entity(
-        user.principal.envelope(tenant), "tool", item_id, fields, int(expected) if expected else None
+        user.principal.envelope(tenant), "tool", item_id, fields, form_int(form, "expected_version")
     )
 
 
