@@ -26,6 +26,7 @@ from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.openapi import openapi_config
 from api.runtime import Runtime, build_runtime
+from api.ui import admin_router
 from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             events_router,
             *catalog_routers(),
             *mcp_routers(),
+            admin_router(),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,

@@ -1,0 +1,54 @@
+"""The audit page's live tail: the tenant's new audit entries over SSE (what ``/v1/events/stream``
+sends), for the signed-in session, which is checked again between batches (a revoked token's tail ends)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Request, get
+from litestar.params import FromQuery
+from litestar.response import Stream
+
+from api.ui.access import SignInNeeded, current_user
+from api.ui.plumbing import viewer
+from api.ui.render import SECURITY_HEADERS
+from application.audit import AuditFilter
+from application.errors import ApplicationError
+
+__all__ = ["audit_tail"]
+
+
+@get("/audit/stream", include_in_schema=False)
+async def audit_tail(
+    request: Request[Any, Any, Any], tenant: FromQuery[str | None] = None, after: FromQuery[int] = 0
+) -> Stream:
+    user = await viewer(request)
+    flt = AuditFilter(tenant_id=user.tenant(tenant))
+    last = request.headers.get("last-event-id")
+    position = int(last) if last and last.isdigit() else max(0, after)
+    audit = request.app.state.runtime.audit_log
+    board = audit.positions
+
+    async def tail() -> Any:
+        nonlocal position
+        yield b": tailing the audit log\n\n"
+        while True:
+            try:
+                await anyio.to_thread.run_sync(current_user, request)
+            except (SignInNeeded, ApplicationError):
+                yield b"event: ended\ndata: {}\n\n"
+                return
+            items = await anyio.to_thread.run_sync(audit.feed, flt, position, 200)
+            for item in items:
+                yield b"id: %d\nevent: entry\ndata: " % item["position"] + msgspec.json.encode(item) + b"\n\n"
+            if items:
+                position = items[-1]["position"]
+                continue
+            reached = await anyio.to_thread.run_sync(board.wait_for, board.current() + 1, 5.0)
+            if not reached:
+                yield b": keep-alive\n\n"
+
+    headers = {**SECURITY_HEADERS, "X-Accel-Buffering": "no"}
+    return Stream(tail(), media_type="text/event-stream", headers=headers)

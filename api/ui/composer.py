@@ -1,0 +1,60 @@
+"""The virtual server composer: a server's members by kind, candidates found by name, add and remove
+(one ``update_entity`` of its ``*_ids``, conditional on the version shown), and what it exposes now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+
+from api.ui.plumbing import form_int, posted, redirect, run, runtime
+from application.errors import ValidationError
+from application.ports import ItemFilter
+
+__all__ = ["MEMBER_KINDS", "compose", "composer_data"]
+
+#: member kind -> the server field that lists them
+MEMBER_KINDS = {"tool": "tool_ids", "resource": "resource_ids", "prompt": "prompt_ids", "upstream": "upstream_ids"}
+CANDIDATES = 20
+
+
+def composer_data(
+    request: Request[Any, Any, Any], tenant: str, server: dict[str, Any], find: str, q: str
+) -> dict[str, Any]:
+    rt = runtime(request)
+    members: dict[str, list[dict[str, Any]]] = {}
+    for kind, field in MEMBER_KINDS.items():
+        rows = [rt.catalog.get_item(tenant, kind, member_id) for member_id in server.get(field) or []]
+        members[kind] = [{"id": r["id"], "name": r["doc"].get("name"), "enabled": r["enabled"]} for r in rows if r]
+    candidates: list[dict[str, Any]] = []
+    if find in MEMBER_KINDS:
+        taken = set(server.get(MEMBER_KINDS[find]) or [])
+        rows, _ = rt.queries.list(tenant, find, ItemFilter(name_prefix=q or None), None, CANDIDATES)
+        candidates = [{"id": r["id"], "name": r["name"]} for r in rows if r["id"] not in taken]
+    snapshot = rt.hot.get(tenant, server["id"]) if rt.hot is not None else None
+    exposed = {
+        kind: sorted(getattr(snapshot, kind)) if snapshot is not None else []
+        for kind in ("tools", "resources", "prompts")
+    }
+    return {"members": members, "candidates": candidates, "find": find, "q": q, "exposed": exposed}
+
+
+def _compose(request: Request[Any, Any, Any], user: Any, tenant: str, server_id: str, form: dict[str, Any]) -> Any:
+    kind, member, op = str(form.get("kind", "")), str(form.get("member", "")), str(form.get("op", ""))
+    if kind not in MEMBER_KINDS or op not in ("add", "remove") or not member:
+        raise ValidationError("compose: a kind (tool, resource, prompt, upstream), a member id and add or remove")
+    rt = runtime(request)
+    field = MEMBER_KINDS[kind]
+    version = form_int(form, "expected_version")
+    rt.queries.wait_for(form_int(form, "at"))
+    current = list(rt.queries.get(tenant, "server", server_id).get(field) or [])
+    wanted = [*current, member] if op == "add" and member not in current else [m for m in current if m != member]
+    envelope = user.principal.envelope(tenant)
+    return rt.registry.update_entity(envelope, "server", server_id, {field: wanted}, version)
+
+
+async def compose(request: Request[Any, Any, Any], tenant: str, server_id: str) -> Response[Any]:
+    user, form = await posted(request)
+    user.principal.allow(tenant, "editor")
+    written = await run(_compose, request, user, tenant, server_id, form)
+    return redirect(f"/t/{tenant}/servers/{server_id}?at={written.position}")

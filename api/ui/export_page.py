@@ -1,0 +1,37 @@
+"""Download a tenant's export (admins): the same hash-chained JSON Lines as ``/v1/events/export``,
+without the data key (that travels only with a passphrase, which stays on the REST API and the CLI)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request, get
+from litestar.params import FromQuery
+from litestar.response import Stream
+
+from api.ui.plumbing import viewer
+from api.ui.render import SECURITY_HEADERS
+
+__all__ = ["export_tenant"]
+
+
+@get("/export", include_in_schema=False)
+async def export_tenant(request: Request[Any, Any, Any], tenant: FromQuery[str | None] = None) -> Stream:
+    user = await viewer(request)
+    wanted = user.tenant(tenant)
+    user.principal.allow(wanted, "admin")
+    archive = request.app.state.runtime.archive
+    lines = await anyio.to_thread.run_sync(lambda: archive.export(wanted, with_keys=False, passphrase=None))
+
+    async def stream() -> Any:
+        while True:
+            chunk = await anyio.to_thread.run_sync(lambda: list(itertools.islice(lines, 500)))
+            if not chunk:
+                return
+            yield b"".join(chunk)
+
+    disposition = f'attachment; filename="ledgergate-{wanted}.jsonl"'
+    headers = {**SECURITY_HEADERS, "Content-Disposition": disposition}
+    return Stream(stream(), media_type="application/x-ndjson", headers=headers)

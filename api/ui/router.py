@@ -1,0 +1,59 @@
+"""The admin UI's router at ``/admin``: its pages, its static files (from the installed package) and its
+own error pages. Nothing here is reachable with a bearer token, and nothing outside accepts its cookie."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Router
+from litestar.datastructures import CacheControlHeader
+from litestar.static_files import create_static_files_router
+
+from api.ui.audit_pages import audit_page
+from api.ui.audit_tail import audit_tail
+from api.ui.entities import entity_action, entity_page
+from api.ui.export_page import export_tenant
+from api.ui.pages import dashboard, list_page, tenants_page
+from api.ui.plumbing import PREFIX, ui_exception_handlers
+from api.ui.render import SECURITY_HEADERS
+from api.ui.signin import sign_in, sign_in_page, sign_out
+from api.ui.tool_forms import check_tool, edit_tool, edit_tool_page, new_tool, new_tool_page
+
+__all__ = ["admin_router"]
+
+STATIC = Path(__file__).parent / "static"
+
+
+def admin_router() -> Router:
+    static = create_static_files_router(
+        path="/static",
+        directories=[STATIC],
+        cache_control=CacheControlHeader(max_age=3600),
+        include_in_schema=False,
+        name="admin-static",
+    )
+    return Router(
+        path=PREFIX,
+        route_handlers=[
+            sign_in_page,
+            sign_in,
+            sign_out,
+            dashboard,
+            audit_page,
+            audit_tail,
+            export_tenant,
+            tenants_page,
+            new_tool_page,
+            new_tool,
+            check_tool,
+            edit_tool_page,
+            edit_tool,
+            list_page,
+            entity_page,
+            entity_action,
+            static,
+        ],
+        exception_handlers=ui_exception_handlers,
+        response_headers={k: v for k, v in SECURITY_HEADERS.items() if k != "Cache-Control"},
+        include_in_schema=False,
+    )

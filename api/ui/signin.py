@@ -1,0 +1,69 @@
+"""Sign in with an API token (pasted once, exchanged for a session cookie) and sign out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromQuery
+
+from api.auth import authenticate
+from api.ui.access import CsrfRefused, same_origin, ui_state
+from api.ui.plumbing import PREFIX, posted, redirect, run, runtime
+from api.ui.render import html
+from api.ui.sessions import COOKIE, UiSession
+from application.errors import ApplicationError
+
+__all__ = ["sign_in", "sign_in_page", "sign_out"]
+
+
+def _next(value: Any) -> str:
+    """Only a path inside the UI: never an open redirect."""
+    text = str(value or "")
+    return text[len(PREFIX) :] if text.startswith(PREFIX + "/") and not text.startswith("//") else "/"
+
+
+def _cookie(request: Request[Any, Any, Any], response: Response[Any], value: str, max_age: int) -> None:
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    response.set_cookie(COOKIE, value, max_age=max_age, path=PREFIX, httponly=True, samesite="strict", secure=secure)
+
+
+@get("/login", sync_to_thread=False, include_in_schema=False)
+def sign_in_page(next: FromQuery[str | None] = None) -> Response[str]:
+    return html("login.html", user=None, next=next or "", error=None)
+
+
+def _open_session(request: Request[Any, Any, Any], token: str) -> UiSession:
+    rt = runtime(request)
+    principal = authenticate(rt, f"Bearer {token}", None)
+    claims = rt.codec.verify(token)
+    if claims.server_ids is not None:
+        raise ApplicationError("this token is limited to virtual servers; sign in with a tenant token")
+    return ui_state(request).signer.open(
+        principal.token_id, principal.subject, principal.tenant_id, principal.role, claims.expires_at
+    )
+
+
+@post("/login", include_in_schema=False)
+async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
+    if not same_origin(request):
+        raise CsrfRefused
+    form = await request.form()
+    token = str(form.get("token") or "").strip()
+    try:
+        session = await run(_open_session, request, token)
+    except ApplicationError as exc:
+        return html("login.html", 401, user=None, next=form.get("next") or "", error=exc.detail)
+    response = redirect(_next(form.get("next")))
+    _cookie(request, response, ui_state(request).signer.sign(session), int(session.expires_at - time.time()))
+    return response
+
+
+@post("/logout", include_in_schema=False)
+async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
+    user, _ = await posted(request)
+    ui_state(request).signed_out.end(user.session)
+    response = redirect("/login")
+    _cookie(request, response, "", 0)
+    return response
