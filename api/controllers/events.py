@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -16,6 +15,7 @@ from api.auth import AuthPrincipal, provide_principal, readable_tenant
 from api.controllers.audit import point_param
 from api.controllers.catalog import MinPosition
 from api.openapi import documented, problems
+from api.streaming import in_chunks
 from application.archive_service import export_range
 from application.audit import AuditFilter
 
@@ -107,15 +107,8 @@ async def export_events(
         lambda: archive.export(wanted, with_keys=passphrase is not None, passphrase=passphrase, **bounds)
     )
 
-    async def stream() -> Any:
-        while True:
-            chunk = await anyio.to_thread.run_sync(lambda: list(itertools.islice(lines, 500)))
-            if not chunk:
-                return
-            yield b"".join(chunk)
-
     return Stream(
-        stream(),
+        in_chunks(lines),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="ledgergate-events.jsonl"'},
     )

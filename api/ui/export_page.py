@@ -3,7 +3,6 @@ without the data key (that travels only with a passphrase, which stays on the RE
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import anyio.to_thread
@@ -11,6 +10,7 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Stream
 
+from api.streaming import in_chunks
 from api.ui.plumbing import viewer
 from api.ui.render import SECURITY_HEADERS
 
@@ -25,13 +25,6 @@ async def export_tenant(request: Request[Any, Any, Any], tenant: FromQuery[str |
     archive = request.app.state.runtime.archive
     lines = await anyio.to_thread.run_sync(lambda: archive.export(wanted, with_keys=False, passphrase=None))
 
-    async def stream() -> Any:
-        while True:
-            chunk = await anyio.to_thread.run_sync(lambda: list(itertools.islice(lines, 500)))
-            if not chunk:
-                return
-            yield b"".join(chunk)
-
     disposition = f'attachment; filename="ledgergate-{wanted}.jsonl"'
     headers = {**SECURITY_HEADERS, "Content-Disposition": disposition}
-    return Stream(stream(), media_type="application/x-ndjson", headers=headers)
+    return Stream(in_chunks(lines), media_type="application/x-ndjson", headers=headers)
