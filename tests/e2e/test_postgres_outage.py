@@ -21,6 +21,7 @@ from tests.api.conftest import ServerProcess, start_server
 from tests.conftest import IN_CI
 from tests.support.echo import echo_service
 from tests.support.private_postgres import PrivatePostgres, private_postgres, server_binaries
+from tests.support.suite_counts import report_count
 
 pytestmark = pytest.mark.slow
 
@@ -245,7 +246,7 @@ def database_check(load: Load) -> str | None:
 
 
 def test_a_postgres_restart_under_load_loses_no_acknowledged_write_and_heals_by_itself(
-    tmp_path: Path, cluster: PrivatePostgres
+    tmp_path: Path, cluster: PrivatePostgres, pytestconfig: pytest.Config
 ) -> None:
     with echo_service() as echo:
         server = start_server(tmp_path / "data", cluster.url, LEDGERGATE_SSRF_ALLOWED_HOSTS="127.0.0.1")
@@ -334,7 +335,7 @@ def test_a_postgres_restart_under_load_loses_no_acknowledged_write_and_heals_by_
             for phase in PHASES
         },
     }
-    print("postgres outage:", json.dumps(summary))
+    report_count(pytestconfig, "postgres outage", json.dumps(summary))
     for kind, tally in (("MCP", load.mcp), ("writes", load.writes), ("reads", load.reads)):
         assert sum(tally.outcomes[p]["failed"] for p in PHASES) == 0, f"{kind}: {tally.problems}"
     assert load.mcp.count("outage", "ok") >= 200
@@ -360,7 +361,7 @@ def terminate_client_connections(cluster: PrivatePostgres) -> int:
 
 
 def test_connections_the_database_drops_are_replaced_by_themselves_and_calls_in_flight_get_a_clean_503(
-    tmp_path: Path, cluster: PrivatePostgres
+    tmp_path: Path, cluster: PrivatePostgres, pytestconfig: pytest.Config
 ) -> None:
     with echo_service() as echo:
         server = start_server(tmp_path / "data", cluster.url, LEDGERGATE_SSRF_ALLOWED_HOSTS="127.0.0.1")
@@ -422,7 +423,8 @@ def test_connections_the_database_drops_are_replaced_by_themselves_and_calls_in_
             for p in PHASES
         },
     }
-    print("postgres connections cut:", json.dumps(summary))
+    summary["acknowledged_writes_lost"] = len(set(load.acknowledged) - present)
+    report_count(pytestconfig, "postgres connections cut", json.dumps(summary))
     assert closed >= 3  # the store's pool, the read pool and the LISTEN connection at least once
     for kind, tally in (("MCP", load.mcp), ("writes", load.writes), ("reads", load.reads)):
         assert sum(tally.outcomes[p]["failed"] for p in PHASES) == 0, f"{kind}: {tally.problems}"

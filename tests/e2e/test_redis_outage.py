@@ -26,6 +26,7 @@ from tests.conftest import IN_CI
 from tests.support.echo import echo_service
 from tests.support.mcp_http import initialize, legacy, modern, wait_until
 from tests.support.processes import serving, wait_for_port
+from tests.support.suite_counts import report_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -179,7 +180,7 @@ async def _sse_clients(url: str, token: str, count: int) -> list[int]:
 
 
 def test_redis_killed_and_restarted_under_load(
-    tmp_path: Path, postgres_url: str, private_redis: PrivateRedis, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, postgres_url: str, private_redis: PrivateRedis, pytestconfig: pytest.Config
 ) -> None:
     data = tmp_path / "data"
     with echo_service() as echo, serving("tests.support.upstream_server") as upstream_url:
@@ -327,13 +328,15 @@ def test_redis_killed_and_restarted_under_load(
 
     outage = [o for o in load.outcomes if killed < o.at < restarted]
     statuses = Counter((o.what, o.status) for o in load.outcomes)
-    with capsys.disabled():
-        print(
-            f"\nredis outage: {len(load.outcomes)} requests, {len(outage)} during the outage; "
-            f"first session request served {first_ok - restarted:.2f} s after restart, "
-            f"/ready ok {ready_again - restarted:.2f} s after; acknowledged writes {len(load.acknowledged)}; "
-            f"statuses {dict(sorted(statuses.items()))}; total run {time.monotonic() - started:.1f} s"
-        )
+    lost = len(set(load.acknowledged) - in_catalog)
+    report_count(
+        pytestconfig,
+        "redis outage",
+        f"{len(load.outcomes)} requests, {len(outage)} during the outage; first session request served "
+        f"{first_ok - restarted:.2f} s after restart, /ready ok {ready_again - restarted:.2f} s after; "
+        f"acknowledged writes {len(load.acknowledged)}, lost: {lost}; statuses {dict(sorted(statuses.items()))}; "
+        f"total run {time.monotonic() - started:.1f} s",
+    )
 
     # session-based requests: served, or 503 with Retry-After and a JSON-RPC error; nothing else
     for o in load.outcomes:
