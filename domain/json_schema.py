@@ -259,6 +259,8 @@ def schema_problem(schema: Any) -> str | None:
         depth, work = _validation_costs(_Graph(schema))
     except _Refused as exc:
         return str(exc)
+    except ValueError as exc:  # a "$id" or "$ref" that is not even a URI (urljoin refuses it)
+        return f"a $id or $ref is not a valid URI ({exc})"
     if depth > MAX_VALIDATION_DEPTH:
         return (
             f"checking a value against it can apply more than {MAX_VALIDATION_DEPTH} nested subschemas "

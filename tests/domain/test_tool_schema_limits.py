@@ -55,6 +55,8 @@ TREE = {
 }
 
 REFUSED = {
+    "an $id that is not a URI": {"type": "object", "$id": "http://[::1"},
+    "a $ref that is not a URI": {"type": "object", "properties": {"a": {"$ref": "http://[::1"}}},
     "100 levels of properties (under 4 KB)": nested_properties(100),
     "one level past the schema depth": nested_items(MAX_SCHEMA_DEPTH - 2),
     "30 levels of properties (under the body depth)": nested_properties(30),
