@@ -12,6 +12,7 @@ from litestar.params import FromQuery, QueryParameter
 from api.auth import AuthPrincipal, provide_principal, readable_tenant
 from api.controllers.catalog import MinPosition
 from api.openapi import documented
+from api.positions import After
 from application.audit import AuditFilter, AuditService, Point, parse_point
 from application.errors import InvalidParameterError
 
@@ -56,7 +57,7 @@ def audit_log(
     type: FromQuery[str | None] = None,
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
-    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    after: After = 0,
     limit: Limit = 100,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from api.auth import AuthPrincipal, provide_principal, readable_tenant
 from api.controllers.audit import point_param
 from api.controllers.catalog import MinPosition
 from api.openapi import documented, problems
-from api.streaming import in_chunks
+from api.positions import After, OptionalAfter, parse_position
+from api.streaming import in_chunks, position_reached
 from application.archive_service import export_range
 from application.audit import AuditFilter
 
@@ -29,7 +30,7 @@ def events(
     request: Request[Any, Any, Any],
     principal: AuthPrincipal,
     tenant: FromQuery[str | None] = None,
-    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    after: After = 0,
     limit: Limit = 100,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
@@ -47,11 +48,11 @@ async def stream_events(
     request: Request[Any, Any, Any],
     principal: AuthPrincipal,
     tenant: FromQuery[str | None] = None,
-    after: Annotated[int | None, QueryParameter(ge=0)] = None,
+    after: OptionalAfter = None,
 ) -> Stream:
     flt = AuditFilter(tenant_id=readable_tenant(principal, tenant))
-    last = request.headers.get("last-event-id")
-    position = int(last) if last and last.isdigit() else (after or 0)
+    resumed = parse_position(request.headers.get("last-event-id"))
+    position = resumed if resumed is not None else (after or 0)
     audit = request.app.state.runtime.audit_log
     board = audit.positions  # the audit log projection's progress
 
@@ -66,7 +67,7 @@ async def stream_events(
                 position = items[-1]["position"]
                 continue
             head = board.current()
-            reached = await anyio.to_thread.run_sync(board.wait_for, head + 1, 5.0)
+            reached = await position_reached(board, head + 1, 5.0)
             if not reached:
                 yield b": keep-alive\n\n"
 

@@ -9,6 +9,7 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 
 from api.controllers.audit import point_param
+from api.positions import After
 from api.ui.plumbing import run, runtime, viewer
 from api.ui.render import html
 from application.audit import AuditFilter, diff_catalogs
@@ -55,11 +56,11 @@ async def audit_page(
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
     at: FromQuery[str | None] = None,
-    after: FromQuery[int] = 0,
+    after: After = 0,
 ) -> Response[str]:
     user = await viewer(request)
     wanted = user.tenant(tenant)
     given = {"actor": actor, "kind": kind, "type": type, "entity": entity, "since": since, "until": until, "at": at}
     params = {name: (value or "").strip() for name, value in given.items()}
-    data = await run(_audit, request, wanted, params, max(0, after))
+    data = await run(_audit, request, wanted, params, after)
     return html("audit.html", user=user, tenant=wanted, params=params, **data)

@@ -11,6 +11,8 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Stream
 
+from api.positions import After, parse_position
+from api.streaming import position_reached
 from api.ui.access import SignInNeeded, current_user
 from api.ui.plumbing import viewer
 from api.ui.render import SECURITY_HEADERS
@@ -21,13 +23,11 @@ __all__ = ["audit_tail"]
 
 
 @get("/audit/stream", include_in_schema=False)
-async def audit_tail(
-    request: Request[Any, Any, Any], tenant: FromQuery[str | None] = None, after: FromQuery[int] = 0
-) -> Stream:
+async def audit_tail(request: Request[Any, Any, Any], tenant: FromQuery[str | None] = None, after: After = 0) -> Stream:
     user = await viewer(request)
     flt = AuditFilter(tenant_id=user.tenant(tenant))
-    last = request.headers.get("last-event-id")
-    position = int(last) if last and last.isdigit() else max(0, after)
+    resumed = parse_position(request.headers.get("last-event-id"))
+    position = resumed if resumed is not None else after
     audit = request.app.state.runtime.audit_log
     board = audit.positions
 
@@ -46,7 +46,7 @@ async def audit_tail(
             if items:
                 position = items[-1]["position"]
                 continue
-            reached = await anyio.to_thread.run_sync(board.wait_for, board.current() + 1, 5.0)
+            reached = await position_reached(board, board.current() + 1, 5.0)
             if not reached:
                 yield b": keep-alive\n\n"
 

@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 
 from api.errors import STATUS
+from api.positions import parse_position
 from api.runtime import Runtime
 from api.ui.access import CsrfRefused, SignInNeeded, UiUser, check_csrf, current_user
 from api.ui.render import SECURITY_HEADERS, html
@@ -52,9 +53,10 @@ def form_int(form: dict[str, Any], name: str) -> int | None:
     raw = str(form.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    value = parse_position(raw)
+    if value is None:
         raise ValidationError(f"{name}: a whole number", field=name)
-    return int(raw)
+    return value
 
 
 def redirect(path: str) -> Response[Any]:
