@@ -22,6 +22,7 @@ from api.mcp.protocol import notification_body
 from api.mcp.replies import Reply
 from api.mcp.resource_updates import LIVE_WAIT_S, StreamSink
 from api.mcp.state import KEEPALIVE_S, McpState
+from application.errors import ToolCallError
 from application.sessions import SessionStoreUnavailableError
 
 __all__ = ["SSE_HEADERS", "Touch", "call_stream", "events", "listen_stream", "response", "subscribed_stream", "toucher"]
@@ -147,11 +148,20 @@ async def _listen(state: McpState, reply: StreamReply, slot: Slot) -> Stream:
         asyncio.get_running_loop(),
     )
     sink = StreamSink(subscriber.offer, reply.subscription_id)
-    watches = [
-        state.updates.add(reply.snapshot.tenant_id, row, sink) for row in reply.resources if row["doc"].get("source")
-    ]
-    # acknowledge once the upstream subscriptions are live, so a change made right after is not missed
-    await asyncio.gather(*(watch.until_live(LIVE_WAIT_S) for watch in watches))
+    watches = []
+    try:
+        for row in reply.resources:
+            if not row["doc"].get("source"):
+                continue
+            try:
+                watches.append(state.updates.add(reply.snapshot.tenant_id, row, sink))
+            except ToolCallError:  # its upstream went away after the snapshot was taken: nothing to watch
+                continue
+        # acknowledge once the upstream subscriptions are live, so a change made right after is not missed
+        await asyncio.gather(*(watch.until_live(LIVE_WAIT_S) for watch in watches))
+    except BaseException:  # no stream will end them: let go of the subscriptions taken so far
+        state.updates.discard(sink)
+        raise
 
     def closed() -> None:
         sink.open = False
