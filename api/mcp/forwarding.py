@@ -360,9 +360,16 @@ class UpstreamForwarder:
         raise ToolCallError(f"the upstream still wanted input after {MAX_INPUT_ROUNDS} rounds")
 
     async def read_resource(
-        self, tenant_id: str, row: dict[str, Any], client: str = "", session: McpSession | None = None
+        self,
+        tenant_id: str,
+        row: dict[str, Any],
+        client: str = "",
+        session: McpSession | None = None,
+        uri: str | None = None,
     ) -> dict[str, Any]:
+        """``uri``: a concrete URI of ``row``'s resource template (the row names the template)."""
         upstream, original = self.upstream_of(tenant_id, row)
+        original = uri or original
         if upstream.spec["transport"] == "streamable_http":
             return await self._http_request(upstream, "resources/read", {"uri": original}, client, session, True)
         return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)

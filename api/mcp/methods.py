@@ -379,12 +379,18 @@ class McpMethods:
     async def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
         uri = params["uri"]
         row = ctx.snapshot.resources.get(uri)
-        if row is None:
-            raise _unknown_resource(ctx, uri)
+        concrete = None
+        if row is None:  # a URI of an upstream's resource template is read there
+            row = ctx.snapshot.template_for(uri)
+            if row is None or not row["doc"].get("source"):
+                raise _unknown_resource(ctx, uri)
+            concrete = uri
         doc = row["doc"]
         if doc.get("source"):
             try:
-                forwarded = await self.forwarder.read_resource(ctx.snapshot.tenant_id, row, _client(ctx), ctx.session)
+                forwarded = await self.forwarder.read_resource(
+                    ctx.snapshot.tenant_id, row, _client(ctx), ctx.session, concrete
+                )
             except UpstreamRefusedError as exc:
                 raise _refusal(exc) from None
             except ToolCallError as exc:
@@ -413,7 +419,7 @@ class McpMethods:
             if argument["name"] not in declared:
                 raise RpcError(INVALID_PARAMS, f"prompt {ref['name']} has no argument {argument['name']}")
         else:
-            row = ctx.snapshot.resources.get(ref["uri"])
+            row = ctx.snapshot.resources.get(ref["uri"]) or ctx.snapshot.templates.get(ref["uri"])
             if row is None:
                 raise RpcError(INVALID_PARAMS, f"Unknown resource: {ref['uri']}")
         if row["doc"].get("source"):  # the upstream knows its values
