@@ -119,6 +119,12 @@ class _Upstream:
         self.limit = asyncio.Semaphore(int(self.spec.get("concurrency_limit") or 64))
 
 
+def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
+    """How a pooled (stdio, SSE) connection serves this call: it declares only the client's askable
+    capabilities, and a legacy client that can be asked gets a handshake session, so the upstream asks it."""
+    return askable_capabilities(relay.capabilities), relay.ask is not None, relay.notify
+
+
 def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
     """``Mcp-Param-{Name}`` headers for input properties marked ``x-mcp-header`` (2026-07-28)."""
     properties = schema.get("properties") if isinstance(schema, dict) else None
@@ -327,8 +333,15 @@ class UpstreamForwarder:
                 upstream, "tools/call", params, client, session, retry, relay, progress=progress, extra_headers=headers
             )
         spec, version = upstream.spec, upstream.fingerprint
-        ask = relay.ask if relay is not None else None
-        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress, ask)
+        relay = relay or InputRelay()
+        if relay.log_level is not None:
+            forwarded = {**(forwarded or {}), PROTOCOL_META_PREFIX + "logLevel": relay.log_level}
+        try:
+            return await self.pool.call_tool(
+                spec, version, original, arguments, forwarded, client, retry, progress, relay.ask, _flavour(relay)
+            )
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def _with_input(
         self,
@@ -372,7 +385,10 @@ class UpstreamForwarder:
         original = uri or original
         if upstream.spec["transport"] == "streamable_http":
             return await self._http_request(upstream, "resources/read", {"uri": original}, client, session, True)
-        return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
+        try:
+            return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def get_prompt(
         self,
@@ -388,7 +404,13 @@ class UpstreamForwarder:
         if upstream.spec["transport"] == "streamable_http":
             params = {"name": original, "arguments": texts}
             return await self._with_input(upstream, "prompts/get", params, client, session, True, relay or InputRelay())
-        return await self.pool.get_prompt(upstream.spec, upstream.fingerprint, original, texts, client)
+        relay = relay or InputRelay()
+        try:
+            return await self.pool.get_prompt(
+                upstream.spec, upstream.fingerprint, original, texts, client, relay.ask, _flavour(relay)
+            )
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def complete(
         self,
@@ -406,7 +428,10 @@ class UpstreamForwarder:
         if upstream.spec["transport"] == "streamable_http":
             forwarded = {"ref": ref, "argument": argument} | ({"context": {"arguments": context}} if context else {})
             return await self._http_request(upstream, "completion/complete", forwarded, client, session, True)
-        return await self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
+        try:
+            return await self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def end_sessions(self, session: McpSession) -> None:
         """The downstream session ended: end the upstream sessions kept for it (best effort)."""
