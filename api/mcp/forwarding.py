@@ -74,6 +74,8 @@ class InputRelay:
     #: the client's log level (None: it asked for no log messages) and where its call's notifications go
     log_level: str | None = None
     notify: Notify | None = None
+    #: a 2026-07-28 client: an upstream's ``input_required`` is passed to it and its retry passed back
+    modern: bool = False
 
     @property
     def on_request(self) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None:
@@ -338,7 +340,17 @@ class UpstreamForwarder:
             forwarded = {**(forwarded or {}), PROTOCOL_META_PREFIX + "logLevel": relay.log_level}
         try:
             return await self.pool.call_tool(
-                spec, version, original, arguments, forwarded, client, retry, progress, relay.ask, _flavour(relay)
+                spec,
+                version,
+                original,
+                arguments,
+                forwarded,
+                client,
+                retry,
+                progress,
+                relay.ask,
+                _flavour(relay),
+                relay.retry_params if relay.modern else None,
             )
         except UpstreamRpcError as exc:
             raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
@@ -407,7 +419,14 @@ class UpstreamForwarder:
         relay = relay or InputRelay()
         try:
             return await self.pool.get_prompt(
-                upstream.spec, upstream.fingerprint, original, texts, client, relay.ask, _flavour(relay)
+                upstream.spec,
+                upstream.fingerprint,
+                original,
+                texts,
+                client,
+                relay.ask,
+                _flavour(relay),
+                relay.retry_params if relay.modern else None,
             )
         except UpstreamRpcError as exc:
             raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None

@@ -115,7 +115,8 @@ def _input_relay(ctx: McpContext, params: dict[str, Any]) -> InputRelay:
     notify = _notifier(ctx, level)
     if ctx.era == "modern":
         retry: dict[str, Any] = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
-        return InputRelay(askable_capabilities(ctx.meta.get(META_CAPABILITIES)), retry, log_level=level, notify=notify)
+        caps = askable_capabilities(ctx.meta.get(META_CAPABILITIES))
+        return InputRelay(caps, retry, log_level=level, notify=notify, modern=True)
     if ctx.ask is None or ctx.session is None:
         return InputRelay(log_level=level, notify=notify)
     caps = askable_capabilities(ctx.session.client_capabilities)

@@ -395,14 +395,29 @@ class UpstreamPool:
         progress: Any = None,
         ask: Ask | None = None,
         flavour: Flavour = None,
+        passthrough: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated.
+        ``passthrough``: a 2026-07-28 client's ``inputResponses``/``requestState``; its upstream's
+        ``input_required`` is then answered as it came, for the client to fulfil and retry.
         Cancelling the awaiting task cancels the upstream request (the SDK sends notifications/cancelled).
         ``ask``: the client's answers to the upstream's sampling, elicitation and roots requests."""
         result = await self._run(
             spec,
             version,
-            lambda c: c.call_tool(name, arguments, meta=meta, progress_callback=progress),
+            lambda c: (
+                c.call_tool(name, arguments, meta=meta, progress_callback=progress)
+                if passthrough is None
+                else c.session.call_tool(
+                    name,
+                    arguments,
+                    progress_callback=progress,
+                    input_responses=passthrough.get("inputResponses"),
+                    request_state=passthrough.get("requestState"),
+                    meta=meta,
+                    allow_input_required=True,
+                )
+            ),
             self._client_key(spec, client),
             retry,
             ask,
@@ -424,12 +439,24 @@ class UpstreamPool:
         client: str = "",
         ask: Ask | None = None,
         flavour: Flavour = None,
+        passthrough: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``passthrough``: as for :meth:`call_tool`."""
         return _wire(
             await self._run(
                 spec,
                 version,
-                lambda c: c.get_prompt(name, arguments),
+                lambda c: (
+                    c.get_prompt(name, arguments)
+                    if passthrough is None
+                    else c.session.get_prompt(
+                        name,
+                        arguments,
+                        input_responses=passthrough.get("inputResponses"),
+                        request_state=passthrough.get("requestState"),
+                        allow_input_required=True,
+                    )
+                ),
                 self._client_key(spec, client),
                 True,
                 ask,
