@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -59,14 +59,38 @@ class Through:
 
 
 @pytest.fixture(scope="module")
-def through(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Through]:
+def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Through]]:
+    """The fixture over one transport, published through one gateway process (each started on first use)."""
     workdir = tmp_path_factory.mktemp("fidelity")
     with ExitStack() as exits:
-        fixture, url = stack.start_fixture("http", workdir)
-        exits.callback(fixture.stop)
         gateway = stack.start_gateway(workdir, "gateway")
         exits.callback(gateway.process.stop)
-        yield Through(gateway, stack.publish(gateway, "fidelity", {"transport": "streamable_http", "url": url}))
+        made: dict[str, Through] = {}
+
+        def through(transport: str) -> Through:
+            if transport not in made:
+                if transport == "stdio":
+                    upstream = {"transport": "stdio", **stack.fixture_stdio_command()}
+                else:
+                    fixture, url = stack.start_fixture(transport, workdir)
+                    exits.callback(fixture.stop)
+                    upstream = {"transport": "streamable_http" if transport == "http" else "sse", "url": url}
+                made[transport] = Through(gateway, stack.publish(gateway, f"fidelity-{transport}", upstream))
+            return made[transport]
+
+        yield through
+
+
+@pytest.fixture(params=["http", "sse", "stdio"])
+def through(request: pytest.FixtureRequest, gateways: Callable[[str], Through]) -> Through:
+    """Every upstream transport."""
+    return gateways(request.param)
+
+
+@pytest.fixture(params=["http", "stdio"])
+def through_modern(request: pytest.FixtureRequest, gateways: Callable[[str], Through]) -> Through:
+    """The upstream transports whose fixture speaks 2026-07-28 (HTTP+SSE is a legacy transport)."""
+    return gateways(request.param)
 
 
 def _text(result: Any) -> str:
@@ -183,8 +207,9 @@ def test_initialize_sent_as_a_modern_request_is_404_method_not_found(through: Th
 
 
 def test_input_required_of_an_upstream_prompt_reaches_a_modern_client_and_its_retry_completes(
-    through: Through,
+    through_modern: Through,
 ) -> None:
+    through = through_modern
     caps = {"elicitation": {}}
     first = through.modern(
         "prompts/get", {"name": "test_input_required_result_prompt"}, caps, "test_input_required_result_prompt"
@@ -201,7 +226,8 @@ def test_input_required_of_an_upstream_prompt_reaches_a_modern_client_and_its_re
     assert done["messages"][0]["content"]["text"] == "Use the following context: ledgers"
 
 
-def test_a_tampered_request_state_is_refused_with_the_upstreams_error(through: Through) -> None:
+def test_a_tampered_request_state_is_refused_with_the_upstreams_error(through_modern: Through) -> None:
+    through = through_modern
     name = "test_input_required_result_tampered_state"
     caps = {"elicitation": {}}
     first = _json_or_event(through.modern("tools/call", {"name": name, "arguments": {}}, caps, name))["result"]
