@@ -116,7 +116,12 @@ BUILDERS = {"tool": _tool_fields, "resource": _resource_fields, "prompt": _promp
 def plan_items(upstream_id: str, upstream_name: str, prefix: dict[str, Any], catalog: DiscoveredCatalog) -> Plan:
     """Validated entity fields for every usable item; the others are reported as skipped with the reason."""
     plan = Plan()
-    entries = {"tool": catalog.tools, "resource": catalog.resources, "prompt": catalog.prompts}
+    # A resource template is kept as a resource whose URI is the template (its RFC 6570 braces are not
+    # allowed in a concrete URI): listed in resources/templates/list, a read of a matching URI goes upstream.
+    templates = [
+        {**entry, "uri": entry.get("uriTemplate")} for entry in catalog.resource_templates if isinstance(entry, dict)
+    ]
+    entries = {"tool": catalog.tools, "resource": [*catalog.resources, *templates], "prompt": catalog.prompts}
     for kind, items in entries.items():
         seen: set[str] = set()
         for entry in items:

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from projections.catalog import Row, evolve, server_members
+from projections.uri_templates import is_template, matcher
 
 __all__ = ["ERAS", "LIST_KINDS", "CatalogChange", "HotCatalogs", "Snapshot", "decode_page_cursor"]
 
@@ -61,6 +62,19 @@ def mcp_resource(row: Row) -> dict[str, Any]:
     return _drop_none(
         {
             "uri": doc["uri"],
+            "name": doc["name"],
+            "title": doc.get("title"),
+            "description": doc.get("description"),
+            "mimeType": doc.get("mime_type"),
+        }
+    )
+
+
+def mcp_resource_template(row: Row) -> dict[str, Any]:
+    doc = row["doc"]
+    return _drop_none(
+        {
+            "uriTemplate": doc["uri"],
             "name": doc["name"],
             "title": doc.get("title"),
             "description": doc.get("description"),
@@ -127,12 +141,29 @@ class Snapshot:
     prompts: dict[str, Row]
     pages: dict[tuple[str, str, int], bytes] = field(repr=False)
     digests: dict[str, bytes] = field(repr=False)
+    #: resource templates by their URI template (resources whose URI holds an RFC 6570 expression)
+    templates: dict[str, Row] = field(default_factory=dict)
 
     def page(self, era: str, kind: str, index: int) -> bytes | None:
         return self.pages.get((era, kind, index))
 
+    def template_for(self, uri: str) -> Row | None:
+        """The resource template a concrete URI belongs to (the most specific one), if any."""
+        best: tuple[int, Row] | None = None
+        for template, row in self.templates.items():
+            pattern, literal = matcher(template)
+            if pattern.match(uri) and (best is None or literal > best[0]):
+                best = (literal, row)
+        return best[1] if best is not None else None
+
 
 ENTRY_BUILDERS = {"tool": mcp_tool, "resource": mcp_resource, "prompt": mcp_prompt}
+
+
+def _entry_builder(row: Row) -> Callable[[Row], dict[str, Any]]:
+    if row["kind"] == "resource" and is_template(row["doc"]["uri"]):
+        return mcp_resource_template
+    return ENTRY_BUILDERS[row["kind"]]
 
 
 def build_snapshot(
@@ -152,19 +183,21 @@ def build_snapshot(
             by_kind[row["kind"]].append(row)
     for kind_rows in by_kind.values():
         kind_rows.sort(key=lambda r: (r["name"], r["id"]))
+    templates = [r for r in by_kind["resource"] if is_template(r["doc"]["uri"])]
+    by_kind["resource"] = [r for r in by_kind["resource"] if not is_template(r["doc"]["uri"])]
 
     def entry(row: Row) -> bytes:
         key = (row["id"], row["version"])
         found = cache.get(key)
         if found is None:
-            found = cache[key] = msgspec.json.encode(ENTRY_BUILDERS[row["kind"]](row))
+            found = cache[key] = msgspec.json.encode(_entry_builder(row)(row))
         return found
 
     entries = {
         "tools": [entry(r) for r in by_kind["tool"]],
         "resources": [entry(r) for r in by_kind["resource"]],
         "prompts": [entry(r) for r in by_kind["prompt"]],
-        "resourceTemplates": [],
+        "resourceTemplates": [entry(r) for r in templates],
     }
     pages: dict[tuple[str, str, int], bytes] = {}
     digests: dict[str, bytes] = {}
@@ -181,6 +214,7 @@ def build_snapshot(
         prompts={r["doc"]["name"]: r for r in by_kind["prompt"]},
         pages=pages,
         digests=digests,
+        templates={r["doc"]["uri"]: r for r in templates},
     )
 
 

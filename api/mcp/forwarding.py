@@ -35,13 +35,26 @@ from infrastructure.upstream.http_client import (
 from infrastructure.upstream.mcp_client import UpstreamPool, UpstreamUnavailableError, auth_headers
 from projections.hot_catalog import HotCatalogs
 
-__all__ = ["InputRelay", "UpstreamForwarder", "param_headers"]
+__all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError", "param_headers"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
 #: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
 AUTH_TTL_S = 300.0
 MAX_INPUT_ROUNDS = 8
 Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: relays a notification the upstream sent about the call (``notifications/message``...) to the client
+Notify = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class UpstreamRefusedError(ToolCallError):
+    """The upstream answered the request with a JSON-RPC error: the client gets that error as it came
+    (``-32021`` for a capability the client did not declare, a refused ``requestState``...)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
 
 
 @dataclass
@@ -58,6 +71,11 @@ class InputRelay:
     capabilities: dict[str, Any] = field(default_factory=dict)
     retry_params: dict[str, Any] = field(default_factory=dict)
     ask: Ask | None = None
+    #: the client's log level (None: it asked for no log messages) and where its call's notifications go
+    log_level: str | None = None
+    notify: Notify | None = None
+    #: a 2026-07-28 client: an upstream's ``input_required`` is passed to it and its retry passed back
+    modern: bool = False
 
     @property
     def on_request(self) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None:
@@ -101,6 +119,12 @@ class _Upstream:
 
     def __post_init__(self) -> None:
         self.limit = asyncio.Semaphore(int(self.spec.get("concurrency_limit") or 64))
+
+
+def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
+    """How a pooled (stdio, SSE) connection serves this call: it declares only the client's askable
+    capabilities, and a legacy client that can be asked gets a handshake session, so the upstream asks it."""
+    return askable_capabilities(relay.capabilities), relay.ask is not None, relay.notify
 
 
 def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
@@ -169,14 +193,25 @@ class UpstreamForwarder:
         return upstream.auth
 
     async def _channel(
-        self, upstream: _Upstream, client: str, session: McpSession | None, renew: bool = False
+        self,
+        upstream: _Upstream,
+        client: str,
+        session: McpSession | None,
+        renew: bool = False,
+        asks: dict[str, Any] | None = None,
     ) -> Channel:
+        """``asks``: what a legacy client that can be asked declared; its calls go over a legacy upstream
+        session initialized with those capabilities (shared by the clients declaring the same), so the
+        upstream can ask it mid-call; an upstream without legacy sessions is spoken to in 2026-07-28 and
+        its ``input_required`` fulfilled by asking the client."""
         spec = upstream.spec
         per_client = spec.get("session_mode") == "per_client"
         if per_client and session is not None:
             kept = session.upstreams.get(spec["id"])
             if not renew and kept and kept.get("fingerprint") == upstream.fingerprint:
                 return Channel(version=kept["version"], session_id=kept.get("session_id"))
+        if not per_client and asks:
+            return await self._asking_channel(upstream, asks, renew)
         key = (spec["id"], upstream.fingerprint, client if per_client else "")
         channel = self._channels.get(key)
         if channel is not None and not renew:
@@ -203,6 +238,26 @@ class UpstreamForwarder:
                 self._channels[key] = channel
         return channel
 
+    async def _asking_channel(self, upstream: _Upstream, asks: dict[str, Any], renew: bool) -> Channel:
+        spec = upstream.spec
+        key = (spec["id"], upstream.fingerprint, "asks:" + json.dumps(asks, sort_keys=True))
+        channel = self._channels.get(key)
+        if channel is not None and not renew:
+            return channel
+        async with self._negotiating.setdefault(key, asyncio.Lock()):
+            if not renew and (channel := self._channels.get(key)) is not None:
+                return channel
+            try:
+                channel = await self.http.negotiate(spec["url"], await self._auth(upstream), False, asks)
+            except UnauthorizedError:
+                channel = await self.http.negotiate(spec["url"], await self._auth(upstream, True), False, asks)
+            except UpstreamTransportError:  # no legacy sessions there: the modern channel, input_required fulfilled
+                channel = await self._channel(upstream, "", None, renew)
+            if len(self._channels) > 10_000:
+                self._channels.clear()
+            self._channels[key] = channel
+        return channel
+
     async def _http_request(
         self,
         upstream: _Upstream,
@@ -211,6 +266,7 @@ class UpstreamForwarder:
         client: str,
         session: McpSession | None,
         retry: bool,
+        asks: dict[str, Any] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
         """``options``: passed to ``HttpUpstreamClient.request`` (progress, extra headers, capabilities...)."""
@@ -221,7 +277,7 @@ class UpstreamForwarder:
         for attempt in range(attempts):
             try:
                 async with asyncio.timeout(timeout), upstream.limit:
-                    channel = await self._channel(upstream, client, session, renew)
+                    channel = await self._channel(upstream, client, session, renew, asks)
                     return await self.http.request(
                         spec["url"],
                         await self._auth(upstream),
@@ -236,7 +292,7 @@ class UpstreamForwarder:
                     await self._auth(upstream, fresh=True)
                 failure: str = "the upstream refused the session or credentials"
             except UpstreamRpcError as exc:
-                raise ToolCallError(f"the upstream answered an error: {exc.message}") from None
+                raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
             except TimeoutError:
                 raise ToolCallError(f"upstream {spec.get('name')} did not answer within {timeout:g} s") from None
             except (UpstreamTransportError, UpstreamUnavailableError) as exc:
@@ -271,32 +327,80 @@ class UpstreamForwarder:
         retry = bool(hints.get("idempotentHint") or hints.get("readOnlyHint"))
         if upstream.spec["transport"] == "streamable_http":
             relay = relay or InputRelay()
-            params: dict[str, Any] = {"name": original, "arguments": arguments, **relay.retry_params}
+            params: dict[str, Any] = {"name": original, "arguments": arguments}
             if forwarded:
                 params["_meta"] = forwarded
-            options = {
-                "progress": progress,
-                "extra_headers": param_headers(row["doc"].get("input_schema"), arguments) or None,
-                "capabilities": relay.capabilities,
-                "on_request": relay.on_request,
-            }
-            for _ in range(MAX_INPUT_ROUNDS):
-                result = await self._http_request(upstream, "tools/call", params, client, session, retry, **options)
-                if result.get("resultType") != "input_required" or relay.ask is None:
-                    return result
-                params = {**params, **await relay.fulfil(result)}
-            raise ToolCallError(f"the upstream still wanted input after {MAX_INPUT_ROUNDS} rounds")
+            headers = param_headers(row["doc"].get("input_schema"), arguments) or None
+            return await self._with_input(
+                upstream, "tools/call", params, client, session, retry, relay, progress=progress, extra_headers=headers
+            )
         spec, version = upstream.spec, upstream.fingerprint
-        ask = relay.ask if relay is not None else None
-        return await self.pool.call_tool(spec, version, original, arguments, forwarded, client, retry, progress, ask)
+        relay = relay or InputRelay()
+        if relay.log_level is not None:
+            forwarded = {**(forwarded or {}), PROTOCOL_META_PREFIX + "logLevel": relay.log_level}
+        try:
+            return await self.pool.call_tool(
+                spec,
+                version,
+                original,
+                arguments,
+                forwarded,
+                client,
+                retry,
+                progress,
+                relay.ask,
+                _flavour(relay),
+                relay.retry_params if relay.modern else None,
+            )
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+
+    async def _with_input(
+        self,
+        upstream: _Upstream,
+        method: str,
+        params: dict[str, Any],
+        client: str,
+        session: McpSession | None,
+        retry: bool,
+        relay: InputRelay,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """One request to an HTTP upstream that may need the client's input: a modern client's retry
+        params pass through and an ``input_required`` goes back to it; for a legacy client that can be
+        asked, the upstream asks it mid-call (legacy session) or its ``input_required`` is fulfilled here."""
+        params = {**params, **relay.retry_params}
+        asks = askable_capabilities(relay.capabilities) if relay.ask is not None else None
+        options |= {
+            "capabilities": relay.capabilities,
+            "on_request": relay.on_request,
+            "log_level": relay.log_level,
+            "notify": relay.notify,
+        }
+        for _ in range(MAX_INPUT_ROUNDS):
+            result = await self._http_request(upstream, method, params, client, session, retry, asks, **options)
+            if result.get("resultType") != "input_required" or relay.ask is None:
+                return result
+            params = {**params, **await relay.fulfil(result)}
+        raise ToolCallError(f"the upstream still wanted input after {MAX_INPUT_ROUNDS} rounds")
 
     async def read_resource(
-        self, tenant_id: str, row: dict[str, Any], client: str = "", session: McpSession | None = None
+        self,
+        tenant_id: str,
+        row: dict[str, Any],
+        client: str = "",
+        session: McpSession | None = None,
+        uri: str | None = None,
     ) -> dict[str, Any]:
+        """``uri``: a concrete URI of ``row``'s resource template (the row names the template)."""
         upstream, original = self.upstream_of(tenant_id, row)
+        original = uri or original
         if upstream.spec["transport"] == "streamable_http":
             return await self._http_request(upstream, "resources/read", {"uri": original}, client, session, True)
-        return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
+        try:
+            return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def get_prompt(
         self,
@@ -305,13 +409,27 @@ class UpstreamForwarder:
         arguments: dict[str, Any],
         client: str = "",
         session: McpSession | None = None,
+        relay: InputRelay | None = None,
     ) -> dict[str, Any]:
         upstream, original = self.upstream_of(tenant_id, row)
         texts = {k: str(v) for k, v in arguments.items()}
         if upstream.spec["transport"] == "streamable_http":
             params = {"name": original, "arguments": texts}
-            return await self._http_request(upstream, "prompts/get", params, client, session, True)
-        return await self.pool.get_prompt(upstream.spec, upstream.fingerprint, original, texts, client)
+            return await self._with_input(upstream, "prompts/get", params, client, session, True, relay or InputRelay())
+        relay = relay or InputRelay()
+        try:
+            return await self.pool.get_prompt(
+                upstream.spec,
+                upstream.fingerprint,
+                original,
+                texts,
+                client,
+                relay.ask,
+                _flavour(relay),
+                relay.retry_params if relay.modern else None,
+            )
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def complete(
         self,
@@ -329,7 +447,10 @@ class UpstreamForwarder:
         if upstream.spec["transport"] == "streamable_http":
             forwarded = {"ref": ref, "argument": argument} | ({"context": {"arguments": context}} if context else {})
             return await self._http_request(upstream, "completion/complete", forwarded, client, session, True)
-        return await self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
+        try:
+            return await self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
+        except UpstreamRpcError as exc:
+            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
 
     async def end_sessions(self, session: McpSession) -> None:
         """The downstream session ended: end the upstream sessions kept for it (best effort)."""

@@ -22,7 +22,7 @@ from api.json_limits import BadJson, decode_json
 from api.mcp.admission import OVER_LIMIT, UNAVAILABLE, TokenSlots, over_limit_reply, quota_reply, unavailable_reply
 from api.mcp.cancellation import CancelledByClientError, InFlight
 from api.mcp.client_requests import ClientRequests, askable_capabilities
-from api.mcp.methods import McpContext, McpMethods
+from api.mcp.methods import McpContext, McpMethods, log_level
 from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION, header_mismatch, listen_reply
 from api.mcp.params import check_initialize, check_modern_meta, check_params
 from api.mcp.protocol import (
@@ -156,13 +156,14 @@ class McpGateway:
 
     @staticmethod
     def _is_modern(message: dict[str, Any], headers: dict[str, str], session_id: str | None) -> bool:
-        if session_id is not None or message.get("method") == "initialize":
+        """``initialize`` is modern only with a ``_meta`` protocol version (it is then a removed method)."""
+        if session_id is not None:
             return False
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
-        return (isinstance(meta, dict) and META_VERSION in meta) or headers.get(
-            "mcp-protocol-version"
-        ) in MODERN_VERSIONS
+        if isinstance(meta, dict) and META_VERSION in meta:
+            return True
+        return message.get("method") != "initialize" and headers.get("mcp-protocol-version") in MODERN_VERSIONS
 
     # -- legacy ------------------------------------------------------------------------------------
 
@@ -306,16 +307,32 @@ class McpGateway:
             params = check_params(ctx.era, method, params)
         except RpcError as exc:
             return _refused(ctx, request_id, exc)
+        if method == "logging/setLevel" and ctx.session is not None:
+            try:
+                await self._set_level(ctx.session, params["level"])
+            except SessionStoreUnavailableError as exc:
+                return unavailable_reply(request_id, exc)
         row = ctx.snapshot.tools.get(params["name"]) if method == "tools/call" else None
+        if method == "prompts/get":
+            row = ctx.snapshot.prompts.get(params["name"])
         if not stream or row is None:  # an unknown tool is refused at once, with its error's HTTP status
             return await self._execute(request_id, method, params, ctx)
-        token = (params.get("_meta") or {}).get("progressToken")
+        token = (params.get("_meta") or {}).get("progressToken") if method == "tools/call" else None
         if token is not None:
             return EventsReply(self._streamed(request_id, method, params, ctx, token))
         asks = ctx.session is not None and askable_capabilities(ctx.session.client_capabilities)
-        if asks and row["doc"].get("source"):  # an upstream's tool may ask the client
+        # an upstream's tool or prompt may ask the client or log: its stream carries both
+        if (asks or log_level(ctx) is not None) and row["doc"].get("source"):
             return EventsReply(self._streamed(request_id, method, params, ctx, None))
         return await self._execute(request_id, method, params, ctx)
+
+    async def _set_level(self, session: McpSession, level: Any) -> None:
+        """``logging/setLevel`` is the session's: log messages of its upstream calls are relayed at or above it.
+
+        Raises: SessionStoreUnavailableError."""
+        if session.log_level != level:
+            session.log_level = level
+            await self.sessions.put(session)
 
     async def _streamed(
         self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext, token: str | int | None
@@ -332,6 +349,11 @@ class McpGateway:
 
         if token is not None:
             ctx.progress = report
+
+        async def notify(method: str, params: dict[str, Any]) -> None:
+            queue.put_nowait(notification_body(method, params))
+
+        ctx.notify = notify
         askable = askable_capabilities(ctx.session.client_capabilities) if ctx.session is not None else {}
         if ctx.session is not None and askable:
             ctx.ask = self.client_requests.asker(ctx.session.id, askable, queue.put_nowait)

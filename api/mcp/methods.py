@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from opentelemetry import trace
 
 from api.mcp.client_requests import askable_capabilities
-from api.mcp.forwarding import InputRelay, UpstreamForwarder
+from api.mcp.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
 from api.mcp.modern_rules import META_CAPABILITIES
 from api.mcp.protocol import (
     INTERNAL_ERROR,
@@ -75,15 +75,56 @@ class McpContext:
     progress: Any = None  # async (progress, total, message) -> None, when the client asked for progress
     token_id: str = ""
     ask: Any = None  # async (method, params) -> {"result"|"error": ...}: asks a legacy client mid-call
+    notify: Any = None  # async (notification) -> None: onto the call's stream, when it has one
+
+
+#: RFC 5424 severities, as MCP names them, least severe first
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+META_LOG_LEVEL = "io.modelcontextprotocol/logLevel"
+
+
+def log_level(ctx: McpContext) -> str | None:
+    """The level the client wants log messages at: ``logging/setLevel`` of its session (legacy) or the
+    request's ``_meta`` (2026-07-28); None: no log messages."""
+    level = ctx.meta.get(META_LOG_LEVEL) if ctx.era == "modern" else (ctx.session.log_level if ctx.session else None)
+    return level if level in LOG_LEVELS else None
+
+
+def _notifier(ctx: McpContext, level: str | None) -> Any:
+    """Relays the upstream's notifications about a call; log messages only at or above the client's level."""
+    notify = ctx.notify
+    if notify is None:
+        return None
+    least = LOG_LEVELS.index(level) if level is not None else len(LOG_LEVELS)
+
+    async def relay(message: dict[str, Any]) -> None:
+        method, params = message.get("method"), message.get("params")
+        if method == "notifications/message":
+            given = params.get("level") if isinstance(params, dict) else None
+            if given not in LOG_LEVELS or LOG_LEVELS.index(given) < least:
+                return
+        elif method == "notifications/progress":
+            return  # progress is relayed with the gateway's own token
+        await notify(method, params if isinstance(params, dict) else {})
+
+    return relay
 
 
 def _input_relay(ctx: McpContext, params: dict[str, Any]) -> InputRelay:
+    level = log_level(ctx)
+    notify = _notifier(ctx, level)
     if ctx.era == "modern":
         retry: dict[str, Any] = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
-        return InputRelay(askable_capabilities(ctx.meta.get(META_CAPABILITIES)), retry)
+        caps = askable_capabilities(ctx.meta.get(META_CAPABILITIES))
+        return InputRelay(caps, retry, log_level=level, notify=notify, modern=True)
     if ctx.ask is None or ctx.session is None:
-        return InputRelay()
-    return InputRelay(askable_capabilities(ctx.session.client_capabilities), ask=ctx.ask)
+        return InputRelay(log_level=level, notify=notify)
+    caps = askable_capabilities(ctx.session.client_capabilities)
+    return InputRelay(caps, ask=ctx.ask, log_level=level, notify=notify)
+
+
+def _refusal(exc: UpstreamRefusedError) -> RpcError:
+    return RpcError(exc.code, exc.message, exc.data)
 
 
 def _unknown_resource(ctx: McpContext, uri: str) -> RpcError:
@@ -207,7 +248,7 @@ class McpMethods:
                 return await self.subscribe(ctx, params, method == "resources/subscribe")
             if method == "ping":
                 return b"{}"
-            if method == "logging/setLevel":  # accepted; the gateway itself sends no log notifications
+            if method == "logging/setLevel":  # kept by the gateway (see McpGateway._set_level)
                 return b"{}"
         raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
@@ -279,6 +320,9 @@ class McpMethods:
                     ctx.session,
                     _input_relay(ctx, params),
                 )
+            except UpstreamRefusedError as exc:
+                self.metrics.tool_call(name, time.perf_counter() - started, True)
+                raise _refusal(exc) from None
             except ToolCallError as exc:
                 result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
         self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
@@ -316,10 +360,16 @@ class McpMethods:
         if row["doc"].get("source"):
             try:
                 result = await self.forwarder.get_prompt(
-                    ctx.snapshot.tenant_id, row, arguments, _client(ctx), ctx.session
+                    ctx.snapshot.tenant_id, row, arguments, _client(ctx), ctx.session, _input_relay(ctx, params)
                 )
+            except UpstreamRefusedError as exc:
+                raise _refusal(exc) from None
             except ToolCallError as exc:
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
+            if result.get("resultType") == "input_required":
+                if ctx.era == "modern":
+                    return _encode(result)
+                raise RpcError(INTERNAL_ERROR, "the upstream needs input this client did not declare")
             result.pop("resultType", None)
             return self._complete(ctx, result)
         try:
@@ -330,12 +380,20 @@ class McpMethods:
     async def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
         uri = params["uri"]
         row = ctx.snapshot.resources.get(uri)
-        if row is None:
-            raise _unknown_resource(ctx, uri)
+        concrete = None
+        if row is None:  # a URI of an upstream's resource template is read there
+            row = ctx.snapshot.template_for(uri)
+            if row is None or not row["doc"].get("source"):
+                raise _unknown_resource(ctx, uri)
+            concrete = uri
         doc = row["doc"]
         if doc.get("source"):
             try:
-                forwarded = await self.forwarder.read_resource(ctx.snapshot.tenant_id, row, _client(ctx), ctx.session)
+                forwarded = await self.forwarder.read_resource(
+                    ctx.snapshot.tenant_id, row, _client(ctx), ctx.session, concrete
+                )
+            except UpstreamRefusedError as exc:
+                raise _refusal(exc) from None
             except ToolCallError as exc:
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
             forwarded.pop("resultType", None)
@@ -362,7 +420,7 @@ class McpMethods:
             if argument["name"] not in declared:
                 raise RpcError(INVALID_PARAMS, f"prompt {ref['name']} has no argument {argument['name']}")
         else:
-            row = ctx.snapshot.resources.get(ref["uri"])
+            row = ctx.snapshot.resources.get(ref["uri"]) or ctx.snapshot.templates.get(ref["uri"])
             if row is None:
                 raise RpcError(INVALID_PARAMS, f"Unknown resource: {ref['uri']}")
         if row["doc"].get("source"):  # the upstream knows its values
@@ -370,6 +428,8 @@ class McpMethods:
                 forwarded = await self.forwarder.complete(
                     ctx.snapshot.tenant_id, row, {**params, "ref": ref, "argument": argument}, _client(ctx), ctx.session
                 )
+            except UpstreamRefusedError as exc:
+                raise _refusal(exc) from None
             except ToolCallError as exc:
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
             forwarded.pop("resultType", None)

@@ -10,9 +10,10 @@ from typing import Any
 
 import mcp_types as types
 
-__all__ = ["Ask", "Askers"]
+__all__ = ["Ask", "Askers", "Notify"]
 
 Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Notify = Callable[[dict[str, Any]], Awaitable[None]]
 _asking: ContextVar[Ask | None] = ContextVar("ledgergate_upstream_ask", default=None)
 
 
@@ -29,20 +30,35 @@ class Askers:
     def __init__(self, exclusive: bool) -> None:
         self.exclusive = exclusive
         self._active: dict[int, Ask] = {}
+        self._listening: dict[int, Notify] = {}
 
     @contextlib.contextmanager
-    def during(self, ask: Ask | None) -> Iterator[None]:
-        if ask is None:
-            yield
-            return
-        key = id(ask)
-        self._active[key] = ask
-        token = _asking.set(ask)
+    def during(self, ask: Ask | None, notify: Notify | None = None) -> Iterator[None]:
+        """``notify``: where log messages the upstream sends meanwhile go (attributed like its requests)."""
+        if notify is not None:
+            self._listening[id(notify)] = notify
         try:
-            yield
+            if ask is None:
+                yield
+                return
+            key = id(ask)
+            self._active[key] = ask
+            token = _asking.set(ask)
+            try:
+                yield
+            finally:
+                _asking.reset(token)
+                self._active.pop(key, None)
         finally:
-            _asking.reset(token)
-            self._active.pop(key, None)
+            if notify is not None:
+                self._listening.pop(id(notify), None)
+
+    async def log(self, params: Any) -> None:
+        """A log message arrives on the connection's reader: to the one call listening, never to a guess."""
+        if len(self._listening) == 1 or (self.exclusive and self._listening):
+            notify = next(reversed(self._listening.values()))
+            wire = params.model_dump(by_alias=True, exclude_none=True, mode="json")
+            await notify({"jsonrpc": "2.0", "method": "notifications/message", "params": wire})
 
     def pick(self) -> Ask | None:
         ask = _asking.get()

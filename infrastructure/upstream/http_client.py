@@ -48,6 +48,8 @@ NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 #: answers a request the upstream makes mid-call with ``{"result": ...}`` or ``{"error": ...}``
 ServerRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+#: receives a notification the upstream sends about the request (``notifications/message``...)
+Notification = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Channel(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,19 +103,20 @@ async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 
 async def _messages(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """JSON-RPC messages of an SSE body (events without data, such as priming events, are skipped)."""
+    """JSON-RPC messages of an SSE body (events with no or empty data, such as priming events, are skipped)."""
     data: list[bytes] = []
     async for line in _lines(response):
         if not line:
-            if data:
-                message = msgspec.json.decode(b"\n".join(data))
-                data = []
+            joined, data = b"\n".join(data), []
+            if joined.strip():  # a priming event's data is empty
+                message = msgspec.json.decode(joined)
                 if isinstance(message, dict):
                     yield message
         elif line.startswith(b"data:"):
             data.append(line[6:] if line[5:6] == b" " else line[5:])
-    if data:
-        message = msgspec.json.decode(b"\n".join(data))
+    joined = b"\n".join(data)
+    if joined.strip():
+        message = msgspec.json.decode(joined)
         if isinstance(message, dict):
             yield message
 
@@ -158,6 +161,7 @@ class HttpUpstreamClient:
         progress: Progress | None = None,
         on_request: ServerRequest | None = None,
         answer: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        notify: Notification | None = None,
     ) -> tuple[int, dict[str, Any] | None, Mapping[str, str]]:
         """POST one message; answers (status, the response message or None, response headers).
 
@@ -178,6 +182,8 @@ class HttpUpstreamClient:
                             refused = {"error": {"code": -32601, "message": f"{method} is not available here"}}
                             reply = await on_request(incoming) if on_request else refused
                             await answer({"jsonrpc": "2.0", "id": incoming["id"], **reply})
+                        elif isinstance(method, str) and method.startswith("notifications/") and notify is not None:
+                            await notify(incoming)
                     raise UpstreamTransportError("the upstream's event stream ended without a response")
                 body = await response.read()
                 if kind == "application/json" and body:
@@ -244,13 +250,17 @@ class HttpUpstreamClient:
         progress: Progress | None = None,
         on_request: ServerRequest | None = None,
         capabilities: dict[str, Any] | None = None,
+        log_level: str | None = None,
+        notify: Notification | None = None,
     ) -> dict[str, Any]:
         """Send one request and answer its result as the upstream gave it.
 
         ``progress`` receives the upstream's progress notifications for this request; ``on_request``
         answers requests the upstream makes while it works (sampling, elicitation, roots), or they are
         refused; ``capabilities`` are the client capabilities declared to a modern upstream, which may
-        then answer ``input_required``. Cancelling the awaiting task ends the request upstream (a modern
+        then answer ``input_required``; ``log_level`` asks a modern upstream for log messages at that level
+        (``io.modelcontextprotocol/logLevel``) and ``notify`` receives the notifications other than progress
+        the upstream sends about the request. Cancelling the awaiting task ends the request upstream (a modern
         upstream sees the stream close; a legacy one also gets ``notifications/cancelled``).
 
         Raises: UpstreamTransportError, SessionExpiredError, UnauthorizedError, UpstreamRpcError."""
@@ -261,6 +271,8 @@ class HttpUpstreamClient:
             meta[PROTOCOL_META + "protocolVersion"] = MODERN
             meta[PROTOCOL_META + "clientCapabilities"] = capabilities or {}
             meta[PROTOCOL_META + "clientInfo"] = CLIENT_INFO
+            if log_level is not None:
+                meta[PROTOCOL_META + "logLevel"] = log_level
         if progress is not None:
             meta["progressToken"] = request_id
         if meta:
@@ -272,7 +284,7 @@ class HttpUpstreamClient:
             await self._exchange(url, self._headers(auth, channel, "", {}), reply)
 
         try:
-            status, reply, _ = await self._exchange(url, headers, message, progress, on_request, answer)
+            status, reply, _ = await self._exchange(url, headers, message, progress, on_request, answer, notify)
         except asyncio.CancelledError:
             if not channel.modern:
                 cancel = {

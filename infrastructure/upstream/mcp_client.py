@@ -31,7 +31,8 @@ from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
 from infrastructure.network.clients import blocked_cause, guarded_http_client
 from infrastructure.network.egress import EgressBlockedError, EgressGuard
-from infrastructure.upstream.asking import Ask, Askers
+from infrastructure.upstream.asking import Ask, Askers, Notify
+from infrastructure.upstream.http_client import UpstreamRpcError
 
 __all__ = [
     "McpUpstreamConnector",
@@ -48,6 +49,10 @@ SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_E
 MAX_PAGES = 1000
 #: SDK codes for a closed connection (-32000) and a request timeout (-32001): the connection is dropped.
 TRANSPORT_ERRORS = (-32000, -32001)
+
+
+Key = tuple[str, int, str, str]  # (upstream, settings fingerprint, client or "", flavour)
+Flavour = tuple[dict[str, Any], bool, Notify | None] | None
 
 
 class UpstreamUnavailableError(Exception):
@@ -255,9 +260,16 @@ async def subscribe(
 
 
 class _Connection:
-    def __init__(self, spec: dict[str, Any], egress: EgressGuard | None) -> None:
+    """``asks``: the client capabilities this connection declares (only what its callers declared);
+    ``legacy``: a handshake session even where the upstream speaks 2026-07-28, so it can ask mid-call."""
+
+    def __init__(
+        self, spec: dict[str, Any], egress: EgressGuard | None, asks: dict[str, Any] | None = None, legacy: bool = False
+    ) -> None:
         self.spec = spec
         self.egress = egress
+        self.asks = asks or {}
+        self.legacy = legacy
         self.askers = Askers(exclusive=spec.get("session_mode") == "per_client")
         self.client: Client | None = None
         self.ready = asyncio.Event()
@@ -269,9 +281,15 @@ class _Connection:
     async def _hold(self) -> None:
         try:
             client = await make_client(self.spec, self.egress)
-            client.sampling_callback = self.askers.sampling
-            client.elicitation_callback = self.askers.elicitation
-            client.list_roots_callback = self.askers.roots
+            if "sampling" in self.asks:
+                client.sampling_callback = self.askers.sampling
+            if "elicitation" in self.asks:
+                client.elicitation_callback = self.askers.elicitation
+            if "roots" in self.asks:
+                client.list_roots_callback = self.askers.roots
+            client.logging_callback = self.askers.log
+            if self.legacy:
+                client.mode = "legacy"
             async with client:
                 self.client = client
                 self.ready.set()
@@ -300,24 +318,28 @@ class UpstreamPool:
     """
 
     def __init__(self, max_per_client: int = 256, egress: EgressGuard | None = None) -> None:
-        self._connections: dict[tuple[str, int, str], _Connection] = {}
+        self._connections: dict[Key, _Connection] = {}
         self.max_per_client = max_per_client
         self.egress = egress or EgressGuard.default()
 
-    def _connection(self, spec: dict[str, Any], version: int, client_key: str) -> _Connection:
-        key = (spec["id"], version, client_key)
+    @staticmethod
+    def _key(spec: dict[str, Any], version: int, client_key: str, asks: dict[str, Any], legacy: bool) -> Key:
+        flavour = ("legacy:" if legacy else "auto:") + ",".join(sorted(asks))
+        return (spec["id"], version, client_key, flavour)
+
+    def _connection(self, key: Key, spec: dict[str, Any], asks: dict[str, Any], legacy: bool) -> _Connection:
         connection = self._connections.get(key)
         if connection is None or connection.task.done():
-            stale = [k for k in self._connections if k[0] == spec["id"] and k[1] != version]
-            if client_key:
+            stale = [k for k in self._connections if k[0] == spec["id"] and k[1] != key[1]]
+            if key[2]:
                 mine = [k for k in self._connections if k[0] == spec["id"] and k[2]]
                 stale += mine[: max(0, len(mine) - self.max_per_client + 1)]
             for old_key in stale:
                 asyncio.create_task(self._connections.pop(old_key).close())  # noqa: RUF006 - fire and forget
-            connection = self._connections[key] = _Connection(spec, self.egress)
+            connection = self._connections[key] = _Connection(spec, self.egress, asks, legacy)
         return connection
 
-    async def _drop(self, key: tuple[str, int, str], connection: _Connection) -> None:
+    async def _drop(self, key: Key, connection: _Connection) -> None:
         if self._connections.get(key) is connection:
             del self._connections[key]
         await connection.close()
@@ -330,20 +352,25 @@ class UpstreamPool:
         client_key: str = "",
         retry: bool = False,
         ask: Ask | None = None,
+        flavour: Flavour = None,
     ) -> Any:
         """Run ``call`` on a connection; a broken connection is dropped, and retried once if ``retry``.
-        ``ask``: asks this call's client what the upstream requests of it meanwhile."""
+        ``ask``: asks this call's client what the upstream requests of it meanwhile. ``flavour``: (the client
+        capabilities the connection declares, a legacy session?, where log messages go); None: none, auto.
+
+        Raises: ToolCallError, UpstreamRpcError (the upstream's JSON-RPC error)."""
+        asks, legacy, notify = flavour or ({}, False, None)
         for attempt in range(2 if retry else 1):
-            key = (spec["id"], version, client_key)
-            connection = self._connection(spec, version, client_key)
+            key = self._key(spec, version, client_key, asks, legacy)
+            connection = self._connection(key, spec, asks, legacy)
             try:
                 async with connection.limit:
                     session = await connection.session()
-                    with connection.askers.during(ask):
+                    with connection.askers.during(ask, notify):
                         return await call(session)
             except MCPError as exc:
                 if exc.code not in TRANSPORT_ERRORS:
-                    raise ToolCallError(f"the upstream answered an error: {exc}") from None
+                    raise UpstreamRpcError(exc.code, exc.error.message, exc.error.data) from None
                 failure: Exception = exc
             except (UpstreamUnavailableError, TimeoutError, OSError, httpx2.HTTPError) as exc:
                 failure = exc
@@ -367,17 +394,34 @@ class UpstreamPool:
         retry: bool = False,
         progress: Any = None,
         ask: Ask | None = None,
+        flavour: Flavour = None,
+        passthrough: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated.
+        ``passthrough``: a 2026-07-28 client's ``inputResponses``/``requestState``; its upstream's
+        ``input_required`` is then answered as it came, for the client to fulfil and retry.
         Cancelling the awaiting task cancels the upstream request (the SDK sends notifications/cancelled).
         ``ask``: the client's answers to the upstream's sampling, elicitation and roots requests."""
         result = await self._run(
             spec,
             version,
-            lambda c: c.call_tool(name, arguments, meta=meta, progress_callback=progress),
+            lambda c: (
+                c.call_tool(name, arguments, meta=meta, progress_callback=progress)
+                if passthrough is None
+                else c.session.call_tool(
+                    name,
+                    arguments,
+                    progress_callback=progress,
+                    input_responses=passthrough.get("inputResponses"),
+                    request_state=passthrough.get("requestState"),
+                    meta=meta,
+                    allow_input_required=True,
+                )
+            ),
             self._client_key(spec, client),
             retry,
             ask,
+            flavour,
         )
         return _wire(result)
 
@@ -387,11 +431,36 @@ class UpstreamPool:
         )
 
     async def get_prompt(
-        self, spec: dict[str, Any], version: int, name: str, arguments: dict[str, Any], client: str = ""
+        self,
+        spec: dict[str, Any],
+        version: int,
+        name: str,
+        arguments: dict[str, Any],
+        client: str = "",
+        ask: Ask | None = None,
+        flavour: Flavour = None,
+        passthrough: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """``passthrough``: as for :meth:`call_tool`."""
         return _wire(
             await self._run(
-                spec, version, lambda c: c.get_prompt(name, arguments), self._client_key(spec, client), retry=True
+                spec,
+                version,
+                lambda c: (
+                    c.get_prompt(name, arguments)
+                    if passthrough is None
+                    else c.session.get_prompt(
+                        name,
+                        arguments,
+                        input_responses=passthrough.get("inputResponses"),
+                        request_state=passthrough.get("requestState"),
+                        allow_input_required=True,
+                    )
+                ),
+                self._client_key(spec, client),
+                True,
+                ask,
+                flavour,
             )
         )
 

@@ -56,9 +56,9 @@ def failing_scenarios(results: dict[str, Any]) -> list[str]:
 @pytest.mark.xfail(
     raises=ScoredScenariosFailed,
     strict=False,
-    reason="issue #12: through the gateway, legacy elicitation and sampling (5 scenarios), logging relay, "
-    "resource templates, and 2026-07-28 header mismatch, client capabilities, initialize 404, input_required "
-    "on prompts/get and tampered requestState still fail (see docs/conformance.md)",
+    reason="issue #12: HTTP rows and two workers pass in full; still failing: 2026-07-28 over an HTTP+SSE "
+    "upstream (11 scenarios: input_required and server-stateless), server-stateless's streamed-elicitation "
+    "check over stdio, and the translate/wrapper bridges (see docs/conformance.md)",
 )
 def test_every_scored_conformance_scenario_passes_in_every_row(tmp_path: Path) -> None:
     installed()

@@ -25,7 +25,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from tests.e2e.test_upstreams import ROOT, Gateway, gateway  # noqa: F401 - the fixture
 from tests.support.asking_upstream import running
@@ -135,20 +135,24 @@ def test_a_stdio_or_sse_upstream_asks_a_legacy_client_through_the_gateway(
         assert answers.asked == ASKED
 
 
-def test_a_legacy_client_that_declared_nothing_gets_an_error_result_and_is_never_asked(
+def test_a_legacy_client_that_declared_nothing_gets_the_upstreams_error_and_is_never_asked(
     gateway: Gateway,  # noqa: F811 - the fixture
     asking_url: str,
 ) -> None:
+    """The upstream refuses the call with a JSON-RPC error: the client gets that error, as it would directly."""
     written = gateway.register({"name": "ask", "transport": "streamable_http", "url": asking_url})
     gateway.wait(written["position"])
 
     async def run() -> Any:
         async with gateway.client() as session:
-            return await session.call_tool("ask__favourite", {})
+            try:
+                return await session.call_tool("ask__favourite", {})
+            except MCPError as exc:
+                return exc
 
-    result = asyncio.run(run())
-    assert result.is_error
-    assert "elicitation" in result.content[0].text
+    refused = asyncio.run(run())
+    assert isinstance(refused, MCPError), refused
+    assert "elicitation" in refused.error.message
 
 
 def post_on_board(target: Gateway, text: str) -> None:

@@ -37,6 +37,7 @@ LISTS = ("tools/list", "prompts/list", "resources/list", "resources/templates/li
 CALLS = ("tools/call", "prompts/get", "resources/read", "completion/complete")
 LEGACY_METHODS = frozenset((*LISTS, *CALLS, "resources/subscribe", "resources/unsubscribe", "ping", "logging/setLevel"))
 MODERN_METHODS = frozenset((*LISTS, *CALLS))
+META_VERSION = "io.modelcontextprotocol/protocolVersion"
 REMOVED_IN_MODERN = frozenset(("ping", "logging/setLevel", "notifications/initialized"))
 
 
@@ -119,6 +120,9 @@ def expected(era: str, message: Any, in_batch: bool = False) -> set[Any]:
     if not isinstance(method, str) or ("id" in message and not is_id(message["id"])):
         return {-32600}
     params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if method == "initialize" and era == "modern" and isinstance(meta, dict) and META_VERSION in meta:
+        return expected_modern(method, message, params)  # a 2026-07-28 request: initialize is removed there
     if method == "initialize" and not in_batch:  # opens a legacy session, whatever the headers say
         if "id" not in message:
             return {-32600}
