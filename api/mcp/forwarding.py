@@ -141,6 +141,14 @@ def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+async def _refused_as_rpc(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A pooled (SDK) upstream call whose JSON-RPC error reaches the client as that error, as on the HTTP path."""
+    try:
+        return await call
+    except UpstreamRpcError as exc:
+        raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+
+
 class UpstreamForwarder:
     def __init__(
         self,
@@ -338,8 +346,8 @@ class UpstreamForwarder:
         relay = relay or InputRelay()
         if relay.log_level is not None:
             forwarded = {**(forwarded or {}), PROTOCOL_META_PREFIX + "logLevel": relay.log_level}
-        try:
-            return await self.pool.call_tool(
+        return await _refused_as_rpc(
+            self.pool.call_tool(
                 spec,
                 version,
                 original,
@@ -352,8 +360,7 @@ class UpstreamForwarder:
                 _flavour(relay),
                 relay.retry_params if relay.modern else None,
             )
-        except UpstreamRpcError as exc:
-            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+        )
 
     async def _with_input(
         self,
@@ -397,10 +404,7 @@ class UpstreamForwarder:
         original = uri or original
         if upstream.spec["transport"] == "streamable_http":
             return await self._http_request(upstream, "resources/read", {"uri": original}, client, session, True)
-        try:
-            return await self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client)
-        except UpstreamRpcError as exc:
-            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+        return await _refused_as_rpc(self.pool.read_resource(upstream.spec, upstream.fingerprint, original, client))
 
     async def get_prompt(
         self,
@@ -417,8 +421,8 @@ class UpstreamForwarder:
             params = {"name": original, "arguments": texts}
             return await self._with_input(upstream, "prompts/get", params, client, session, True, relay or InputRelay())
         relay = relay or InputRelay()
-        try:
-            return await self.pool.get_prompt(
+        return await _refused_as_rpc(
+            self.pool.get_prompt(
                 upstream.spec,
                 upstream.fingerprint,
                 original,
@@ -428,8 +432,7 @@ class UpstreamForwarder:
                 _flavour(relay),
                 relay.retry_params if relay.modern else None,
             )
-        except UpstreamRpcError as exc:
-            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+        )
 
     async def complete(
         self,
@@ -447,10 +450,9 @@ class UpstreamForwarder:
         if upstream.spec["transport"] == "streamable_http":
             forwarded = {"ref": ref, "argument": argument} | ({"context": {"arguments": context}} if context else {})
             return await self._http_request(upstream, "completion/complete", forwarded, client, session, True)
-        try:
-            return await self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
-        except UpstreamRpcError as exc:
-            raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+        return await _refused_as_rpc(
+            self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
+        )
 
     async def end_sessions(self, session: McpSession) -> None:
         """The downstream session ended: end the upstream sessions kept for it (best effort)."""
