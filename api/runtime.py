@@ -89,7 +89,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
-    keys = InstanceKeys(settings.data_dir)
+    keys = InstanceKeys.of(settings)
     health = StoreHealth()  # one for the process's every connection to the database: one log line per outage
     connector = connect(settings, health)
     if run_migrations:
