@@ -175,3 +175,15 @@ def test_a_gateway_without_an_issuer_refuses_the_issuers_tokens(tmp_path: Path) 
             assert issuer.fetches == {}
         finally:
             server.stop()
+
+
+def test_a_rest_request_fetches_the_issuers_keys_when_it_is_the_first_to_need_them(tmp_path: Path) -> None:
+    with local_issuer() as issuer:
+        server = start_server(tmp_path / "data", LEDGERGATE_OIDC_ISSUER=issuer.url, LEDGERGATE_OIDC_AUDIENCE=AUDIENCE)
+        try:
+            token = issuer.mint(AUDIENCE, tenant="default", role="viewer")
+            answer = httpx.get(server.url + "/v1/tenants/default/tools", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200, answer.text
+            assert issuer.fetches["/jwks"] == 1
+        finally:
+            server.stop()
