@@ -66,7 +66,7 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
     if not authorization or not authorization.lower().startswith("bearer "):
         raise UnauthorizedError("send a bearer token: Authorization: Bearer <token>")
     try:
-        claims = runtime.codec.verify(authorization[7:].strip())
+        claims = runtime.tokens.verify(authorization[7:].strip())
     except InvalidTokenError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from None
     # A serving process reads revocation and tenant state from its hot catalog (no database round trip);

@@ -11,7 +11,10 @@ from application.audit import AuditLog, AuditService
 from application.queries import RegistryQueries
 from application.registry import Registry
 from domain.egress import EgressPolicy
+from infrastructure.auth.bearer import BearerTokens
+from infrastructure.auth.jwks import GuardedJsonFetcher, JwksCache, issuer_egress
 from infrastructure.auth.jwt_tokens import JwtCodec
+from infrastructure.auth.oidc import OidcTokenVerifier
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
@@ -77,6 +80,12 @@ class Runtime:
     egress: EgressGuard = field(default_factory=EgressGuard.default)
     health: StoreHealth = field(default_factory=StoreHealth)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: checks bearer tokens: the gateway's own, and an external OpenID Connect issuer's when one is configured
+    tokens: BearerTokens = None  # type: ignore[assignment]  # set from the codec when not given
+
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = BearerTokens(self.codec)
 
     def close(self) -> None:
         if self.follower is not None:
@@ -88,8 +97,18 @@ class Runtime:
                 closeable.close()
 
 
+def external_tokens(settings: Settings, policy: EgressPolicy) -> OidcTokenVerifier | None:
+    """The verifier of the configured OpenID Connect issuer's access tokens, if there is one."""
+    oidc = settings.oidc
+    if oidc is None:
+        return None
+    guard = issuer_egress(policy, oidc.issuer, *([oidc.jwks_url] if oidc.jwks_url else []))
+    keys = JwksCache(oidc.issuer, GuardedJsonFetcher(guard), oidc.jwks_url, cache_s=oidc.jwks_cache_s)
+    return OidcTokenVerifier(oidc, keys)
+
+
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
-    keys = InstanceKeys(settings.data_dir)
+    keys = InstanceKeys.of(settings)
     health = StoreHealth()  # one for the process's every connection to the database: one log line per outage
     connector = connect(settings, health)
     if run_migrations:
@@ -158,6 +177,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         archive=archive,
         egress=EgressGuard(egress),
         health=health,
+        tokens=BearerTokens(codec, external_tokens(settings, egress)),
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal

@@ -87,7 +87,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     calls = TokenSlots(settings.calls_in_flight_per_token, "tool calls in flight")
     state = McpState(
         gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests, inflight, calls),
-        verifier=McpTokenVerifier(runtime.codec, runtime.hot),
+        verifier=McpTokenVerifier(runtime.tokens, runtime.hot),
         hub=hub,
         sessions=sessions,
         metrics=metrics,

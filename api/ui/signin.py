@@ -37,7 +37,7 @@ def sign_in_page(next: FromQuery[str | None] = None) -> Response[str]:
 def _open_session(request: Request[Any, Any, Any], token: str) -> UiSession:
     rt = runtime(request)
     principal = authenticate(rt, f"Bearer {token}", None)
-    claims = rt.codec.verify(token)
+    claims = rt.tokens.verify(token)  # the gateway's own tokens and the external issuer's
     if claims.server_ids is not None:
         raise ApplicationError("this token is limited to virtual servers; sign in with a tenant token")
     return ui_state(request).signer.open(
