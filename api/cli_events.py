@@ -50,6 +50,7 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, int]]:
 
 
 def cmd_events_export(args: argparse.Namespace) -> int:
+    from application.archive_keys import KeyTransportError
     from application.archive_service import export_range
 
     passphrase = passphrase_from(args)
@@ -57,9 +58,12 @@ def cmd_events_export(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
         if args.tenant is not None:
             require_tenant_in_log(runtime, args.tenant)
-        lines = runtime.archive.export(
-            args.tenant, with_keys=args.with_keys, passphrase=passphrase, **export_range(args.start, args.end)
-        )
+        try:
+            lines = runtime.archive.export(
+                args.tenant, with_keys=args.with_keys, passphrase=passphrase, **export_range(args.start, args.end)
+            )
+        except KeyTransportError as exc:
+            raise CliError(f"nothing exported: {exc.detail}", INVALID, exc.problem) from None
         try:
             out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115 - closed below
         except OSError as exc:
@@ -144,6 +148,7 @@ def _import_table(report: dict[str, Any]) -> None:
 
 
 def cmd_events_import(args: argparse.Namespace) -> int:
+    from application.archive_keys import KeyTransportError
     from application.event_archive import ArchiveError
 
     passphrase = passphrase_from(args)
@@ -156,6 +161,8 @@ def cmd_events_import(args: argparse.Namespace) -> int:
                 raise CliError(
                     f"{args.file} is not a valid export, nothing imported: {exc}", INVALID, "invalid-export"
                 ) from None
+            except KeyTransportError as exc:
+                raise CliError(f"nothing imported: {exc.detail}", INVALID, exc.problem) from None
         print_result(report, args.json, _import_table)
         return FAILED if report["conflicts"] else 0
 
