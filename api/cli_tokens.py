@@ -8,8 +8,10 @@ from typing import Any
 
 from api.bootstrap import DEFAULT_TENANT, announce, expires_at_of, rotate_admin, token_lifetimes
 from api.cli_common import cli_actor, cli_envelope, print_result, require_tenant, with_runtime
+from api.cli_errors import NOT_FOUND, CliError
 from api.cli_output import table
 from api.runtime import Runtime
+from application.errors import NotFoundError
 from application.ports import ItemFilter
 
 __all__ = ["register"]
@@ -85,7 +87,14 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_rotate_admin(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
-        started = rotate_admin(runtime, cli_actor())
+        try:
+            started = rotate_admin(runtime, cli_actor())
+        except NotFoundError:
+            raise CliError(
+                f"nothing to rotate: no first start yet (no tenant {DEFAULT_TENANT!r}); run `ledgergate serve` once",
+                NOT_FOUND,
+                "not-found",
+            ) from None
         if args.json:  # the token itself stays in the file, as announce() keeps it off anything but a terminal
             expires = started.expires_at.isoformat() if started.expires_at else None
             report = {"token_file": str(started.token_file), "expires_at": expires, "revoked_id": started.revoked_id}

@@ -107,7 +107,7 @@ def test_resources_prompts_and_servers_share_the_commands(data: Path) -> None:
     server = as_json(
         data, "servers", "create", "-f", write(data, "s.json", {"name": "desk", "resource_ids": [made["id"]]})
     )
-    assert as_json(data, "servers", "get", "desk")["members"]["resource_ids"] == [made["id"]]
+    assert as_json(data, "servers", "get", "desk")["members"]["resource"] == [made["id"]]
     assert as_json(data, "servers", "delete", server["id"])["version"] == 2
     assert as_json(data, "servers", "list") == []
     assert [v["event"] for v in as_json(data, "servers", "history", server["id"])["versions"]][-1] == "Deleted"
