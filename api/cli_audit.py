@@ -7,7 +7,7 @@ from typing import Any
 
 from api.bootstrap import DEFAULT_TENANT
 from api.cli_common import print_result, require_tenant_in_log, with_runtime
-from api.cli_output import table
+from api.cli_output import table, when
 from api.cli_time import point_argument, time_argument
 from api.runtime import Runtime
 
@@ -41,7 +41,7 @@ def cmd_audit_log(args: argparse.Namespace) -> int:
                 [
                     (
                         e["position"],
-                        e["occurred_at"],
+                        when(e["occurred_at"]),
                         e["tenant_id"],
                         e["actor"],
                         e.get("actor_token_id"),

@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Column", "counting", "print_json", "progress", "stdout", "table"]
+__all__ = ["Column", "counting", "print_json", "progress", "stdout", "table", "when"]
 
 #: wide enough for a table of ids when standard output is a file or a pipe
 PIPE_WIDTH = 240
@@ -44,6 +44,20 @@ def _console(stderr: bool) -> Console:
 
 def stdout() -> Console:
     return _console(stderr=False)
+
+
+def when(iso: str | None) -> str | None:
+    """An RFC 3339 time as a table shows it: to the second, ``Z`` for UTC (JSON keeps the full value)."""
+    if not iso:
+        return iso
+    from datetime import datetime, timedelta
+
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    utc = moment.utcoffset() == timedelta(0)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if utc else moment.strftime("%z"))
 
 
 def print_json(data: Any) -> None:

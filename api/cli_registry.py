@@ -20,7 +20,7 @@ import msgspec
 from api.bootstrap import DEFAULT_TENANT
 from api.cli_common import cli_envelope, print_result, read_bytes, require_tenant, with_runtime
 from api.cli_errors import INVALID, NOT_FOUND, CliError
-from api.cli_output import print_json, table
+from api.cli_output import print_json, table, when
 from api.json_limits import BadJson, decode_json
 from api.runtime import Runtime, upstream_service
 from api.schemas import CREATE_BODIES, UPDATE_BODIES, UpstreamCreate, UpstreamUpdate, to_fields
@@ -168,7 +168,7 @@ def cmd_history(args: argparse.Namespace, runtime: Runtime, kind: str) -> int:
                 return f"to version {v['to_version']}"
             return ", ".join(sorted(v.get("changes") or {}))
 
-        cells = [(v["version"], v["event"], v["occurred_at"], v["actor"], what(v)) for v in rows]
+        cells = [(v["version"], v["event"], when(v["occurred_at"]), v["actor"], what(v)) for v in rows]
         table([("version", "right"), "event", "time", "actor", "changed"], cells)
 
     print_result({"id": item_id, "versions": versions} if args.json else versions, args.json, show)

@@ -9,7 +9,7 @@ from typing import Any
 from api.bootstrap import DEFAULT_TENANT, announce, expires_at_of, rotate_admin, token_lifetimes
 from api.cli_common import cli_actor, cli_envelope, print_result, require_tenant, with_runtime
 from api.cli_errors import NOT_FOUND, CliError
-from api.cli_output import table
+from api.cli_output import table, when
 from api.runtime import Runtime
 from application.errors import NotFoundError
 from application.ports import ItemFilter
@@ -74,7 +74,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
             table(
                 columns,
                 [
-                    (t["id"], t["name"], t.get("subject"), t["role"], t["revoked"], t["expires_at"] or "never")
+                    (t["id"], t["name"], t.get("subject"), t["role"], t["revoked"], when(t["expires_at"]) or "never")
                     for t in rows
                 ],
             )

@@ -218,6 +218,9 @@ def test_long_work_shows_a_progress_bar_with_counts_and_rates_on_a_terminal_only
     assert rebuild.returncode == 0, rebuild.stderr
     assert "rebuilding catalog" in rebuild.stderr and "events" in rebuild.stderr
     assert "rebuilt catalog" in rebuild.stdout
+    checked = ledgergate(data, "import", "contextforge", str(FIXTURE), "--dry-run", **terminal)
+    assert checked.returncode == 0, checked.stderr
+    assert "checking" in checked.stderr and "8/8" in checked.stderr and "items" in checked.stderr
     plain = ledgergate(data, "events", "verify", "all.jsonl")
     assert plain.stderr == ""  # not a terminal: nothing but the report, on standard output
     assert plain.stdout.startswith("all.jsonl: intact, 2 events")
