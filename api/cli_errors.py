@@ -40,6 +40,7 @@ __all__ = [
     "INVALID",
     "NOT_FOUND",
     "OK",
+    "PIPE_CLOSED",
     "UNAVAILABLE",
     "USAGE",
     "CliError",
@@ -64,6 +65,8 @@ UNAVAILABLE = 7
 #: a bug: the message says so; --debug shows the traceback
 INTERNAL = 70
 INTERRUPTED = 130
+#: standard output was closed before everything was printed (``ledgergate audit log | head``): quietly, as 128+SIGPIPE
+PIPE_CLOSED = 141
 
 #: application error -> exit code; the first match wins (subclasses before their base classes)
 CODES: list[tuple[type[ApplicationError], int]] = [
@@ -155,6 +158,9 @@ def run_reporting_errors(func: Callable[[Any], int], args: Any) -> int:
     except KeyboardInterrupt:
         print("ledgergate: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:  # the reader has gone: say nothing, and keep the interpreter from flushing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except Exception as exc:  # the command line's top-level boundary: every error ends here, as one line
         if debugging(args):
             traceback.print_exc()

@@ -175,8 +175,13 @@ def test_a_missing_file_is_one_line_without_a_traceback_unless_debug(data: Path,
     assert debug.returncode == 3
     assert "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.endswith("ledgergate: cannot read missing.jsonl: No such file or directory\n")
-    before = ledgergate(data, "--debug", *args)
-    assert "Traceback" in before.stderr
+
+
+def test_debug_before_the_command_and_the_environment_variable_show_the_traceback_too(data: Path) -> None:
+    before = ledgergate(data, "--debug", "events", "verify", "missing.jsonl")
+    assert before.returncode == 3 and "Traceback" in before.stderr
+    variable = ledgergate(data, "events", "verify", "missing.jsonl", LEDGERGATE_DEBUG="1")
+    assert variable.returncode == 3 and "Traceback" in variable.stderr
 
 
 def test_an_error_with_json_is_a_problem_details_object_on_standard_error(data: Path) -> None:
