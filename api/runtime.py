@@ -37,7 +37,7 @@ from projections.hot_catalog import HotCatalogs
 from projections.point_in_time import catalog_at
 from projections.runner import CatalogProjector, Follower, PositionBoard
 
-__all__ = ["Runtime", "build_runtime", "connect", "migrate"]
+__all__ = ["Runtime", "build_runtime", "connect", "migrate", "upstream_service"]
 
 log = logging.getLogger("ledgergate")
 
@@ -204,3 +204,12 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         local.append(runtime.follower)
         runtime.follower.start()
     return runtime
+
+
+def upstream_service(runtime: Runtime) -> Any:
+    """Registration and refresh of upstreams (connect and discover, then append) for callers outside the app,
+    such as the command line; the app builds its own in its lifespan."""
+    from application.upstream_service import UpstreamService
+    from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
+
+    return UpstreamService(runtime.registry, McpUpstreamConnector(runtime.egress), (UpstreamUnavailableError,))

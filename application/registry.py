@@ -141,7 +141,11 @@ class Registry(UpstreamCommands, Application[UUID]):
         return claim
 
     def require_tenant(self, tenant_id: str) -> Tenant:
-        tenant: Tenant = self._load(Tenant, tenant_stream_id(tenant_id), None)
+        """The tenant, named as the caller named it in errors. Raises: NotFoundError, ForbiddenError (disabled)."""
+        try:
+            tenant: Tenant = self._load(Tenant, tenant_stream_id(tenant_id), None)
+        except NotFoundError:
+            raise NotFoundError(f"no tenant {tenant_id!r}") from None
         if tenant.deleted:
             raise NotFoundError(f"no tenant {tenant_id!r}")
         if not tenant.enabled:

@@ -77,9 +77,10 @@ class CatalogProjector:
             batch.write([rows[key] for key in sorted(touched)], items[-1][0])
             return items[-1][0], len(items)
 
-    def rebuild(self) -> int:
+    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Replay the whole log and swap the view's rows in one transaction: readers see the old view until
-        the new one commits. Events appended meanwhile lie after the position written and are caught up."""
+        the new one commits. Events appended meanwhile lie after the position written and are caught up.
+        ``on_progress`` is told the position reached after each batch read."""
         rows: dict[str, Row] = {}
         position = 0
         while True:  # fold the log in memory first, outside the view's transaction (see run_once)
@@ -91,6 +92,8 @@ class CatalogProjector:
                     rows[key] = new
             if items:
                 position = items[-1][0]
+                if on_progress is not None:
+                    on_progress(position)
             if len(items) < self.batch_size:
                 break
         with self.view.batch(self.name, rebuild=True) as batch:
