@@ -38,6 +38,7 @@ UI_ROUTES = {
     ("GET", "/admin/t/{tenant}/{plural}/{item_id}"): "page",
     ("GET", "/admin/t/{tenant}/{plural}/{item_id}/edit"): "page",
     ("POST", "/admin/logout"): "write",
+    ("POST", "/admin/schema/check"): "write",
     ("POST", "/admin/t/{tenant}/{plural}/new"): "write",
     ("POST", "/admin/t/{tenant}/{plural}/check"): "write",
     ("POST", "/admin/t/{tenant}/{plural}/{item_id}/edit"): "write",
