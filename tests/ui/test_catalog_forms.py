@@ -25,6 +25,13 @@ INVALID = {
 }
 
 
+def rest_item(ui: Ui, plural: str, item_id: str, at: str) -> dict[str, Any]:
+    """The item as REST reads it once the catalog has reached the write at ``at`` (read-your-writes)."""
+    answer = ui.rest("GET", f"/v1/tenants/default/{plural}/{item_id}?min_position={at}")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
 def rest_items(ui: Ui, plural: str) -> list[dict[str, Any]]:
     answer = ui.rest("GET", f"/v1/tenants/default/{plural}")
     assert answer.status_code == 200, answer.text
@@ -47,7 +54,7 @@ def test_a_valid_form_creates_through_the_registry_as_the_signed_in_user(ui: Ui,
     item_id, at = created_id(answer, plural)
     page = ui.client.get(f"{BASE}/{plural}/{item_id}?at={at}")
     assert page.status_code == 200 and 'id="edit"' in page.text  # every kind has its edit form now
-    got = ui.rest("GET", f"/v1/tenants/default/{plural}/{item_id}").json()
+    got = rest_item(ui, plural, item_id, at)
     history = ui.rest("GET", f"/v1/tenants/default/{plural}/{item_id}/history").json()["versions"]
     assert history[0]["actor_token_id"] and history[0]["actor"].endswith("admin")
     if plural == "prompts":
@@ -93,22 +100,22 @@ def test_an_edit_changes_the_fields_conditionally_on_the_version_shown(ui: Ui, p
     assert page.status_code == 200 and 'name="expected_version" value="1"' in page.text
     edited = {**VALID[plural], "description": "Edited", "csrf": csrf, "expected_version": "1"}
     answer = ui.client.post(f"{BASE}/{plural}/{item_id}/edit", data=edited, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    got = ui.rest("GET", f"/v1/tenants/default/{plural}/{item_id}").json()
+    _, edited_at = created_id(answer, plural)
+    got = rest_item(ui, plural, item_id, edited_at)
     assert got["description"] == "Edited" and got["version"] == 2
     stale = ui.client.post(f"{BASE}/{plural}/{item_id}/edit", data={**edited, "description": "Stale"})
     assert stale.status_code == 422 and "version" in stale.text  # the API's version conflict, on the form
-    assert ui.rest("GET", f"/v1/tenants/default/{plural}/{item_id}").json()["version"] == 2
+    assert rest_item(ui, plural, item_id, edited_at)["version"] == 2
 
 
 def test_a_resource_is_created_from_an_uploaded_file(ui: Ui) -> None:
     csrf = ui.sign_in(ui.admin)
     form = {"csrf": csrf, "uri": "docs://notes", "name": "notes", "mime_type": ""}
     files = {"file": ("notes.md", b"# Notes\r\nline two\n", "text/markdown")}
-    item_id, _ = created_id(
+    item_id, at = created_id(
         ui.client.post(f"{BASE}/resources/new", data=form, files=files, follow_redirects=False), "resources"
     )
-    got = ui.rest("GET", f"/v1/tenants/default/resources/{item_id}").json()
+    got = rest_item(ui, "resources", item_id, at)
     assert got["text"] == "# Notes\r\nline two\n" and got["mime_type"] == "text/markdown" and got["blob"] is None
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     files = {"file": ("logo.png", png, "image/png")}
@@ -116,7 +123,7 @@ def test_a_resource_is_created_from_an_uploaded_file(ui: Ui) -> None:
     logo_id, at = created_id(
         ui.client.post(f"{BASE}/resources/new", data=form, files=files, follow_redirects=False), "resources"
     )
-    logo = ui.rest("GET", f"/v1/tenants/default/resources/{logo_id}").json()
+    logo = rest_item(ui, "resources", logo_id, at)
     assert base64.b64decode(logo["blob"]) == png and logo["text"] is None and logo["mime_type"] == "image/png"
     # editing a binary resource without a new file keeps its content
     page = ui.client.get(f"{BASE}/resources/{logo_id}/edit?at={at}")
@@ -124,16 +131,16 @@ def test_a_resource_is_created_from_an_uploaded_file(ui: Ui) -> None:
     edit = {"csrf": csrf, "uri": "img://logo", "name": "logo", "title": "Logo", "stored": "blob", "text": ""}
     files = {"file": ("", b"", "application/octet-stream")}  # what a browser sends when no file is chosen
     answer = ui.client.post(f"{BASE}/resources/{logo_id}/edit", data=edit, files=files, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    kept = ui.rest("GET", f"/v1/tenants/default/resources/{logo_id}").json()
+    _, kept_at = created_id(answer, "resources")
+    kept = rest_item(ui, "resources", logo_id, kept_at)
     assert kept["title"] == "Logo" and base64.b64decode(kept["blob"]) == png
 
 
 def test_typed_text_content_keeps_its_line_ends_as_unix_ones(ui: Ui) -> None:
     csrf = ui.sign_in(ui.admin)
     form = {"csrf": csrf, "uri": "docs://typed", "name": "typed", "text": "one\r\ntwo"}
-    item_id, _ = created_id(ui.client.post(f"{BASE}/resources/new", data=form, follow_redirects=False), "resources")
-    assert ui.rest("GET", f"/v1/tenants/default/resources/{item_id}").json()["text"] == "one\ntwo"
+    item_id, at = created_id(ui.client.post(f"{BASE}/resources/new", data=form, follow_redirects=False), "resources")
+    assert rest_item(ui, "resources", item_id, at)["text"] == "one\ntwo"
 
 
 def test_the_prompt_preview_renders_the_sample_arguments_as_prompts_get_would(ui: Ui) -> None:
