@@ -27,7 +27,8 @@ ITEM_KINDS = ("tool", "resource", "prompt")
 def _upstream(request: Request[Any, Any, Any], tenant: str, item_id: str, at: int | None) -> dict[str, Any]:
     rt = runtime(request)
     upstream = rt.queries.get(tenant, "upstream", item_id, at)
-    events = rt.audit_log.feed(AuditFilter(tenant_id=tenant, entity_id=item_id), 0, 200)
+    # the audit log is its own projection: it too waits for the position of the user's last write
+    events = rt.audit_log.feed(AuditFilter(tenant_id=tenant, entity_id=item_id), 0, 200, at)
     prefix = upstream.get("prefix") or {}
     # prefixed tool and prompt names make them one name range; resources (named by their URI's upstream
     # name) and unprefixed items: the first page of the kind is scanned
