@@ -156,3 +156,25 @@ def test_the_prompt_preview_renders_the_sample_arguments_as_prompts_get_would(ui
     bad_sample = ui.client.post(f"{BASE}/prompts/check", data={**form, "sample": "no equals sign"})
     assert 'data-field="sample"' in bad_sample.text
     assert rest_items(ui, "prompts") == []  # previews write nothing
+
+
+@pytest.mark.parametrize("plural", list(VALID))
+def test_each_kind_is_disabled_enabled_and_deleted_from_its_page(ui: Ui, plural: str) -> None:
+    csrf = ui.sign_in(ui.admin)
+    item_id, at = created_id(
+        ui.client.post(f"{BASE}/{plural}/new", data={"csrf": csrf, **VALID[plural]}, follow_redirects=False), plural
+    )
+    page = ui.client.get(f"{BASE}/{plural}/{item_id}?at={at}").text
+    assert 'id="disable"' in page and 'hx-confirm="Delete' in page  # a delete asks first
+    for action, enabled in (("disable", False), ("enable", True)):
+        answer = ui.client.post(f"{BASE}/{plural}/{item_id}/{action}", data={"csrf": csrf}, follow_redirects=False)
+        _, at = created_id(answer, plural)
+        assert rest_item(ui, plural, item_id, at)["enabled"] is enabled
+    viewer_csrf = ui.sign_in(ui.token("viewer"))
+    refused = ui.client.post(f"{BASE}/{plural}/{item_id}/delete", data={"csrf": viewer_csrf})
+    assert refused.status_code == 403
+    csrf = ui.sign_in(ui.admin)
+    answer = ui.client.post(f"{BASE}/{plural}/{item_id}/delete", data={"csrf": csrf}, follow_redirects=False)
+    _, at = created_id(answer, plural)
+    assert "is deleted" in ui.client.get(f"{BASE}/{plural}/{item_id}?at={at}").text
+    assert ui.rest("GET", f"/v1/tenants/default/{plural}/{item_id}?min_position={at}").status_code in (404, 410)

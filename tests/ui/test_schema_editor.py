@@ -1,9 +1,11 @@
-"""The JSON Schema editor's server check and an upstream's health history (in process, SQLite and PostgreSQL)."""
+"""The JSON Schema editor's server check, and an upstream's health history and refresh report (in process, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+from api.ui.render import render
 from api.ui.schema_editor import schema_problem_of
 from api.ui.upstream_health import health_history
 from tests.ui.conftest import TOOL, Ui
@@ -70,3 +72,23 @@ def test_the_health_history_lists_transitions_newest_first_with_how_long_each_la
         ("unreachable", "until now", "refused"),
         ("healthy", "1h 2m 3s", None),
     ]
+
+
+def test_a_refresh_report_names_what_changed_and_links_to_its_history() -> None:
+    user = SimpleNamespace(csrf="c", role="admin", may=lambda role: True, principal=SimpleNamespace(subject="a"))
+    report = {
+        "added": [{"kind": "tool", "name": "fresh", "id": "t1"}],
+        "changed": [{"kind": "tool", "name": "echo", "id": "t2", "fields": ["description", "input_schema"]}],
+        "removed": [{"kind": "prompt", "name": "old", "id": "p1"}],
+        "skipped": [{"kind": "tool", "name": "bad name", "reason": "not an MCP name"}],
+    }
+    upstream = {"name": "up", "enabled": True}
+    page = render(
+        "upstream.html", user=user, tenant="default", item_id="u1", upstream=upstream, report=report,
+        report_title="Refresh", health={"state": "healthy", "since": None, "detail": None}, health_history=[],
+        settings={}, items={}, events=[],
+    )  # fmt: skip
+    assert '<a href="/admin/t/default/tools/t2">echo</a> (description, input_schema: see its history)' in page
+    assert '<a href="/admin/t/default/tools/t1">fresh</a>' in page
+    assert "old" in page and "/prompts/p1" not in page  # removed: nothing left to link to
+    assert "bad name (not an MCP name)" in page
