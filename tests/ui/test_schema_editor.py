@@ -1,4 +1,5 @@
-"""The JSON Schema editor's server check, and an upstream's health history and refresh report (in process, SQLite and PostgreSQL)."""
+"""The JSON Schema editor's server check (in process, SQLite and PostgreSQL), and an upstream's health
+history and refresh report."""
 
 from __future__ import annotations
 
