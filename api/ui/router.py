@@ -16,6 +16,7 @@ from api.ui.export_page import export_tenant
 from api.ui.pages import dashboard, list_page, tenants_page
 from api.ui.plumbing import PREFIX, ui_exception_handlers
 from api.ui.render import SECURITY_HEADERS
+from api.ui.schema_editor import check_schema
 from api.ui.signin import sign_in, sign_in_page, sign_out
 from api.ui.tool_forms import check_tool, edit_tool, edit_tool_page, new_tool, new_tool_page
 
@@ -46,6 +47,7 @@ def admin_router() -> Router:
             new_tool_page,
             new_tool,
             check_tool,
+            check_schema,
             edit_tool_page,
             edit_tool,
             list_page,
