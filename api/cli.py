@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -74,21 +75,23 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_wrapper(args: argparse.Namespace) -> int:
-    from api.bridges import remote_client, run_stdio_proxy
+    from api.bridges import run_stdio_to_http
 
     token = args.token or os.environ.get("LEDGERGATE_TOKEN")
-    asyncio.run(run_stdio_proxy(remote_client(args.url, token), "ledgergate-wrapper"))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_stdio_to_http(args.url, token))
     return 0
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from api.bridges import remote_client, run_http_proxy, run_stdio_proxy, stdio_client_for
+    from api.bridges import run_http_to_stdio, run_stdio_to_http
 
-    if args.stdio:
-        print(f"serving '{args.stdio}' on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
-        asyncio.run(run_http_proxy(stdio_client_for(args.stdio), "ledgergate-translate", args.host, args.port))
-    else:
-        asyncio.run(run_stdio_proxy(remote_client(args.connect, args.token), "ledgergate-translate"))
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.stdio:
+            print(f"serving '{args.stdio}' on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+            asyncio.run(run_http_to_stdio(args.stdio, args.host, args.port))
+        else:
+            asyncio.run(run_stdio_to_http(args.connect, args.token or os.environ.get("LEDGERGATE_TOKEN")))
     return 0
 
 
