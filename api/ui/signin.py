@@ -63,7 +63,7 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
 @post("/logout", include_in_schema=False)
 async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
     user, _ = await posted(request)
-    ui_state(request).signed_out.end(user.session)
+    await run(ui_state(request).signed_out.end, user.session)  # every worker refuses it from now on
     response = redirect("/login")
     _cookie(request, response, "", 0)
     return response
