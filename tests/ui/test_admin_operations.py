@@ -142,7 +142,10 @@ def test_an_export_is_verified_with_a_dry_run_then_imported_as_the_rest_import_d
     imported = ui.client.post("/admin/import", data={"csrf": csrf, **form}, files={"none": ("", b"", "text/plain")})
     assert imported.status_code == 200, imported.text
     assert 'id="imported">Imported' in imported.text and f'id="report-imported">{count}<' in imported.text
-    assert ui.rest("GET", "/v1/tenants/moved").json()["name"] == "moved"
+    last = re.search(r'id="report-positions" data-last="(\d+)"', imported.text)
+    assert last is not None
+    assert ui.rest("GET", f"/v1/tenants/moved?min_position={last.group(1)}").json()["name"] == "moved"
+    assert 'data-tenant="moved"' in ui.client.get(f"/admin/tenants?at={last.group(1)}").text
     again = ui.client.post("/admin/import", data={"csrf": csrf, **form}, files={"none": ("", b"", "text/plain")})
     assert again.status_code == 200 and 'id="report-skipped">' + str(count) in again.text  # a merge skips its own
 
