@@ -5,7 +5,11 @@ verified (format, header, hash chain, count: ``ledgergate events verify``) with 
 
 The verified file travels back with the confirming form (the gateway keeps no upload between requests,
 so any worker serves either step); the import verifies it again as it writes, and refuses a file whose
-digest differs from the one verified."""
+digest differs from the one verified.
+
+A data key a file carries is not opened here: that needs its passphrase, which is typed only into the
+CLI or sent to the REST API (``X-Ledgergate-Passphrase``), never into a page. The events are imported
+and the report says the tenant's secrets stay unreadable until its key is restored that way."""
 
 from __future__ import annotations
 
@@ -29,10 +33,6 @@ def digest_of(lines: list[bytes]) -> str:
     return hashlib.sha256(b"\n".join(line.rstrip(b"\r") for line in lines)).hexdigest()
 
 
-def _passphrase(form: dict[str, Any]) -> str | None:
-    return str(form.get("passphrase") or "") or None
-
-
 async def _uploaded(form: dict[str, Any]) -> bytes:
     upload = form.get("file")
     if isinstance(upload, UploadFile):
@@ -40,13 +40,13 @@ async def _uploaded(form: dict[str, Any]) -> bytes:
     raise ValidationError("file: choose an export file (.jsonl) to upload", field="file")
 
 
-def _verify(request: Request[Any, Any, Any], body: bytes, passphrase: str | None) -> dict[str, Any]:
+def _verify(request: Request[Any, Any, Any], body: bytes) -> dict[str, Any]:
     lines = body.splitlines()
     try:
         header, count = verify_lines(lines)
     except ArchiveError as exc:
         return {"intact": False, "problem": str(exc), "count": 0, "header": {}, "report": None}
-    report = runtime(request).archive.import_bytes(body, True, passphrase)
+    report = runtime(request).archive.import_bytes(body, True, None)
     return {"intact": True, "problem": None, "count": count, "header": header, "report": report}
 
 
@@ -67,12 +67,7 @@ async def verify_file(request: Request[Any, Any, Any]) -> Response[str]:
     user, form = await posted(request)
     user.principal.allow(None, "platform-admin")
     body = await _uploaded(form)
-    try:
-        checked = await run(_verify, request, body, _passphrase(form))
-    except ApplicationError as exc:  # a passphrase that opens no key the file carries
-        if exc.problem == "forbidden":
-            raise
-        return _page(user, 422, error=exc.detail)
+    checked = await run(_verify, request, body)
     if not checked["intact"]:
         return _page(user, 422, stage="refused", checked=checked)
     text = body.decode()  # verified: valid UTF-8 throughout
@@ -89,7 +84,7 @@ async def import_file(request: Request[Any, Any, Any]) -> Response[str]:
     if digest_of(body.splitlines()) != str(form.get("digest") or ""):
         return _page(user, 422, error="The file is not the one that was verified; upload it again.")
     try:
-        report = await run(runtime(request).archive.import_bytes, body, False, _passphrase(form))
+        report = await run(runtime(request).archive.import_bytes, body, False, None)
     except ApplicationError as exc:
         if exc.problem == "forbidden":
             raise
