@@ -8,14 +8,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar.testing import TestClient
 
+from api.app import create_app
+from api.bootstrap import first_start
+from api.runtime import build_runtime
 from api.ui.sessions import COOKIE, SessionSigner, SignedOut
 from application.errors import StoreUnavailableError
 from infrastructure.redis.signed_out import RedisSignedOut
 from tests.api.conftest import start_server
+from tests.conftest import make_settings
 from tests.support.processes import free_loopback_port
-
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 def sign_in(base: str, token: str) -> tuple[str, str]:
@@ -36,6 +39,9 @@ def opens(base: str, cookie: str) -> bool:
     return answer.status_code == 200
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
 def test_a_session_signed_out_on_one_worker_is_refused_by_every_other(
     tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
@@ -69,6 +75,7 @@ def test_a_session_signed_out_on_one_worker_is_refused_by_every_other(
         first.stop()
 
 
+@pytest.mark.redis
 def test_the_shared_record_is_seen_by_every_process_and_fails_closed_without_redis(redis_url: str) -> None:
     signer = SessionSigner(b"k" * 32)
     session = signer.open("token-id", "alice", "default", "admin", time.time() + 60)
@@ -84,3 +91,22 @@ def test_the_shared_record_is_seen_by_every_process_and_fails_closed_without_red
     with pytest.raises(StoreUnavailableError):
         down.end(other)
     assert down.ended(other)  # this process refuses it at once either way
+
+
+def test_without_its_redis_the_ui_refuses_sessions_and_sign_out_still_clears_the_cookie(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", LEDGERGATE_REDIS_URL=f"redis://127.0.0.1:{free_loopback_port()}/0")
+    runtime = build_runtime(settings)
+    token = first_start(runtime).token
+    try:
+        with TestClient(create_app(settings, runtime=runtime)) as client:
+            assert client.post("/admin/login", data={"token": token}, follow_redirects=False).status_code == 303
+            page = client.get("/admin/", follow_redirects=False)
+            assert page.status_code == 503 and "unavailable" in page.text  # not taken as still signed in
+            signer = SessionSigner(runtime.keys.jwt_key)
+            session = signer.verify(client.cookies[COOKIE])
+            assert session is not None
+            out = client.post("/admin/logout", data={"csrf": signer.csrf_token(session)}, follow_redirects=False)
+            assert out.status_code == 503 and "Signed out on this worker" in out.text
+            assert f"{COOKIE}=" in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
+    finally:
+        runtime.close()
