@@ -92,7 +92,7 @@ def test_tenant_writes_need_a_platform_admin_and_the_csrf_token(ui: Ui) -> None:
     assert _tenant(ui, "default")["enabled"] is True
 
 
-def _export_of_another_instance(tmp_path: Path) -> bytes:
+def export_of_another_instance(tmp_path: Path) -> bytes:
     """An export of a tenant made on another gateway (its own store), so importing it adds events."""
     settings = make_settings(tmp_path / "elsewhere")
     runtime = build_runtime(settings)
@@ -127,7 +127,7 @@ def _hidden(page: str) -> dict[str, str]:
 
 
 def test_an_export_is_verified_with_a_dry_run_then_imported_as_the_rest_import_does(ui: Ui, tmp_path: Path) -> None:
-    content = _export_of_another_instance(tmp_path)
+    content = export_of_another_instance(tmp_path)
     csrf = ui.sign_in(ui.admin)
     assert ui.client.get("/admin/import").status_code == 200
     verified = _verify(ui, csrf, content)
@@ -151,7 +151,7 @@ def test_an_export_is_verified_with_a_dry_run_then_imported_as_the_rest_import_d
 
 
 def test_a_broken_or_swapped_file_is_refused_and_imports_nothing(ui: Ui, tmp_path: Path) -> None:
-    content = _export_of_another_instance(tmp_path)
+    content = export_of_another_instance(tmp_path)
     csrf = ui.sign_in(ui.admin)
     lines = content.splitlines()
     at = next(n for n, line in enumerate(lines) if b"Tool.Registered" in line)
@@ -172,7 +172,7 @@ def test_a_broken_or_swapped_file_is_refused_and_imports_nothing(ui: Ui, tmp_pat
 
 
 def test_importing_needs_a_platform_admin_and_the_csrf_token(ui: Ui, tmp_path: Path) -> None:
-    content = _export_of_another_instance(tmp_path)
+    content = export_of_another_instance(tmp_path)
     admin_csrf = ui.sign_in(ui.admin)
     form = _hidden(_verify(ui, admin_csrf, content).text)
     files = {"none": ("", b"", "text/plain")}

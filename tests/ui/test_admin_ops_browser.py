@@ -16,7 +16,7 @@ from tests.api.conftest import start_server
 from tests.support.echo import echo_service
 from tests.support.processes import serving
 from tests.ui.conftest import SCREENSHOTS
-from tests.ui.test_admin_operations import _export_of_another_instance
+from tests.ui.test_admin_operations import export_of_another_instance
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_a_platform_admin_uploads_an_export_sees_its_report_and_imports_it(
     page: Any, gateway: Any, tmp_path: Path
 ) -> None:
     exported = tmp_path / "moved.jsonl"
-    exported.write_bytes(_export_of_another_instance(tmp_path))
+    exported.write_bytes(export_of_another_instance(tmp_path))
     sign_in(page, gateway[1])
     page.click("nav >> text=Import")
     page.set_input_files("#file", str(exported))
