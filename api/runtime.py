@@ -23,6 +23,7 @@ from infrastructure.network.egress import EgressGuard
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.log_signal import RedisLogSignal
+from infrastructure.redis.signed_out import RedisSignedOut
 from infrastructure.settings import Settings
 from infrastructure.sql.audit_store import SqlAuditLog
 from infrastructure.sql.catalog_queries import SqlCatalogQueries
@@ -92,7 +93,7 @@ class Runtime:
             self.follower.stop()
         self.registry.close()
         self.connector.close()
-        for name in ("log_signal", "redis_health"):
+        for name in ("log_signal", "redis_health", "ui_signed_out"):
             if (closeable := self.extras.get(name)) is not None:
                 closeable.close()
 
@@ -182,6 +183,8 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     if signal is not None:
         runtime.extras["log_signal"] = signal
         runtime.extras["redis_health"] = redis_health
+        # admin UI sign-outs, seen by every worker
+        runtime.extras["ui_signed_out"] = RedisSignedOut(settings.redis_url, redis_health)
     if follow:
         wakers = []
         if settings.database.kind == "postgres":

@@ -35,6 +35,7 @@ from infrastructure.settings import load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ACTOR = Envelope("default", "default:bench", "bench", "bench")
+NO_UPSTREAM = "00000000-0000-0000-0000-000000000000"
 ASSET = re.compile(r'(?:src|href)="/admin/static/([^"]+)"')
 ASSET_PAGES = (
     "/admin/t/default/tools",
@@ -97,6 +98,8 @@ def main() -> None:
                 "tool list, first page": "/admin/t/default/tools",
                 "tool list, name prefix": "/admin/t/default/tools?q=tool-09",
                 "tool list, tag filter": "/admin/t/default/tools?tag=odd&enabled=true",
+                # no tool came from it: the filter reads every tool of the tenant (its worst case)
+                "tool list, upstream filter": f"/admin/t/default/tools?upstream={NO_UPSTREAM}",
                 f"tool page with {versions} versions": f"/admin/t/default/tools/{target.id}",
             }
             for label, path in pages.items():
