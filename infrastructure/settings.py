@@ -103,6 +103,12 @@ class Settings:
     # held at once by one token in one process (0: unlimited)
     streams_per_token: int = 100
     calls_in_flight_per_token: int = 100
+    # observability (docs/operations.md)
+    access_log: bool = True  # one JSON line per HTTP request
+    log_payloads: bool = False  # tool arguments and results in the call log lines (masked)
+    log_stream: str = "stdout"
+    metrics_token: str | None = None  # a scrape token for /metrics, beside platform-admin tokens
+    metrics_label_limit: int = 500  # distinct values per label and process; then "other"
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -131,6 +137,20 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
+
+
+def _log_stream(env: dict[str, str]) -> str:
+    stream = (env.get("LEDGERGATE_LOG_STREAM") or "stdout").strip().lower()
+    if stream not in ("stdout", "stderr"):
+        raise SettingsError(f"LEDGERGATE_LOG_STREAM={stream!r}: must be stdout or stderr")
+    return stream
+
+
+def _metrics_token(env: dict[str, str]) -> str | None:
+    token = (env.get("LEDGERGATE_METRICS_TOKEN") or "").strip()
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise SettingsError("LEDGERGATE_METRICS_TOKEN: must be at least 16 printable ASCII characters, no spaces")
+    return token or None
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
@@ -183,4 +203,9 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         max_sessions=_int(env, "LEDGERGATE_MAX_SESSIONS", 100_000, 1, 100_000_000),
         streams_per_token=_int(env, "LEDGERGATE_STREAMS_PER_TOKEN", 100, 0, 1_000_000),
         calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
+        access_log=_flag(env, "LEDGERGATE_ACCESS_LOG", True),
+        log_payloads=_flag(env, "LEDGERGATE_LOG_PAYLOADS", False),
+        log_stream=_log_stream(env),
+        metrics_token=_metrics_token(env),
+        metrics_label_limit=_int(env, "LEDGERGATE_METRICS_MAX_LABEL_VALUES", 500, 1, 100_000),
     )
