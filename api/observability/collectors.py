@@ -87,7 +87,7 @@ def catalog_source(runtime: Any, metrics: McpMetrics) -> Callable[[], Iterable[M
         counts: dict[tuple[str, str], int] = {}
         up: list[tuple[list[str], float]] = []
         for row in hot.rows_of_kind("upstream"):
-            health = row.get("health")
+            health = row["doc"].get("health")
             state = (health.get("state") if isinstance(health, dict) else health) or "unknown"
             state = state if state in HEALTH_STATES else "unknown"
             tenant = metrics.cap("tenant", row["tenant_id"])
