@@ -145,3 +145,30 @@ def test_a_rest_tool_call_carries_the_trace_to_the_api_and_the_log_line_names_th
     lines = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
     calls = [line for line in lines if line.get("event") == "mcp.call" and line.get("tool") == "echoed"]
     assert calls and calls[0]["trace_id"] == trace_id and calls[0]["span_id"] == rest.parent_id
+
+
+def test_a_traceparent_in_meta_is_continued_by_a_modern_request(traced: tuple[ServerProcess, Receiver, str]) -> None:
+    server, receiver, _ = traced
+    token = (server.data_dir / "admin-token").read_text().strip()
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "traceparent": f"00-{trace_id}-{parent}-01",
+    }
+    answer = httpx.post(
+        server.url + "/mcp",
+        json={"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}},
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/list",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    spans = wait_until(lambda: receiver.of_trace(trace_id) or None, "the request's span", timeout_s=20)
+    listed = _one(spans, SERVER, "tools/list")
+    assert listed.parent_id == parent
+    assert listed.attributes["mcp.protocol.version"] == "2026-07-28"
