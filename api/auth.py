@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from api.observability.context import note_caller
 from api.runtime import Runtime
 from application.errors import ForbiddenError, UnauthorizedError
 from domain.api_token import role_rank
@@ -101,6 +102,7 @@ AuthPrincipal = NamedDependency[Principal]
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     runtime: Runtime = request.app.state.runtime
     principal = authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+    note_caller(principal.tenant_id, principal.token_id, principal.correlation_id)  # for the access log
     if principal.server_ids is not None:
         _check_server_scope(principal.server_ids, request)
     return principal

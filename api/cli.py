@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from api import cli_audit, cli_contextforge, cli_events, cli_projections, cli_registry, cli_tokens
 from api.bootstrap import announce, first_start
@@ -45,16 +47,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{settings.database.kind}); API docs at /docs",
         flush=True,
     )
-    Granian(
-        "api.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        log_access=False,
-    ).serve()
+    with shared_metrics(settings.workers):
+        Granian(
+            "api.app:create_app",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            log_access=False,  # the gateway writes its own access log (LEDGERGATE_ACCESS_LOG)
+        ).serve()
     return 0
+
+
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory for this run's metrics (prometheus_client multiprocess mode),
+    so that whichever worker answers a scrape reports every worker's counters; removed when serving ends."""
+    if workers < 2:
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="ledgergate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

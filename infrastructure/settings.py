@@ -113,6 +113,12 @@ class Settings:
     jwt_signing_key: bytes | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
     oidc: OidcSettings | None = None
+    # observability (docs/operations.md)
+    access_log: bool = True  # one JSON line per HTTP request
+    log_payloads: bool = False  # tool arguments and results in the call log lines (masked)
+    log_stream: str = "stdout"
+    metrics_token: str | None = None  # a scrape token for /metrics, beside platform-admin tokens
+    metrics_label_limit: int = 500  # distinct values per label and process; then "other"
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -163,6 +169,18 @@ def _key(env: dict[str, str], name: str) -> bytes | None:
     if len(key) != 32:
         raise SettingsError(f"{name}: the key must be 32 bytes (base64 of `openssl rand 32`), not {len(key)}")
     return key
+def _log_stream(env: dict[str, str]) -> str:
+    stream = (env.get("LEDGERGATE_LOG_STREAM") or "stdout").strip().lower()
+    if stream not in ("stdout", "stderr"):
+        raise SettingsError(f"LEDGERGATE_LOG_STREAM={stream!r}: must be stdout or stderr")
+    return stream
+
+
+def _metrics_token(env: dict[str, str]) -> str | None:
+    token = (env.get("LEDGERGATE_METRICS_TOKEN") or "").strip()
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise SettingsError("LEDGERGATE_METRICS_TOKEN: must be at least 16 printable ASCII characters, no spaces")
+    return token or None
 
 
 def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
@@ -220,4 +238,9 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         jwt_signing_key=_key(env, "LEDGERGATE_JWT_SIGNING_KEY"),
         master_key=_key(env, "LEDGERGATE_MASTER_KEY"),
         oidc=load_oidc_settings(env),
+        access_log=_flag(env, "LEDGERGATE_ACCESS_LOG", True),
+        log_payloads=_flag(env, "LEDGERGATE_LOG_PAYLOADS", False),
+        log_stream=_log_stream(env),
+        metrics_token=_metrics_token(env),
+        metrics_label_limit=_int(env, "LEDGERGATE_METRICS_MAX_LABEL_VALUES", 500, 1, 100_000),
     )

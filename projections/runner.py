@@ -208,9 +208,17 @@ class Follower:
             return False
         except Exception:
             if not failing.get(name):
-                log.exception("projection %s failed; retrying until it succeeds", name)
+                log.exception(
+                    "projection %s failed; retrying until it succeeds",
+                    name,
+                    extra={"fields": {"event": "projection.failed", "projection": name}},
+                )
             failing[name] = True  # its failure was logged: so will its recovery be
             return False
         if failing.pop(name, False):
-            log.info("projection %s is running again", name)
+            log.info(
+                "projection %s is running again",
+                name,
+                extra={"fields": {"event": "projection.resumed", "projection": name}},
+            )
         return True

@@ -20,6 +20,7 @@ from api.mcp.notifications import Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
 from api.mcp.state import McpState
 from api.mcp.streams import call_stream, listen_stream, response, subscribed_stream, toucher
+from api.observability.context import note_caller
 from api.openapi import problems
 from api.schemas import ProtectedResourceMetadata  # what the well-known routes answer, for the OpenAPI document
 from application.sessions import McpSession, SessionQuotaError, SessionStoreUnavailableError
@@ -79,11 +80,13 @@ async def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> M
             media_type="application/json",
         )
     try:
-        return await state.verifier.authenticate(
+        caller = await state.verifier.authenticate(
             request.headers.get("authorization"), dict(request.query_params), None, server_id
         )
     except McpAuthError as exc:
         return _problem(request, exc.status, exc.message, exc.error, server_id)
+    note_caller(caller.claims.tenant_id, caller.claims.token_id)  # for the access log
+    return caller
 
 
 def _accepts(request: Request[Any, Any, Any], *types: str) -> bool:

@@ -68,7 +68,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     )
     egress = runtime.egress
     rest = RestToolCaller(runtime.registry.cipher, egress)
-    metrics = McpMetrics()
+    metrics = McpMetrics(settings.metrics_label_limit)
     renderer = PromptRenderer()
     pool = UpstreamPool(egress=egress)
     forwarder = UpstreamForwarder(
@@ -76,7 +76,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     )
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
-    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates)
+    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates, settings.log_payloads)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(channels())

@@ -658,7 +658,7 @@ def test_metrics_count_mcp_requests(api: Api, session: Session) -> None:
     response = api.call("GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'ledgergate_mcp_requests_total{method="tools/list"}' in response.text
+    assert 'ledgergate_mcp_requests_total{method="tools/list",server="",tenant="default"}' in response.text
 
 
 # -- streams, on a real server process -------------------------------------------------------------
