@@ -169,6 +169,8 @@ def _key(env: dict[str, str], name: str) -> bytes | None:
     if len(key) != 32:
         raise SettingsError(f"{name}: the key must be 32 bytes (base64 of `openssl rand 32`), not {len(key)}")
     return key
+
+
 def _log_stream(env: dict[str, str]) -> str:
     stream = (env.get("LEDGERGATE_LOG_STREAM") or "stdout").strip().lower()
     if stream not in ("stdout", "stderr"):
