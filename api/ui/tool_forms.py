@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
@@ -15,6 +14,7 @@ from litestar.params import FromPath, FromQuery
 from api.json_limits import BadJson, decode_json
 from api.schemas import ToolCreate, ToolUpdate, to_fields
 from api.ui.form_kinds import other_check, other_create, other_edit, other_edit_page, other_new_page
+from api.ui.form_kit import rest_body
 from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
 from api.ui.render import html
 from api.ui.token_pages import issue_token
@@ -77,25 +77,13 @@ def body_of(form: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _struct(cls: type[msgspec.Struct], body: dict[str, Any]) -> msgspec.Struct:
-    """The REST body, decoded as REST decodes it. Raises: ValidationError with the message and key the
-    API's problem details give (``errors[].message``, ``errors[].key``)."""
-    try:
-        return msgspec.convert(body, cls)
-    except msgspec.ValidationError as exc:
-        message, _, where = str(exc).partition(" - at `$.")
-        key = where.rstrip("`")
-        field = key.split(".", 1)[0].split("[", 1)[0] or None
-        raise ValidationError(f"{key}: {message}" if key else message, field=field) from None
-
-
 def _create(request: Request[Any, Any, Any], user: Any, tenant: str, form: dict[str, Any]) -> Any:
-    fields = to_fields(_struct(ToolCreate, body_of(form)))
+    fields = to_fields(rest_body(ToolCreate, body_of(form)))
     return runtime(request).registry.create_entity(user.principal.envelope(tenant), "tool", fields)
 
 
 def _update(request: Request[Any, Any, Any], user: Any, tenant: str, item_id: str, form: dict[str, Any]) -> Any:
-    fields = to_fields(_struct(ToolUpdate, body_of(form)))
+    fields = to_fields(rest_body(ToolUpdate, body_of(form)))
     return runtime(request).registry.update_entity(
         user.principal.envelope(tenant), "tool", item_id, fields, form_int(form, "expected_version")
     )
@@ -140,7 +128,7 @@ async def new_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plura
 
 
 def _check(request: Request[Any, Any, Any], user: Any, tenant: str, form: dict[str, Any]) -> None:
-    fields = to_fields(_struct(ToolCreate, body_of(form)))
+    fields = to_fields(rest_body(ToolCreate, body_of(form)))
     runtime(request).registry.check_entity(user.principal.envelope(tenant), "tool", fields)
 
 
