@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -170,6 +171,11 @@ def _elicited(answer: object, field: str) -> Any:
 
 
 def _add_content_tools(server: MCPServer) -> None:
+    @server.tool()
+    def fixture_process_id() -> str:
+        """The fixture process's id: tells whether two calls reached one upstream process"""
+        return str(os.getpid())
+
     @server.tool()
     def test_simple_text() -> str:
         """Tests simple text content response"""
