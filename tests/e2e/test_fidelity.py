@@ -327,9 +327,7 @@ def test_a_sealed_request_state_is_bound_to_its_caller_and_used_once(gateways: C
     assert _json_or_event(replay)["error"]["code"] == -32602  # the call completed: its state is spent
 
 
-def test_a_retry_reaching_another_gateway_process_resumes_the_held_call(
-    tmp_path: Any, redis_url: str, gateways: Callable[[str], Through]
-) -> None:
+def test_a_retry_reaching_another_gateway_process_resumes_the_held_call(tmp_path: Any, redis_url: str) -> None:
     """Two processes of one instance (one data directory, one database, Redis): the call is held by the
     first, the retry reaches the second, which routes it to the holder."""
     fixture, url = stack.start_fixture("sse", tmp_path)
@@ -339,12 +337,8 @@ def test_a_retry_reaching_another_gateway_process_resumes_the_held_call(
         first = stack.start_gateway(tmp_path, "holder", env=env)
         exits.callback(first.process.stop)
         published = stack.publish(first, "held-sse", {"transport": "sse", "url": url})
-        data = tmp_path / "holder-data"
-        shared = env | {
-            "LEDGERGATE_DATA_DIR": str(data),
-            "LEDGERGATE_DATABASE_URL": f"sqlite:///{data / 'ledgergate.db'}",
-        }
-        second = stack.start_gateway(tmp_path, "other", env=shared)
+        (tmp_path / "other-data").symlink_to(tmp_path / "holder-data")  # one instance: its keys, its database
+        second = stack.start_gateway(tmp_path, "other", env=env)
         exits.callback(second.process.stop)
         path = f"/servers/{published.server_id}/mcp"
         stack.wait_until(
