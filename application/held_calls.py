@@ -129,6 +129,7 @@ class _Held:
     round: int = 0
     busy: bool = False
     expiry: asyncio.TimerHandle | None = None
+    serving: asyncio.Task[None] | None = None  # answers retries routed here from other workers
     asked: set[str] = field(default_factory=set)
 
 
@@ -216,7 +217,7 @@ class HeldCalls:
             if self.courier is not None:
                 queue: asyncio.Queue[bytes] = asyncio.Queue()
                 await self.courier.attach(self._key(held.id), queue)
-                self._spawn(self._serve_forwarded(held, queue))
+                held.serving = asyncio.ensure_future(self._serve_forwarded(held, queue))
         if held.expiry is not None:
             held.expiry.cancel()
         held.expiry = asyncio.get_running_loop().call_later(self.ttl_s, self._expire, held)
@@ -252,6 +253,8 @@ class HeldCalls:
         if self._held.pop(held.id, None) is not None:
             if held.expiry is not None:
                 held.expiry.cancel()
+            if held.serving is not None and held.serving is not asyncio.current_task():
+                held.serving.cancel()
             if self.courier is not None:
                 await self.courier.detach(self._key(held.id))
 
@@ -283,15 +286,10 @@ class HeldCalls:
         return answer["outcome"]  # type: ignore[no-any-return]
 
     async def _serve_forwarded(self, held: _Held, queue: asyncio.Queue[bytes]) -> None:
-        """Retries routed here from other workers, until the call completes or expires."""
+        """Retries routed here from other workers, until the call is released (completed or expired)."""
         assert self.courier is not None
         while held.id in self._held:
-            getting = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getting, held.task}, return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()
-                return
-            message = json.loads(getting.result())
+            message = json.loads(await queue.get())
             held.asker.streams(None, None)
             answer: dict[str, Any]
             try:
