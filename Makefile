@@ -54,8 +54,9 @@ bench-archive: $(STAMP) ## archive on PostgreSQL: export/verify/import of 1M eve
 bench-soak: $(STAMP) ## soak: mixed MCP and REST load on 2 workers, PostgreSQL and Redis: errors, RSS slope, p99 per minute (MINUTES=N, default 10)
 	$(BIN)/python bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))
 
-lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
+lock: ## re-resolve requirements.lock from pyproject.toml, and the image's requirements-runtime.txt from it (needs uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --python-version 3.11 -c requirements.lock --annotation-style line -o requirements-runtime.txt
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) data .pytest_cache .cache

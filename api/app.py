@@ -15,7 +15,7 @@ from api.allow import answer_options
 from api.controllers.audit import audit_router
 from api.controllers.catalog import catalog_routers
 from api.controllers.events import events_router
-from api.controllers.ops import health, metrics, ready, version_info
+from api.controllers.ops import health, metrics, ready, version_info, version_of
 from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
 from api.controllers.upstreams import upstreams_router
@@ -24,11 +24,14 @@ from api.json_request import LimitedJsonRequest
 from api.logs import configure_logging
 from api.mcp.routes import mcp_routers
 from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
+from api.observability import AccessLog
+from api.observability.collectors import ProcessSampler, catalog_source
 from api.openapi import openapi_config
 from api.runtime import Runtime, build_runtime
 from api.ui import admin_router
 from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
+from infrastructure.telemetry import configure_tracing, shutdown_tracing
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
 __all__ = ["create_app"]
@@ -39,28 +42,36 @@ log = logging.getLogger("ledgergate")
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     """Build the app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens and closes one."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_stream)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or await anyio.to_thread.run_sync(build_runtime, settings)
+        configure_tracing(version_of())  # in each worker, before the MCP state looks for a tracer provider
         app.state.mcp = open_mcp_state(app.state.runtime)
+        metrics = app.state.mcp.metrics
+        metrics.add_scrape_source(catalog_source(app.state.runtime, metrics))
+        app.state.sampler = ProcessSampler(metrics, also=lambda: metrics.streams_open.set(app.state.mcp.hub.count()))
         app.state.upstreams = UpstreamService(
             app.state.runtime.registry, McpUpstreamConnector(app.state.runtime.egress), (UpstreamUnavailableError,)
         )
         stopped = asyncio.Event()
         supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))
+        sampling = asyncio.create_task(app.state.sampler.run(stopped))
         try:
             yield
         finally:
             stopped.set()
             await supervisor
+            await sampling
+            app.state.sampler.close()
+            shutdown_tracing()
             await close_mcp_state(app.state.runtime)
             if owned:
                 await anyio.to_thread.run_sync(app.state.runtime.close)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -84,3 +95,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         cors_config=None if settings.host in ("127.0.0.1", "localhost") else CORSConfig(allow_origins=[]),
         debug=False,
     )
+    app.asgi_handler = AccessLog(app.asgi_handler, settings.access_log)  # around routing: 404s are logged too
+    return app

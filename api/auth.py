@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from api.observability.context import note_caller
 from api.runtime import Runtime
 from application.errors import ForbiddenError, UnauthorizedError
 from domain.api_token import role_rank
@@ -66,7 +67,7 @@ def authenticate(runtime: Runtime, authorization: str | None, correlation_id: st
     if not authorization or not authorization.lower().startswith("bearer "):
         raise UnauthorizedError("send a bearer token: Authorization: Bearer <token>")
     try:
-        claims = runtime.codec.verify(authorization[7:].strip())
+        claims = runtime.tokens.verify(authorization[7:].strip())
     except InvalidTokenError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from None
     # A serving process reads revocation and tenant state from its hot catalog (no database round trip);
@@ -101,6 +102,7 @@ AuthPrincipal = NamedDependency[Principal]
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
     runtime: Runtime = request.app.state.runtime
     principal = authenticate(runtime, request.headers.get("authorization"), request.headers.get("x-correlation-id"))
+    note_caller(principal.tenant_id, principal.token_id, principal.correlation_id)  # for the access log
     if principal.server_ids is not None:
         _check_server_scope(principal.server_ids, request)
     return principal

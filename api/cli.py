@@ -1,22 +1,26 @@
-"""The ``ledgergate`` command: serve, migrate, token, projections."""
+"""The ``ledgergate`` command: serve, migrate, tokens, the registry, events, audit, projections, bridges.
+
+Built on argparse; each group of commands registers itself from its own module (``api/cli_*.py``).
+Errors are reported by ``api.cli_errors`` (one line, a documented exit code); docs/cli.md is the manual.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Sequence
-from typing import Any
+import tempfile
+from collections.abc import Iterator, Sequence
 
-from api import cli_audit, cli_contextforge, cli_events, cli_tokens
+from api import cli_audit, cli_contextforge, cli_events, cli_projections, cli_registry, cli_tokens
 from api.bootstrap import announce, first_start
-from api.cli_common import settings_from, with_runtime
-from api.runtime import Runtime, build_runtime, connect, migrate
+from api.cli_common import print_result, settings_from
+from api.cli_errors import FAILED, CliError, run_reporting_errors
+from api.runtime import build_runtime, connect, migrate
 from api.serve_checks import CannotServeError, check_before_serving
-from application.errors import ApplicationError, StoreUnavailableError
-from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
-from infrastructure.settings import SettingsError
 
 __all__ = ["main"]
 
@@ -26,7 +30,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import Interfaces
 
     settings = settings_from(args)
-    check_before_serving(settings)  # before the first start: a refused start leaves nothing behind
+    try:
+        check_before_serving(settings)  # before the first start: a refused start leaves nothing behind
+    except CannotServeError as exc:
+        raise CliError(f"cannot serve: {exc}", FAILED, "cannot-serve") from None
     runtime = build_runtime(settings, follow=False)
     try:
         started = first_start(runtime)
@@ -40,16 +47,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{settings.database.kind}); API docs at /docs",
         flush=True,
     )
-    Granian(
-        "api.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        log_access=False,
-    ).serve()
+    with shared_metrics(settings.workers):
+        Granian(
+            "api.app:create_app",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            log_access=False,  # the gateway writes its own access log (LEDGERGATE_ACCESS_LOG)
+        ).serve()
     return 0
+
+
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """With several workers, a fresh directory for this run's metrics (prometheus_client multiprocess mode),
+    so that whichever worker answers a scrape reports every worker's counters; removed when serving ends."""
+    if workers < 2:
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="ledgergate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -59,73 +83,63 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         applied = migrate(settings, connector)
     finally:
         connector.close()
-    print("applied: " + ", ".join(applied) if applied else "nothing to apply; the schema is up to date")
+    print_result(
+        {"applied": applied},
+        args.json,
+        lambda r: print(
+            "applied: " + ", ".join(r["applied"]) if r["applied"] else "nothing to apply; the schema is up to date"
+        ),
+    )
     return 0
 
 
-def _projections(runtime: Runtime) -> dict[str, Any]:
-    """The durable projections by the name the CLI knows them by."""
-    return {"catalog": runtime.projector, "audit": runtime.audit_projector}
-
-
-def cmd_projections_status(args: argparse.Namespace) -> int:
-    def action(runtime: Runtime) -> int:
-        head = runtime.registry.recorder.max_notification_id() or 0
-        print(f"{'projection':10} {'tracking':12} {'position':>10} {'log head':>10} {'lag':>8}")
-        for name, projector in _projections(runtime).items():
-            position = runtime.view.position(projector.name)
-            print(f"{name:10} {projector.name:12} {position:>10} {head:>10} {head - position:>8}")
-        return 0
-
-    return with_runtime(args, action)
-
-
-def cmd_projections_rebuild(args: argparse.Namespace) -> int:
-    def action(runtime: Runtime) -> int:
-        for name, projector in _projections(runtime).items():
-            if args.name in (None, name):
-                position = projector.rebuild()
-                print(f"rebuilt {name} ({projector.name}) up to position {position}")
-        return 0
-
-    return with_runtime(args, action)
-
-
 def cmd_wrapper(args: argparse.Namespace) -> int:
-    from api.bridges import remote_client, run_stdio_proxy
+    from api.bridges import run_stdio_to_http
 
     token = args.token or os.environ.get("LEDGERGATE_TOKEN")
-    asyncio.run(run_stdio_proxy(remote_client(args.url, token), "ledgergate-wrapper"))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_stdio_to_http(args.url, token))
     return 0
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from api.bridges import remote_client, run_http_proxy, run_stdio_proxy, stdio_client_for
+    from api.bridges import run_http_to_stdio, run_stdio_to_http
 
-    if args.stdio:
-        print(f"serving '{args.stdio}' on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
-        asyncio.run(run_http_proxy(stdio_client_for(args.stdio), "ledgergate-translate", args.host, args.port))
-    else:
-        asyncio.run(run_stdio_proxy(remote_client(args.connect, args.token), "ledgergate-translate"))
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.stdio:
+            print(f"serving '{args.stdio}' on http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+            asyncio.run(run_http_to_stdio(args.stdio, args.host, args.port))
+        else:
+            asyncio.run(run_stdio_to_http(args.connect, args.token or os.environ.get("LEDGERGATE_TOKEN")))
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ledgergate", description="Ledgergate, an event-sourced MCP gateway")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="ledgergate",
+        description="Ledgergate, an event-sourced MCP gateway and registry. Manual: docs/cli.md.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 invalid, 5 conflict, 6 forbidden, "
+        "7 unavailable, 70 internal error (see docs/cli.md).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the traceback too")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the gateway (granian)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    serve.add_argument("--host", help="address to listen on (default: LEDGERGATE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: LEDGERGATE_PORT or 4444)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: LEDGERGATE_WORKERS or 1)")
     serve.set_defaults(func=cmd_serve)
 
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    migrate_cmd = commands.add_parser("migrate", help="apply database migrations")
+    migrate_cmd.add_argument("--json", action="store_true", help='print {"applied": [...]} as JSON')
+    migrate_cmd.set_defaults(func=cmd_migrate)
 
     cli_tokens.register(commands)
     cli_events.register(commands)
     cli_contextforge.register(commands)
     cli_audit.register(commands)
+    cli_registry.register(commands)
 
     wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")
     wrapper.add_argument("--url", required=True, help="e.g. http://127.0.0.1:4444/servers/<id>/mcp")
@@ -135,44 +149,46 @@ def _parser() -> argparse.ArgumentParser:
     source = translate.add_mutually_exclusive_group(required=True)
     source.add_argument("--stdio", help="a command running a stdio MCP server, to serve over HTTP")
     source.add_argument("--connect", help="a streamable HTTP MCP URL, to serve over stdio")
-    translate.add_argument("--port", type=int, default=8000)
-    translate.add_argument("--host", default="127.0.0.1")
+    translate.add_argument("--port", type=int, default=8000, help="port for --stdio to serve on (default: 8000)")
+    translate.add_argument("--host", default="127.0.0.1", help="address for --stdio to serve on (default: 127.0.0.1)")
     translate.add_argument("--token", help="bearer token for --connect")
     translate.set_defaults(func=cmd_translate)
 
-    projections = commands.add_parser("projections", help="inspect projections").add_subparsers(
-        dest="projections_command", required=True
-    )
-    projections.add_parser("status", help="position and lag of each projection").set_defaults(
-        func=cmd_projections_status
-    )
-    rebuild = projections.add_parser("rebuild", help="rebuild projections from the log while serving goes on")
-    rebuild.add_argument("name", nargs="?", choices=["catalog", "audit"], help="only this one (default: all)")
-    rebuild.set_defaults(func=cmd_projections_rebuild)
+    cli_projections.register(commands)
+    _everywhere(parser)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ledgergate")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found += [child, *_subcommands(child)]
+    return found
+
+
+def _everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` after the subcommand too (``ledgergate events verify F --debug``), on every command."""
+    for child in _subcommands(parser):
+        if not any("--debug" in action.option_strings for action in child._actions):
+            child.add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS, help="on an error, show the traceback too"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except SettingsError as exc:
-        print(f"ledgergate: invalid setting: {exc}", file=sys.stderr)
-        return 2
-    except CannotServeError as exc:
-        print(f"ledgergate: cannot serve: {exc}", file=sys.stderr)
-        return 1
-    except StoreUnavailableError as exc:
-        print(f"ledgergate: cannot reach the database: {reason(exc.__cause__ or exc)}", file=sys.stderr)
-        return 1
-    except ApplicationError as exc:
-        print(f"ledgergate: {exc.detail}", file=sys.stderr)
-        return 1
-    except UNREACHABLE_ERRORS as exc:
-        print(f"ledgergate: cannot reach the database: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_reporting_errors(args.func, args)
 
 
 if __name__ == "__main__":

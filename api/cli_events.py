@@ -1,18 +1,26 @@
-"""``ledgergate events``: export, verify and import the event log (a tenant's data key only when asked)."""
+"""``ledgergate events``: export, verify and import the event log (a tenant's data key only when asked).
+
+Each prints a report: a sentence or a table, or JSON with ``--json``. An export written to standard
+output keeps standard output for the events, so its report goes to standard error there.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
-from api.cli_common import parse_point, with_runtime
+from api.cli_common import print_result, require_tenant_in_log, with_runtime
+from api.cli_errors import FAILED, INVALID, NOT_FOUND, USAGE, CliError
+from api.cli_output import counting, progress, table
+from api.cli_time import point_argument
 from api.runtime import Runtime
-from infrastructure.settings import SettingsError
 
 PASSPHRASE_ENV = "LEDGERGATE_EXPORT_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
@@ -23,11 +31,22 @@ def passphrase_from(args: argparse.Namespace) -> str | None:
         try:
             text = Path(args.passphrase_file).read_text().splitlines()
         except OSError as exc:
-            raise SettingsError(f"cannot read the passphrase file: {exc.strerror}") from None
+            raise CliError(f"cannot read {args.passphrase_file}: {exc.strerror}", NOT_FOUND, "file-error") from None
         if not text or not text[0]:
-            raise SettingsError(f"the passphrase file {args.passphrase_file} is empty")
+            raise CliError(f"the passphrase file {args.passphrase_file} is empty", USAGE)
         return text[0]
     return os.environ.get(PASSPHRASE_ENV) or None
+
+
+@contextmanager
+def _opened(path: str) -> Iterator[tuple[BinaryIO, int]]:
+    """The file (as typed: a missing one is one line, exit 3) and its size for the progress bar."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}", NOT_FOUND, "file-error") from None
+    with handle:
+        yield handle, os.fstat(handle.fileno()).st_size
 
 
 def cmd_events_export(args: argparse.Namespace) -> int:
@@ -37,49 +56,95 @@ def cmd_events_export(args: argparse.Namespace) -> int:
     passphrase = passphrase_from(args)
 
     def action(runtime: Runtime) -> int:
+        if args.tenant is not None:
+            require_tenant_in_log(runtime, args.tenant)
         try:
             lines = runtime.archive.export(
-                args.tenant,
-                with_keys=args.with_keys,
-                passphrase=passphrase,
-                **export_range(
-                    parse_point(args.start) if args.start else None, parse_point(args.end) if args.end else None
-                ),
+                args.tenant, with_keys=args.with_keys, passphrase=passphrase, **export_range(args.start, args.end)
             )
         except KeyTransportError as exc:
-            print(f"ledgergate: nothing exported: {exc}", file=sys.stderr)
-            return 1
-        out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115 - closed below
-        count = 0
+            raise CliError(f"nothing exported: {exc.detail}", INVALID, exc.problem) from None
         try:
-            for line in lines:
-                out.write(line)
-                count += 1
-                if count % 100_000 == 0:
-                    print(f"... {count - 1} events", file=sys.stderr, flush=True)
+            out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise CliError(f"cannot write {args.output}: {exc.strerror or exc}", NOT_FOUND, "file-error") from None
+        count = 0
+        head = runtime.registry.recorder.max_notification_id() or 0
+        try:
+            with progress(
+                "exporting", total=None if args.tenant or args.start or args.end else head + 2, unit="lines"
+            ) as advance:
+                for line in lines:
+                    out.write(line)
+                    count += 1
+                    advance()
         finally:
             if args.output:
                 out.close()
-        keys = " with the tenant's data key" if args.with_keys else ""
-        print(f"exported {max(0, count - 2)} events{keys}", file=sys.stderr)
+        report = {
+            "events": max(0, count - 2),  # less the header and the footer
+            "tenant": args.tenant,
+            "with_keys": args.with_keys,
+            "output": args.output,
+        }
+        _report(report, args, sys.stdout if args.output else sys.stderr)
         return 0
 
     return with_runtime(args, action)
 
 
+def _report(report: dict[str, Any], args: argparse.Namespace, stream: Any) -> None:
+    if args.json:
+        print(msgspec.json.encode(report).decode(), file=stream)
+        return
+    keys = " with the tenant's data key" if report["with_keys"] else ""
+    where = f" to {report['output']}" if report["output"] else ""
+    print(f"exported {report['events']} events{keys}{where}", file=stream)
+
+
 def cmd_events_verify(args: argparse.Namespace) -> int:
     from application.event_archive import ArchiveError, verify_lines
 
-    try:
-        with open(args.file, "rb") as handle:
-            header, count = verify_lines(handle)
-    except ArchiveError as exc:
-        print(f"ledgergate: {args.file} is NOT intact: {exc}", file=sys.stderr)
-        return 1
+    with _opened(args.file) as (handle, size), progress("verifying", total=size, unit="bytes") as advance:
+        try:
+            header, count = verify_lines(counting(handle, advance))
+        except ArchiveError as exc:
+            raise CliError(f"{args.file} is NOT intact: {exc}", FAILED, "not-intact", line=exc.line) from None
     keys = sorted(header.get("keys") or {})
-    carried = f", carries the data key of {', '.join(keys)}" if keys else ""
-    print(f"{args.file}: intact, {count} events from {header.get('source')} ({header.get('exported_at')}){carried}")
+    report = {
+        "file": args.file,
+        "intact": True,
+        "events": count,
+        "source": header.get("source"),
+        "exported_at": header.get("exported_at"),
+        "filters": header.get("filters"),
+        "keys": keys,
+    }
+
+    def show(r: dict[str, Any]) -> None:
+        carried = f", carries the data key of {', '.join(r['keys'])}" if r["keys"] else ""
+        print(f"{r['file']}: intact, {r['events']} events from {r['source']} ({r['exported_at']}){carried}")
+
+    print_result(report, args.json, show)
     return 0
+
+
+def _import_table(report: dict[str, Any]) -> None:
+    verb = "would import" if report["dry_run"] else "imported"
+    print(f"{report['mode']}: {verb} {report['imported']} events, skipped {report['skipped']} already present")
+    if report["positions"]:
+        print(f"at positions {report['positions'][0]} to {report['positions'][1]}")
+    rows = [(t, c["imported"], c["skipped"], c["secrets"]) for t, c in report["tenants"].items()]
+    table(["tenant", ("imported", "right"), ("skipped", "right"), "secrets"], rows)
+    if report["conflicts"]:
+        print(f"{len(report['conflicts'])} conflict(s); nothing was imported:")
+        table(
+            ["stream", ("version", "right"), "type", "tenant", ("source position", "right")],
+            [
+                (c["stream_id"], c["version"], c["type"], c["tenant_id"], c["source_position"])
+                for c in report["conflicts"]
+            ],
+        )
 
 
 def cmd_events_import(args: argparse.Namespace) -> int:
@@ -89,17 +154,17 @@ def cmd_events_import(args: argparse.Namespace) -> int:
     passphrase = passphrase_from(args)
 
     def action(runtime: Runtime) -> int:
-        try:
-            with open(args.file, "rb") as handle:
-                report = runtime.archive.import_lines(handle, args.dry_run, passphrase)
-        except ArchiveError as exc:
-            print(f"ledgergate: {args.file} is not a valid export, nothing imported: {exc}", file=sys.stderr)
-            return 1
-        except KeyTransportError as exc:
-            print(f"ledgergate: nothing imported: {exc}", file=sys.stderr)
-            return 1
-        print(msgspec.json.encode(report).decode())
-        return 1 if report["conflicts"] else 0
+        with _opened(args.file) as (handle, size), progress("importing", total=size, unit="bytes") as advance:
+            try:
+                report = runtime.archive.import_lines(counting(handle, advance), args.dry_run, passphrase)
+            except ArchiveError as exc:
+                raise CliError(
+                    f"{args.file} is not a valid export, nothing imported: {exc}", INVALID, "invalid-export"
+                ) from None
+            except KeyTransportError as exc:
+                raise CliError(f"nothing imported: {exc.detail}", INVALID, exc.problem) from None
+        print_result(report, args.json, _import_table)
+        return FAILED if report["conflicts"] else 0
 
     return with_runtime(args, action)
 
@@ -112,23 +177,27 @@ def _passphrase_option(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Any) -> None:
     events = commands.add_parser("events", help="export, verify and import the event log").add_subparsers(
-        dest="events_command", required=True
+        dest="events_command", required=True, metavar="COMMAND"
     )
     export = events.add_parser("export", help="hash-chained JSON Lines to a file or standard output")
-    export.add_argument("--tenant")
-    export.add_argument("-o", "--output")
-    export.add_argument("--from", dest="start", help="first position or RFC 3339 time to export (inclusive)")
-    export.add_argument("--to", dest="end", help="last position or RFC 3339 time to export (inclusive)")
+    export.add_argument("--tenant", help="only this tenant's events (default: the whole instance)")
+    export.add_argument("-o", "--output", help="the file to write (default: standard output)")
+    point = "position or time (2026-11-24T09:00:00Z, 2026-11-24, yesterday, 2h)"
+    export.add_argument("--from", dest="start", type=point_argument, help=f"first {point} to export (inclusive)")
+    export.add_argument("--to", dest="end", type=point_argument, help=f"last {point} to export (inclusive)")
     export.add_argument(
         "--with-keys", action="store_true", help="carry the tenant's data key, wrapped with the passphrase"
     )
     _passphrase_option(export)
+    export.add_argument("--json", action="store_true", help="print the report (count, tenant, file) as JSON")
     export.set_defaults(func=cmd_events_export)
     verify = events.add_parser("verify", help="check an export's format, hash chain and count")
-    verify.add_argument("file")
+    verify.add_argument("file", help="the export to check")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_events_verify)
     importing = events.add_parser("import", help="verify, then restore into an empty store or merge (one transaction)")
-    importing.add_argument("file")
-    importing.add_argument("--dry-run", action="store_true")
+    importing.add_argument("file", help="an export written by `events export` or GET /v1/events/export")
+    importing.add_argument("--dry-run", action="store_true", help="report what would be imported; write nothing")
     _passphrase_option(importing)
+    importing.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     importing.set_defaults(func=cmd_events_import)

@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 
+from api.docs_pages import docs_router, render_plugins
 from api.errors import PROBLEM_JSON, TITLES
 from api.schemas import ProblemDetails
 
@@ -86,6 +87,8 @@ def openapi_config() -> OpenAPIConfig:
         title="Ledgergate",
         version="1",
         path="/docs",
+        render_plugins=render_plugins(),  # pinned assets served by the gateway: the pages work offline
+        openapi_router=docs_router(),
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(

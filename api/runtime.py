@@ -11,7 +11,10 @@ from application.audit import AuditLog, AuditService
 from application.queries import RegistryQueries
 from application.registry import Registry
 from domain.egress import EgressPolicy
+from infrastructure.auth.bearer import BearerTokens
+from infrastructure.auth.jwks import GuardedJsonFetcher, JwksCache, issuer_egress
 from infrastructure.auth.jwt_tokens import JwtCodec
+from infrastructure.auth.oidc import OidcTokenVerifier
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.crypto.tenant_cipher import TenantCipher
@@ -20,6 +23,7 @@ from infrastructure.network.egress import EgressGuard
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.log_signal import RedisLogSignal
+from infrastructure.redis.signed_out import RedisSignedOut
 from infrastructure.settings import Settings
 from infrastructure.sql.audit_store import SqlAuditLog
 from infrastructure.sql.catalog_queries import SqlCatalogQueries
@@ -34,7 +38,7 @@ from projections.hot_catalog import HotCatalogs
 from projections.point_in_time import catalog_at
 from projections.runner import CatalogProjector, Follower, PositionBoard
 
-__all__ = ["Runtime", "build_runtime", "connect", "migrate"]
+__all__ = ["Runtime", "build_runtime", "connect", "migrate", "upstream_service"]
 
 log = logging.getLogger("ledgergate")
 
@@ -77,19 +81,35 @@ class Runtime:
     egress: EgressGuard = field(default_factory=EgressGuard.default)
     health: StoreHealth = field(default_factory=StoreHealth)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: checks bearer tokens: the gateway's own, and an external OpenID Connect issuer's when one is configured
+    tokens: BearerTokens = None  # type: ignore[assignment]  # set from the codec when not given
+
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = BearerTokens(self.codec)
 
     def close(self) -> None:
         if self.follower is not None:
             self.follower.stop()
         self.registry.close()
         self.connector.close()
-        for name in ("log_signal", "redis_health"):
+        for name in ("log_signal", "redis_health", "ui_signed_out"):
             if (closeable := self.extras.get(name)) is not None:
                 closeable.close()
 
 
+def external_tokens(settings: Settings, policy: EgressPolicy) -> OidcTokenVerifier | None:
+    """The verifier of the configured OpenID Connect issuer's access tokens, if there is one."""
+    oidc = settings.oidc
+    if oidc is None:
+        return None
+    guard = issuer_egress(policy, oidc.issuer, *([oidc.jwks_url] if oidc.jwks_url else []))
+    keys = JwksCache(oidc.issuer, GuardedJsonFetcher(guard), oidc.jwks_url, cache_s=oidc.jwks_cache_s)
+    return OidcTokenVerifier(oidc, keys)
+
+
 def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bool = True) -> Runtime:
-    keys = InstanceKeys(settings.data_dir)
+    keys = InstanceKeys.of(settings)
     health = StoreHealth()  # one for the process's every connection to the database: one log line per outage
     connector = connect(settings, health)
     if run_migrations:
@@ -158,10 +178,13 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         archive=archive,
         egress=EgressGuard(egress),
         health=health,
+        tokens=BearerTokens(codec, external_tokens(settings, egress)),
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal
         runtime.extras["redis_health"] = redis_health
+        # admin UI sign-outs, seen by every worker
+        runtime.extras["ui_signed_out"] = RedisSignedOut(settings.redis_url, redis_health)
     if follow:
         wakers = []
         if settings.database.kind == "postgres":
@@ -184,3 +207,12 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         local.append(runtime.follower)
         runtime.follower.start()
     return runtime
+
+
+def upstream_service(runtime: Runtime) -> Any:
+    """Registration and refresh of upstreams (connect and discover, then append) for callers outside the app,
+    such as the command line; the app builds its own in its lifespan."""
+    from application.upstream_service import UpstreamService
+    from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
+
+    return UpstreamService(runtime.registry, McpUpstreamConnector(runtime.egress), (UpstreamUnavailableError,))

@@ -266,10 +266,12 @@ class ProtectedResourceMetadata(msgspec.Struct):
     """RFC 9728 protected resource metadata of an MCP endpoint."""
 
     resource: str
-    authorization_servers: list[str]
     bearer_methods_supported: list[str]
     scopes_supported: list[str]
     resource_name: str
+    resource_documentation: str
+    #: the external OpenID Connect issuer, when one is configured (LEDGERGATE_OIDC_ISSUER); absent otherwise
+    authorization_servers: list[str] | None = None
 
 
 class Readiness(msgspec.Struct):

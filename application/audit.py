@@ -21,6 +21,7 @@ from domain.api_token import ApiToken
 from domain.catalog import CatalogEntity
 from domain.envelope import RegistryAggregate, entity_kind
 from domain.name_claim import NameClaim
+from domain.upstream import Upstream
 
 __all__ = [
     "AuditEntries",
@@ -61,6 +62,8 @@ def _changes(event: Any) -> dict[str, Any]:
         return {"changes": event.changes}
     if isinstance(event, CatalogEntity.Reverted):
         return {"to_version": event.to_version, "state": event.state}
+    if isinstance(event, Upstream.HealthChanged):  # the state it moved to, and why
+        return {"state": event.state, "detail": event.detail}
     return {}
 
 

@@ -11,6 +11,7 @@ in ContextForge.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -69,9 +70,15 @@ def _server_body(command: PlannedCommand, ids: dict[tuple[str, str], str]) -> tu
 
 
 def import_contextforge(
-    registry: Registry, tenant_id: str, plan: ContextForgePlan, dry_run: bool = False, actor: str = IMPORT_ACTOR
+    registry: Registry,
+    tenant_id: str,
+    plan: ContextForgePlan,
+    dry_run: bool = False,
+    actor: str = IMPORT_ACTOR,
+    on_item: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Create the plan's items in the tenant (or only report what would happen). Raises: NotFound/ForbiddenError."""
+    """Create the plan's items in the tenant (or only report what would happen); ``on_item`` is told each
+    item's outcome as it is decided. Raises: NotFound/ForbiddenError."""
     try:
         registry.require_tenant(tenant_id)
     except NotFoundError:
@@ -80,6 +87,8 @@ def import_contextforge(
     ids: dict[tuple[str, str], str] = {}
     items: list[dict[str, Any]] = []
     for command in plan.commands:
+        if on_item is not None and items:
+            on_item(items[-1])
         item: dict[str, Any] = {
             "kind": command.kind,
             "name": command.name,
@@ -110,6 +119,8 @@ def import_contextforge(
             item["status"] = "created"
         except ApplicationError as exc:
             item.update(status="failed", reason=exc.detail)
+    if on_item is not None and items:
+        on_item(items[-1])
     statuses = [i["status"] for i in items]
     return {
         "tenant": tenant_id,

@@ -41,6 +41,8 @@ class ItemFilter:
     enabled: bool | None = None
     tag: str | None = None
     name_prefix: str | None = None
+    #: only the items an upstream brought (its discovered tools, resources and prompts)
+    upstream_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import msgspec
 from application.errors import InvalidParameterError, NotFoundError, NotReadyError, ValidationError
 from application.ports import CatalogQueries, ItemFilter, ProjectionPositions
 from application.secrets import mask_secrets
+from domain.api_token import ApiToken
 from domain.catalog import CatalogEntity
 from domain.envelope import RegistryAggregate
 from domain.tenant import tenant_stream_id
@@ -25,6 +26,8 @@ from domain.tenant import tenant_stream_id
 __all__ = ["RegistryQueries", "decode_cursor", "encode_cursor"]
 
 MAX_PAGE = 500
+#: what a token's first event records (never its secret)
+_TOKEN_FIELDS = ("name", "subject", "role", "server_ids", "expires_at")
 
 
 def encode_cursor(after: tuple[str, str]) -> str:
@@ -117,7 +120,9 @@ class RegistryQueries:
         page = self.catalog.list_items(tenant_id, kind, flt, after, limit)
         return [present(row) for row in page.items], encode_cursor(page.next_after) if page.next_after else None
 
-    def history(self, tenant_id: str, cls: type[CatalogEntity], item_id: str) -> builtins.list[dict[str, Any]]:
+    def history(
+        self, tenant_id: str, cls: type[CatalogEntity] | type[ApiToken], item_id: str
+    ) -> builtins.list[dict[str, Any]]:
         """Every version of an entity with who made it and when. Raises: NotFoundError."""
         try:
             events = list(self.stream(UUID(item_id)))
@@ -136,7 +141,10 @@ class RegistryQueries:
     def _version(event: Any) -> dict[str, Any]:
         change: dict[str, Any] = {}
         if isinstance(event, RegistryAggregate.Created):
-            change = {"fields": getattr(event, "fields", None)}
+            fields = getattr(event, "fields", None)
+            if fields is None and isinstance(event, ApiToken.Issued):  # a token is issued with named arguments
+                fields = {name: msgspec.to_builtins(getattr(event, name, None)) for name in _TOKEN_FIELDS}
+            change = {"fields": fields}
         elif isinstance(event, CatalogEntity.Updated):
             change = {"changes": event.changes}
         elif isinstance(event, CatalogEntity.Reverted):

@@ -141,7 +141,11 @@ class Registry(UpstreamCommands, Application[UUID]):
         return claim
 
     def require_tenant(self, tenant_id: str) -> Tenant:
-        tenant: Tenant = self._load(Tenant, tenant_stream_id(tenant_id), None)
+        """The tenant, named as the caller named it in errors. Raises: NotFoundError, ForbiddenError (disabled)."""
+        try:
+            tenant: Tenant = self._load(Tenant, tenant_stream_id(tenant_id), None)
+        except NotFoundError:
+            raise NotFoundError(f"no tenant {tenant_id!r}") from None
         if tenant.deleted:
             raise NotFoundError(f"no tenant {tenant_id!r}")
         if not tenant.enabled:
@@ -216,7 +220,8 @@ class Registry(UpstreamCommands, Application[UUID]):
         """Text and blob exclude each other: giving one clears the other unless both are given."""
         text, blob = (current.text, current.blob) if current is not None else (None, None)  # type: ignore[attr-defined]
         if "text" in fields:
-            text, blob = fields["text"], fields.get("blob") if fields["text"] is not None else blob
+            # a null text beside a blob (a create body's default) gives the blob
+            text, blob = fields["text"], fields.get("blob") if fields["text"] is not None else fields.get("blob", blob)
         elif "blob" in fields:
             text, blob = (None if fields["blob"] is not None else text), fields["blob"]
         check_resource_content(text, blob, self.resource_max_bytes)

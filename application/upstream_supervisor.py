@@ -31,6 +31,24 @@ log = logging.getLogger("ledgergate.supervisor")
 ACTOR = "system:supervisor"
 
 
+def _log_probe(row: dict[str, Any], state: str, detail: str | None, seconds: float) -> None:
+    """A change of health at INFO (WARNING when it gets worse); an unchanged probe at DEBUG."""
+    health = row["doc"].get("health")
+    before = health.get("state") if isinstance(health, dict) else None
+    worse = state != "healthy" and before != state
+    level = logging.DEBUG if before == state else (logging.WARNING if worse else logging.INFO)
+    fields = {
+        "event": "upstream.health",
+        "tenant": row["tenant_id"],
+        "upstream": row["name"],
+        "state": state,
+        "previous": before,
+        "detail": detail,
+        "probe_ms": round(seconds * 1000, 3),
+    }
+    log.log(level, "upstream %s is %s", row["name"], state, extra={"fields": fields})
+
+
 class Leases(Protocol):
     def try_acquire(self, name: str, ttl_s: float) -> bool: ...
 
@@ -151,12 +169,24 @@ class UpstreamSupervisor:
         timeout = float(row["doc"].get("timeout_s") or 60)
         state = "unreachable" if not reachable else ("degraded" if seconds > timeout / 2 else "healthy")
         detail = detail if not reachable else f"initialized in {seconds * 1000:.0f} ms"
+        _log_probe(row, state, detail, seconds)
         try:
             await anyio.to_thread.run_sync(
                 self.registry.record_upstream_health, self._envelope(row, "health probe"), row["id"], state, detail
             )
         except ApplicationError as exc:
-            log.warning("could not record health of %s: %s", row["name"], exc.detail)
+            log.warning(
+                "could not record health of %s: %s",
+                row["name"],
+                exc.detail,
+                extra={
+                    "fields": {
+                        "event": "upstream.health_not_recorded",
+                        "tenant": row["tenant_id"],
+                        "upstream": row["name"],
+                    }
+                },
+            )
         return reachable
 
     def request_refresh(self, row: dict[str, Any], why: str) -> None:
@@ -180,7 +210,14 @@ class UpstreamSupervisor:
         try:
             await self.service.refresh(self._envelope(row, why), row["id"])
         except ApplicationError as exc:
-            log.warning("refresh of upstream %s failed: %s", row["name"], exc.detail)
+            log.warning(
+                "refresh of upstream %s failed: %s",
+                row["name"],
+                exc.detail,
+                extra={
+                    "fields": {"event": "upstream.refresh_failed", "tenant": row["tenant_id"], "upstream": row["name"]}
+                },
+            )
         except Exception:
             log.exception("refresh of upstream %s failed", row["name"])
 

@@ -23,6 +23,7 @@ def role_rank(role: str) -> int:
 
 class ApiToken(RegistryAggregate):
     KIND: ClassVar[str] = "token"
+    Issued: ClassVar[type[Any]]
     Revoked: ClassVar[type[Any]]
 
     @event("Issued")

@@ -50,7 +50,7 @@ log = logging.getLogger("ledgergate.eventstore")
 
 def instance_id(settings: Any) -> str:
     """A stable name of this instance for export headers: derived from its keys, revealing nothing of them."""
-    return "lg-" + hashlib.sha256(b"instance-id:" + InstanceKeys(settings.data_dir).master_key).hexdigest()[:16]
+    return "lg-" + hashlib.sha256(b"instance-id:" + InstanceKeys.of(settings).master_key).hexdigest()[:16]
 
 
 def _without_retries(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
+
+if TYPE_CHECKING:
+    from infrastructure.oidc_settings import OidcSettings
 
 __all__ = ["DatabaseUrl", "Settings", "SettingsError", "load_settings"]
 
@@ -103,6 +109,16 @@ class Settings:
     # held at once by one token in one process (0: unlimited)
     streams_per_token: int = 100
     calls_in_flight_per_token: int = 100
+    # instance keys given by the operator (a mounted secret or the environment); None: the data directory's files
+    jwt_signing_key: bytes | None = field(default=None, repr=False)
+    master_key: bytes | None = field(default=None, repr=False)
+    oidc: OidcSettings | None = None
+    # observability (docs/operations.md)
+    access_log: bool = True  # one JSON line per HTTP request
+    log_payloads: bool = False  # tool arguments and results in the call log lines (masked)
+    log_stream: str = "stdout"
+    metrics_token: str | None = None  # a scrape token for /metrics, beside platform-admin tokens
+    metrics_label_limit: int = 500  # distinct values per label and process; then "other"
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -133,12 +149,50 @@ def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
 
 
+def _key(env: dict[str, str], name: str) -> bytes | None:
+    """A 32-byte key from ``NAME`` (base64) or ``NAME_FILE`` (a file holding it, e.g. a mounted secret)."""
+    value, path = env.get(name) or "", env.get(f"{name}_FILE") or ""
+    if value and path:
+        raise SettingsError(f"{name} and {name}_FILE are both set: give the key one way")
+    if path:
+        try:
+            value = Path(path).read_text().strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from None
+        name = f"{name}_FILE"
+    if not value:
+        return None
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(f"{name}: the key must be base64 (e.g. `openssl rand -base64 32`)") from None
+    if len(key) != 32:
+        raise SettingsError(f"{name}: the key must be 32 bytes (base64 of `openssl rand 32`), not {len(key)}")
+    return key
+
+
+def _log_stream(env: dict[str, str]) -> str:
+    stream = (env.get("LEDGERGATE_LOG_STREAM") or "stdout").strip().lower()
+    if stream not in ("stdout", "stderr"):
+        raise SettingsError(f"LEDGERGATE_LOG_STREAM={stream!r}: must be stdout or stderr")
+    return stream
+
+
+def _metrics_token(env: dict[str, str]) -> str | None:
+    token = (env.get("LEDGERGATE_METRICS_TOKEN") or "").strip()
+    if token and (len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token):
+        raise SettingsError("LEDGERGATE_METRICS_TOKEN: must be at least 16 printable ASCII characters, no spaces")
+    return token or None
+
+
 def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
     """Read settings; ``environ`` wins over the ``.env`` file. Raises: SettingsError."""
     env: dict[str, str] = (
         {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).is_file() else {}
     )
     env.update(os.environ if environ is None else environ)
+    from infrastructure.oidc_settings import load_oidc_settings  # it raises SettingsError, defined here
+
     data_dir = Path(env.get("LEDGERGATE_DATA_DIR") or "./data")
     database = DatabaseUrl.parse(env.get("LEDGERGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'ledgergate.db'}")
     redis_url = env.get("LEDGERGATE_REDIS_URL") or None
@@ -183,4 +237,12 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         max_sessions=_int(env, "LEDGERGATE_MAX_SESSIONS", 100_000, 1, 100_000_000),
         streams_per_token=_int(env, "LEDGERGATE_STREAMS_PER_TOKEN", 100, 0, 1_000_000),
         calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
+        jwt_signing_key=_key(env, "LEDGERGATE_JWT_SIGNING_KEY"),
+        master_key=_key(env, "LEDGERGATE_MASTER_KEY"),
+        oidc=load_oidc_settings(env),
+        access_log=_flag(env, "LEDGERGATE_ACCESS_LOG", True),
+        log_payloads=_flag(env, "LEDGERGATE_LOG_PAYLOADS", False),
+        log_stream=_log_stream(env),
+        metrics_token=_metrics_token(env),
+        metrics_label_limit=_int(env, "LEDGERGATE_METRICS_MAX_LABEL_VALUES", 500, 1, 100_000),
     )

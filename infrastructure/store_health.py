@@ -65,6 +65,7 @@ class StoreHealth:
                 "the database is unreachable (%s): MCP is served from memory, REST calls that need the database "
                 "answer 503 until it is back",
                 reason(exc),
+                extra={"fields": {"event": "store.unreachable", "reason": reason(exc)}},
             )
         self._changed(False)
 
@@ -80,7 +81,11 @@ class StoreHealth:
             down_s, logged = time.monotonic() - self._down_since, self._outage_logged
             self._down_since = None
         if logged:
-            log.warning("the database is reachable again after %.1f s", down_s)
+            log.warning(
+                "the database is reachable again after %.1f s",
+                down_s,
+                extra={"fields": {"event": "store.reachable", "down_s": round(down_s, 3)}},
+            )
         self._changed(True)
 
     def _changed(self, reachable: bool) -> None:

@@ -102,8 +102,9 @@ class AuditProjector:
             if 0 <= processed < self.batch_size:
                 return position
 
-    def rebuild(self) -> int:
-        """Replay the log into a new generation beside the live one, switch, drop the old one."""
+    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Replay the log into a new generation beside the live one, switch, drop the old one.
+        ``on_progress`` is told the position reached after each batch."""
         generation = self.store.begin_generation(self.name)
         position = 0
         while True:
@@ -112,8 +113,12 @@ class AuditProjector:
                 break
             self.store.fill(self.name, generation, self.rows(items))
             position = items[-1][0]
+            if on_progress is not None:
+                on_progress(position)
         if items:
             position = items[-1][0]
+            if on_progress is not None:
+                on_progress(position)
         old = self.store.switch(self.name, generation, self.rows(items), position)
         self.store.drop_generation(self.name, old)
         return position

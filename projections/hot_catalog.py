@@ -30,6 +30,10 @@ log = logging.getLogger("ledgergate.hot")
 ERAS = ("legacy", "modern")
 LIST_KINDS = ("tools", "resources", "prompts", "resourceTemplates")
 CatalogKey = tuple[str, str | None]  # (tenant, virtual server id or None for the tenant-wide catalog)
+#: Kinds whose deleted rows keep only their envelope here: a revert carries the entity's whole state, so the
+#: document (schemas, content: most of a row's size) is not needed to bring it back, and a process that
+#: serves churn for weeks does not hold every deleted entity's document.
+COMPACTED_WHEN_DELETED = frozenset({"tool", "resource", "prompt", "server"})
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,8 @@ class HotCatalogs:
             return self.position
 
     def _put(self, row: Row) -> None:
+        if row["deleted"] and row["kind"] in COMPACTED_WHEN_DELETED:
+            row = {**row, "doc": {}}
         self._rows[row["id"]] = row
         self._by_tenant.setdefault(row["tenant_id"], {})[row["id"]] = row
 

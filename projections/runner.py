@@ -77,9 +77,10 @@ class CatalogProjector:
             batch.write([rows[key] for key in sorted(touched)], items[-1][0])
             return items[-1][0], len(items)
 
-    def rebuild(self) -> int:
+    def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Replay the whole log and swap the view's rows in one transaction: readers see the old view until
-        the new one commits. Events appended meanwhile lie after the position written and are caught up."""
+        the new one commits. Events appended meanwhile lie after the position written and are caught up.
+        ``on_progress`` is told the position reached after each batch read."""
         rows: dict[str, Row] = {}
         position = 0
         while True:  # fold the log in memory first, outside the view's transaction (see run_once)
@@ -91,6 +92,8 @@ class CatalogProjector:
                     rows[key] = new
             if items:
                 position = items[-1][0]
+                if on_progress is not None:
+                    on_progress(position)
             if len(items) < self.batch_size:
                 break
         with self.view.batch(self.name, rebuild=True) as batch:
@@ -205,9 +208,17 @@ class Follower:
             return False
         except Exception:
             if not failing.get(name):
-                log.exception("projection %s failed; retrying until it succeeds", name)
+                log.exception(
+                    "projection %s failed; retrying until it succeeds",
+                    name,
+                    extra={"fields": {"event": "projection.failed", "projection": name}},
+                )
             failing[name] = True  # its failure was logged: so will its recovery be
             return False
         if failing.pop(name, False):
-            log.info("projection %s is running again", name)
+            log.info(
+                "projection %s is running again",
+                name,
+                extra={"fields": {"event": "projection.resumed", "projection": name}},
+            )
         return True

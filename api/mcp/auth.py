@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from infrastructure.auth.jwt_tokens import InvalidTokenError, JwtCodec, TokenClaims
+from infrastructure.auth.bearer import BearerTokens
+from infrastructure.auth.jwt_tokens import InvalidTokenError, TokenClaims
 from projections.hot_catalog import HotCatalogs
 
 __all__ = ["McpAuthError", "McpCaller", "McpTokenVerifier", "protected_resource_metadata"]
@@ -30,24 +31,24 @@ class McpCaller:
 class McpTokenVerifier:
     """Verifies a JWT once and caches the claims until expiry; revocation is checked on every request."""
 
-    def __init__(self, codec: JwtCodec, hot: HotCatalogs, cache_size: int = 10_000) -> None:
-        self.codec = codec
+    def __init__(self, tokens: BearerTokens, hot: HotCatalogs, cache_size: int = 10_000) -> None:
+        self.tokens = tokens
         self.hot = hot
         self.cache_size = cache_size
         self._cache: dict[str, tuple[TokenClaims, float]] = {}
 
-    def _claims(self, token: str) -> TokenClaims:
+    async def _claims(self, token: str) -> TokenClaims:
         cached = self._cache.get(token)
         now = time.time()
         if cached is not None and cached[1] > now:
             return cached[0]
-        claims = self.codec.verify(token)
+        claims = await self.tokens.averify(token)
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
         self._cache[token] = (claims, min(now + 300, claims.expires_at or now + 300))
         return claims
 
-    def authenticate(
+    async def authenticate(
         self, authorization: str | None, query: dict[str, Any], tenant_path: str | None, server_id: str | None
     ) -> McpCaller:
         if any(name in query for name in QUERY_TOKEN_NAMES):
@@ -57,7 +58,7 @@ class McpTokenVerifier:
         if not authorization or not authorization[:7].lower() == "bearer ":
             raise McpAuthError(401, "a bearer token is required")
         try:
-            claims = self._claims(authorization[7:].strip())
+            claims = await self._claims(authorization[7:].strip())
         except InvalidTokenError as exc:
             raise McpAuthError(401, f"invalid token: {exc}", "invalid_token") from None
         if self.hot.token_revoked(claims.token_id):
@@ -73,12 +74,19 @@ class McpTokenVerifier:
         return McpCaller(claims=claims)
 
 
-def protected_resource_metadata(base_url: str, resource_path: str) -> dict[str, Any]:
-    """RFC 9728 metadata: the gateway issues its own tokens (``ledgergate token create`` or the REST API)."""
-    return {
+def protected_resource_metadata(
+    base_url: str, resource_path: str, authorization_servers: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """RFC 9728 metadata. It names an authorization server only when one exists: the external OpenID Connect
+    issuer the operator configured. Without one, tokens are issued by the gateway itself (``ledgergate token
+    create`` or the REST API), which runs no OAuth endpoints, so naming it would send clients to a 404."""
+    metadata: dict[str, Any] = {
         "resource": base_url + resource_path,
-        "authorization_servers": [base_url],
         "bearer_methods_supported": ["header"],
         "scopes_supported": ["mcp"],
         "resource_name": "Ledgergate MCP gateway",
+        "resource_documentation": base_url + "/docs",
     }
+    if authorization_servers:
+        metadata["authorization_servers"] = list(authorization_servers)
+    return metadata

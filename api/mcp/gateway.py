@@ -44,6 +44,7 @@ from api.mcp.protocol import (
 )
 from api.mcp.replies import EventsReply, Reply, StreamReply, error_reply
 from api.metrics import McpMetrics
+from api.observability.spans import request_span
 from application.sessions import McpSession, SessionQuotaError, SessionStore, SessionStoreUnavailableError
 from projections.hot_catalog import HotCatalogs, Snapshot
 
@@ -376,22 +377,15 @@ class McpGateway:
 
     async def _execute(self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext) -> Reply:
         label = method if method in KNOWN_METHODS else "other"
-        span = (
-            tracer.start_as_current_span(
-                f"mcp {label}",
-                context=ctx.trace_context,
-                attributes={"mcp.method": method, "mcp.era": ctx.era, "mcp.tenant": ctx.snapshot.tenant_id},
-            )
-            if self.tracing
-            else contextlib.nullcontext()
-        )
+        span = request_span(ctx, method, label, request_id, params) if self.tracing else contextlib.nullcontext()
+        tenant, server = ctx.snapshot.tenant_id, ctx.snapshot.server_id
         slot = None
         if method == "tools/call":
             slot = self.calls.take(ctx.token_id)
             if slot is None:
-                self.metrics.error(label, OVER_LIMIT)
+                self.metrics.error(label, OVER_LIMIT, tenant, server)
                 return over_limit_reply(request_id, self.calls)
-        with self.metrics.request(label), span:
+        with self.metrics.request(label, tenant, server), span:
             try:
                 if ctx.session is not None and method in CANCELLABLE:  # may go upstream: the client may cancel it
                     session_id = ctx.session.id
@@ -404,14 +398,14 @@ class McpGateway:
             except CancelledByClientError:
                 return error_reply(request_id, REQUEST_CANCELLED, "Request cancelled by the client")
             except SessionStoreUnavailableError as exc:  # the call needed its session's record
-                self.metrics.error(label, UNAVAILABLE)
+                self.metrics.error(label, UNAVAILABLE, tenant, server)
                 return unavailable_reply(request_id, exc)
             except RpcError as exc:
-                self.metrics.error(label, exc.code)
+                self.metrics.error(label, exc.code, tenant, server)
                 return _refused(ctx, request_id, exc)
             except Exception:
                 log.exception("MCP method %s failed", method)
-                self.metrics.error(label, INTERNAL_ERROR)
+                self.metrics.error(label, INTERNAL_ERROR, tenant, server)
                 return error_reply(request_id, INTERNAL_ERROR, "Internal error")
             finally:
                 if slot is not None:

@@ -6,16 +6,14 @@ resources) encode per request.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
 from jsonschema import Draft202012Validator
-from opentelemetry import trace
+from opentelemetry import propagate
 
 from api.mcp.client_requests import askable_capabilities
 from api.mcp.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
@@ -31,6 +29,7 @@ from api.mcp.protocol import (
     RpcError,
 )
 from api.metrics import McpMetrics
+from api.observability import CallObserver
 from application.errors import ToolCallError, ValidationError
 from application.prompt_rendering import PromptRenderer
 from application.sessions import McpSession
@@ -41,7 +40,6 @@ from projections.hot_catalog import Snapshot, decode_page_cursor
 __all__ = ["SERVER_INFO", "CallLimits", "McpContext", "McpMethods", "capabilities"]
 
 log = logging.getLogger("ledgergate.mcp")
-tracer = trace.get_tracer("ledgergate.mcp")
 
 SERVER_INFO = {"name": "ledgergate", "title": "Ledgergate", "version": "0.1.0"}
 LIST_METHODS = {
@@ -174,6 +172,7 @@ class McpMethods:
         metrics: McpMetrics,
         forwarder: UpstreamForwarder,
         limits: CallLimits,
+        log_payloads: bool = False,
     ) -> None:
         self.limits = limits
         self.call_rest_tool = call_rest_tool
@@ -182,16 +181,8 @@ class McpMethods:
         self.forwarder = forwarder
         #: (ResourceUpdates, SessionStore, SseRelay) for resources/subscribe; None: not offered
         self.subscriptions: tuple[Any, Any, Any] | None = None
-        self.tracing = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        self.observer = CallObserver(metrics, forwarder.hot.row, log_payloads)
         self._validators: dict[tuple[str, int], Draft202012Validator] = {}
-
-    def _span(self, tool: str, upstream: bool) -> Any:
-        """A span of the call; none without an OpenTelemetry SDK (a no-op span still costs ~40 us)."""
-        if not self.tracing:
-            return contextlib.nullcontext()
-        return tracer.start_as_current_span(
-            "tools/call " + tool, attributes={"mcp.tool": tool, "mcp.upstream": upstream}
-        )
 
     def _complete(self, ctx: McpContext, result: dict[str, Any]) -> bytes:
         if ctx.era == "modern":
@@ -276,63 +267,71 @@ class McpMethods:
         row = ctx.snapshot.tools.get(name)
         if row is None:
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
-        refusal = await self.limits.check(ctx.snapshot.tenant_id, ctx.token_id)
-        if refusal is not None:
-            self.metrics.tool_call(name, 0.0, True)
-            return self._complete(ctx, {"content": [{"type": "text", "text": refusal}], "isError": True})
         arguments = params.get("arguments")
         arguments = {} if arguments is None else arguments
-        if row["doc"].get("source"):
-            return await self._forward_tool(ctx, name, row, arguments, params)
+        with self.observer.observe(ctx, "tools/call", name, row, arguments) as record:
+            refusal = await self.limits.check(ctx.snapshot.tenant_id, ctx.token_id)
+            if refusal is not None:
+                record.outcome = "rate_limited"
+                return self._complete(ctx, {"content": [{"type": "text", "text": refusal}], "isError": True})
+            if row["doc"].get("source"):
+                result = await self._forward_tool(ctx, row, arguments, params, record)
+            else:
+                result = await self._call_rest_tool(ctx, row, arguments, record)
+            record.result = result
+            if record.outcome == "ok" and result.get("isError"):
+                record.outcome = "error"
+        if ctx.era == "modern" and result.get("resultType") == "input_required":
+            return _encode(result)  # the client fulfils the requests and retries; we pass both through
+        return self._complete(ctx, result)
+
+    async def _call_rest_tool(
+        self, ctx: McpContext, row: dict[str, Any], arguments: dict[str, Any], record: Any
+    ) -> dict[str, Any]:
         errors = sorted(self._validator(row).iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if errors:
             where = "/".join(str(p) for p in errors[0].absolute_path) or "arguments"
-            return self._complete(
-                ctx,
-                {
-                    "content": [{"type": "text", "text": f"Invalid arguments: {where}: {errors[0].message}"}],
-                    "isError": True,
-                },
-            )
-        started = time.perf_counter()
-        with self._span(name, False):
-            try:
-                result = await self.call_rest_tool(ctx.snapshot.tenant_id, row["doc"], arguments)
-            except ToolCallError as exc:
-                result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-        self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
-        return self._complete(ctx, result)
+            record.outcome = "invalid"
+            return {
+                "content": [{"type": "text", "text": f"Invalid arguments: {where}: {errors[0].message}"}],
+                "isError": True,
+            }
+        try:
+            return await self.call_rest_tool(ctx.snapshot.tenant_id, row["doc"], arguments)
+        except ToolCallError as exc:
+            record.outcome = "failed"
+            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
 
     async def _forward_tool(
-        self, ctx: McpContext, name: str, row: dict[str, Any], arguments: dict[str, Any], params: dict[str, Any]
-    ) -> bytes:
+        self, ctx: McpContext, row: dict[str, Any], arguments: dict[str, Any], params: dict[str, Any], record: Any
+    ) -> dict[str, Any]:
         meta = params.get("_meta")
-        started = time.perf_counter()
-        with self._span(name, True):
-            try:
-                result = await self.forwarder.call_tool(
-                    ctx.snapshot.tenant_id,
-                    row,
-                    arguments,
-                    meta if isinstance(meta, dict) else None,
-                    _client(ctx),
-                    ctx.progress,
-                    ctx.session,
-                    _input_relay(ctx, params),
-                )
-            except UpstreamRefusedError as exc:
-                self.metrics.tool_call(name, time.perf_counter() - started, True)
-                raise _refusal(exc) from None
-            except ToolCallError as exc:
-                result = {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-        self.metrics.tool_call(name, time.perf_counter() - started, bool(result.get("isError")))
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        propagate.inject(meta)  # W3C trace context in _meta, for upstreams reached through the SDK (stdio, SSE)
+        try:
+            result = await self.forwarder.call_tool(
+                ctx.snapshot.tenant_id,
+                row,
+                arguments,
+                meta or None,
+                _client(ctx),
+                ctx.progress,
+                ctx.session,
+                _input_relay(ctx, params),
+            )
+        except UpstreamRefusedError as exc:
+            record.outcome = "refused"
+            raise _refusal(exc) from None
+        except ToolCallError as exc:
+            record.outcome = "failed"
+            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
         if result.get("resultType") == "input_required":
-            if ctx.era == "modern":  # the client fulfils the requests and retries; we pass both through
-                return _encode(result)
+            if ctx.era == "modern":
+                return result
             text = "the upstream needs input (sampling, elicitation or roots) this client did not declare"
             result = {"content": [{"type": "text", "text": text}], "isError": True}
         result.pop("resultType", None)
-        return self._complete(ctx, result)
+        return result
 
     # -- prompts and resources ---------------------------------------------------------------------
 
@@ -357,14 +356,22 @@ class McpMethods:
             raise RpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
         arguments = params.get("arguments")
         arguments = {} if arguments is None else arguments
+        with self.observer.observe(ctx, "prompts/get", name, row, arguments) as record:
+            return await self._prompt(ctx, row, arguments, params, record)
+
+    async def _prompt(
+        self, ctx: McpContext, row: dict[str, Any], arguments: dict[str, Any], params: dict[str, Any], record: Any
+    ) -> bytes:
         if row["doc"].get("source"):
             try:
                 result = await self.forwarder.get_prompt(
                     ctx.snapshot.tenant_id, row, arguments, _client(ctx), ctx.session, _input_relay(ctx, params)
                 )
             except UpstreamRefusedError as exc:
+                record.outcome = "refused"
                 raise _refusal(exc) from None
             except ToolCallError as exc:
+                record.outcome = "failed"
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
             if result.get("resultType") == "input_required":
                 if ctx.era == "modern":
@@ -375,6 +382,7 @@ class McpMethods:
         try:
             return self._complete(ctx, self.renderer.render(row["doc"], arguments))
         except ValidationError as exc:
+            record.outcome = "invalid"
             raise RpcError(INVALID_PARAMS, exc.detail) from None
 
     async def read_resource(self, ctx: McpContext, params: dict[str, Any]) -> bytes:
@@ -386,6 +394,10 @@ class McpMethods:
             if row is None or not row["doc"].get("source"):
                 raise _unknown_resource(ctx, uri)
             concrete = uri
+        with self.observer.observe(ctx, "resources/read", uri, row) as record:
+            return await self._read(ctx, row, concrete, record)
+
+    async def _read(self, ctx: McpContext, row: dict[str, Any], concrete: str | None, record: Any) -> bytes:
         doc = row["doc"]
         if doc.get("source"):
             try:
@@ -393,8 +405,10 @@ class McpMethods:
                     ctx.snapshot.tenant_id, row, _client(ctx), ctx.session, concrete
                 )
             except UpstreamRefusedError as exc:
+                record.outcome = "refused"
                 raise _refusal(exc) from None
             except ToolCallError as exc:
+                record.outcome = "failed"
                 raise RpcError(INTERNAL_ERROR, str(exc)) from None
             forwarded.pop("resultType", None)
             if ctx.era == "modern":

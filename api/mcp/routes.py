@@ -20,6 +20,7 @@ from api.mcp.notifications import Subscriber
 from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
 from api.mcp.state import McpState
 from api.mcp.streams import call_stream, listen_stream, response, subscribed_stream, toucher
+from api.observability.context import note_caller
 from api.openapi import problems
 from api.schemas import ProtectedResourceMetadata  # what the well-known routes answer, for the OpenAPI document
 from application.sessions import McpSession, SessionQuotaError, SessionStoreUnavailableError
@@ -70,7 +71,7 @@ def _origin_ok(state: McpState, request: Request[Any, Any, Any]) -> bool:
     return not state.allowed_origins and host in ("127.0.0.1", "localhost", "::1")
 
 
-def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> McpCaller | Response[bytes]:
+async def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> McpCaller | Response[bytes]:
     state = _state(request)
     if not _origin_ok(state, request):
         return Response(
@@ -79,11 +80,13 @@ def _precheck(request: Request[Any, Any, Any], server_id: str | None) -> McpCall
             media_type="application/json",
         )
     try:
-        return state.verifier.authenticate(
+        caller = await state.verifier.authenticate(
             request.headers.get("authorization"), dict(request.query_params), None, server_id
         )
     except McpAuthError as exc:
         return _problem(request, exc.status, exc.message, exc.error, server_id)
+    note_caller(caller.claims.tenant_id, caller.claims.token_id)  # for the access log
+    return caller
 
 
 def _accepts(request: Request[Any, Any, Any], *types: str) -> bool:
@@ -92,7 +95,7 @@ def _accepts(request: Request[Any, Any, Any], *types: str) -> bool:
 
 
 async def _post(request: Request[Any, Any, Any], server_id: str | None, sse_session: str | None = None) -> Any:
-    caller = _precheck(request, server_id)
+    caller = await _precheck(request, server_id)
     if isinstance(caller, Response):
         return caller
     if sse_session is None and not _accepts(request, "application/json", "text/event-stream"):
@@ -177,7 +180,7 @@ def _session_not_found() -> Response[bytes]:
 
 
 async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
-    caller = _precheck(request, server_id)
+    caller = await _precheck(request, server_id)
     if isinstance(caller, Response):
         return caller
     if not _accepts(request, "text/event-stream"):
@@ -202,7 +205,7 @@ async def _get(request: Request[Any, Any, Any], server_id: str | None) -> Any:
 
 
 async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any:
-    caller = _precheck(request, server_id)
+    caller = await _precheck(request, server_id)
     if isinstance(caller, Response):
         return caller
     state = _state(request)
@@ -221,7 +224,7 @@ async def _delete(request: Request[Any, Any, Any], server_id: str | None) -> Any
 
 
 async def _sse_open(request: Request[Any, Any, Any], server_id: str | None) -> Any:
-    caller = _precheck(request, server_id)
+    caller = await _precheck(request, server_id)
     if isinstance(caller, Response):
         return caller
     state = _state(request)
@@ -304,7 +307,11 @@ async def sse_message(request: Request[Any, Any, Any], server_id: ServerId = Non
 @get(["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"])
 async def resource_metadata(request: Request[Any, Any, Any]) -> Response[ProtectedResourceMetadata]:
     return Response(
-        content=msgspec.json.encode(protected_resource_metadata(_base_url(request), "/mcp")),
+        content=msgspec.json.encode(
+            protected_resource_metadata(
+                _base_url(request), "/mcp", _state(request).verifier.tokens.authorization_servers
+            )
+        ),
         media_type="application/json",
     )
 
@@ -313,7 +320,8 @@ async def resource_metadata(request: Request[Any, Any, Any]) -> Response[Protect
 async def server_resource_metadata(
     request: Request[Any, Any, Any], server_id: FromPath[str]
 ) -> Response[ProtectedResourceMetadata]:
-    body = protected_resource_metadata(_base_url(request), _resource_path(server_id))
+    servers = _state(request).verifier.tokens.authorization_servers
+    body = protected_resource_metadata(_base_url(request), _resource_path(server_id), servers)
     return Response(content=msgspec.json.encode(body), media_type="application/json")
 
 

@@ -70,7 +70,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     )
     egress = runtime.egress
     rest = RestToolCaller(runtime.registry.cipher, egress)
-    metrics = McpMetrics()
+    metrics = McpMetrics(settings.metrics_label_limit)
     renderer = PromptRenderer()
     pool = UpstreamPool(egress=egress)
     # calls of modern clients held for a legacy upstream's input; a retry on another worker is routed here
@@ -81,7 +81,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     )
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
-    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates)
+    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates, settings.log_payloads)
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(channels())
@@ -92,7 +92,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     calls = TokenSlots(settings.calls_in_flight_per_token, "tool calls in flight")
     state = McpState(
         gateway=McpGateway(runtime.hot, sessions, methods, metrics, client_requests, inflight, calls),
-        verifier=McpTokenVerifier(runtime.codec, runtime.hot),
+        verifier=McpTokenVerifier(runtime.tokens, runtime.hot),
         hub=hub,
         sessions=sessions,
         metrics=metrics,

@@ -64,7 +64,7 @@ def ui_state(request: Request[Any, Any, Any]) -> UiState:
     state: UiState | None = getattr(request.app.state, "admin_ui", None)
     if state is None:
         runtime: Runtime = request.app.state.runtime
-        state = UiState(SessionSigner(runtime.keys.jwt_key), SignedOut())
+        state = UiState(SessionSigner(runtime.keys.jwt_key), SignedOut(runtime.extras.get("ui_signed_out")))
         request.app.state.admin_ui = state
     return state
 

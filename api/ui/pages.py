@@ -18,7 +18,7 @@ from application.audit import AuditFilter
 from application.errors import StoreUnavailableError, ValidationError
 from application.ports import ItemFilter
 
-__all__ = ["LISTS", "dashboard", "list_page", "tenants_page"]
+__all__ = ["LISTS", "dashboard", "list_page"]
 
 PAGE_SIZE = 50
 
@@ -39,6 +39,7 @@ LISTS = {
     "upstreams": Listing("upstream", "Upstreams", "viewer", tags=False),
     "tokens": Listing("token", "Tokens", "admin", tags=False),
 }
+UPSTREAM_ITEMS = ("tool", "resource", "prompt")
 COUNTED = ("tool", "resource", "prompt", "server", "upstream", "token")
 
 
@@ -140,16 +141,29 @@ async def dashboard(request: Request[Any, Any, Any], tenant: FromQuery[str | Non
 
 def _list(request: Request[Any, Any, Any], tenant: str | None, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     flt = ItemFilter(
-        enabled=_enabled(params.get("enabled")), tag=params.get("tag") or None, name_prefix=params.get("q") or None
+        enabled=_enabled(params.get("enabled")),
+        tag=params.get("tag") or None,
+        name_prefix=params.get("q") or None,
+        upstream_id=params.get("upstream") or None,
     )
-    items, next_cursor = runtime(request).queries.list(
-        tenant, kind, flt, params.get("cursor") or None, PAGE_SIZE, params.get("at")
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    queries = runtime(request).queries
+    items, next_cursor = queries.list(tenant, kind, flt, params.get("cursor") or None, PAGE_SIZE, params.get("at"))
+    # the upstreams a catalog list can be narrowed to (items they brought)
+    upstreams = queries.list(tenant, "upstream", ItemFilter(), None, 200)[0] if kind in UPSTREAM_ITEMS else []
+    return {"items": items, "next_cursor": next_cursor, "upstreams": upstreams}
 
 
-def _params(q: str | None, enabled: str | None, tag: str | None, cursor: str | None, at: int | None) -> dict[str, Any]:
-    return {"q": q or "", "enabled": enabled or "", "tag": tag or "", "cursor": cursor or "", "at": at}
+def _params(
+    q: str | None, enabled: str | None, tag: str | None, cursor: str | None, at: int | None, upstream: str | None = None
+) -> dict[str, Any]:
+    return {
+        "q": q or "",
+        "enabled": enabled or "",
+        "tag": tag or "",
+        "cursor": cursor or "",
+        "at": at,
+        "upstream": upstream or "",
+    }
 
 
 @get("/t/{tenant:str}/{plural:str}", include_in_schema=False)
@@ -162,38 +176,16 @@ async def list_page(
     tag: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
     at: FromQuery[int | None] = None,
+    upstream: FromQuery[str | None] = None,
 ) -> Response[str]:
     user = await viewer(request)
     listing = LISTS.get(plural)
     if listing is None:
         raise NotFoundException(f"no list named {plural!r}")
     user.principal.allow(tenant, listing.min_role)
-    params = _params(q, enabled, tag, cursor, at)
+    params = _params(q, enabled, tag, cursor, at, upstream)
     data = await run(_list, request, tenant, listing.kind, params)
     roles = issuable_roles(user) if plural == "tokens" else []
     return html(
         "list.html", user=user, tenant=tenant, plural=plural, listing=listing, params=params, roles=roles, **data
-    )
-
-
-@get("/tenants", include_in_schema=False)
-async def tenants_page(
-    request: Request[Any, Any, Any],
-    q: FromQuery[str | None] = None,
-    enabled: FromQuery[str | None] = None,
-    cursor: FromQuery[str | None] = None,
-) -> Response[str]:
-    user = await viewer(request)
-    user.principal.allow(None, "platform-admin")
-    params = _params(q, enabled, None, cursor, None)
-    data = await run(_list, request, None, "tenant", params)
-    listing = Listing("tenant", "Tenants", "platform-admin", tags=False)
-    return html(
-        "list.html",
-        user=user,
-        tenant=user.principal.tenant_id,
-        plural="tenants",
-        listing=listing,
-        params=params,
-        **data,
     )

@@ -13,10 +13,15 @@ from api.ui.audit_pages import audit_page
 from api.ui.audit_tail import audit_tail
 from api.ui.entities import entity_action, entity_page
 from api.ui.export_page import export_tenant
-from api.ui.pages import dashboard, list_page, tenants_page
+from api.ui.history_pages import history_page
+from api.ui.import_page import import_file, import_page, verify_file
+from api.ui.pages import dashboard, list_page
+from api.ui.playground import playground_call, playground_page
 from api.ui.plumbing import PREFIX, ui_exception_handlers
 from api.ui.render import SECURITY_HEADERS
+from api.ui.schema_editor import check_schema
 from api.ui.signin import sign_in, sign_in_page, sign_out
+from api.ui.tenant_pages import create_tenant, tenant_action, tenants_page
 from api.ui.tool_forms import check_tool, edit_tool, edit_tool_page, new_tool, new_tool_page
 
 __all__ = ["admin_router"]
@@ -43,9 +48,18 @@ def admin_router() -> Router:
             audit_tail,
             export_tenant,
             tenants_page,
+            create_tenant,
+            tenant_action,
+            import_page,
+            verify_file,
+            import_file,
+            playground_page,
+            playground_call,
+            history_page,
             new_tool_page,
             new_tool,
             check_tool,
+            check_schema,
             edit_tool_page,
             edit_tool,
             list_page,

@@ -14,10 +14,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
-__all__ = ["COOKIE", "SESSION_LIFETIME_S", "SessionSigner", "SignedOut", "UiSession"]
+__all__ = ["COOKIE", "SESSION_LIFETIME_S", "SessionSigner", "SharedSignOuts", "SignedOut", "UiSession"]
 
 COOKIE = "ledgergate_admin"
 SESSION_LIFETIME_S = 8 * 3600
@@ -86,18 +87,33 @@ class SessionSigner:
         return bool(presented) and hmac.compare_digest(self.csrf_token(session), str(presented))
 
 
-class SignedOut:
-    """Sessions ended by signing out in this process, kept until they would have expired anyway."""
+class SharedSignOuts(Protocol):
+    """Where sign-outs are shared between workers (Redis when the instance has it)."""
 
-    def __init__(self) -> None:
+    def end(self, sid: str, expires_at: float) -> None: ...
+
+    def ended(self, sid: str) -> bool: ...
+
+
+class SignedOut:
+    """Sessions ended by signing out, kept until they would have expired anyway: in this process, and in
+    ``shared`` (every worker's) when the instance runs with Redis."""
+
+    def __init__(self, shared: SharedSignOuts | None = None) -> None:
         self._ended: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.shared = shared
 
     def end(self, session: UiSession) -> None:
+        """Raises: StoreUnavailableError when the shared record can't be written (this process refuses it)."""
         now = time.time()
         with self._lock:
             self._ended = {sid: exp for sid, exp in self._ended.items() if exp > now}
             self._ended[session.sid] = session.expires_at
+        if self.shared is not None:
+            self.shared.end(session.sid, session.expires_at)
 
     def ended(self, session: UiSession) -> bool:
-        return session.sid in self._ended
+        if session.sid in self._ended:
+            return True
+        return self.shared is not None and self.shared.ended(session.sid)

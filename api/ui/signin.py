@@ -9,11 +9,11 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 
 from api.auth import authenticate
-from api.ui.access import CsrfRefused, same_origin, ui_state
-from api.ui.plumbing import PREFIX, posted, redirect, run, runtime
+from api.ui.access import CSRF_FIELD, CSRF_HEADER, CsrfRefused, SignInNeeded, same_origin, ui_state
+from api.ui.plumbing import PREFIX, redirect, run, runtime
 from api.ui.render import html
 from api.ui.sessions import COOKIE, UiSession
-from application.errors import ApplicationError
+from application.errors import ApplicationError, StoreUnavailableError
 
 __all__ = ["sign_in", "sign_in_page", "sign_out"]
 
@@ -37,7 +37,7 @@ def sign_in_page(next: FromQuery[str | None] = None) -> Response[str]:
 def _open_session(request: Request[Any, Any, Any], token: str) -> UiSession:
     rt = runtime(request)
     principal = authenticate(rt, f"Bearer {token}", None)
-    claims = rt.codec.verify(token)
+    claims = rt.tokens.verify(token)  # the gateway's own tokens and the external issuer's
     if claims.server_ids is not None:
         raise ApplicationError("this token is limited to virtual servers; sign in with a tenant token")
     return ui_state(request).signer.open(
@@ -62,8 +62,23 @@ async def sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post("/logout", include_in_schema=False)
 async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
-    user, _ = await posted(request)
-    ui_state(request).signed_out.end(user.session)
-    response = redirect("/login")
+    # only the cookie's signature and the CSRF token: an ended, revoked or unknown-state session may sign out
+    state = ui_state(request)
+    session = state.signer.verify(request.cookies.get(COOKIE))
+    if session is None:
+        raise SignInNeeded
+    form = await request.form()
+    if not same_origin(request) or not state.signer.csrf_ok(
+        session, request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
+    ):
+        raise CsrfRefused
+    try:
+        await run(state.signed_out.end, session)  # every worker refuses it from now on
+    except StoreUnavailableError as exc:  # ended here, and the cookie goes; other workers could not be told
+        response: Response[Any] = html(
+            "error.html", 503, user=None, title="Signed out on this worker", detail=exc.detail
+        )
+    else:
+        response = redirect("/login")
     _cookie(request, response, "", 0)
     return response

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery
 
 from api.json_limits import BadJson, decode_json
 from api.schemas import ToolCreate, ToolUpdate, to_fields
+from api.ui.form_kinds import other_check, other_create, other_edit, other_edit_page, other_new_page
 from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
 from api.ui.render import html
 from api.ui.token_pages import issue_token
@@ -35,7 +36,7 @@ NEW_TOOL = {
 
 
 def _tools_only(plural: str) -> None:
-    """Forms exist for tools so far; the other kinds are edited through REST."""
+    """The tool form, after the other kinds' forms (``api.ui.form_kinds``) had their turn."""
     if plural != "tools":
         raise NotFoundException(f"no form for {plural!r}")
 
@@ -111,7 +112,9 @@ def _form_page(
 
 
 @get("/t/{tenant:str}/{plural:str}/new", include_in_schema=False)
-async def new_tool_page(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[str]:
+async def new_tool_page(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[Any]:
+    if (other := await other_new_page(request, tenant, plural)) is not None:
+        return other
     _tools_only(plural)
     user = await viewer(request)
     user.principal.allow(tenant, "editor")
@@ -122,6 +125,8 @@ async def new_tool_page(request: Request[Any, Any, Any], tenant: FromPath[str], 
 async def new_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[Any]:
     if plural == "tokens":  # one route for every kind's "new"; tokens are issued, not edited
         return await issue_token(request, tenant)
+    if (other := await other_create(request, tenant, plural)) is not None:
+        return other
     _tools_only(plural)
     user, form = await posted(request)
     user.principal.allow(tenant, "editor")
@@ -142,6 +147,8 @@ def _check(request: Request[Any, Any, Any], user: Any, tenant: str, form: dict[s
 @post("/t/{tenant:str}/{plural:str}/check", include_in_schema=False, status_code=200)
 async def check_tool(request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str]) -> Response[Any]:
     """The new-tool form validated as it is typed (HTMX): the create use case's dry run, writing nothing."""
+    if (other := await other_check(request, tenant, plural)) is not None:
+        return other
     _tools_only(plural)
     user, form = await posted(request)
     user.principal.allow(tenant, "editor")
@@ -161,7 +168,9 @@ async def edit_tool_page(
     plural: FromPath[str],
     item_id: FromPath[str],
     at: FromQuery[int | None] = None,
-) -> Response[str]:
+) -> Response[Any]:
+    if (other := await other_edit_page(request, tenant, plural, item_id, at)) is not None:
+        return other
     _tools_only(plural)
     user = await viewer(request)
     user.principal.allow(tenant, "editor")
@@ -173,6 +182,8 @@ async def edit_tool_page(
 async def edit_tool(
     request: Request[Any, Any, Any], tenant: FromPath[str], plural: FromPath[str], item_id: FromPath[str]
 ) -> Response[Any]:
+    if (other := await other_edit(request, tenant, plural, item_id)) is not None:
+        return other
     _tools_only(plural)
     user, form = await posted(request)
     user.principal.allow(tenant, "editor")

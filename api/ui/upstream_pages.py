@@ -13,10 +13,11 @@ from api.ui.access import UiUser
 from api.ui.pages import health_of
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
 from api.ui.render import html
+from api.ui.upstream_health import health_history
 from application.audit import AuditFilter
 from application.ports import ItemFilter
 
-__all__ = ["upstream_action", "upstream_page"]
+__all__ = ["report_page", "upstream_action", "upstream_page"]
 
 #: action -> the role it needs (as on REST)
 ACTIONS = {"enable": "admin", "disable": "admin", "delete": "admin", "refresh": "editor"}
@@ -26,7 +27,8 @@ ITEM_KINDS = ("tool", "resource", "prompt")
 def _upstream(request: Request[Any, Any, Any], tenant: str, item_id: str, at: int | None) -> dict[str, Any]:
     rt = runtime(request)
     upstream = rt.queries.get(tenant, "upstream", item_id, at)
-    events = rt.audit_log.feed(AuditFilter(tenant_id=tenant, entity_id=item_id), 0, 200)
+    # the audit log is its own projection: it too waits for the position of the user's last write
+    events = rt.audit_log.feed(AuditFilter(tenant_id=tenant, entity_id=item_id), 0, 200, at)
     prefix = upstream.get("prefix") or {}
     # prefixed tool and prompt names make them one name range; resources (named by their URI's upstream
     # name) and unprefixed items: the first page of the kind is scanned
@@ -41,6 +43,7 @@ def _upstream(request: Request[Any, Any, Any], tenant: str, item_id: str, at: in
         "upstream": upstream,
         "health": health_of(upstream),
         "events": events[::-1],
+        "health_history": health_history(events),
         "items": items,
         "settings": settings,
     }
@@ -50,7 +53,21 @@ async def upstream_page(request: Request[Any, Any, Any], tenant: str, item_id: s
     user = await viewer(request)
     user.principal.allow(tenant, "viewer")
     data = await run(_upstream, request, tenant, item_id, at)
-    return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=None, **data)
+    return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=None, report_title="", **data)
+
+
+async def report_page(
+    request: Request[Any, Any, Any],
+    user: UiUser,
+    tenant: str,
+    item_id: str,
+    at: int | None,
+    report: dict[str, Any],
+    title: str,
+) -> Response[str]:
+    """The upstream's page (read at the position of the write) with what a discovery or refresh found."""
+    data = await run(_upstream, request, tenant, item_id, at)
+    return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=report, report_title=title, **data)
 
 
 def _change(request: Request[Any, Any, Any], user: UiUser, tenant: str, item_id: str, action: str) -> Any:
@@ -65,8 +82,7 @@ async def upstream_action(request: Request[Any, Any, Any], tenant: str, item_id:
     if action == "refresh":
         result, report = await request.app.state.upstreams.refresh(user.principal.envelope(tenant), item_id)
         at = result.position if result is not None else None
-        data = await run(_upstream, request, tenant, item_id, at)
-        return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=report, **data)
+        return await report_page(request, user, tenant, item_id, at, report, "Refresh")
     written = await run(_change, request, user, tenant, item_id, action)
     if action == "delete":
         return redirect(f"/t/{tenant}/upstreams?at={written.position}")

@@ -1,7 +1,10 @@
-"""Instance keys kept in the data directory: the JWT signing key and the master key.
+"""Instance keys: the JWT signing key and the master key.
 
-Generated on first start (32 random bytes each, file mode 0600, created with O_EXCL so two processes
-starting at once agree on one key), never placeholders.
+By default kept in the data directory, generated on first start (32 random bytes each, file mode 0600,
+created with O_EXCL so two processes starting at once agree on one key), never placeholders. An operator
+may give either key instead (``LEDGERGATE_JWT_SIGNING_KEY[_FILE]``, ``LEDGERGATE_MASTER_KEY[_FILE]``: a
+mounted secret or the environment), so replicas that share no volume share their keys; a given key is
+used as it is and nothing is written for it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infrastructure.settings import Settings
 
 __all__ = ["InstanceKeys", "load_or_create_key"]
 
@@ -34,7 +41,17 @@ def load_or_create_key(path: Path) -> tuple[bytes, bool]:
 
 
 class InstanceKeys:
-    def __init__(self, data_dir: Path) -> None:
-        self.jwt_key, created_jwt = load_or_create_key(data_dir / "jwt-signing.key")
-        self.master_key, created_master = load_or_create_key(data_dir / "master.key")
+    def __init__(self, data_dir: Path, jwt_key: bytes | None = None, master_key: bytes | None = None) -> None:
+        created_jwt = created_master = False
+        if jwt_key is None:
+            jwt_key, created_jwt = load_or_create_key(data_dir / "jwt-signing.key")
+        if master_key is None:
+            master_key, created_master = load_or_create_key(data_dir / "master.key")
+        self.jwt_key = jwt_key
+        self.master_key = master_key
         self.created = created_jwt or created_master
+
+    @classmethod
+    def of(cls, settings: Settings) -> InstanceKeys:
+        """The keys the settings give, and the data directory's for those they do not."""
+        return cls(settings.data_dir, settings.jwt_signing_key, settings.master_key)

@@ -71,7 +71,11 @@ class RedisHealth:
             if self._down_since is None:
                 return
             seconds, self._down_since = self._clock() - self._down_since, None
-        log.warning("Redis reachable again after %.1f s; sessions, relays and shared limits resume", seconds)
+        log.warning(
+            "Redis reachable again after %.1f s; sessions, relays and shared limits resume",
+            seconds,
+            extra={"fields": {"event": "redis.reachable", "down_s": round(seconds, 3)}},
+        )
 
     def failed(self, error: BaseException) -> None:
         with self._lock:

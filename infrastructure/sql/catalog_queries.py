@@ -11,6 +11,11 @@ from infrastructure.sql.connector import SqlConnector
 __all__ = ["SqlCatalogQueries"]
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM catalog_items"
+#: the upstream a discovered item came from (its document's source); per dialect
+_UPSTREAM = {
+    "sqlite": "json_extract(doc, '$.source.upstream_id') = ?",
+    "postgres": "(doc::jsonb -> 'source' ->> 'upstream_id') = ?",
+}
 
 
 class SqlCatalogQueries:
@@ -44,6 +49,9 @@ class SqlCatalogQueries:
         if flt.tag:
             where.append("id IN (SELECT item_id FROM catalog_tags WHERE tag = ?)")
             params.append(flt.tag)
+        if flt.upstream_id:
+            where.append(_UPSTREAM[self.connector.dialect])
+            params.append(flt.upstream_id)
         if after is not None:
             where.append("(name > ? OR (name = ? AND id > ?))")
             params += [after[0], after[0], after[1]]

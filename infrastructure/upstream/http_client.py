@@ -19,12 +19,14 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 
 from infrastructure.network.clients import GuardedConnector, blocked_cause
 from infrastructure.network.egress import EgressGuard
+from infrastructure.telemetry import outgoing, record_upstream_status
 
 __all__ = [
     "LEGACY",
@@ -119,6 +121,30 @@ async def _messages(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str,
         message = msgspec.json.decode(joined)
         if isinstance(message, dict):
             yield message
+
+
+def _span_of(
+    url: str, channel: Channel, method: str, params: dict[str, Any], request_id: int
+) -> tuple[str, dict[str, Any]]:
+    """The name and attributes of the CLIENT span of one request (OpenTelemetry MCP conventions)."""
+    parts = urlsplit(url)
+    attributes: dict[str, Any] = {
+        "mcp.method.name": method,
+        "mcp.protocol.version": channel.version,
+        "jsonrpc.request.id": str(request_id),
+        "network.transport": "tcp",
+        "server.address": parts.hostname or "",
+        "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+    }
+    target = params.get(NAMED_METHODS.get(method, ""))
+    if method == "tools/call" and isinstance(target, str):
+        attributes |= {"gen_ai.tool.name": target, "gen_ai.operation.name": "execute_tool"}
+    elif method == "prompts/get" and isinstance(target, str):
+        attributes["gen_ai.prompt.name"] = target
+    elif method == "resources/read" and isinstance(target, str):
+        attributes["mcp.resource.uri"] = target
+    named = method in ("tools/call", "prompts/get") and isinstance(target, str)
+    return (f"{method} {target}" if named else method), attributes
 
 
 class HttpUpstreamClient:
@@ -275,9 +301,28 @@ class HttpUpstreamClient:
                 meta[PROTOCOL_META + "logLevel"] = log_level
         if progress is not None:
             meta["progressToken"] = request_id
-        if meta:
-            params["_meta"] = meta
-        headers = self._headers(auth, channel, method, params) | dict(extra_headers or {})
+        with outgoing(*_span_of(url, channel, method, params, request_id)) as trace_context:
+            meta.update(trace_context)  # the W3C context in _meta as well as in the headers (MCP conventions)
+            if meta:
+                params["_meta"] = meta
+            headers = self._headers(auth, channel, method, params) | dict(extra_headers or {}) | trace_context
+            return await self._request(
+                url, auth, channel, headers, params, request_id, method, progress, on_request, notify
+            )
+
+    async def _request(
+        self,
+        url: str,
+        auth: Mapping[str, str],
+        channel: Channel,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        request_id: int,
+        method: str,
+        progress: Progress | None,
+        on_request: ServerRequest | None,
+        notify: Notification | None,
+    ) -> dict[str, Any]:
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
 
         async def answer(reply: dict[str, Any]) -> None:
@@ -285,6 +330,7 @@ class HttpUpstreamClient:
 
         try:
             status, reply, _ = await self._exchange(url, headers, message, progress, on_request, answer, notify)
+            record_upstream_status(status)
         except asyncio.CancelledError:
             if not channel.modern:
                 cancel = {

@@ -27,6 +27,7 @@ from application.ports import SecretCipher
 from domain.values import is_secret_ref
 from infrastructure.network.clients import GuardedConnector, blocked_cause
 from infrastructure.network.egress import EgressBlockedError, EgressGuard
+from infrastructure.telemetry import outgoing, record_upstream_status
 
 __all__ = ["RestToolCaller"]
 
@@ -150,6 +151,17 @@ class RestToolCaller:
         """The MCP result of calling ``tool`` (its document) with ``arguments``. Raises: ToolCallError."""
         request = self.build_request(tenant_id, tool["integration"], arguments)
         self._check_target(request.url)
+        parts = URL(request.url, encoded=True)
+        attributes = {
+            "http.request.method": request.method,
+            "server.address": parts.host or "",
+            "server.port": parts.port or 0,
+        }
+        with outgoing(request.method, attributes) as trace_context:  # a CLIENT span; its context in the headers
+            request.headers.update(trace_context)
+            return await self._send(request, tool)
+
+    async def _send(self, request: RestRequest, tool: dict[str, Any]) -> dict[str, Any]:
         attempts = 1 + (len(BACKOFF_S) if request.method in IDEMPOTENT else 0)
         for attempt in range(attempts):
             try:
@@ -173,6 +185,7 @@ class RestToolCaller:
                     raise ToolCallError(f"cannot reach the API: {exc.__class__.__name__}: {exc}") from None
                 await asyncio.sleep(BACKOFF_S[attempt])
                 continue
+            record_upstream_status(status)
             if status in RETRY_STATUSES and attempt + 1 < attempts:
                 await asyncio.sleep(BACKOFF_S[attempt])
                 continue

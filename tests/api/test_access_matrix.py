@@ -107,9 +107,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/.well-known/oauth-protected-resource/servers/{server_id}/mcp"): PUBLIC,
     **{
         ("GET", f"/docs{page}"): PUBLIC
-        for page in ("", "/openapi.json", "/openapi.yaml", "/openapi.yml", "/swagger", "/redoc", "/rapidoc")
+        for page in ("", "/openapi.json", "/openapi.yaml", "/openapi.yml", "/swagger", "/redoc")
     },
-    ("GET", "/docs/elements"): PUBLIC,
+    ("GET", "/docs/assets/{file_path}"): Access("public", past_auth=True),  # the pages' pinned scripts
+    ("HEAD", "/docs/assets/{file_path}"): Access("public", past_auth=True),
     ("GET", "/docs/oauth2-redirect.html"): PUBLIC,
     ("GET", "/docs/{path}"): Access("public", past_auth=True),  # any other page: 404
 }

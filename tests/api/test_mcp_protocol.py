@@ -633,7 +633,7 @@ def test_a_token_of_one_tenant_cannot_reach_another_tenants_server(api: Api, cat
 @pytest.mark.parametrize(
     "path", ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp", "server"]
 )
-def test_protected_resource_metadata_names_the_resource_and_an_authorization_server(
+def test_protected_resource_metadata_names_the_resource_and_no_authorization_server_that_does_not_exist(
     api: Api, catalog: Catalog, path: str
 ) -> None:
     if path == "server":
@@ -643,8 +643,10 @@ def test_protected_resource_metadata_names_the_resource_and_an_authorization_ser
     assert response.headers["content-type"].startswith("application/json")
     metadata = response.json()
     assert urlsplit(metadata["resource"]).scheme in ("http", "https")
-    assert metadata["authorization_servers"]
-    assert all(isinstance(server, str) and server for server in metadata["authorization_servers"])
+    # no external issuer is configured, and the gateway itself runs no OAuth endpoints: none is advertised
+    assert "authorization_servers" not in metadata
+    for server_metadata in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        assert api.http.get(server_metadata).status_code == 404
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -656,7 +658,7 @@ def test_metrics_count_mcp_requests(api: Api, session: Session) -> None:
     response = api.call("GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'ledgergate_mcp_requests_total{method="tools/list"}' in response.text
+    assert 'ledgergate_mcp_requests_total{method="tools/list",server="",tenant="default"}' in response.text
 
 
 # -- streams, on a real server process -------------------------------------------------------------

@@ -216,6 +216,13 @@ def test_a_resource_switches_between_text_and_blob_and_refuses_both_or_oversize(
     assert api.call("PATCH", path, json={"text": "too long"}).status_code == 422
 
 
+def test_a_binary_resource_is_created_with_a_blob_alone(api: Api) -> None:
+    body = {"uri": "img://logo", "name": "logo", "blob": "iVBORw0K", "mime_type": "image/png"}
+    resource = created(api, "/v1/tenants/default/resources", body)
+    item = api.call("GET", f"/v1/tenants/default/resources/{resource['id']}?min_position={resource['position']}")
+    assert (item.json()["text"], item.json()["blob"]) == (None, "iVBORw0K")
+
+
 def test_a_disabled_tenants_tokens_are_refused_until_it_is_enabled_again(api: Api) -> None:
     created(api, "/v1/tenants", {"name": "acme"})
     admin = created(api, "/v1/tenants/acme/tokens", {"name": "a", "role": "admin"})

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
+from application.audit import event_entry
 from application.upstream_catalog import DiscoveredCatalog
 from application.upstream_service import UpstreamService
 from application.upstream_supervisor import UpstreamSupervisor
@@ -187,3 +188,15 @@ def test_a_refresh_that_cannot_reach_the_upstream_changes_nothing() -> None:
     harness = asyncio.run(_refresh_of_an_unreachable_upstream())
     assert harness.tool_names() == ["echo"]
     assert not any(e[1] == "system:supervisor" for e in harness.events())
+
+
+def test_a_health_transition_in_the_audit_log_says_which_state_and_why() -> None:
+    registry = new_registry()
+    fields = registry.prepare_upstream(
+        envelope(), {"name": "beta", "transport": "streamable_http", "url": "http://127.0.0.1:9/mcp"}
+    )
+    written, _ = registry.register_upstream(envelope(), fields, DiscoveredCatalog("2025-06-18", {"name": "b"}))
+    registry.record_upstream_health(envelope(), written.id, "unreachable", "connection refused")
+    entries = [event_entry(p, e, "upstream") for p, e in log_reader(registry)(0, 100)]
+    [health] = [e for e in entries if e["type"] == "Upstream.HealthChanged"]
+    assert (health["state"], health["detail"]) == ("unreachable", "connection refused")

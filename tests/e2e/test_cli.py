@@ -72,7 +72,7 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: P
     line = next(line for line in relisted.stdout.splitlines() if line.startswith(token_id))
     assert " True " in line
     unknown = run(tmp_path, "token", "revoke", "00000000-0000-0000-0000-000000000000", "--tenant", "default")
-    assert unknown.returncode == 1
+    assert unknown.returncode == 3  # not found
     assert "no token" in unknown.stderr
     status = run(tmp_path, "projections", "status")
     assert status.returncode == 0
@@ -81,7 +81,7 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: P
 
 def test_a_token_from_the_command_line_expires_by_default_unless_it_is_a_service_token(tmp_path: Path) -> None:
     assert run(tmp_path, "migrate").returncode == 0
-    assert run(tmp_path, "token", "rotate-admin").returncode == 1  # no first start yet: nothing to rotate
+    assert run(tmp_path, "token", "rotate-admin").returncode == 3  # no first start yet: nothing to rotate
     from api.bootstrap import first_start
     from api.runtime import build_runtime
     from tests.conftest import make_settings
@@ -96,7 +96,7 @@ def test_a_token_from_the_command_line_expires_by_default_unless_it_is_a_service
     service = run(tmp_path, "token", "create", "--name", "ci", "--role", "editor", "--service")
     assert "expires: never" in service.stdout
     too_long = run(tmp_path, "token", "create", "--name", "x", "--role", "viewer", "--expires-days", "400")
-    assert too_long.returncode == 1 and "expires_in_s" in too_long.stderr
+    assert too_long.returncode == 4 and "expires_in_s" in too_long.stderr  # invalid
 
 
 def test_rotate_admin_issues_a_new_platform_admin_token_and_revokes_the_old_one(tmp_path: Path) -> None:
@@ -132,6 +132,6 @@ def test_rotate_admin_issues_a_new_platform_admin_token_and_revokes_the_old_one(
 
 def test_a_store_that_cannot_be_reached_gives_a_clear_error(tmp_path: Path) -> None:
     result = run(tmp_path, "migrate", database_url="postgresql://postgres@127.0.0.1:1/nowhere")
-    assert result.returncode == 1
+    assert result.returncode == 7  # unavailable
     assert "cannot reach the database" in result.stderr
     assert "Traceback" not in result.stderr

@@ -58,7 +58,7 @@ def failing_scenarios(results: dict[str, Any]) -> list[str]:
     strict=False,
     reason="issue #12: HTTP rows and two workers pass in full; still failing: 2026-07-28 over an HTTP+SSE "
     "upstream (11 scenarios: input_required and server-stateless), server-stateless's streamed-elicitation "
-    "check over stdio, and the translate/wrapper bridges (see docs/conformance.md)",
+    "check over stdio (see docs/conformance.md)",
 )
 def test_every_scored_conformance_scenario_passes_in_every_row(tmp_path: Path) -> None:
     installed()

@@ -116,10 +116,10 @@ def test_a_file_that_is_not_a_contextforge_export_is_refused_with_the_reason_and
 
     result = run(data, "import", "contextforge", str(bad))
 
-    assert result.returncode == 2
+    assert result.returncode == 4  # invalid input
     assert "is not a valid ContextForge export, nothing imported: 'entities' must be an object" in result.stderr
     assert "Traceback" not in result.stderr
     assert log_head(data) == before
     missing = run(data, "import", "contextforge", str(FIXTURE), "--tenant", "nope")
-    assert missing.returncode == 1
+    assert missing.returncode == 3  # not found
     assert "no tenant 'nope'" in missing.stderr

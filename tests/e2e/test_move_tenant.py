@@ -114,11 +114,11 @@ def test_a_tenant_moves_to_another_instance_with_one_export_and_one_import(
         database_url=postgres_url,
         **{"LEDGERGATE_EXPORT_PASSPHRASE": "not the passphrase"},
     )
-    assert refused.returncode == 1 and "wrong passphrase" in refused.stderr
+    assert refused.returncode == 4 and "wrong passphrase" in refused.stderr  # invalid input
     refused_file = cli(
         target_dir, "events", "import", str(export), "--passphrase-file", str(wrong), database_url=postgres_url
     )
-    assert refused_file.returncode == 1 and "nothing imported" in refused_file.stderr
+    assert refused_file.returncode == 4 and "nothing imported" in refused_file.stderr
 
     lines = export.read_bytes().splitlines(keepends=True)
     header = msgspec.json.decode(lines[0])
@@ -128,11 +128,12 @@ def test_a_tenant_moves_to_another_instance_with_one_export_and_one_import(
     broken = cli(
         target_dir, "events", "import", str(tampered), "--passphrase-file", str(passphrase), database_url=postgres_url
     )
-    assert broken.returncode == 1 and "line 1" in broken.stderr and "header" in broken.stderr
+    assert broken.returncode == 4 and "line 1" in broken.stderr and "header" in broken.stderr
     assert cli(target_dir, "events", "verify", str(tampered)).returncode == 1
 
     imported = cli(
-        target_dir, "events", "import", str(export), "--passphrase-file", str(passphrase), database_url=postgres_url
+        *(target_dir, "events", "import", str(export), "--passphrase-file", str(passphrase), "--json"),
+        database_url=postgres_url,
     )
     assert imported.returncode == 0, imported.stderr
     report = json.loads(imported.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -71,10 +72,10 @@ def test_mcp_serving_and_the_audit_log_continue_through_rebuilds(tmp_path: Path,
         assert after[len(before)]["stream_id"] == written["id"]
         listed = rest.get(f"/tenants/default/tools?limit=100&min_position={written['position']}").json()["items"]
         assert len(listed) == TOOLS + 1
-        status = cli("projections", "status")
+        status = cli("projections", "status", "--json")
         assert status.returncode == 0, status.stderr
-        lags = [line.split()[-1] for line in status.stdout.splitlines()[1:]]
-        assert len(lags) == 2 and all(lag == "0" for lag in lags), status.stdout
+        lags = [row["lag"] for row in json.loads(status.stdout)]
+        assert lags == [0, 0], status.stdout
     finally:
         rest.close()
         server.stop()

@@ -259,7 +259,7 @@ def test_redis_killed_and_restarted_under_load(
             load.loop("rest-read", lambda h, i: h.get(server.url + "/v1/tenants/default/tools", headers=auth))
 
             started = time.monotonic()
-            wait_until(lambda: all(load.count(w) >= 20 for w in ("legacy", "modern-call", "rest-write")), "warm-up")
+            wait_until(lambda: all(load.count(w) >= 20 for w in ("legacy", "modern-call", "rest-write")), "warm-up", 90)
             assert not [o for o in load.outcomes if o.status >= 300], "errors before the outage"
 
             # a legacy HTTP+SSE client holds its stream through the outage

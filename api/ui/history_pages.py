@@ -1,0 +1,62 @@
+"""History pages of upstreams and tokens: every version of the entity as a timeline (event, actor, time,
+field diffs), read from its event stream by the same query as the catalog's ``/history`` (secrets
+masked). Neither offers a revert: the REST API reverts catalog entities only (an upstream's items come
+from the upstream, a token's grant is revoked and issued anew)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+
+from api.ui.diffs import timeline
+from api.ui.plumbing import run, runtime, viewer
+from api.ui.render import html
+from domain.api_token import ApiToken
+from domain.upstream import Upstream
+
+__all__ = ["history_page"]
+
+#: plural -> (aggregate, the role that may see it: as its REST list)
+HISTORIES: dict[str, tuple[Any, str]] = {"upstreams": (Upstream, "viewer"), "tokens": (ApiToken, "admin")}
+#: events that change one field without carrying it
+_MARKS = {"Revoked": {"revoked": True}}
+
+
+def _noted(version: dict[str, Any]) -> dict[str, Any]:
+    """A version whose event implies a field change the timeline shows (a token's revocation)."""
+    implied = _MARKS.get(version["event"])
+    return {**version, "changes": implied} if implied is not None and "changes" not in version else version
+
+
+def _history(request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str, at: int | None) -> dict[str, Any]:
+    rt = runtime(request)
+    rt.queries.wait_for(at)  # the page follows the user's last write
+    cls, _ = HISTORIES[plural]
+    versions = [_noted(v) for v in rt.queries.history(tenant, cls, item_id)]
+    row = rt.catalog.get_item(tenant, cls.KIND, item_id)
+    first = versions[0].get("fields") or {}
+    return {
+        "name": (row or {}).get("name") or first.get("name") or item_id,
+        "current": row is not None,
+        "steps": timeline(versions),
+        "latest": versions[-1]["version"] if versions else 0,
+    }
+
+
+@get("/t/{tenant:str}/{plural:str}/{item_id:str}/history", include_in_schema=False)
+async def history_page(
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    plural: FromPath[str],
+    item_id: FromPath[str],
+    at: FromQuery[int | None] = None,
+) -> Response[str]:
+    user = await viewer(request)
+    if plural not in HISTORIES:
+        raise NotFoundException(f"no history pages for {plural!r}; a catalog entity's page shows its history")
+    user.principal.allow(tenant, HISTORIES[plural][1])
+    data = await run(_history, request, tenant, plural, item_id, at)
+    return html("history.html", user=user, tenant=tenant, plural=plural, item_id=item_id, **data)
