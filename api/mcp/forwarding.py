@@ -18,6 +18,7 @@ from typing import Any
 
 from api.mcp.client_requests import askable_capabilities
 from application.errors import ToolCallError
+from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
 from application.ports import SecretCipher
 from application.secrets import unseal
 from application.sessions import McpSession, SessionStore
@@ -76,6 +77,8 @@ class InputRelay:
     notify: Notify | None = None
     #: a 2026-07-28 client: an upstream's ``input_required`` is passed to it and its retry passed back
     modern: bool = False
+    #: the caller's token: a requestState the gateway seals for a held call is bound to it
+    caller: str = ""
 
     @property
     def on_request(self) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None:
@@ -147,6 +150,12 @@ async def _refused_as_rpc(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         return await call
     except UpstreamRpcError as exc:
         raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
+    except RequestStateRefusedError as exc:
+        raise UpstreamRefusedError(RequestStateRefusedError.code, str(exc)) from None
+
+
+#: a held call's upstream request may wait this much longer than the upstream's timeout (its client answering)
+HELD_TTL_S = 120.0
 
 
 class UpstreamForwarder:
@@ -157,7 +166,9 @@ class UpstreamForwarder:
         cipher: SecretCipher,
         http: HttpUpstreamClient | None = None,
         sessions: SessionStore | None = None,
+        held: HeldCalls | None = None,
     ) -> None:
+        self.held = held
         self.hot = hot
         self.pool = pool
         self.cipher = cipher
@@ -346,6 +357,18 @@ class UpstreamForwarder:
         relay = relay or InputRelay()
         if relay.log_level is not None:
             forwarded = {**(forwarded or {}), PROTOCOL_META_PREFIX + "logLevel": relay.log_level}
+        if await self._must_hold(upstream, relay, client):
+            timeout = float(spec.get("timeout_s") or 60) + HELD_TTL_S
+
+            def run(asker: HeldAsker) -> Awaitable[dict[str, Any]]:
+                flavour = (askable_capabilities(relay.capabilities), True, asker.relay_notify)
+                return self.pool.call_tool(
+                    spec, version, original, arguments, forwarded, client, False,
+                    asker.relay_progress if progress is not None else None, asker, flavour, None, timeout,
+                )  # fmt: skip
+
+            binding = Binding(tenant_id, relay.caller, "tools/call", f"{spec['id']}/{original}")
+            return await _refused_as_rpc(self._held_call(binding, relay, run, progress))
         return await _refused_as_rpc(
             self.pool.call_tool(
                 spec,
@@ -361,6 +384,33 @@ class UpstreamForwarder:
                 relay.retry_params if relay.modern else None,
             )
         )
+
+    async def _must_hold(self, upstream: _Upstream, relay: InputRelay, client: str) -> bool:
+        """A modern client reaching an upstream whose connection is legacy: the call is held for input."""
+        return (
+            relay.modern
+            and self.held is not None
+            and not await self.pool.speaks_modern(upstream.spec, upstream.fingerprint, client)
+        )
+
+    async def _held_call(
+        self,
+        binding: Binding,
+        relay: InputRelay,
+        run: Callable[[HeldAsker], Awaitable[dict[str, Any]]],
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """A new call starts held; a retry with the gateway's sealed requestState resumes it; any other
+        requestState cannot be ours for this upstream and is refused."""
+        assert self.held is not None
+        state = relay.retry_params.get("requestState")
+        if state is None:
+            return await self.held.start(binding, run, progress, relay.notify)
+        if not self.held.is_sealed(state):
+            raise RequestStateRefusedError("requestState was not issued by this gateway")
+        responses = relay.retry_params.get("inputResponses")
+        answers = responses if isinstance(responses, dict) else {}
+        return await self.held.resume(binding, state, answers, progress, relay.notify)
 
     async def _with_input(
         self,
@@ -421,6 +471,15 @@ class UpstreamForwarder:
             params = {"name": original, "arguments": texts}
             return await self._with_input(upstream, "prompts/get", params, client, session, True, relay or InputRelay())
         relay = relay or InputRelay()
+        spec, version = upstream.spec, upstream.fingerprint
+        if await self._must_hold(upstream, relay, client):
+
+            def run(asker: HeldAsker) -> Awaitable[dict[str, Any]]:
+                flavour = (askable_capabilities(relay.capabilities), True, asker.relay_notify)
+                return self.pool.get_prompt(spec, version, original, texts, client, asker, flavour)
+
+            binding = Binding(tenant_id, relay.caller, "prompts/get", f"{spec['id']}/{original}")
+            return await _refused_as_rpc(self._held_call(binding, relay, run))
         return await _refused_as_rpc(
             self.pool.get_prompt(
                 upstream.spec,

@@ -23,7 +23,7 @@ from api.mcp.admission import OVER_LIMIT, UNAVAILABLE, TokenSlots, over_limit_re
 from api.mcp.cancellation import CancelledByClientError, InFlight
 from api.mcp.client_requests import ClientRequests, askable_capabilities
 from api.mcp.methods import McpContext, McpMethods, log_level
-from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION, header_mismatch, listen_reply
+from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION, header_mismatch, listen_reply, param_mismatch
 from api.mcp.params import check_initialize, check_modern_meta, check_params
 from api.mcp.protocol import (
     ALL_VERSIONS,
@@ -429,6 +429,8 @@ class McpGateway:
                 request_id, INVALID_PARAMS, f"_meta must carry {META_VERSION} and {META_CAPABILITIES}", 400
             )
         mismatch = header_mismatch(message, headers, version)
+        if not mismatch and method == "tools/call" and (tool := snapshot.tools.get(str(params.get("name")))):
+            mismatch = param_mismatch(tool["doc"].get("input_schema"), params.get("arguments"), headers)
         if mismatch:
             return error_reply(request_id, HEADER_MISMATCH, mismatch, 400)
         if version not in MODERN_VERSIONS:

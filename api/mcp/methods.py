@@ -114,7 +114,7 @@ def _input_relay(ctx: McpContext, params: dict[str, Any]) -> InputRelay:
     if ctx.era == "modern":
         retry: dict[str, Any] = {k: params[k] for k in ("inputResponses", "requestState") if k in params}
         caps = askable_capabilities(ctx.meta.get(META_CAPABILITIES))
-        return InputRelay(caps, retry, log_level=level, notify=notify, modern=True)
+        return InputRelay(caps, retry, log_level=level, notify=notify, modern=True, caller=ctx.token_id)
     if ctx.ask is None or ctx.session is None:
         return InputRelay(log_level=level, notify=notify)
     caps = askable_capabilities(ctx.session.client_capabilities)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
 
@@ -12,7 +13,14 @@ import msgspec
 from api.mcp.replies import StreamReply
 from projections.hot_catalog import Snapshot
 
-__all__ = ["META_CAPABILITIES", "META_VERSION", "decode_header", "header_mismatch", "listen_reply"]
+__all__ = [
+    "META_CAPABILITIES",
+    "META_VERSION",
+    "decode_header",
+    "header_mismatch",
+    "listen_reply",
+    "param_mismatch",
+]
 
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
 META_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities"
@@ -43,6 +51,27 @@ def header_mismatch(message: dict[str, Any], headers: dict[str, str], version: s
         named = (message.get("params") or {}).get(name_field)
         if named is not None and decode_header(headers.get("mcp-name")) != named:  # no name: -32602 later
             return f"Mcp-Name header must equal params.{name_field}"
+    return None
+
+
+def param_mismatch(schema: Any, arguments: Any, headers: dict[str, str]) -> str | None:
+    """SEP-2243: each argument of a ``tools/call`` whose input property is marked ``x-mcp-header`` must be
+    mirrored in ``Mcp-Param-{Name}``, equal once decoded; a missing, undecodable or different header is a
+    mismatch (``-32020``, HTTP 400). The gateway checks it as the server its client talks to."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict) or not isinstance(arguments, dict):
+        return None
+    for key, prop in properties.items():
+        name = prop.get("x-mcp-header") if isinstance(prop, dict) else None
+        value = arguments.get(key)
+        if not isinstance(name, str) or value is None:
+            continue
+        header = headers.get(f"mcp-param-{name.lower()}")
+        if header is None:
+            return f"Mcp-Param-{name} header is missing for arguments.{key}"
+        expected = value if isinstance(value, str) else json.dumps(value)
+        if decode_header(header) != expected:
+            return f"Mcp-Param-{name} header must equal arguments.{key}"
     return None
 
 

@@ -20,10 +20,12 @@ from api.mcp.sse_relay import SseRelay
 from api.mcp.state import KEEPALIVE_S, McpState
 from api.metrics import McpMetrics
 from api.runtime import Runtime
+from application.held_calls import HeldCalls
 from application.prompt_rendering import PromptRenderer
 from application.sessions import MessageChannels, SessionLimits, SessionStore
 from application.upstream_service import UpstreamService
 from application.upstream_supervisor import Leases, UpstreamSupervisor
+from infrastructure.crypto.request_state import RequestStateSealer
 from infrastructure.memory_sessions import InMemorySessionStore
 from infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
 from infrastructure.redis.channels import RedisChannels
@@ -71,8 +73,11 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     metrics = McpMetrics(settings.metrics_label_limit)
     renderer = PromptRenderer()
     pool = UpstreamPool(egress=egress)
+    # calls of modern clients held for a legacy upstream's input; a retry on another worker is routed here
+    held_courier = SseRelay(channels(), prefix="ledgergate:held:")
+    held = HeldCalls(RequestStateSealer(runtime.keys.master_key), held_courier if health is not None else None)
     forwarder = UpstreamForwarder(
-        runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(egress=egress), sessions
+        runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(egress=egress), sessions, held
     )
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
@@ -105,6 +110,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
         updates.close,
         relay.close,
         client_requests.close,
+        held_courier.close,
         inflight.close,
         pool.close,
         forwarder.close,

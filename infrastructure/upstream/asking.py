@@ -61,11 +61,13 @@ class Askers:
             await notify({"jsonrpc": "2.0", "method": "notifications/message", "params": wire})
 
     def pick(self) -> Ask | None:
+        """A call held for its client's answers (``parked``) has its requests out: it is never picked."""
         ask = _asking.get()
         if ask is not None:
             return ask
-        if len(self._active) == 1 or (self.exclusive and self._active):
-            return next(reversed(self._active.values()))
+        running = [ask for ask in self._active.values() if not getattr(ask, "parked", False)]
+        if len(running) == 1 or (self.exclusive and running):
+            return running[-1]
         return None
 
     async def _answer(self, method: str, params: Any, result_type: Any) -> Any:

@@ -19,6 +19,7 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import httpx2
@@ -26,6 +27,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import PromptReference, ResourceTemplateReference
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from application.errors import ToolCallError
 from application.upstream_catalog import DiscoveredCatalog
@@ -53,6 +55,9 @@ TRANSPORT_ERRORS = (-32000, -32001)
 
 Key = tuple[str, int, str, str]  # (upstream, settings fingerprint, client or "", flavour)
 Flavour = tuple[dict[str, Any], bool, Notify | None] | None
+CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+#: the client capabilities a request on a modern connection declares (None: the connection's own)
+_declaring: ContextVar[dict[str, Any] | None] = ContextVar("ledgergate_declaring", default=None)
 
 
 class UpstreamUnavailableError(Exception):
@@ -259,6 +264,26 @@ async def subscribe(
         raise UpstreamUnavailableError(_reason(exc)) from None
 
 
+def _declare_per_request(client: Client) -> None:
+    """A modern connection declares, in each request's ``_meta``, the capabilities of the client the request
+    is made for (``_declaring``), so one connection serves clients of every capability set and no new
+    connection (for stdio: no new process) is started for a new set. The SDK stamps its own declaration
+    on each request; this runs after it."""
+    session = client.session
+    stamp = getattr(session, "_stamp", None)
+    if stamp is None:
+        return
+
+    def declaring(data: dict[str, Any], opts: Any) -> None:
+        stamp(data, opts)
+        declared = _declaring.get()
+        meta = (data.get("params") or {}).get("_meta")
+        if declared is not None and isinstance(meta, dict):
+            meta[CAPABILITIES_META] = declared
+
+    session._stamp = declaring
+
+
 class _Connection:
     """``asks``: the client capabilities this connection declares (only what its callers declared);
     ``legacy``: a handshake session even where the upstream speaks 2026-07-28, so it can ask mid-call."""
@@ -291,6 +316,8 @@ class _Connection:
             if self.legacy:
                 client.mode = "legacy"
             async with client:
+                if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+                    _declare_per_request(client)
                 self.client = client
                 self.ready.set()
                 await self.closed.wait()
@@ -299,6 +326,11 @@ class _Connection:
         finally:
             self.client = None
             self.ready.set()
+
+    @property
+    def modern(self) -> bool:
+        """Connected in 2026-07-28: each request declares its own client's capabilities."""
+        return self.client is not None and self.client.protocol_version in MODERN_PROTOCOL_VERSIONS
 
     async def session(self) -> Client:
         await asyncio.wait_for(self.ready.wait(), timeout=float(self.spec.get("timeout_s") or 60))
@@ -339,6 +371,34 @@ class UpstreamPool:
             connection = self._connections[key] = _Connection(spec, self.egress, asks, legacy)
         return connection
 
+    async def _pick(
+        self, spec: dict[str, Any], version: int, client_key: str, asks: dict[str, Any], legacy: bool
+    ) -> tuple[Key, _Connection]:
+        """The upstream's one ``auto`` connection when it is modern (capabilities go per request), else
+        a connection declaring ``asks`` at its handshake."""
+        if not legacy:
+            key = self._key(spec, version, client_key, {}, False)
+            shared = self._connection(key, spec, {}, False)
+            with contextlib.suppress(UpstreamUnavailableError, TimeoutError):
+                await shared.session()
+            if shared.modern or not asks:
+                return key, shared
+        key = self._key(spec, version, client_key, asks, legacy)
+        return key, self._connection(key, spec, asks, legacy)
+
+    async def speaks_modern(self, spec: dict[str, Any], version: int, client: str = "") -> bool:
+        """Whether the upstream's connection is 2026-07-28 (else a modern client's call must be held for input).
+
+        Raises: ToolCallError (it cannot be reached)."""
+        if spec["transport"] == "sse":
+            return False
+        _, connection = await self._pick(spec, version, self._client_key(spec, client), {}, False)
+        try:
+            await connection.session()
+        except (UpstreamUnavailableError, TimeoutError) as exc:
+            raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {exc}") from None
+        return connection.modern
+
     async def _drop(self, key: Key, connection: _Connection) -> None:
         if self._connections.get(key) is connection:
             del self._connections[key]
@@ -361,13 +421,16 @@ class UpstreamPool:
         Raises: ToolCallError, UpstreamRpcError (the upstream's JSON-RPC error)."""
         asks, legacy, notify = flavour or ({}, False, None)
         for attempt in range(2 if retry else 1):
-            key = self._key(spec, version, client_key, asks, legacy)
-            connection = self._connection(key, spec, asks, legacy)
+            key, connection = await self._pick(spec, version, client_key, asks, legacy)
             try:
                 async with connection.limit:
                     session = await connection.session()
-                    with connection.askers.during(ask, notify):
-                        return await call(session)
+                    declared = _declaring.set(asks if connection.modern else None)
+                    try:
+                        with connection.askers.during(ask, notify):
+                            return await call(session)
+                    finally:
+                        _declaring.reset(declared)
             except MCPError as exc:
                 if exc.code not in TRANSPORT_ERRORS:
                     raise UpstreamRpcError(exc.code, exc.error.message, exc.error.data) from None
@@ -396,8 +459,10 @@ class UpstreamPool:
         ask: Ask | None = None,
         flavour: Flavour = None,
         passthrough: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
         """``retry``: the tool is idempotent or read-only, so a call lost with its connection may be repeated.
+        ``timeout_s``: how long the upstream may take (a held call waits for its client meanwhile).
         ``passthrough``: a 2026-07-28 client's ``inputResponses``/``requestState``; its upstream's
         ``input_required`` is then answered as it came, for the client to fulfil and retry.
         Cancelling the awaiting task cancels the upstream request (the SDK sends notifications/cancelled).
@@ -406,7 +471,7 @@ class UpstreamPool:
             spec,
             version,
             lambda c: (
-                c.call_tool(name, arguments, meta=meta, progress_callback=progress)
+                c.call_tool(name, arguments, read_timeout_seconds=timeout_s, progress_callback=progress, meta=meta)
                 if passthrough is None
                 else c.session.call_tool(
                     name,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server import ServerRequestContext
@@ -23,6 +25,7 @@ from mcp.server.mcpserver import Context, MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.prompts.base import Prompt, UserMessage
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import ServerMessageMetadata
 from mcp.types import (
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     AudioContent,
@@ -168,6 +171,11 @@ def _elicited(answer: object, field: str) -> Any:
 
 
 def _add_content_tools(server: MCPServer) -> None:
+    @server.tool()
+    def fixture_process_id() -> str:
+        """The fixture process's id: tells whether two calls reached one upstream process"""
+        return str(os.getpid())
+
     @server.tool()
     def test_simple_text() -> str:
         """Tests simple text content response"""
@@ -332,99 +340,177 @@ def _add_asking_tools(server: MCPServer) -> None:
         return "Client declared sampling capability; proceeding."
 
 
+Step = Callable[[dict[str, Any], str | None], Awaitable[Any]]
+#: names the ``inputRequests`` key a request asked mid-call stands for (a gateway bridging eras keeps it)
+INPUT_KEY_META = "dev.ledgergate/inputKey"
+ANSWER_TYPES: dict[str, type[BaseModel]] = {
+    "elicitation/create": ElicitResult,
+    "sampling/createMessage": CreateMessageResult,
+    "roots/list": ListRootsResult,
+}
+
+
+async def _ask_mid_call(ctx: Context, requests: dict[str, InputRequest]) -> dict[str, Any]:
+    """A legacy session has no ``input_required``: each request goes to the client on the call's stream,
+    all at once, naming its key in ``_meta``; the answers come back keyed as ``inputResponses`` would."""
+
+    async def one(key: str, request: InputRequest) -> Any:
+        wire = request.model_dump(by_alias=True, exclude_none=True, mode="json")
+        wire["params"] = {**(wire.get("params") or {}), "_meta": {INPUT_KEY_META: key}}
+        typed = type(request).model_validate(wire)
+        metadata = ServerMessageMetadata(related_request_id=ctx.request_id)
+        return await ctx.session.send_request(typed, ANSWER_TYPES[request.method], metadata=metadata)  # type: ignore[arg-type]
+
+    answers = await asyncio.gather(*(one(key, request) for key, request in requests.items()))
+    return dict(zip(requests, answers, strict=True))
+
+
+async def _drive(ctx: Context, step: Step) -> Any:
+    """Runs a multi-round tool in the client's era: a 2026-07-28 request runs one round (``input_required``
+    back to the client, which retries); a legacy one asks each round's requests mid-call until complete."""
+    if (ctx.protocol_version or "") >= "2026-07-28":
+        return await step(ctx.input_responses or {}, ctx.request_state)
+    responses: dict[str, Any] = {}
+    state: str | None = None
+    for _ in range(8):
+        outcome = await step(responses, state)
+        if not isinstance(outcome, InputRequiredResult):
+            return outcome
+        responses, state = await _ask_mid_call(ctx, dict(outcome.input_requests or {})), outcome.request_state
+    raise RuntimeError("too many rounds")
+
+
 def _add_input_required_tools(server: MCPServer) -> None:
-    """2026-07-28 tools that answer input_required (SEP-2322), then complete on the retry."""
+    """Tools that need the client's input (SEP-2322): 2026-07-28 clients get ``input_required`` and retry;
+    legacy clients are asked mid-call (see :func:`_drive`)."""
 
     @server.tool()
     async def test_input_required_result_elicitation(ctx: Context) -> str | InputRequiredResult:
         """Tests InputRequiredResult with a single elicitation request"""
-        responses = ctx.input_responses or {}
-        if "user_name" in responses:
-            return f"Hello, {_elicited(responses['user_name'], 'name') or 'stranger'}!"
-        return InputRequiredResult(input_requests={"user_name": _elicit("What is your name?")})
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            if "user_name" in responses:
+                return f"Hello, {_elicited(responses['user_name'], 'name') or 'stranger'}!"
+            return InputRequiredResult(input_requests={"user_name": _elicit("What is your name?")})
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_streaming_elicitation(ctx: Context) -> str | InputRequiredResult:
         """Needs elicitation; its response stream carries progress and an input_required, never a request"""
-        responses = ctx.input_responses or {}
-        if "user_name" in responses:
-            return f"Hello, {_elicited(responses['user_name'], 'name') or 'stranger'}!"
-        await ctx.report_progress(progress=50, total=100, message="asking")
-        return InputRequiredResult(input_requests={"user_name": _elicit("What is your name?")})
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            if "user_name" in responses:
+                return f"Hello, {_elicited(responses['user_name'], 'name') or 'stranger'}!"
+            await ctx.report_progress(progress=50, total=100, message="asking")
+            return InputRequiredResult(input_requests={"user_name": _elicit("What is your name?")})
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_input_required_result_sampling(ctx: Context) -> str | InputRequiredResult:
         """Tests InputRequiredResult with a single sampling request"""
-        answer = (ctx.input_responses or {}).get("capital_question")
-        if answer is not None:
-            ok = isinstance(answer, CreateMessageResult) and answer.content.type == "text"
-            return f"Model said: {answer.content.text if ok else '?'}"  # type: ignore[union-attr]
-        return InputRequiredResult(input_requests={"capital_question": _sample("What is the capital of France?", 100)})
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            answer = responses.get("capital_question")
+            if answer is not None:
+                ok = isinstance(answer, CreateMessageResult) and answer.content.type == "text"
+                return f"Model said: {answer.content.text if ok else '?'}"  # type: ignore[union-attr]
+            return InputRequiredResult(
+                input_requests={"capital_question": _sample("What is the capital of France?", 100)}
+            )
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_input_required_result_list_roots(ctx: Context) -> str | InputRequiredResult:
         """Tests InputRequiredResult with a single roots/list request"""
-        answer = (ctx.input_responses or {}).get("client_roots")
-        if answer is not None:
-            return f"Client exposed {len(answer.roots) if isinstance(answer, ListRootsResult) else 0} root(s)."
-        return InputRequiredResult(input_requests={"client_roots": ListRootsRequest()})
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            answer = responses.get("client_roots")
+            if answer is not None:
+                return f"Client exposed {len(answer.roots) if isinstance(answer, ListRootsResult) else 0} root(s)."
+            return InputRequiredResult(input_requests={"client_roots": ListRootsRequest()})
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_input_required_result_request_state(ctx: Context) -> str | InputRequiredResult:
         """Tests requestState round-tripping in the InputRequiredResult flow"""
-        if "confirm" in (ctx.input_responses or {}) and ctx.request_state == "request-state-nonce":
-            return "state-ok: confirmation received"
-        confirm = _elicit("Please confirm", CONFIRM_SCHEMA)
-        return InputRequiredResult(input_requests={"confirm": confirm}, request_state="request-state-nonce")
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            if "confirm" in responses and state == "request-state-nonce":
+                return "state-ok: confirmation received"
+            confirm = _elicit("Please confirm", CONFIRM_SCHEMA)
+            return InputRequiredResult(input_requests={"confirm": confirm}, request_state="request-state-nonce")
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_input_required_result_multiple_inputs(ctx: Context) -> str | InputRequiredResult:
         """Tests InputRequiredResult carrying elicitation, sampling and roots requests together"""
-        if {"user_name", "greeting", "client_roots"} <= (ctx.input_responses or {}).keys():
-            return "All inputs received."
-        requests: dict[str, InputRequest] = {
-            "user_name": _elicit("What is your name?"),
-            "greeting": _sample("Generate a greeting", 50),
-            "client_roots": ListRootsRequest(),
-        }
-        return InputRequiredResult(input_requests=requests, request_state="multiple-inputs")
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            if {"user_name", "greeting", "client_roots"} <= responses.keys():
+                return "All inputs received."
+            requests: dict[str, InputRequest] = {
+                "user_name": _elicit("What is your name?"),
+                "greeting": _sample("Generate a greeting", 50),
+                "client_roots": ListRootsRequest(),
+            }
+            return InputRequiredResult(input_requests=requests, request_state="multiple-inputs")
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_input_required_result_multi_round(ctx: Context) -> str | InputRequiredResult:
         """Tests a three-round InputRequiredResult flow with evolving requestState"""
-        state = json.loads(ctx.request_state) if ctx.request_state else {"round": 0}
-        responses = ctx.input_responses or {}
-        if state["round"] == 1 and "step1" in responses:
-            color = {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}
-            name = _elicited(responses["step1"], "name")
+
+        async def step(responses: dict[str, Any], request_state: str | None) -> Any:
+            state = json.loads(request_state) if request_state else {"round": 0}
+            if state["round"] == 1 and "step1" in responses:
+                color = {"type": "object", "properties": {"color": {"type": "string"}}, "required": ["color"]}
+                name = _elicited(responses["step1"], "name")
+                return InputRequiredResult(
+                    input_requests={"step2": _elicit("Step 2: What is your favorite color?", color)},
+                    request_state=json.dumps({"round": 2, "name": name}),
+                )
+            if state["round"] == 2 and "step2" in responses:
+                return f"{state.get('name')} likes {_elicited(responses['step2'], 'color')}."
             return InputRequiredResult(
-                input_requests={"step2": _elicit("Step 2: What is your favorite color?", color)},
-                request_state=json.dumps({"round": 2, "name": name}),
+                input_requests={"step1": _elicit("Step 1: What is your name?")}, request_state=json.dumps({"round": 1})
             )
-        if state["round"] == 2 and "step2" in responses:
-            return f"{state.get('name')} likes {_elicited(responses['step2'], 'color')}."
-        return InputRequiredResult(
-            input_requests={"step1": _elicit("Step 1: What is your name?")}, request_state=json.dumps({"round": 1})
-        )
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
     async def test_input_required_result_tampered_state(ctx: Context) -> str | InputRequiredResult:
         """Tests that a tampered requestState echo is refused (the SDK's sealed-state boundary does it)"""
-        if ctx.request_state is None:
-            confirm = _elicit("Please confirm", CONFIRM_SCHEMA)
-            return InputRequiredResult(input_requests={"confirm": confirm}, request_state="round-1")
-        return f"state-ok: {ctx.request_state}"
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            if state is None:
+                confirm = _elicit("Please confirm", CONFIRM_SCHEMA)
+                return InputRequiredResult(input_requests={"confirm": confirm}, request_state="round-1")
+            return f"state-ok: {state}"
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
     @server.tool()
-    async def test_input_required_result_capabilities(ctx: Context) -> InputRequiredResult:
+    async def test_input_required_result_capabilities(ctx: Context) -> str | InputRequiredResult:
         """Tests that inputRequests only ask for what the client declared"""
-        caps = ctx.client_capabilities
-        requests: dict[str, InputRequest] = {}
-        if caps is None or caps.sampling is not None:
-            requests["sample"] = _sample("Say hello", 50)
-        if caps is None or caps.elicitation is not None:
-            requests["ask"] = _elicit("What is your name?")
-        return InputRequiredResult(input_requests=requests, request_state="capability-gated")
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            if responses:
+                return f"Answered: {', '.join(sorted(responses))}."
+            caps = ctx.client_capabilities
+            requests: dict[str, InputRequest] = {}
+            if caps is None or caps.sampling is not None:
+                requests["sample"] = _sample("Say hello", 50)
+            if caps is None or caps.elicitation is not None:
+                requests["ask"] = _elicit("What is your name?")
+            return InputRequiredResult(input_requests=requests, request_state="capability-gated")
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
 
 def _add_resources(server: MCPServer) -> None:
@@ -484,14 +570,18 @@ def _add_prompts(server: MCPServer) -> None:
     @server.prompt()
     async def test_input_required_result_prompt(ctx: Context) -> list[UserMessage] | InputRequiredResult:
         """Tests InputRequiredResult from prompts/get (SEP-2322 non-tool request)"""
-        answer = (ctx.input_responses or {}).get("user_context")
-        if answer is not None:
-            text = f"Use the following context: {_elicited(answer, 'context') or '?'}"
-            return [UserMessage(role="user", content=TextContent(type="text", text=text))]
-        schema = {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}
-        return InputRequiredResult(
-            input_requests={"user_context": _elicit("What context should the prompt use?", schema)}
-        )
+
+        async def step(responses: dict[str, Any], state: str | None) -> Any:
+            answer = responses.get("user_context")
+            if answer is not None:
+                text = f"Use the following context: {_elicited(answer, 'context') or '?'}"
+                return [UserMessage(role="user", content=TextContent(type="text", text=text))]
+            schema = {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}
+            return InputRequiredResult(
+                input_requests={"user_context": _elicit("What context should the prompt use?", schema)}
+            )
+
+        return await _drive(ctx, step)  # type: ignore[no-any-return]
 
 
 def _add_handlers(server: MCPServer) -> None:
