@@ -23,10 +23,6 @@ from tests.conftest import IN_CI
 pytestmark = pytest.mark.slow
 
 
-class ScoredScenariosFailed(AssertionError):
-    """A scored conformance scenario did not pass in some row."""
-
-
 def installed(*, inspector: bool = False) -> toolchain.Toolchain:
     if not toolchain.npm_available():
         if IN_CI:
@@ -53,13 +49,6 @@ def failing_scenarios(results: dict[str, Any]) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    raises=ScoredScenariosFailed,
-    strict=False,
-    reason="issue #12: HTTP rows and two workers pass in full; still failing: 2026-07-28 over an HTTP+SSE "
-    "upstream (11 scenarios: input_required and server-stateless), server-stateless's streamed-elicitation "
-    "check over stdio (see docs/conformance.md)",
-)
 def test_every_scored_conformance_scenario_passes_in_every_row(tmp_path: Path) -> None:
     installed()
     results_file = tmp_path / "results.json"
@@ -76,7 +65,7 @@ def test_every_scored_conformance_scenario_passes_in_every_row(tmp_path: Path) -
     )
     failing = failing_scenarios(results)
     if failing:
-        raise ScoredScenariosFailed(f"{len(failing)} scored scenarios fail:\n" + "\n".join(failing))
+        raise AssertionError(f"{len(failing)} scored scenarios fail:\n" + "\n".join(failing))
     assert done.returncode == 0, done.stdout[-4000:]
 
 
