@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from api import cli_audit, cli_contextforge, cli_events, cli_tokens
+from api import cli_audit, cli_contextforge, cli_events, cli_keys, cli_log, cli_tokens
 from api.bootstrap import announce, first_start
 from api.cli_common import settings_from, with_runtime
 from api.runtime import Runtime, build_runtime, connect, migrate
@@ -126,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_events.register(commands)
     cli_contextforge.register(commands)
     cli_audit.register(commands)
+    cli_keys.register(commands)
+    cli_log.register(commands)
 
     wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")
     wrapper.add_argument("--url", required=True, help="e.g. http://127.0.0.1:4444/servers/<id>/mcp")

@@ -67,18 +67,48 @@ def cmd_events_export(args: argparse.Namespace) -> int:
     return with_runtime(args, action)
 
 
-def cmd_events_verify(args: argparse.Namespace) -> int:
-    from application.event_archive import ArchiveError, verify_lines
+def _trusted(args: argparse.Namespace) -> dict[str, str] | None:
+    """The keys a file must be signed by: ``--key`` (repeatable) and ``--trusted-keys`` FILE."""
+    from infrastructure.crypto.signing import PublicKeyError, key_id_of, parse_public_key, read_trusted_keys
 
+    if not args.key and not args.trusted_keys:
+        return None
+    try:
+        trusted = read_trusted_keys(Path(args.trusted_keys)) if args.trusted_keys else {}
+        for text in args.key or []:
+            key = parse_public_key(text)
+            trusted[key_id_of(key)] = key
+    except (OSError, PublicKeyError) as exc:
+        raise SettingsError(f"trusted keys: {exc}") from None
+    return trusted
+
+
+PROVED = {
+    "verified": "signed by {key}, a trusted key: written by that instance and not altered since",
+    "consistent": "signed by {key}, not checked against a trusted key (give --key): the chain is intact, but "
+    "whoever rewrote the file could have signed it with a key of their own",
+    "unsigned": "unsigned (format version {version}): the chain is intact, but nothing proves who wrote it, and "
+    "an edited file with a recomputed chain would look the same",
+}
+
+
+def cmd_events_verify(args: argparse.Namespace) -> int:
+    from application.event_archive import ArchiveError, verified_reader
+    from infrastructure.crypto.signing import verify_signature
+
+    trusted = _trusted(args)
     try:
         with open(args.file, "rb") as handle:
-            header, count = verify_lines(handle)
+            reader = verified_reader(handle, trusted, verify_signature)
     except ArchiveError as exc:
         print(f"ledgergate: {args.file} is NOT intact: {exc}", file=sys.stderr)
         return 1
+    header, count = reader.header, reader.count
     keys = sorted(header.get("keys") or {})
     carried = f", carries the data key of {', '.join(keys)}" if keys else ""
     print(f"{args.file}: intact, {count} events from {header.get('source')} ({header.get('exported_at')}){carried}")
+    signing = header.get("signing") or {}
+    print(PROVED[reader.signature].format(key=signing.get("key_id"), version=header.get("version")))
     return 0
 
 
@@ -124,8 +154,10 @@ def register(commands: Any) -> None:
     )
     _passphrase_option(export)
     export.set_defaults(func=cmd_events_export)
-    verify = events.add_parser("verify", help="check an export's format, hash chain and count")
+    verify = events.add_parser("verify", help="check an export's format, hash chain, count and signature")
     verify.add_argument("file")
+    verify.add_argument("--key", action="append", help="a trusted public key (ed25519:...), from `keys show`")
+    verify.add_argument("--trusted-keys", help="a file of trusted public keys, one a line")
     verify.set_defaults(func=cmd_events_verify)
     importing = events.add_parser("import", help="verify, then restore into an empty store or merge (one transaction)")
     importing.add_argument("file")

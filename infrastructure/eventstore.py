@@ -11,7 +11,6 @@ library retries, are pinged before use instead (``infrastructure/postgres/pools.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -28,6 +27,12 @@ from psycopg import sql as pgsql
 
 from application.errors import StoreUnavailableError
 from infrastructure.crypto.keys import InstanceKeys
+from infrastructure.log_chain_store import (
+    append_links_postgres,
+    append_links_sqlite,
+    postgres_chain_statements,
+    sqlite_chain_statements,
+)
 from infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
 from infrastructure.settings import DatabaseUrl
 from infrastructure.store_health import DOWN_POOL_WAIT_S, POOL_WAIT_S, StoreHealth, reported
@@ -50,7 +55,7 @@ log = logging.getLogger("ledgergate.eventstore")
 
 def instance_id(settings: Any) -> str:
     """A stable name of this instance for export headers: derived from its keys, revealing nothing of them."""
-    return "lg-" + hashlib.sha256(b"instance-id:" + InstanceKeys(settings.data_dir).master_key).hexdigest()[:16]
+    return InstanceKeys(settings.data_dir).instance_id()
 
 
 def _without_retries(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,9 +119,16 @@ class TenantIndexedPostgresRecorder(_Reporting, PostgresApplicationRecorder):
                 tenant_expression(),
             )
         )
+        self.sql_create_statements.extend(postgres_chain_statements(self.datastore.schema, events_table_name))
 
     def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
         return self._reported(PostgresApplicationRecorder.insert_events, stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
+        """The library's, then the new events' links, in the same transaction under the same lock."""
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        append_links_postgres(curs, self.datastore.schema, self.events_table_name, ids or [], stored_events)
+        return ids
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
         return self._reported(PostgresApplicationRecorder.select_events, *args, **kwargs)
@@ -134,9 +146,16 @@ class ReportingSQLiteRecorder(_Reporting, SQLiteApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.health = StoreHealth()
+        self.create_table_statements.extend(sqlite_chain_statements(self.events_table_name))
 
     def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
         return self._reported(SQLiteApplicationRecorder.insert_events, stored_events, **kwargs)
+
+    def _insert_events(self, c: Any, stored_events: Any, **kwargs: Any) -> Any:
+        """The library's insert, then the new events' links, in the same write transaction."""
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        append_links_sqlite(c, self.events_table_name, [int(i) for i in ids or []], stored_events)
+        return ids
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
         return self._reported(SQLiteApplicationRecorder.select_events, *args, **kwargs)

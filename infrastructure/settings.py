@@ -103,6 +103,8 @@ class Settings:
     # held at once by one token in one process (0: unlimited)
     streams_per_token: int = 100
     calls_in_flight_per_token: int = 100
+    #: a file of trusted export signing keys: imports then accept only files signed by one of them
+    trusted_keys_file: Path | None = None
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -183,4 +185,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         max_sessions=_int(env, "LEDGERGATE_MAX_SESSIONS", 100_000, 1, 100_000_000),
         streams_per_token=_int(env, "LEDGERGATE_STREAMS_PER_TOKEN", 100, 0, 1_000_000),
         calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
+        trusted_keys_file=Path(env["LEDGERGATE_TRUSTED_KEYS"]) if env.get("LEDGERGATE_TRUSTED_KEYS") else None,
     )

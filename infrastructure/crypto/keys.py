@@ -1,4 +1,5 @@
-"""Instance keys kept in the data directory: the JWT signing key and the master key.
+"""Instance keys kept in the data directory: the JWT signing key, the master key (ring) and the Ed25519
+export/checkpoint signing key (``infrastructure/crypto/signing.py``).
 
 Generated on first start (32 random bytes each, file mode 0600, created with O_EXCL so two processes
 starting at once agree on one key), never placeholders.
@@ -7,6 +8,7 @@ starting at once agree on one key), never placeholders.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import time
@@ -38,3 +40,25 @@ class InstanceKeys:
         self.jwt_key, created_jwt = load_or_create_key(data_dir / "jwt-signing.key")
         self.master_key, created_master = load_or_create_key(data_dir / "master.key")
         self.created = created_jwt or created_master
+        self.data_dir = data_dir
+
+    def instance_id(self) -> str:
+        """A stable name of this instance for export headers and checkpoints, revealing nothing of its keys.
+        Derived once from the first master key and kept in ``instance-id``, so rotating the key keeps it."""
+        path = self.data_dir / "instance-id"
+        if not path.exists():
+            derived = "lg-" + hashlib.sha256(b"instance-id:" + self.master_key).hexdigest()[:16]
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(derived + "\n")
+                return derived
+        for _ in range(50):
+            text = path.read_text().strip()
+            if text:
+                return text
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty")
