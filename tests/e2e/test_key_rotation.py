@@ -150,12 +150,14 @@ def test_a_tenant_key_rotates_old_secrets_stay_readable_reseal_renews_them_and_s
 
 
 @pytest.mark.slow
-def test_a_serving_gateway_keeps_calling_with_secrets_while_master_and_tenant_keys_rotate(tmp_path: Path) -> None:
+def test_a_serving_gateway_keeps_calling_with_secrets_while_master_and_tenant_keys_rotate(
+    tmp_path: Path, redis_url: str
+) -> None:
     """Two workers; the calls go on past the data-key cache lifetime, so every process reads the re-wrapped keys."""
     data = tmp_path / "data"
     url = f"sqlite:///{tmp_path / 'ledgergate.db'}"
     with echo_service() as echo:
-        server = start_server(data, url, workers=2)
+        server = start_server(data, url, workers=2, LEDGERGATE_REDIS_URL=redis_url.rsplit("/", 1)[0] + "/11")
         try:
             admin = {"Authorization": f"Bearer {(data / 'admin-token').read_text().strip()}"}
             assert httpx.post(server.url + "/v1/tenants", json={"name": "acme"}, headers=admin).status_code == 201
@@ -164,6 +166,7 @@ def test_a_serving_gateway_keeps_calling_with_secrets_while_master_and_tenant_ke
             issued = httpx.post(
                 server.url + "/v1/tenants/acme/tokens", json={"name": "agent", "role": "client"}, headers=admin
             ).json()
+            httpx.get(server.url + f"/v1/tenants/acme/tools?min_position={issued['position']}", headers=admin)
             outcomes: list[str] = []
             done = threading.Event()
 
@@ -175,10 +178,16 @@ def test_a_serving_gateway_keeps_calling_with_secrets_while_master_and_tenant_ke
                     while not done.is_set():
                         result = await s.call_tool("lookup", {"id": "42"})
                         text = result.content[0].text  # type: ignore[union-attr]
-                        outcomes.append("ok" if SECRET in text and not result.isError else text)
+                        outcomes.append("ok" if SECRET in text and not result.is_error else text)
                         await asyncio.sleep(0.05)
 
-            caller = threading.Thread(target=lambda: asyncio.run(calls()))
+            def run_calls() -> None:
+                try:
+                    asyncio.run(calls())
+                except BaseException as exc:  # the assertion below shows it
+                    outcomes.append(repr(exc))
+
+            caller = threading.Thread(target=run_calls)
             caller.start()
             time.sleep(2)
             steps = [
