@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql as pgsql
+from psycopg.rows import tuple_row
 
 from application.log_chain import ChainRow, Checkpoint
 from infrastructure.log_chain_store import chain_table, checkpoints_table
@@ -43,7 +44,7 @@ class StoreLogProof:
         health = getattr(self.recorder, "health", None)
         with reported(health if isinstance(health, StoreHealth) else StoreHealth()):
             if self.postgres:
-                with self.recorder.datastore.get_connection() as conn, conn.cursor() as curs:  # type: ignore[attr-defined]
+                with self.recorder.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:  # type: ignore[attr-defined]
                     yield _PgCursor(curs)
             else:
                 with self.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
@@ -112,6 +113,9 @@ class StoreLogProof:
                 links = {int(r[0]): r for r in cur.fetchall()}
             for position in sorted(events.keys() | links.keys()):
                 event, chained = events.get(position), links.get(position)
+                if event is not None and chained is not None:  # the common case first
+                    yield ChainRow(position, _stream(event[1]), event[2], event[3], event[4], chained[1], chained[2])
+                    continue
                 yield ChainRow(
                     position,
                     _stream(event[1]) if event else None,
@@ -128,16 +132,19 @@ class StoreLogProof:
 
 
 def _stream(value: Any) -> Any:
+    """The stream id as the chain hashes it: a UUID's 16 bytes (SQLite keeps it as 32 hex digits)."""
     if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(hex=str(value))
-    except ValueError:
-        return str(value)
+        return value.bytes
+    if isinstance(value, str) and len(value) == 32:
+        try:
+            return bytes.fromhex(value)
+        except ValueError:
+            pass
+    return value
 
 
 class _PgCursor:
-    """A psycopg cursor answering rows as tuples (the store's pool makes dict rows)."""
+    """A psycopg cursor (tuple rows) whose ``fetchall`` after a statement without rows answers none."""
 
     def __init__(self, curs: Any) -> None:
         self.curs = curs
@@ -148,4 +155,4 @@ class _PgCursor:
     def fetchall(self) -> list[tuple[Any, ...]]:
         if self.curs.description is None:
             return []
-        return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in self.curs.fetchall()]
+        return list(self.curs.fetchall())
