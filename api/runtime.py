@@ -210,7 +210,10 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
             poll_s=poll_s,
             wakers=wakers,
             tails=[hot.advance],
-            after=[lambda: audit_board.publish(audit_projector.catch_up()), proof.checkpoint_if_due],
+            after=[
+                lambda: audit_board.publish(audit_projector.catch_up()),
+                lambda: proof.checkpoint_if_due(board.current()),
+            ],
         )
         local.append(runtime.follower)
         runtime.follower.start()

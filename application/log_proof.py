@@ -96,12 +96,21 @@ class LogProof:
         self._last = _Last(head[0], time.monotonic())
         return checkpoint
 
-    def checkpoint_if_due(self) -> Checkpoint | None:
-        """Called after the follower's catch-ups: a checkpoint every ``every_events`` or ``every_s``."""
+    def checkpoint_if_due(self, known_head: int | None = None) -> Checkpoint | None:
+        """Called after the follower's catch-ups: a checkpoint every ``every_events`` or ``every_s``.
+        ``known_head`` (the follower's position) spares the query of the head while nothing is due."""
         with self._lock:
             if self._last is None:
                 checkpoints = self.store.checkpoints()
                 self._last = _Last(checkpoints[-1].position if checkpoints else 0, time.monotonic())
+            if known_head is not None and (
+                known_head <= self._last.position
+                or (
+                    known_head - self._last.position < self.every_events
+                    and time.monotonic() - self._last.at < self.every_s
+                )
+            ):
+                return None
             head = self.store.head()
             if head is None or head[0] <= self._last.position:
                 return None

@@ -7,7 +7,9 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,7 +20,7 @@ from application.log_chain import link
 from application.registry import PLATFORM_TENANT
 from domain.envelope import Envelope
 from infrastructure.settings import Settings
-from tests.conftest import postgres_conninfo
+from tests.conftest import make_settings, postgres_conninfo
 
 TOOL = {
     "name": "t",
@@ -161,3 +163,32 @@ def test_log_verify_reports_from_where_it_verified_and_the_first_altered_positio
     assert f"checkpoint at position {checkpoint_position(world)}" in caught.stderr
     later = subprocess.run([*command, "--from", "7"], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert later.returncode == 0 and f"verified from position {checkpoint_position(world) + 1}" in later.stdout
+
+
+def test_concurrent_writers_in_two_processes_worth_of_pools_do_not_fork_the_chain(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two runtimes (two connection pools, as two processes have), four writer threads each, on PostgreSQL."""
+    settings = make_settings(tmp_path / "data", postgres_url)
+    runtimes = [build_runtime(settings, follow=False) for _ in range(2)]
+    try:
+        runtimes[0].registry.create_tenant(Envelope(PLATFORM_TENANT, "alice", "c", "c"), {"name": "acme"})
+
+        def write(job: int) -> None:
+            registry = runtimes[job % 2].registry
+            for n in range(15):
+                registry.create_entity(Envelope("acme", "alice", "c", "c"), "tool", {**TOOL, "name": f"w{job}_{n}"})
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(write, range(8)))
+        assert runtimes[1].proof is not None
+        verdict = runtimes[1].proof.verify()
+        assert verdict.intact and verdict.checked == 1 + 8 * 15 * 2, verdict.finding
+        with raw(settings) as conn:
+            forks = conn.execute(
+                "SELECT previous_position FROM registry_events_chain GROUP BY previous_position HAVING count(*) > 1"
+            ).fetchall()
+        assert forks == []
+    finally:
+        for runtime in runtimes:
+            runtime.close()
