@@ -21,7 +21,12 @@ from typing import Any
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.postgres import (
+    ConnectionPool,
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
@@ -30,7 +35,9 @@ from infrastructure.crypto.keys import InstanceKeys
 from infrastructure.log_chain_store import (
     append_links_postgres,
     append_links_sqlite,
+    head_query_postgres,
     postgres_chain_statements,
+    previous_from_head,
     sqlite_chain_statements,
 )
 from infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
@@ -120,14 +127,30 @@ class TenantIndexedPostgresRecorder(_Reporting, PostgresApplicationRecorder):
             )
         )
         self.sql_create_statements.extend(postgres_chain_statements(self.datastore.schema, events_table_name))
+        self._chain_head_query = head_query_postgres(self.datastore.schema, events_table_name)
+        self._chain_heads = threading.local()  # the head cursor of this thread's insert in flight
 
     def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
         return self._reported(PostgresApplicationRecorder.insert_events, stored_events, **kwargs)
 
+    def _insert_stored_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
+        """The library's lock, NOTIFY and insert, with the chain's head read between the lock and the insert
+        on a cursor of its own: it travels in the same pipeline, so it costs no round trip of its own."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        head = curs.connection.cursor()
+        head.execute(self._chain_head_query, prepare=True)
+        self._chain_heads.cursor = head
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
         """The library's, then the new events' links, in the same transaction under the same lock."""
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        append_links_postgres(curs, self.datastore.schema, self.events_table_name, ids or [], stored_events)
+        head = self._chain_heads.cursor
+        self._chain_heads.cursor = None
+        with head:
+            previous = previous_from_head(head.fetchone())
+        append_links_postgres(curs, self.datastore.schema, self.events_table_name, ids or [], stored_events, previous)
         return ids
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:

@@ -26,7 +26,9 @@ __all__ = [
     "append_links_sqlite",
     "chain_table",
     "checkpoints_table",
+    "head_query_postgres",
     "postgres_chain_statements",
+    "previous_from_head",
     "sqlite_chain_statements",
 ]
 
@@ -83,25 +85,50 @@ def _links(
     return positions, predecessors, links
 
 
-def append_links_postgres(curs: Any, schema: str, events_table: str, ids: Sequence[int], events: Sequence[Any]) -> None:
-    """Link events just inserted by ``curs`` (whose transaction holds the table lock)."""
+def head_query_postgres(schema: str, events_table: str) -> pgsql.Composed:
+    """The chain's last link and the log's head, read under the table lock before the new events go in."""
+    chain = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(chain_table(events_table)))
+    table = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(events_table))
+    return pgsql.SQL(
+        "SELECT last.position, last.link, (SELECT max(notification_id) FROM {table}) AS head "
+        "FROM (SELECT 1) AS one LEFT JOIN (SELECT position, link FROM {chain} ORDER BY position DESC LIMIT 1) AS last "
+        "ON true"
+    ).format(chain=chain, table=table)
+
+
+def previous_from_head(row: Any) -> tuple[int, bytes]:
+    """The predecessor from a row of ``head_query_postgres`` (a tuple or a dict row)."""
+    values = tuple(row.values()) if isinstance(row, dict) else tuple(row)
+    last = (values[0], values[1]) if values[0] is not None else None
+    return _previous(last, values[2])
+
+
+def append_links_postgres(
+    curs: Any,
+    schema: str,
+    events_table: str,
+    ids: Sequence[int],
+    events: Sequence[Any],
+    previous: tuple[int, bytes] | None = None,
+) -> None:
+    """Link events just inserted by ``curs`` (whose transaction holds the table lock). ``previous`` is the
+    predecessor read before the insert (``head_query_postgres``); without it, it is read now."""
     if not ids:
         return
     chain = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(chain_table(events_table)))
-    table = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(events_table))
-    first = min(ids)
-    curs.execute(
-        pgsql.SQL(
-            "SELECT last.position, last.link, (SELECT max(notification_id) FROM {table} WHERE notification_id < %s) "
-            "AS head FROM (SELECT 1) AS one LEFT JOIN (SELECT position, link FROM {chain} ORDER BY position DESC "
-            "LIMIT 1) AS last ON true"
-        ).format(chain=chain, table=table),
-        (first,),
-        prepare=True,
-    )
-    row = curs.fetchone()
-    last = (row["position"], row["link"]) if row["position"] is not None else None
-    previous = _previous(last, row["head"])
+    if previous is None:
+        table = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(events_table))
+        curs.execute(
+            pgsql.SQL(
+                "SELECT last.position, last.link, "
+                "(SELECT max(notification_id) FROM {table} WHERE notification_id < %s) AS head "
+                "FROM (SELECT 1) AS one LEFT JOIN (SELECT position, link FROM {chain} ORDER BY position DESC LIMIT 1) "
+                "AS last ON true"
+            ).format(chain=chain, table=table),
+            (min(ids),),
+            prepare=True,
+        )
+        previous = previous_from_head(curs.fetchone())
     positions, predecessors, links = _links(previous, ids, events)
     curs.execute(
         pgsql.SQL(
