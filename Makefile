@@ -37,7 +37,7 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict on domain/, appl
 conformance: $(STAMP) ## the MCP conformance suite through the gateway in every row (ROWS=server,stdio CONFIGS=2026-07-28 for a subset)
 	$(BIN)/python -m conformance.run $(if $(ROWS),--rows $(ROWS)) $(if $(CONFIGS),--configs $(CONFIGS)) $(if $(JSON),--json $(JSON))
 
-bench: bench-registry bench-mcp bench-upstreams bench-archive ## run every benchmark
+bench: bench-registry bench-mcp bench-upstreams bench-archive bench-proof ## run every benchmark
 
 bench-registry: $(STAMP) ## registry: commands/s, projection lag, rebuild rate (SQLite and PostgreSQL)
 	$(BIN)/python bench/registry.py
