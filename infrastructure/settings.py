@@ -119,6 +119,8 @@ class Settings:
     log_stream: str = "stdout"
     metrics_token: str | None = None  # a scrape token for /metrics, beside platform-admin tokens
     metrics_label_limit: int = 500  # distinct values per label and process; then "other"
+    #: a file of trusted export signing keys: imports then accept only files signed by one of them
+    trusted_keys_file: Path | None = None
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -245,4 +247,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         log_stream=_log_stream(env),
         metrics_token=_metrics_token(env),
         metrics_label_limit=_int(env, "LEDGERGATE_METRICS_MAX_LABEL_VALUES", 500, 1, 100_000),
+        trusted_keys_file=Path(env["LEDGERGATE_TRUSTED_KEYS"]) if env.get("LEDGERGATE_TRUSTED_KEYS") else None,
     )
