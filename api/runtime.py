@@ -149,7 +149,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     # with other workers starting at the same moment (PostgreSQL: "tuple concurrently updated").
     store_env = {**event_store_env(settings.database), "CREATE_TABLE": "n" if run_migrations else "y"}
     ring = MasterKeyRing(settings.data_dir, settings.master_key)
-    signing = SigningKey(settings.data_dir)
+    signing = SigningKey(settings.data_dir, settings.signing_key)
     cipher = TenantCipher(connector, ring)
     registry = Registry(
         store_env,

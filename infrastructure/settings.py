@@ -112,6 +112,7 @@ class Settings:
     # instance keys given by the operator (a mounted secret or the environment); None: the data directory's files
     jwt_signing_key: bytes | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
+    signing_key: bytes | None = field(default=None, repr=False)  # Ed25519 seed: signed exports, checkpoints
     oidc: OidcSettings | None = None
     # observability (docs/operations.md)
     access_log: bool = True  # one JSON line per HTTP request
@@ -241,6 +242,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
         jwt_signing_key=_key(env, "LEDGERGATE_JWT_SIGNING_KEY"),
         master_key=_key(env, "LEDGERGATE_MASTER_KEY"),
+        signing_key=_key(env, "LEDGERGATE_SIGNING_KEY"),
         oidc=load_oidc_settings(env),
         access_log=_flag(env, "LEDGERGATE_ACCESS_LOG", True),
         log_payloads=_flag(env, "LEDGERGATE_LOG_PAYLOADS", False),

@@ -79,8 +79,12 @@ def verify_signature(public_key: str, data: bytes, signature: str) -> bool:
 
 
 class SigningKey:
-    def __init__(self, data_dir: Path) -> None:
-        raw, self.created = load_or_create_key(data_dir / KEY_FILE)
+    def __init__(self, data_dir: Path, given: bytes | None = None) -> None:
+        """The data directory's key (generated on first start), or ``given`` (the operator's, 32 bytes)."""
+        if given is not None:
+            raw, self.created = given, False
+        else:
+            raw, self.created = load_or_create_key(data_dir / KEY_FILE)
         self._private = Ed25519PrivateKey.from_private_bytes(raw)
         public = self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.public_key = PREFIX + base64.b64encode(public).decode()
