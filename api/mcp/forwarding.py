@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.mcp.client_requests import askable_capabilities
+from api.mcp.param_headers import schema_param_headers
 from application.errors import ToolCallError
 from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
 from application.ports import SecretCipher
@@ -31,12 +32,11 @@ from infrastructure.upstream.http_client import (
     UnauthorizedError,
     UpstreamRpcError,
     UpstreamTransportError,
-    header_value,
 )
 from infrastructure.upstream.mcp_client import UpstreamPool, UpstreamUnavailableError, auth_headers
 from projections.hot_catalog import HotCatalogs
 
-__all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError", "param_headers"]
+__all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
 #: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
@@ -128,20 +128,6 @@ def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
     """How a pooled (stdio, SSE) connection serves this call: it declares only the client's askable
     capabilities, and a legacy client that can be asked gets a handshake session, so the upstream asks it."""
     return askable_capabilities(relay.capabilities), relay.ask is not None, relay.notify
-
-
-def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
-    """``Mcp-Param-{Name}`` headers for input properties marked ``x-mcp-header`` (2026-07-28)."""
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return {}
-    headers = {}
-    for key, prop in properties.items():
-        name = prop.get("x-mcp-header") if isinstance(prop, dict) else None
-        if isinstance(name, str) and key in arguments and arguments[key] is not None:
-            value = arguments[key]
-            headers[f"Mcp-Param-{name}"] = header_value(value if isinstance(value, str) else json.dumps(value))
-    return headers
 
 
 async def _refused_as_rpc(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
@@ -349,7 +335,7 @@ class UpstreamForwarder:
             params: dict[str, Any] = {"name": original, "arguments": arguments}
             if forwarded:
                 params["_meta"] = forwarded
-            headers = param_headers(row["doc"].get("input_schema"), arguments) or None
+            headers = schema_param_headers(row["doc"].get("input_schema"), arguments) or None
             return await self._with_input(
                 upstream, "tools/call", params, client, session, retry, relay, progress=progress, extra_headers=headers
             )
