@@ -24,7 +24,8 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     keys = InstanceKeys.of(settings)
-    signing, ring = SigningKey(settings.data_dir, settings.signing_key), MasterKeyRing(settings.data_dir, settings.master_key)
+    signing = SigningKey(settings.data_dir, settings.signing_key)
+    ring = MasterKeyRing(settings.data_dir, settings.master_key)
     shown = {
         "instance": keys.instance_id(),
         "signing_key": {"algorithm": "ed25519", "key_id": signing.key_id, "public_key": signing.public_key},
