@@ -12,11 +12,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from api import cli_audit, cli_contextforge, cli_events, cli_projections, cli_registry, cli_tokens
+from api import cli_audit, cli_contextforge, cli_events, cli_projections, cli_registry, cli_tenants, cli_tokens
 from api.bootstrap import announce, first_start
 from api.cli_common import print_result, settings_from
-from api.cli_errors import FAILED, CliError, run_reporting_errors
+from api.cli_errors import FAILED, USAGE, CliError, run_reporting_errors
 from api.runtime import build_runtime, connect, migrate
 from api.serve_checks import CannotServeError, check_before_serving
 
@@ -95,8 +96,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line and exit 2, like every other error; ``--help`` stays the full manual."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"ledgergate: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ledgergate",
         description="Ledgergate, an event-sourced MCP gateway and registry. Manual: docs/cli.md.",
         epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 invalid, 5 conflict, 6 forbidden, "
@@ -121,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_contextforge.register(commands)
     cli_audit.register(commands)
     cli_registry.register(commands)
+    cli_tenants.register(commands)
 
     wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")
     wrapper.add_argument("--url", required=True, help="e.g. http://127.0.0.1:4444/servers/<id>/mcp")
