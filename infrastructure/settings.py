@@ -113,6 +113,8 @@ class Settings:
     jwt_signing_key: bytes | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
     oidc: OidcSettings | None = None
+    # peers (CIDRs) whose Forwarded / X-Forwarded-* headers are believed; none by default, loopback included
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -141,6 +143,18 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = []
+    for item in _list(env, name):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an address or a network (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
 
 
 def _key(env: dict[str, str], name: str) -> bytes | None:
@@ -220,4 +234,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         jwt_signing_key=_key(env, "LEDGERGATE_JWT_SIGNING_KEY"),
         master_key=_key(env, "LEDGERGATE_MASTER_KEY"),
         oidc=load_oidc_settings(env),
+        trusted_proxies=_networks(env, "LEDGERGATE_TRUSTED_PROXIES"),
     )
