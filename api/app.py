@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio.to_thread
 from litestar import Litestar
@@ -28,6 +29,7 @@ from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from api.observability import AccessLog
 from api.observability.collectors import ProcessSampler, catalog_source
 from api.openapi import openapi_config
+from api.proxy_headers import ProxyHeaders, trusted_networks
 from api.runtime import Runtime, build_runtime
 from api.ui import admin_router
 from application.upstream_service import UpstreamService
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         before_request=answer_options,
+        middleware=[partial(ProxyHeaders, networks=trusted_networks(settings.trusted_proxies))],
         request_max_body_size=settings.max_body_bytes,
         request_class=LimitedJsonRequest,
         openapi_config=openapi_config(),

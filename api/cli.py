@@ -9,25 +9,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
 
-from api import cli_audit, cli_contextforge, cli_events, cli_keys, cli_log, cli_projections, cli_registry, cli_tokens
-from api.bootstrap import announce, first_start
-from api.cli_common import print_result, settings_from
-from api.cli_errors import FAILED, CliError, run_reporting_errors
-from api.runtime import build_runtime, connect, migrate
-from api.serve_checks import CannotServeError, check_before_serving
+from api.cli_errors import FAILED, USAGE, CliError, run_reporting_errors
 
 __all__ = ["main"]
+
+#: command groups -> (their module, their one-line help). A group's module, and with it the runtime, is
+#: imported only when that group is run (or its help asked), so ``--help``, ``wrapper`` and ``translate``
+#: start without loading the event store, the web framework or rich; tests/e2e/test_cli_startup.py checks the
+#: help here is each module's own.
+GROUPS: dict[str, tuple[str, str]] = {
+    "token": ("api.cli_tokens", "manage API tokens"),
+    "events": ("api.cli_events", "export, verify and import the event log"),
+    "import": ("api.cli_contextforge", "import configuration from another gateway"),
+    "audit": ("api.cli_audit", "who changed what, and the catalog at any point"),
+    **{
+        group: ("api.cli_registry", f"list, create, change and revert {group}")
+        for group in ("tools", "resources", "prompts", "servers", "upstreams")
+    },
+    "tenants": ("api.cli_tenants", "list, create, rename, disable and delete tenants"),
+    "keys": ("api.cli_keys", "signing key, master and tenant key rotation"),
+    "log": ("api.cli_log", "prove the live log was not edited"),
+}
+LATE_GROUPS = {"projections": ("api.cli_projections", "inspect and rebuild the read models")}
+ALL_GROUPS = {**GROUPS, **LATE_GROUPS}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
+
+    from api.bootstrap import announce, first_start
+    from api.cli_common import settings_from
+    from api.runtime import build_runtime
+    from api.serve_checks import CannotServeError, check_before_serving
 
     settings = settings_from(args)
     try:
@@ -77,6 +99,9 @@ def shared_metrics(workers: int) -> Iterator[None]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from api.cli_common import print_result, settings_from
+    from api.runtime import connect, migrate
+
     settings = settings_from(args)
     connector = connect(settings)
     try:
@@ -114,8 +139,27 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line and exit 2, like every other error; ``--help`` stays the full manual."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"ledgergate: error: {message} (see {self.prog} --help)\n")
+
+
+def _groups(commands: Any, groups: dict[str, tuple[str, str]], chosen: str | None) -> None:
+    """Each group's own parser when it is chosen (or all of them, ``chosen=None``); else its name and help."""
+    registered: set[str] = set()
+    wanted = None if chosen is None else ALL_GROUPS.get(chosen, ("", ""))[0]
+    for group, (module, helptext) in groups.items():
+        if wanted is not None and module != wanted:
+            commands.add_parser(group, help=helptext, add_help=False)
+        elif module not in registered:
+            registered.add(module)
+            importlib.import_module(module).register(commands)
+
+
+def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="ledgergate",
         description="Ledgergate, an event-sourced MCP gateway and registry. Manual: docs/cli.md.",
         epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 invalid, 5 conflict, 6 forbidden, "
@@ -135,13 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--json", action="store_true", help='print {"applied": [...]} as JSON')
     migrate_cmd.set_defaults(func=cmd_migrate)
 
-    cli_tokens.register(commands)
-    cli_events.register(commands)
-    cli_contextforge.register(commands)
-    cli_audit.register(commands)
-    cli_registry.register(commands)
-    cli_keys.register(commands)
-    cli_log.register(commands)
+    _groups(commands, GROUPS, chosen)
 
     wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")
     wrapper.add_argument("--url", required=True, help="e.g. http://127.0.0.1:4444/servers/<id>/mcp")
@@ -156,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     translate.add_argument("--token", help="bearer token for --connect")
     translate.set_defaults(func=cmd_translate)
 
-    cli_projections.register(commands)
+    _groups(commands, LATE_GROUPS, chosen)
     _everywhere(parser)
     return parser
 
@@ -188,8 +226,14 @@ def _everywhere(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _chosen(argv: Sequence[str]) -> str:
+    """The command named on the line (options before it take no value); '' for none."""
+    return next((arg for arg in argv if not arg.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_chosen(argv)).parse_args(argv)
     return run_reporting_errors(args.func, args)
 
 

@@ -122,6 +122,8 @@ class Settings:
     metrics_label_limit: int = 500  # distinct values per label and process; then "other"
     #: a file of trusted export signing keys: imports then accept only files signed by one of them
     trusted_keys_file: Path | None = None
+    # peers (CIDRs) whose Forwarded / X-Forwarded-* headers are believed; none by default, loopback included
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -150,6 +152,18 @@ def _flag(env: dict[str, str], name: str, default: bool) -> bool:
 
 def _list(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = []
+    for item in _list(env, name):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an address or a network (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
 
 
 def _key(env: dict[str, str], name: str) -> bytes | None:
@@ -250,4 +264,5 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         metrics_token=_metrics_token(env),
         metrics_label_limit=_int(env, "LEDGERGATE_METRICS_MAX_LABEL_VALUES", 500, 1, 100_000),
         trusted_keys_file=Path(env["LEDGERGATE_TRUSTED_KEYS"]) if env.get("LEDGERGATE_TRUSTED_KEYS") else None,
+        trusted_proxies=_networks(env, "LEDGERGATE_TRUSTED_PROXIES"),
     )

@@ -103,7 +103,15 @@ def same_origin(request: Request[Any, Any, Any]) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None and request.headers.get("sec-fetch-site") in (None, "same-origin", "none")
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    # the scheme too: behind a TLS proxy the request's is the one a trusted proxy forwarded (api/proxy_headers.py)
+    return _origin(origin) == _origin(f"{request.url.scheme}://{request.headers.get('host', '')}")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    default = {"http": ":80", "https": ":443"}.get(parts.scheme, "")
+    netloc = parts.netloc.lower()
+    return parts.scheme, netloc[: -len(default)] if default and netloc.endswith(default) else netloc
 
 
 def check_csrf(request: Request[Any, Any, Any], user: UiUser, form: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ def _next(value: Any) -> str:
 
 
 def _cookie(request: Request[Any, Any, Any], response: Response[Any], value: str, max_age: int) -> None:
-    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    secure = request.url.scheme == "https"  # behind a TLS proxy: its X-Forwarded-Proto, if it is trusted
     response.set_cookie(COOKIE, value, max_age=max_age, path=PREFIX, httponly=True, samesite="strict", secure=secure)
 
 

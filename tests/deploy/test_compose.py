@@ -103,3 +103,17 @@ def test_the_load_balancer_sends_to_every_gateway_replica_without_buffering_stre
     listen = re.search(r"listen\s+(\d+);", config)
     assert listen is not None and lb["ports"][0].endswith(f":{listen.group(1)}")
     assert set(lb["depends_on"]) == set(GATEWAYS)
+
+
+def test_the_gateways_trust_forwarded_headers_from_the_balancer_alone(compose: dict[str, Any], tmp_path: Path) -> None:
+    import ipaddress
+
+    balancer = ipaddress.ip_address(compose["services"]["lb"]["networks"]["backend"]["ipv4_address"])
+    for name in ("gateway-1", "gateway-2"):
+        env = {k: str(v) for k, v in compose["services"][name]["environment"].items()}
+        trusted = load_settings(
+            {"LEDGERGATE_TRUSTED_PROXIES": env["LEDGERGATE_TRUSTED_PROXIES"]}, env_file=tmp_path / "x"
+        )
+        assert [ipaddress.ip_network(n) for n in trusted.trusted_proxies] == [ipaddress.ip_network(f"{balancer}/32")]
+    conf = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-Proto $client_scheme;" in conf and "X-Forwarded-Host" in conf

@@ -117,6 +117,8 @@ def test_the_entry_point_prints_its_help_with_the_exit_codes(data: Path) -> None
         ("prompts", "list"),
         ("servers", "list"),
         ("upstreams", "list"),
+        ("tenants", "list"),
+        ("tenants", "get", "default"),
     ],
     ids=" ".join,
 )
