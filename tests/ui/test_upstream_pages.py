@@ -32,8 +32,17 @@ def spec_of(ui: Ui, upstream_id: str) -> dict[str, Any]:
     return dict(ui.client.app.state.runtime.registry.connection_spec(envelope, upstream_id))
 
 
-def positions(ui: Ui) -> int:
-    return int(ui.rest("GET", "/v1/audit?limit=1&order=desc").json()["items"][0]["position"])
+def head(ui: Ui) -> int:
+    """The log's last position (what a read waits for to see every write so far)."""
+    return int(ui.client.app.state.runtime.registry.recorder.max_notification_id() or 0)
+
+
+def version_of(ui: Ui, upstream_id: str) -> int:
+    return int(ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream_id}?min_position={head(ui)}").json()["version"])
+
+
+def at_of(answer: Any) -> str:
+    return parse_qs(urlsplit(answer.headers["location"]).query)["at"][0]
 
 
 def test_registering_redirects_to_the_page_with_its_report_and_a_reload_registers_nothing_again(ui: Ui) -> None:
@@ -60,14 +69,17 @@ def test_a_refresh_that_cannot_reach_the_upstream_says_so_on_its_page_and_writes
         csrf = ui.sign_in(ui.admin)
         refreshed = ui.client.post(f"/admin/t/default/upstreams/{upstream['id']}/refresh", data={"csrf": csrf})
         assert refreshed.status_code == 200 and 'id="refresh-report"' in refreshed.text
-    before = ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}?min_position=0").json()["version"]
+    tools = f"/v1/tenants/default/tools?min_position={upstream['position']}"
+    before = sorted(t["name"] for t in ui.rest("GET", tools).json()["items"])
     failed = ui.client.post(
         f"/admin/t/default/upstreams/{upstream['id']}/refresh", data={"csrf": csrf}, follow_redirects=False
     )
     assert failed.status_code == 502
     assert 'id="refresh-error"' in failed.text and "could not be discovered" in failed.text
     assert 'id="entity-name">sdk<' in failed.text and "sdk__echo" in failed.text  # the upstream's own page
-    assert ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}").json()["version"] == before
+    after = ui.rest("GET", f"/v1/audit?entity={upstream['id']}&min_position={head(ui)}").json()["items"]
+    assert all(e["type"].rpartition(".")[2] in ("Registered", "CatalogSynced", "HealthChanged") for e in after)
+    assert sorted(t["name"] for t in ui.rest("GET", tools).json()["items"]) == before  # nothing removed
 
 
 def test_an_admin_changes_an_upstreams_settings_and_its_secret_is_kept_unless_retyped(ui: Ui) -> None:
@@ -75,8 +87,8 @@ def test_an_admin_changes_an_upstreams_settings_and_its_secret_is_kept_unless_re
         upstream = register(ui, url, auth={"type": "bearer", "token": SECRET}, tags=["a"])
     edit = f"/admin/t/default/upstreams/{upstream['id']}/edit"
     csrf = ui.sign_in(ui.admin)
-    assert 'id="edit"' in ui.client.get(f"/admin/t/default/upstreams/{upstream['id']}").text
-    page = ui.client.get(edit)
+    assert 'id="edit"' in ui.client.get(f"/admin/t/default/upstreams/{upstream['id']}?at={upstream['position']}").text
+    page = ui.client.get(f"{edit}?at={upstream['position']}")
     assert page.status_code == 200 and SECRET not in page.text and f'value="{MASK}"' not in page.text
     assert re.search(r'name="auth_token"[^>]*placeholder="Stored', page.text)
     version = re.search(r'name="expected_version" value="(\d+)"', page.text)
@@ -84,6 +96,7 @@ def test_an_admin_changes_an_upstreams_settings_and_its_secret_is_kept_unless_re
     form = {
         "csrf": csrf,
         "expected_version": version.group(1),
+        "seen_at": str(upstream["position"]),
         "description": "changed in the UI",
         "url": url,
         "auth_type": "bearer",
@@ -93,18 +106,21 @@ def test_an_admin_changes_an_upstreams_settings_and_its_secret_is_kept_unless_re
         "concurrency_limit": "8",
         "tags": "a, b",
     }
+    # the supervisor's probes may record a health transition meanwhile: the version a user would reload
+    form["expected_version"] = str(version_of(ui, upstream["id"]))
     saved = ui.client.post(edit, data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text
-    stored = ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}?min_position=0").json()
+    stored = ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}?min_position={at_of(saved)}").json()
     assert stored["description"] == "changed in the UI" and stored["timeout_s"] == 30 and stored["tags"] == ["a", "b"]
     assert spec_of(ui, upstream["id"])["auth"]["token"] == SECRET  # left empty: kept
-    retyped = {**form, "expected_version": str(stored["version"]), "auth_token": "new-token"}
+    retyped = {**form, "expected_version": str(version_of(ui, upstream["id"])), "auth_token": "new-token"}
     assert ui.client.post(edit, data=retyped, follow_redirects=False).status_code == 303
     assert spec_of(ui, upstream["id"])["auth"]["token"] == "new-token"
     stale = ui.client.post(edit, data={**form, "timeout_s": "soon"})
     assert stale.status_code == 422 and 'id="error-timeout_s"' in stale.text and "new-token" not in stale.text
     switched = ui.client.post(
-        edit, data={**form, "expected_version": str(stored["version"] + 1), "auth_type": "oauth_client_credentials"}
+        edit,
+        data={**form, "expected_version": str(version_of(ui, upstream["id"])), "auth_type": "oauth_client_credentials"},
     )
     assert switched.status_code == 422 and 'id="error-auth_client_secret"' in switched.text
     assert spec_of(ui, upstream["id"])["auth"]["token"] == "new-token"
@@ -117,10 +133,13 @@ def test_only_admins_change_an_upstreams_settings_and_a_forged_change_is_refused
     ui.sign_in(ui.admin)
     assert ui.client.post(edit, data={"csrf": "forged", "description": "x"}).status_code == 403
     csrf = ui.sign_in(ui.token("editor"))
-    assert 'id="edit"' not in ui.client.get(f"/admin/t/default/upstreams/{upstream['id']}").text
+    assert (
+        'id="edit"' not in ui.client.get(f"/admin/t/default/upstreams/{upstream['id']}?at={upstream['position']}").text
+    )
     assert ui.client.get(edit).status_code == 403
     assert ui.client.post(edit, data={"csrf": csrf, "description": "x"}).status_code == 403
-    assert ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}").json().get("description") is None
+    current = ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}?min_position={head(ui)}").json()
+    assert current.get("description") is None
 
 
 def test_an_upstreams_history_tells_its_health_transitions_and_what_each_sync_brought(ui: Ui) -> None:
