@@ -22,6 +22,7 @@ from domain.api_token import ApiToken
 from domain.catalog import CatalogEntity
 from domain.envelope import RegistryAggregate
 from domain.tenant import tenant_stream_id
+from domain.upstream import Upstream
 
 __all__ = ["RegistryQueries", "decode_cursor", "encode_cursor"]
 
@@ -149,6 +150,12 @@ class RegistryQueries:
             change = {"changes": event.changes}
         elif isinstance(event, CatalogEntity.Reverted):
             change = {"to_version": event.to_version, "state": event.state}
+        elif isinstance(event, Upstream.HealthChanged):
+            change = {"health": {"state": event.state, "detail": event.detail}}
+        elif isinstance(event, Upstream.CatalogSynced):
+            change = {"items": event.items}
+        elif isinstance(event, Upstream.ItemsSuspended):
+            change = {"suspended": event.item_ids}
         return {
             "version": event.originator_version,
             "event": type(event).__name__,

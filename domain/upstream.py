@@ -122,6 +122,7 @@ class Upstream(CatalogEntity):
     KIND: ClassVar[str] = "upstream"
     HealthChanged: ClassVar[type[Any]]
     CatalogSynced: ClassVar[type[Any]]
+    ItemsSuspended: ClassVar[type[Any]]
     name: str
     prefix: dict[str, Any]
     RULES: ClassVar[dict[str, Any]] = {

@@ -17,7 +17,7 @@ from litestar import Request, Response
 from api.schemas import to_fields
 from api.ui.access import UiUser
 from api.ui.form_kit import error_of, rest_body
-from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
+from api.ui.plumbing import BodyTooLarge, form_int, posted, redirect, run, runtime, too_large, viewer
 from api.ui.render import html
 from application.errors import ApplicationError
 
@@ -55,12 +55,18 @@ def _values(spec: FormSpec, form: dict[str, Any]) -> dict[str, str]:
 
 
 def _page(
-    spec: FormSpec, user: UiUser, tenant: str, form: dict[str, Any], error: ApplicationError | None, item: Any
+    spec: FormSpec,
+    user: UiUser,
+    tenant: str,
+    form: dict[str, Any],
+    error: ApplicationError | None,
+    item: Any,
+    status: int | None = None,
 ) -> Response[str]:
     detail, field_name = error_of(error)
     return html(
         "catalog_form.html",
-        422 if error is not None else 200,
+        status or (422 if error is not None else 200),
         user=user,
         tenant=tenant,
         spec=spec,
@@ -87,8 +93,21 @@ def _create(request: Request[Any, Any, Any], user: UiUser, tenant: str, spec: Fo
     return runtime(request).registry.create_entity(user.principal.envelope(tenant), spec.kind, fields)
 
 
+def _too_large(request: Request[Any, Any, Any], spec: FormSpec) -> BodyTooLarge:
+    return too_large(
+        request,
+        f"Upload a smaller file, or create the {spec.kind} on the gateway's host with "
+        f"`ledgergate {spec.plural} create --file body.json` (the REST body as JSON), which this limit does not bind.",
+    )
+
+
 async def create(request: Request[Any, Any, Any], tenant: str, spec: FormSpec) -> Response[Any]:
-    user, form = await posted(request)
+    try:
+        user, form = await posted(request)
+    except BodyTooLarge:  # the form's page again, with the limit and the way around it; nothing was read
+        user = await viewer(request)
+        user.principal.allow(tenant, "editor")
+        return _page(spec, user, tenant, spec.blank, _too_large(request, spec), None, 413)
     user.principal.allow(tenant, "editor")
     try:
         written = await run(_create, request, user, tenant, spec, form)
@@ -118,7 +137,13 @@ def _update(
 
 
 async def edit(request: Request[Any, Any, Any], tenant: str, spec: FormSpec, item_id: str) -> Response[Any]:
-    user, form = await posted(request)
+    try:
+        user, form = await posted(request)
+    except BodyTooLarge:
+        user = await viewer(request)
+        user.principal.allow(tenant, "editor")
+        item = await run(runtime(request).queries.get, tenant, spec.kind, item_id, None)
+        return _page(spec, user, tenant, spec.form_of(item), _too_large(request, spec), item, 413)
     user.principal.allow(tenant, "editor")
     try:
         written = await run(_update, request, user, tenant, spec, item_id, form)
@@ -142,7 +167,13 @@ def _check(
 async def check(request: Request[Any, Any, Any], tenant: str, spec: FormSpec) -> Response[str]:
     """The form validated as it is typed (HTMX): the create use case's dry run, writing nothing, and the
     kind's preview (a prompt rendered from sample arguments)."""
-    user, form = await posted(request)
+    try:
+        user, form = await posted(request)
+    except BodyTooLarge:  # said as the form is filled in, before it is sent
+        user = await viewer(request)
+        user.principal.allow(tenant, "editor")
+        detail, field_name = error_of(_too_large(request, spec))
+        return html("catalog_check.html", spec=spec, error=detail, field=field_name, preview=None)
     user.principal.allow(tenant, "editor")
     try:
         extra = await run(_check, request, user, tenant, spec, form)

@@ -27,6 +27,8 @@ class Step:
     occurred_at: str
     to_version: int | None = None
     changes: list[FieldChange] = field(default_factory=list)
+    #: what an event says besides field changes (an upstream's health detail, what a sync added): (label, text)
+    details: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
@@ -63,6 +65,7 @@ def timeline(versions: list[dict[str, Any]]) -> list[Step]:
                 occurred_at=version["occurred_at"],
                 to_version=version.get("to_version"),
                 changes=_changes(before, state),
+                details=list(version.get("details") or []),
             )
         )
     return list(reversed(steps))

@@ -72,9 +72,10 @@ async def entity_page(
     at: FromQuery[int | None] = None,
     find: FromQuery[str | None] = None,
     q: FromQuery[str | None] = None,
+    report: FromQuery[str | None] = None,
 ) -> Response[str]:
     if plural == "upstreams":
-        return await upstream_page(request, tenant, item_id, at)
+        return await upstream_page(request, tenant, item_id, at, report)
     user = await viewer(request)
     kind = _kind(plural)
     user.principal.allow(tenant, "viewer")

@@ -12,6 +12,7 @@ from api.ui.catalog_forms import FormSpec
 from api.ui.prompt_forms import PROMPT_FORM
 from api.ui.resource_forms import RESOURCE_FORM
 from api.ui.server_forms import SERVER_FORM
+from api.ui.upstream_edit import edit_upstream, edit_upstream_page
 from api.ui.upstream_forms import register, register_page
 
 __all__ = ["CATALOG_FORMS", "other_check", "other_create", "other_edit", "other_edit_page", "other_new_page"]
@@ -43,10 +44,14 @@ async def other_check(request: Request[Any, Any, Any], tenant: str, plural: str)
 async def other_edit_page(
     request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str, at: int | None
 ) -> Answer:
+    if plural == "upstreams":
+        return await edit_upstream_page(request, tenant, item_id, at)
     spec = CATALOG_FORMS.get(plural)
     return await catalog_forms.edit_page(request, tenant, spec, item_id, at) if spec else None
 
 
 async def other_edit(request: Request[Any, Any, Any], tenant: str, plural: str, item_id: str) -> Answer:
+    if plural == "upstreams":
+        return await edit_upstream(request, tenant, item_id)
     spec = CATALOG_FORMS.get(plural)
     return await catalog_forms.edit(request, tenant, spec, item_id) if spec else None

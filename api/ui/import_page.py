@@ -20,7 +20,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 
 from api.ui.access import UiUser
-from api.ui.plumbing import posted, run, runtime, viewer
+from api.ui.plumbing import BodyTooLarge, posted, run, runtime, too_large, viewer
 from api.ui.render import html
 from application.errors import ApplicationError, ValidationError
 from application.event_archive import ArchiveError, verify_lines
@@ -64,7 +64,16 @@ async def import_page(request: Request[Any, Any, Any]) -> Response[str]:
 
 @post("/import/verify", include_in_schema=False)
 async def verify_file(request: Request[Any, Any, Any]) -> Response[str]:
-    user, form = await posted(request)
+    try:
+        user, form = await posted(request)
+    except BodyTooLarge:  # the upload page again, with the limit and the way around it; nothing was read
+        user = await viewer(request)
+        user.principal.allow(None, "platform-admin")
+        instead = (
+            "Import it on the gateway's host with `ledgergate events import FILE` (add `--dry-run` to see its "
+            "report first), which streams the file and is not bound by this limit."
+        )
+        return _page(user, 413, error=too_large(request, instead).detail)
     user.principal.allow(None, "platform-admin")
     body = await _uploaded(form)
     checked = await run(_verify, request, body)

@@ -80,12 +80,13 @@ def health_of(row: dict[str, Any]) -> dict[str, Any]:
     health = row.get("health")
     if isinstance(health, dict):
         return {
+            "id": row.get("id"),
             "name": row.get("name"),
             "state": health.get("state") or "unknown",
             "since": health.get("since"),
             "detail": health.get("detail"),
         }
-    return {"name": row.get("name"), "state": health or "unknown", "since": None, "detail": None}
+    return {"id": row.get("id"), "name": row.get("name"), "state": health or "unknown", "since": None, "detail": None}
 
 
 ENTITY_PAGES = {

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import anyio.to_thread
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.response import Redirect
 
 from api.errors import STATUS
@@ -20,7 +21,18 @@ from api.ui.access import CsrfRefused, SignInNeeded, UiUser, check_csrf, current
 from api.ui.render import SECURITY_HEADERS, html
 from application.errors import ApplicationError, ValidationError
 
-__all__ = ["PREFIX", "form_int", "posted", "redirect", "run", "runtime", "ui_exception_handlers", "viewer"]
+__all__ = [
+    "PREFIX",
+    "BodyTooLarge",
+    "form_int",
+    "posted",
+    "redirect",
+    "run",
+    "runtime",
+    "too_large",
+    "ui_exception_handlers",
+    "viewer",
+]
 
 PREFIX = "/admin"
 log = logging.getLogger("ledgergate.ui")
@@ -40,10 +52,30 @@ async def viewer(request: Request[Any, Any, Any]) -> UiUser:
     return await run(current_user, request)
 
 
+class BodyTooLarge(ValidationError):
+    """A form (an upload) larger than the request body limit: nothing of it was read, nothing was changed."""
+
+
+def too_large(request: Request[Any, Any, Any], instead: str) -> BodyTooLarge:
+    """The message a page shows for an upload over the limit: the limit, and what to do ``instead``."""
+    limit = runtime(request).settings.max_body_bytes
+    size = f"{limit / 1_048_576:g} MiB" if limit >= 1_048_576 else f"{limit / 1024:g} KiB"
+    return BodyTooLarge(
+        f"file: the upload is larger than this gateway accepts in one request, {size} "
+        f"(LEDGERGATE_MAX_BODY_BYTES = {limit} bytes); nothing was changed. {instead}",
+        field="file",
+    )
+
+
 async def posted(request: Request[Any, Any, Any]) -> tuple[UiUser, dict[str, Any]]:
-    """The user and the form of a state-changing request, after its CSRF check. Raises: CsrfRefused."""
+    """The user and the form of a state-changing request, after its CSRF check.
+    Raises: CsrfRefused; BodyTooLarge (before any of the form is read, so without a CSRF check: the caller
+    only shows a page)."""
     user = await viewer(request)
-    form = dict(await request.form())
+    try:
+        form = dict(await request.form())
+    except RequestEntityTooLarge:
+        raise BodyTooLarge("the request is larger than LEDGERGATE_MAX_BODY_BYTES", field="file") from None
     check_csrf(request, user, form)
     return user, form
 

@@ -80,6 +80,21 @@ class SessionSigner:
             return None
         return session if session.expires_at > (now if now is not None else time.time()) else None
 
+    def seal(self, purpose: bytes, payload: bytes) -> str:
+        """``payload`` signed for ``purpose`` (a value the UI hands the browser and takes back unaltered)."""
+        return _b64(payload) + "." + self._mac(purpose, payload)
+
+    def unseal(self, purpose: bytes, sealed: str | None) -> bytes | None:
+        """The payload ``seal`` signed for ``purpose``, or None when it is missing or altered."""
+        if not sealed or sealed.count(".") != 1:
+            return None
+        body, mac = sealed.split(".")
+        try:
+            payload = _unb64(body)
+        except ValueError:
+            return None
+        return payload if hmac.compare_digest(self._mac(purpose, payload), mac) else None
+
     def csrf_token(self, session: UiSession) -> str:
         return self._mac(b"csrf", session.sid.encode())
 

@@ -15,7 +15,7 @@ from api.ui.access import UiUser
 from api.ui.form_kit import error_of, lines_of, pairs_of, rest_body, tags_of, text_of
 from api.ui.plumbing import posted, viewer
 from api.ui.render import html
-from api.ui.upstream_pages import report_page
+from api.ui.upstream_pages import report_redirect
 from application.errors import ApplicationError
 
 __all__ = ["register", "register_page"]
@@ -151,4 +151,4 @@ async def register(request: Request[Any, Any, Any], tenant: str) -> Response[str
         if exc.problem == "forbidden":
             raise
         return _page(user, tenant, form, exc)
-    return await report_page(request, user, tenant, written.id, written.position, report, "Discovered")
+    return report_redirect(request, tenant, written.id, written.position, report, "Discovered")

@@ -5,19 +5,22 @@ use cases as ``/v1/tenants/{tenant}/upstreams``."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
 
-from api.ui.access import UiUser
+from api.ui.access import UiUser, ui_state
 from api.ui.pages import health_of
 from api.ui.plumbing import posted, redirect, run, runtime, viewer
 from api.ui.render import html
+from api.ui.reports import open_report, seal_report
 from api.ui.upstream_health import health_history
 from application.audit import AuditFilter
+from application.errors import UpstreamUnavailableError
 from application.ports import ItemFilter
 
-__all__ = ["report_page", "upstream_action", "upstream_page"]
+__all__ = ["report_redirect", "upstream_action", "upstream_page"]
 
 #: action -> the role it needs (as on REST)
 ACTIONS = {"enable": "admin", "disable": "admin", "delete": "admin", "refresh": "editor"}
@@ -49,25 +52,26 @@ def _upstream(request: Request[Any, Any, Any], tenant: str, item_id: str, at: in
     }
 
 
-async def upstream_page(request: Request[Any, Any, Any], tenant: str, item_id: str, at: int | None) -> Response[str]:
+async def upstream_page(
+    request: Request[Any, Any, Any], tenant: str, item_id: str, at: int | None, report: str | None = None
+) -> Response[str]:
+    """The page; ``report`` is a sealed discovery or refresh report (the redirect after the form carries it)."""
     user = await viewer(request)
     user.principal.allow(tenant, "viewer")
+    opened = open_report(ui_state(request).signer, report)
+    title, found = opened if opened is not None else ("", None)
     data = await run(_upstream, request, tenant, item_id, at)
-    return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=None, report_title="", **data)
+    return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=found, report_title=title, **data)
 
 
-async def report_page(
-    request: Request[Any, Any, Any],
-    user: UiUser,
-    tenant: str,
-    item_id: str,
-    at: int | None,
-    report: dict[str, Any],
-    title: str,
-) -> Response[str]:
-    """The upstream's page (read at the position of the write) with what a discovery or refresh found."""
-    data = await run(_upstream, request, tenant, item_id, at)
-    return html("upstream.html", user=user, tenant=tenant, item_id=item_id, report=report, report_title=title, **data)
+def report_redirect(
+    request: Request[Any, Any, Any], tenant: str, item_id: str, at: int | None, report: dict[str, Any], title: str
+) -> Response[Any]:
+    """POST, redirect, GET: the upstream's page read at the write's position, with what the write found,
+    so reloading it shows the same page and never repeats the write."""
+    sealed = seal_report(ui_state(request).signer, title, report)
+    where = f"?at={at}&report={quote(sealed)}" if at is not None else f"?report={quote(sealed)}"
+    return redirect(f"/t/{tenant}/upstreams/{item_id}{where}")
 
 
 def _change(request: Request[Any, Any, Any], user: UiUser, tenant: str, item_id: str, action: str) -> Any:
@@ -80,9 +84,23 @@ async def upstream_action(request: Request[Any, Any, Any], tenant: str, item_id:
     user, _ = await posted(request)
     user.principal.allow(tenant, ACTIONS[action])
     if action == "refresh":
-        result, report = await request.app.state.upstreams.refresh(user.principal.envelope(tenant), item_id)
+        try:
+            result, report = await request.app.state.upstreams.refresh(user.principal.envelope(tenant), item_id)
+        except UpstreamUnavailableError as exc:  # shown on the upstream's page: nothing was written
+            data = await run(_upstream, request, tenant, item_id, None)
+            return html(
+                "upstream.html",
+                502,
+                user=user,
+                tenant=tenant,
+                item_id=item_id,
+                report=None,
+                report_title="",
+                refresh_error=exc.detail,
+                **data,
+            )
         at = result.position if result is not None else None
-        return await report_page(request, user, tenant, item_id, at, report, "Refresh")
+        return report_redirect(request, tenant, item_id, at, report, "Refresh")
     written = await run(_change, request, user, tenant, item_id, action)
     if action == "delete":
         return redirect(f"/t/{tenant}/upstreams?at={written.position}")
