@@ -1,20 +1,30 @@
-"""``ledgergate keys``: the instance's public signing key, master-key and tenant-key rotation."""
+"""``ledgergate keys``: the instance's public signing key, master-key and tenant-key rotation.
+
+Each prints a sentence, or with ``--json`` the report as one JSON object. A master key the operator gives
+(``LEDGERGATE_MASTER_KEY[_FILE]``) is not rotated from here: ``rotate-master`` then exits 2 saying so.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import signal
-import sys
+from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
-from api.cli_common import CLI_ACTOR, settings_from, with_runtime
+from api.cli_common import cli_envelope, print_result, settings_from, with_runtime
+from api.cli_errors import USAGE, CliError
+from api.cli_output import progress
 from api.runtime import Runtime
 
 #: Testing aid: the rotation kills its own process (SIGKILL) after re-wrapping this many data keys.
 KILL_AFTER_ENV = "LEDGERGATE_TEST_KILL_AFTER_REWRAPS"
+JSON_HELP = "print the report as one JSON object"
+GIVEN_KEY = (
+    "the master key is given by LEDGERGATE_MASTER_KEY or LEDGERGATE_MASTER_KEY_FILE, and a given key cannot be "
+    "rotated from this command (only a master key kept in the data directory can); nothing was changed. "
+    "Tenant data keys still rotate: `ledgergate keys rotate-tenant TENANT`"
+)
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
@@ -29,50 +39,61 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     shown = {
         "instance": keys.instance_id(),
         "signing_key": {"algorithm": "ed25519", "key_id": signing.key_id, "public_key": signing.public_key},
-        "master_key": {"active": ring.active_id, "retired": ring.retired_ids()},
+        "master_key": {
+            "active": ring.active_id,
+            "retired": ring.retired_ids(),
+            "given": settings.master_key is not None,
+        },
     }
-    if args.json:
-        print(msgspec.json.encode(shown).decode())
-    else:
-        print(f"instance     {shown['instance']}")
-        print(f"signing key  {signing.key_id}  {signing.public_key}")
-        print(f"master key   {ring.active_id} (active){''.join(f', {k} (retired)' for k in ring.retired_ids())}")
+
+    def show(r: dict[str, Any]) -> None:
+        master = r["master_key"]
+        given = ", given by the operator" if master["given"] else ""
+        print(f"instance     {r['instance']}")
+        print(f"signing key  {r['signing_key']['key_id']}  {r['signing_key']['public_key']}")
+        print(
+            f"master key   {master['active']} (active{given}){''.join(f', {k} (retired)' for k in master['retired'])}"
+        )
+
+    print_result(shown, args.json, show)
     return 0
 
 
-def _envelope(tenant: str) -> Any:
-    from domain.envelope import Envelope
-
-    return Envelope(tenant, CLI_ACTOR, "keys", "keys")
-
-
-def _progress() -> Any:
+def _rewrapping(advance: Callable[[float], None]) -> Callable[[int, int], None]:
     limit = int(os.environ.get(KILL_AFTER_ENV) or 0)
 
-    def progress(done: int, total: int) -> None:
-        if done % 100 == 0 or done == total:
-            print(f"... re-wrapped {done} of {total} data keys", file=sys.stderr, flush=True)
+    def rewrapped(done: int, total: int) -> None:
+        advance(1)
         if limit and done >= limit:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    return progress
+    return rewrapped
 
 
 def cmd_keys_rotate_master(args: argparse.Namespace) -> int:
     from application.key_rotation import rotate_master
+    from infrastructure.crypto.master_keys import GivenMasterKeyError
 
     def action(runtime: Runtime) -> int:
         assert runtime.ring is not None
-        result = rotate_master(
-            runtime.registry.cipher,  # type: ignore[arg-type]
-            runtime.ring,
-            runtime.registry,
-            _envelope("_platform"),
-            _progress(),
-        )
-        print(
-            f"master key {result['new_key_id']} is active; {result['rewrapped']} data keys re-wrapped; "
-            f"retired: {', '.join(result['retired_keys'])} (remove with `ledgergate keys retire-master`)"
+        with progress("re-wrapping", total=None, unit="data keys") as advance:
+            try:
+                result = rotate_master(
+                    runtime.registry.cipher,  # type: ignore[arg-type]
+                    runtime.ring,
+                    runtime.registry,
+                    cli_envelope("_platform", "keys rotate-master"),
+                    _rewrapping(advance),
+                )
+            except GivenMasterKeyError:
+                raise CliError(GIVEN_KEY, USAGE, "master-key-given") from None
+        print_result(
+            result,
+            args.json,
+            lambda r: print(
+                f"master key {r['new_key_id']} is active; {r['rewrapped']} data keys re-wrapped; "
+                f"retired: {', '.join(r['retired_keys'])} (remove with `ledgergate keys retire-master`)"
+            ),
         )
         return 0
 
@@ -85,8 +106,12 @@ def cmd_keys_retire_master(args: argparse.Namespace) -> int:
     def action(runtime: Runtime) -> int:
         assert runtime.ring is not None
         result = retire_master_keys(runtime.registry.cipher, runtime.ring)  # type: ignore[arg-type]
-        removed, kept = ", ".join(result["removed"]) or "none", ", ".join(result["kept"]) or "none"
-        print(f"removed: {removed}; still wrapping keys: {kept}")
+
+        def show(r: dict[str, Any]) -> None:
+            removed, kept = ", ".join(r["removed"]) or "none", ", ".join(r["kept"]) or "none"
+            print(f"removed: {removed}; still wrapping keys: {kept}")
+
+        print_result(result, args.json, show)
         return 0 if not result["kept"] else 1
 
     return with_runtime(args, action)
@@ -101,16 +126,20 @@ def cmd_keys_rotate_tenant(args: argparse.Namespace) -> int:
         result = rotate_tenant(
             runtime.registry.cipher,  # type: ignore[arg-type]
             runtime.registry,
-            _envelope(args.tenant),
+            cli_envelope(args.tenant, "keys rotate-tenant"),
             args.tenant,
             reader.tenant_events if args.reseal else None,
         )
-        line = f"tenant {args.tenant}: data key {result['new_key_id']} is active (was {result['old_key_id']})"
-        if args.reseal:
-            line += f"; re-sealed the secrets of {len(result['resealed'])} entities"
-        else:
-            line += "; earlier secrets stay readable by their key id (re-seal them with --reseal)"
-        print(line)
+
+        def show(r: dict[str, Any]) -> None:
+            line = f"tenant {args.tenant}: data key {r['new_key_id']} is active (was {r['old_key_id']})"
+            if "resealed" in r:
+                line += f"; re-sealed the secrets of {len(r['resealed'])} entities"
+            else:
+                line += "; earlier secrets stay readable by their key id (re-seal them with --reseal)"
+            print(line)
+
+        print_result(result, args.json, show)
         return 0
 
     return with_runtime(args, action)
@@ -121,15 +150,18 @@ def register(commands: Any) -> None:
         dest="keys_command", required=True
     )
     show = keys.add_parser("show", help="the instance id, public signing key and master key ids")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help=JSON_HELP)
     show.set_defaults(func=cmd_keys_show)
-    keys.add_parser(
+    master = keys.add_parser(
         "rotate-master", help="a new master key; re-wraps every tenant data key (no secret is re-encrypted)"
-    ).set_defaults(func=cmd_keys_rotate_master)
-    keys.add_parser("retire-master", help="remove retired master keys that no longer wrap any data key").set_defaults(
-        func=cmd_keys_retire_master
     )
+    master.add_argument("--json", action="store_true", help=JSON_HELP + " (old and new key ids, re-wrapped count)")
+    master.set_defaults(func=cmd_keys_rotate_master)
+    retire = keys.add_parser("retire-master", help="remove retired master keys that no longer wrap any data key")
+    retire.add_argument("--json", action="store_true", help=JSON_HELP + " (removed and kept key ids)")
+    retire.set_defaults(func=cmd_keys_retire_master)
     tenant = keys.add_parser("rotate-tenant", help="a new data key for a tenant; --reseal seals every secret anew")
-    tenant.add_argument("tenant")
+    tenant.add_argument("tenant", help="the tenant whose data key to rotate")
     tenant.add_argument("--reseal", action="store_true", help="append events sealing every secret with the new key")
+    tenant.add_argument("--json", action="store_true", help=JSON_HELP + " (old and new key ids, re-sealed entities)")
     tenant.set_defaults(func=cmd_keys_rotate_tenant)

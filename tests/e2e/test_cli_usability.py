@@ -119,6 +119,11 @@ def test_the_entry_point_prints_its_help_with_the_exit_codes(data: Path) -> None
         ("upstreams", "list"),
         ("tenants", "list"),
         ("tenants", "get", "default"),
+        ("keys", "show"),
+        ("keys", "retire-master"),
+        ("log", "verify"),
+        ("log", "verify", "--export", "all.jsonl"),
+        ("log", "checkpoint"),
     ],
     ids=" ".join,
 )
@@ -149,6 +154,7 @@ def test_token_list_and_projections_status_are_tables_for_people(data: Path) -> 
         ("audit", "catalog", "--tenant", "Nope", "--at", "now"),
         ("events", "export", "--tenant", "Nope"),
         ("import", "contextforge", str(FIXTURE), "--tenant", "Nope"),
+        ("keys", "rotate-tenant", "Nope"),
     ],
     ids=" ".join,
 )
@@ -166,6 +172,7 @@ def test_an_unknown_tenant_is_one_line_naming_it_as_typed_and_exit_3(data: Path,
         ("events", "import", "missing.jsonl"),
         ("import", "contextforge", "missing.jsonl"),
         ("tools", "create", "--file", "missing.jsonl"),
+        ("log", "verify", "--export", "missing.jsonl"),
     ],
     ids=" ".join,
 )

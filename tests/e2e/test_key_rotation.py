@@ -4,6 +4,8 @@ crypto-shredding of every generation, and a serving gateway whose calls with sec
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -204,3 +206,44 @@ def test_a_serving_gateway_keeps_calling_with_secrets_while_master_and_tenant_ke
             log = server.stop()
     assert all(step.returncode == 0 for step in steps), [s.stdout + s.stderr for s in steps] + [log[-2000:]]
     assert len(outcomes) > 100 and set(outcomes) == {"ok"}, [o for o in outcomes if o != "ok"][:3]
+
+
+def test_rotate_master_with_an_operator_given_master_key_is_one_line_exit_2_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'ledgergate.db'}"
+    given = {"LEDGERGATE_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
+    runtime = build_runtime(make_settings(data, url, **given), follow=False)
+    runtime.registry.create_tenant(Envelope(PLATFORM_TENANT, "alice", "c", "c"), {"name": "acme"})
+    tool_id = runtime.registry.create_entity(Envelope("acme", "alice", "c", "c"), "tool", tool("x")).id
+    runtime.close()
+    files = {path.name: path.read_bytes() for path in data.iterdir() if path.is_file()}
+    ledgergate = str(Path(sys.executable).with_name("ledgergate"))  # the console script pip installed
+    environ = {**os.environ, "LEDGERGATE_DATA_DIR": str(data), "LEDGERGATE_DATABASE_URL": url, **given}
+    environ.pop("LEDGERGATE_DEBUG", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ledgergate, *args], capture_output=True, text=True, timeout=300, check=False, env=environ, cwd=tmp_path
+        )
+
+    refused = run("keys", "rotate-master")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stdout + refused.stderr
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("ledgergate: the master key is given by"), (
+        refused.stderr
+    )
+    assert "cannot be rotated from this command" in refused.stderr and "data directory" in refused.stderr
+    problem = json.loads(run("keys", "rotate-master", "--json").stderr)
+    assert problem["type"] == "urn:ledgergate:problem:master-key-given" and problem["exit_code"] == 2
+    shown = json.loads(run("keys", "show", "--json").stdout)
+    assert shown["master_key"]["given"] is True and shown["master_key"]["retired"] == []
+    assert {path.name: path.read_bytes() for path in data.iterdir() if path.is_file()} == files
+    runtime = build_runtime(make_settings(data, url, **given), follow=False)
+    try:
+        assert secret_of(runtime, "acme", tool_id) == SECRET and custody_events(runtime, "MasterKeyRotated") == []
+    finally:
+        runtime.close()
+    rotated = run("keys", "rotate-tenant", "acme", "--json")  # what the message offers instead still works
+    assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(rotated.stdout)["tenant"] == "acme"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -153,6 +154,11 @@ def test_log_verify_reports_from_where_it_verified_and_the_first_altered_positio
     intact = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     head = world.registry.recorder.max_notification_id()
     assert intact.returncode == 0 and f"intact: verified from position 1 to {head}" in intact.stdout, intact.stderr
+    report = json.loads(
+        subprocess.run([*command, "--json"], capture_output=True, text=True, env=env, timeout=120).stdout
+    )
+    assert report["intact"] is True and (report["from"], report["to"]) == (1, head)
+    assert report["last_checkpoint"]["position"] == checkpoint_position(world)
     with raw(settings) as conn:
         conn.execute(
             param(settings, f"UPDATE {events_table(settings)} SET topic = ? WHERE {column(settings)} = 4"),
@@ -161,6 +167,12 @@ def test_log_verify_reports_from_where_it_verified_and_the_first_altered_positio
     caught = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert caught.returncode == 1 and "position 4: changed" in caught.stderr
     assert f"checkpoint at position {checkpoint_position(world)}" in caught.stderr
+    problem = json.loads(
+        subprocess.run([*command, "--json"], capture_output=True, text=True, env=env, timeout=120).stderr
+    )
+    assert problem["type"] == "urn:ledgergate:problem:log-altered" and problem["exit_code"] == 1
+    assert (problem["position"], problem["what"]) == (4, "changed")
+    assert problem["contradicts"]["position"] == checkpoint_position(world)
     later = subprocess.run([*command, "--from", "7"], capture_output=True, text=True, env=env, timeout=120, check=False)
     assert later.returncode == 0 and f"verified from position {checkpoint_position(world) + 1}" in later.stdout
 
