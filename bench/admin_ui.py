@@ -78,6 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     tools, versions, rounds = (1_000, 200, 30) if args.quick else (10_000, 1_000, 50)
     os.environ["LEDGERGATE_DATA_DIR"] = tempfile.mkdtemp(prefix="lg-bench-ui-")
+    os.environ.setdefault("LEDGERGATE_ACCESS_LOG", "false")  # a line per request would be most of the output
     settings = load_settings()
     runtime = build_runtime(settings)
     token = first_start(runtime).token
