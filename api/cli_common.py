@@ -17,13 +17,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.cli_errors import NOT_FOUND, USAGE, CliError
+from api.cli_errors import NOT_FOUND, USAGE, CliError, recognise_store_errors
 from api.cli_output import print_json
 from api.runtime import Runtime, build_runtime
 from application.errors import NotFoundError
 from domain.envelope import Envelope
 from domain.tenant import tenant_stream_id
+from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
 from infrastructure.settings import Settings, load_settings
+
+recognise_store_errors(UNREACHABLE_ERRORS, reason)
 
 __all__ = [
     "CLI_ACTOR",

@@ -1,4 +1,9 @@
-"""Forwards calls on discovered items to their upstream, mapping exposed names back to original ones.
+"""The forwarding use case: calls on discovered items go to their upstream, exposed names mapped back.
+
+It reaches upstreams only through the ports of ``application.ports``: ``HttpUpstream`` (the adapter is
+``infrastructure.upstream.http_client``), ``PooledUpstreams`` (``infrastructure.upstream.mcp_client``),
+``UpstreamCredentials``, ``UpstreamCallLimits`` and ``SessionRecords``; the client is asked mid-call through an
+:class:`~application.input_relay.InputRelay`. The MCP transports in ``api/mcp/`` only call it.
 
 Streamable-HTTP upstreams are called with one keep-alive POST per request (``HttpUpstreamClient``);
 stdio and SSE upstreams through pooled SDK sessions (``UpstreamPool``). For ``per_client`` HTTP
@@ -13,27 +18,31 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from api.mcp.client_requests import askable_capabilities
 from application.errors import ToolCallError
 from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
-from application.ports import SecretCipher
-from application.secrets import unseal
-from application.sessions import McpSession, SessionStore
-from domain.upstream import connection_fingerprint, connection_settings
-from infrastructure.upstream.http_client import (
+from application.input_relay import MAX_INPUT_ROUNDS, InputRelay, askable_capabilities
+from application.ports import (
     Channel,
-    HttpUpstreamClient,
+    HttpUpstream,
+    PooledUpstreams,
     Progress,
+    SecretCipher,
     SessionExpiredError,
+    SessionRecords,
     UnauthorizedError,
+    UpstreamCallLimits,
+    UpstreamCredentials,
     UpstreamRpcError,
     UpstreamTransportError,
-    header_value,
+    UpstreamUnavailableError,
 )
-from infrastructure.upstream.mcp_client import UpstreamPool, UpstreamUnavailableError, auth_headers
+from application.secrets import unseal
+from application.sessions import McpSession
+from domain.mcp_headers import header_value
+from domain.upstream import connection_fingerprint, connection_settings
 from projections.hot_catalog import HotCatalogs
 
 __all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError", "param_headers"]
@@ -41,10 +50,6 @@ __all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError", "param_hea
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
 #: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
 AUTH_TTL_S = 300.0
-MAX_INPUT_ROUNDS = 8
-Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
-#: relays a notification the upstream sent about the call (``notifications/message``...) to the client
-Notify = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class UpstreamRefusedError(ToolCallError):
@@ -59,69 +64,16 @@ class UpstreamRefusedError(ToolCallError):
 
 
 @dataclass
-class InputRelay:
-    """What an upstream may need from the client during one call.
-
-    ``capabilities``: the client capabilities declared to a modern upstream (so it may answer
-    ``input_required``). ``retry_params``: ``inputResponses``/``requestState`` of a modern client's
-    retry, passed through. ``ask``: for a legacy client that declared sampling, elicitation or roots,
-    asks it; requests of a legacy upstream and ``input_required`` of a modern one are then fulfilled
-    by the gateway. Without ``ask``, ``input_required`` goes back to the (modern) client as it came.
-    """
-
-    capabilities: dict[str, Any] = field(default_factory=dict)
-    retry_params: dict[str, Any] = field(default_factory=dict)
-    ask: Ask | None = None
-    #: the client's log level (None: it asked for no log messages) and where its call's notifications go
-    log_level: str | None = None
-    notify: Notify | None = None
-    #: a 2026-07-28 client: an upstream's ``input_required`` is passed to it and its retry passed back
-    modern: bool = False
-    #: the caller's token: a requestState the gateway seals for a held call is bound to it
-    caller: str = ""
-
-    @property
-    def on_request(self) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None:
-        ask = self.ask
-        if ask is None:
-            return None
-
-        async def answer(message: dict[str, Any]) -> dict[str, Any]:
-            params = message.get("params")
-            return await ask(str(message.get("method")), params if isinstance(params, dict) else {})
-
-        return answer
-
-    async def fulfil(self, result: dict[str, Any]) -> dict[str, Any]:
-        """Ask the client each of an ``input_required`` result's requests: the retry's extra params.
-
-        Raises: ToolCallError when the client refuses one."""
-        assert self.ask is not None
-        responses = {}
-        requests = result.get("inputRequests")
-        for key, request in (requests if isinstance(requests, dict) else {}).items():
-            params = request.get("params") if isinstance(request, dict) else None
-            method = str(request.get("method")) if isinstance(request, dict) else "?"
-            answer = await self.ask(method, params if isinstance(params, dict) else {})
-            if "result" not in answer:
-                raise ToolCallError(f"the client did not fulfil {method}: {answer.get('error')}")
-            responses[key] = answer["result"]
-        retry: dict[str, Any] = {"inputResponses": responses}
-        if result.get("requestState") is not None:
-            retry["requestState"] = result["requestState"]
-        return retry
-
-
-@dataclass
 class _Upstream:
     spec: dict[str, Any]
     fingerprint: int
     auth: dict[str, str] | None = None
     auth_at: float = 0.0
-    limit: asyncio.Semaphore = field(init=False)  # concurrent calls to this upstream from this process
 
-    def __post_init__(self) -> None:
-        self.limit = asyncio.Semaphore(int(self.spec.get("concurrency_limit") or 64))
+    @property
+    def limit(self) -> int:
+        """Concurrent calls to this upstream from this process."""
+        return int(self.spec.get("concurrency_limit") or 64)
 
 
 def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
@@ -162,17 +114,25 @@ class UpstreamForwarder:
     def __init__(
         self,
         hot: HotCatalogs,
-        pool: UpstreamPool,
+        pool: PooledUpstreams,
         cipher: SecretCipher,
-        http: HttpUpstreamClient | None = None,
-        sessions: SessionStore | None = None,
+        http: HttpUpstream,
+        credentials: UpstreamCredentials,
+        limits: UpstreamCallLimits,
+        sessions: SessionRecords | None = None,
         held: HeldCalls | None = None,
     ) -> None:
+        """``credentials``: the headers carrying an upstream's own credentials (an OAuth token fetched);
+        ``limits``: how many calls this process runs at once to one upstream; ``sessions``: where the
+        upstream sessions kept for a downstream session are recorded; ``held``: calls of modern clients
+        held for a legacy upstream's input (without it a modern client's call is not held)."""
         self.held = held
         self.hot = hot
         self.pool = pool
         self.cipher = cipher
-        self.http = http or HttpUpstreamClient()
+        self.http = http
+        self.credentials = credentials
+        self.limits = limits
         self.sessions = sessions
         self._upstreams: dict[tuple[str, int], _Upstream] = {}
         self._latest: dict[str, _Upstream] = {}
@@ -207,7 +167,7 @@ class UpstreamForwarder:
         oauth = (upstream.spec.get("auth") or {}).get("type") == "oauth_client_credentials"
         stale = oauth and time.monotonic() - upstream.auth_at > AUTH_TTL_S
         if upstream.auth is None or fresh or stale:
-            upstream.auth = await auth_headers(upstream.spec, self.http.egress)
+            upstream.auth = await self.credentials(upstream.spec)
             upstream.auth_at = time.monotonic()
         return upstream.auth
 
@@ -288,14 +248,14 @@ class UpstreamForwarder:
         asks: dict[str, Any] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        """``options``: passed to ``HttpUpstreamClient.request`` (progress, extra headers, capabilities...)."""
+        """``options``: passed to ``HttpUpstream.request`` (progress, extra headers, capabilities...)."""
         spec = upstream.spec
         timeout = float(spec.get("timeout_s") or 60)
         renew = False
         attempts = 3 if retry else 2  # a refused session or credential never ran the request: always retry it
         for attempt in range(attempts):
             try:
-                async with asyncio.timeout(timeout), upstream.limit:
+                async with asyncio.timeout(timeout), self.limits.slot(spec["id"], upstream.limit):
                     channel = await self._channel(upstream, client, session, renew, asks)
                     return await self.http.request(
                         spec["url"],
