@@ -220,7 +220,7 @@ def test_a_cancelled_call_cancels_the_upstream_request_and_frees_its_slot() -> N
     async def scenario() -> tuple[FakeLimits, bool]:
         limits, http = FakeLimits(), FakeHttp("hang")
         task = asyncio.create_task(forwarder(http, limits=limits).call_tool(TENANT, tool_row(), {}, None))
-        await http.started.wait()
+        await asyncio.wait_for(http.started.wait(), 5)
         assert limits.busy == 1
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
