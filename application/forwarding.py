@@ -14,15 +14,13 @@ legacy revision, because 2026-07-28 has no sessions to keep state in.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from application.errors import ToolCallError
 from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
+from application.http_calls import HttpCalls, Upstream, UpstreamRefusedError
 from application.input_relay import MAX_INPUT_ROUNDS, InputRelay, askable_capabilities
 from application.ports import (
     Channel,
@@ -30,14 +28,10 @@ from application.ports import (
     PooledUpstreams,
     Progress,
     SecretCipher,
-    SessionExpiredError,
     SessionRecords,
-    UnauthorizedError,
     UpstreamCallLimits,
     UpstreamCredentials,
     UpstreamRpcError,
-    UpstreamTransportError,
-    UpstreamUnavailableError,
 )
 from application.secrets import unseal
 from application.sessions import McpSession
@@ -48,32 +42,6 @@ from projections.hot_catalog import HotCatalogs
 __all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError", "param_headers"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
-#: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
-AUTH_TTL_S = 300.0
-
-
-class UpstreamRefusedError(ToolCallError):
-    """The upstream answered the request with a JSON-RPC error: the client gets that error as it came
-    (``-32021`` for a capability the client did not declare, a refused ``requestState``...)."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-@dataclass
-class _Upstream:
-    spec: dict[str, Any]
-    fingerprint: int
-    auth: dict[str, str] | None = None
-    auth_at: float = 0.0
-
-    @property
-    def limit(self) -> int:
-        """Concurrent calls to this upstream from this process."""
-        return int(self.spec.get("concurrency_limit") or 64)
 
 
 def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
@@ -110,7 +78,7 @@ async def _refused_as_rpc(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 HELD_TTL_S = 120.0
 
 
-class UpstreamForwarder:
+class UpstreamForwarder(HttpCalls):
     def __init__(
         self,
         hot: HotCatalogs,
@@ -126,20 +94,15 @@ class UpstreamForwarder:
         ``limits``: how many calls this process runs at once to one upstream; ``sessions``: where the
         upstream sessions kept for a downstream session are recorded; ``held``: calls of modern clients
         held for a legacy upstream's input (without it a modern client's call is not held)."""
+        super().__init__(http, credentials, limits, sessions)
         self.held = held
         self.hot = hot
         self.pool = pool
         self.cipher = cipher
-        self.http = http
-        self.credentials = credentials
-        self.limits = limits
-        self.sessions = sessions
-        self._upstreams: dict[tuple[str, int], _Upstream] = {}
-        self._latest: dict[str, _Upstream] = {}
-        self._channels: dict[tuple[str, int, str], Channel] = {}
-        self._negotiating: dict[tuple[str, int, str], asyncio.Lock] = {}
+        self._upstreams: dict[tuple[str, int], Upstream] = {}
+        self._latest: dict[str, Upstream] = {}
 
-    def upstream_of(self, tenant_id: str, row: dict[str, Any]) -> tuple[_Upstream, str]:
+    def upstream_of(self, tenant_id: str, row: dict[str, Any]) -> tuple[Upstream, str]:
         source = row["doc"]["source"]
         upstream = self.hot.row(source["upstream_id"])
         if upstream is None or upstream["deleted"] or upstream["tenant_id"] != tenant_id:
@@ -154,132 +117,12 @@ class UpstreamForwarder:
             spec = {"id": upstream["id"], **unseal(connection_settings(upstream["doc"]), tenant_id, self.cipher)}
             # Connections are keyed by the settings they were made with, not by the upstream's version:
             # a health transition or a refresh must not drop the sessions of stateful upstreams.
-            cached = self._upstreams[key] = _Upstream(spec, connection_fingerprint(upstream["doc"]))
+            cached = self._upstreams[key] = Upstream(spec, connection_fingerprint(upstream["doc"]))
             previous = self._latest.get(upstream["id"])
             if previous is not None and previous.fingerprint == cached.fingerprint:  # the same credentials
                 cached.auth, cached.auth_at = previous.auth, previous.auth_at
         self._latest[upstream["id"]] = cached
         return cached, source["original"]
-
-    # -- the HTTP path -----------------------------------------------------------------------------
-
-    async def _auth(self, upstream: _Upstream, fresh: bool = False) -> dict[str, str]:
-        oauth = (upstream.spec.get("auth") or {}).get("type") == "oauth_client_credentials"
-        stale = oauth and time.monotonic() - upstream.auth_at > AUTH_TTL_S
-        if upstream.auth is None or fresh or stale:
-            upstream.auth = await self.credentials(upstream.spec)
-            upstream.auth_at = time.monotonic()
-        return upstream.auth
-
-    async def _channel(
-        self,
-        upstream: _Upstream,
-        client: str,
-        session: McpSession | None,
-        renew: bool = False,
-        asks: dict[str, Any] | None = None,
-    ) -> Channel:
-        """``asks``: what a legacy client that can be asked declared; its calls go over a legacy upstream
-        session initialized with those capabilities (shared by the clients declaring the same), so the
-        upstream can ask it mid-call; an upstream without legacy sessions is spoken to in 2026-07-28 and
-        its ``input_required`` fulfilled by asking the client."""
-        spec = upstream.spec
-        per_client = spec.get("session_mode") == "per_client"
-        if per_client and session is not None:
-            kept = session.upstreams.get(spec["id"])
-            if not renew and kept and kept.get("fingerprint") == upstream.fingerprint:
-                return Channel(version=kept["version"], session_id=kept.get("session_id"))
-        if not per_client and asks:
-            return await self._asking_channel(upstream, asks, renew)
-        key = (spec["id"], upstream.fingerprint, client if per_client else "")
-        channel = self._channels.get(key)
-        if channel is not None and not renew:
-            return channel
-        lock = self._negotiating.setdefault(key, asyncio.Lock())
-        async with lock:
-            if not renew and (channel := self._channels.get(key)) is not None:
-                return channel
-            # A client's own upstream session declares what the client can be asked; a shared one nothing.
-            asks = askable_capabilities(session.client_capabilities) if per_client and session is not None else {}
-            try:
-                channel = await self.http.negotiate(spec["url"], await self._auth(upstream), not per_client, asks)
-            except UnauthorizedError:
-                fresh = await self._auth(upstream, fresh=True)
-                channel = await self.http.negotiate(spec["url"], fresh, not per_client, asks)
-            if per_client and session is not None:
-                kept = {"fingerprint": upstream.fingerprint, "version": channel.version}
-                session.upstreams = {**session.upstreams, spec["id"]: kept | {"session_id": channel.session_id}}
-                if self.sessions is not None:
-                    await self.sessions.put(session)
-            else:
-                if len(self._channels) > 10_000:
-                    self._channels.clear()
-                self._channels[key] = channel
-        return channel
-
-    async def _asking_channel(self, upstream: _Upstream, asks: dict[str, Any], renew: bool) -> Channel:
-        spec = upstream.spec
-        key = (spec["id"], upstream.fingerprint, "asks:" + json.dumps(asks, sort_keys=True))
-        channel = self._channels.get(key)
-        if channel is not None and not renew:
-            return channel
-        async with self._negotiating.setdefault(key, asyncio.Lock()):
-            if not renew and (channel := self._channels.get(key)) is not None:
-                return channel
-            try:
-                channel = await self.http.negotiate(spec["url"], await self._auth(upstream), False, asks)
-            except UnauthorizedError:
-                channel = await self.http.negotiate(spec["url"], await self._auth(upstream, True), False, asks)
-            except UpstreamTransportError:  # no legacy sessions there: the modern channel, input_required fulfilled
-                channel = await self._channel(upstream, "", None, renew)
-            if len(self._channels) > 10_000:
-                self._channels.clear()
-            self._channels[key] = channel
-        return channel
-
-    async def _http_request(
-        self,
-        upstream: _Upstream,
-        method: str,
-        params: dict[str, Any],
-        client: str,
-        session: McpSession | None,
-        retry: bool,
-        asks: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """``options``: passed to ``HttpUpstream.request`` (progress, extra headers, capabilities...)."""
-        spec = upstream.spec
-        timeout = float(spec.get("timeout_s") or 60)
-        renew = False
-        attempts = 3 if retry else 2  # a refused session or credential never ran the request: always retry it
-        for attempt in range(attempts):
-            try:
-                async with asyncio.timeout(timeout), self.limits.slot(spec["id"], upstream.limit):
-                    channel = await self._channel(upstream, client, session, renew, asks)
-                    return await self.http.request(
-                        spec["url"],
-                        await self._auth(upstream),
-                        channel,
-                        method,
-                        params,
-                        **options,
-                    )
-            except (SessionExpiredError, UnauthorizedError) as exc:
-                renew = True
-                if isinstance(exc, UnauthorizedError):
-                    await self._auth(upstream, fresh=True)
-                failure: str = "the upstream refused the session or credentials"
-            except UpstreamRpcError as exc:
-                raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
-            except TimeoutError:
-                raise ToolCallError(f"upstream {spec.get('name')} did not answer within {timeout:g} s") from None
-            except (UpstreamTransportError, UpstreamUnavailableError) as exc:
-                renew = True
-                failure = str(exc)
-                if not retry or attempt > 0:
-                    break
-        raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {failure}")
 
     # -- what the MCP methods use ------------------------------------------------------------------
 
@@ -345,7 +188,7 @@ class UpstreamForwarder:
             )
         )
 
-    async def _must_hold(self, upstream: _Upstream, relay: InputRelay, client: str) -> bool:
+    async def _must_hold(self, upstream: Upstream, relay: InputRelay, client: str) -> bool:
         """A modern client reaching an upstream whose connection is legacy: the call is held for input."""
         return (
             relay.modern
@@ -374,7 +217,7 @@ class UpstreamForwarder:
 
     async def _with_input(
         self,
-        upstream: _Upstream,
+        upstream: Upstream,
         method: str,
         params: dict[str, Any],
         client: str,
