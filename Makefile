@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve test test-fast lint conformance bench bench-registry bench-mcp bench-upstreams bench-archive bench-soak lock clean
+.PHONY: help install serve test test-fast lint conformance bench bench-registry bench-mcp bench-upstreams bench-archive bench-soak bench-proof lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy (strict on domain/, appl
 conformance: $(STAMP) ## the MCP conformance suite through the gateway in every row (ROWS=server,stdio CONFIGS=2026-07-28 for a subset)
 	$(BIN)/python -m conformance.run $(if $(ROWS),--rows $(ROWS)) $(if $(CONFIGS),--configs $(CONFIGS)) $(if $(JSON),--json $(JSON))
 
-bench: bench-registry bench-mcp bench-upstreams bench-archive ## run every benchmark
+bench: bench-registry bench-mcp bench-upstreams bench-archive bench-proof ## run every benchmark
 
 bench-registry: $(STAMP) ## registry: commands/s, projection lag, rebuild rate (SQLite and PostgreSQL)
 	$(BIN)/python bench/registry.py
@@ -50,6 +50,9 @@ bench-upstreams: $(STAMP) ## upstreams: forwarded tools/call vs direct, discover
 
 bench-archive: $(STAMP) ## archive on PostgreSQL: export/verify/import of 1M events, peak RSS, point-in-time catalog (EVENTS=N for a quick run)
 	$(BIN)/python bench/archive.py $(if $(EVENTS),--events $(EVENTS))
+
+bench-proof: $(STAMP) ## proof: append with the hash chain vs without, log verify rate, export signing, rotate-master of 1,000 tenants
+	$(BIN)/python bench/proof.py $(if $(EVENTS),--events $(EVENTS))
 
 bench-soak: $(STAMP) ## soak: mixed MCP and REST load on 2 workers, PostgreSQL and Redis: errors, RSS slope, p99 per minute (MINUTES=N, default 10)
 	$(BIN)/python bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))

@@ -16,6 +16,7 @@ from api.controllers.audit import audit_router
 from api.controllers.catalog import catalog_routers
 from api.controllers.events import events_router
 from api.controllers.ops import health, metrics, ready, version_info, version_of
+from api.controllers.signing import signing_key
 from api.controllers.tenants import tenants_router
 from api.controllers.tokens import tokens_router
 from api.controllers.upstreams import upstreams_router
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             upstreams_router,
             audit_router,
             events_router,
+            signing_key,
             *catalog_routers(),
             *mcp_routers(),
             admin_router(),

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 
-from api import cli_audit, cli_contextforge, cli_events, cli_projections, cli_registry, cli_tokens
+from api import cli_audit, cli_contextforge, cli_events, cli_keys, cli_log, cli_projections, cli_registry, cli_tokens
 from api.bootstrap import announce, first_start
 from api.cli_common import print_result, settings_from
 from api.cli_errors import FAILED, CliError, run_reporting_errors
@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_contextforge.register(commands)
     cli_audit.register(commands)
     cli_registry.register(commands)
+    cli_keys.register(commands)
+    cli_log.register(commands)
 
     wrapper = commands.add_parser("wrapper", help="a stdio MCP server that forwards to a gateway endpoint")
     wrapper.add_argument("--url", required=True, help="e.g. http://127.0.0.1:4444/servers/<id>/mcp")

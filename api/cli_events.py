@@ -102,15 +102,43 @@ def _report(report: dict[str, Any], args: argparse.Namespace, stream: Any) -> No
     print(f"exported {report['events']} events{keys}{where}", file=stream)
 
 
-def cmd_events_verify(args: argparse.Namespace) -> int:
-    from application.event_archive import ArchiveError, verify_lines
+def _trusted(args: argparse.Namespace) -> dict[str, str] | None:
+    """The keys a file must be signed by: ``--key`` (repeatable) and ``--trusted-keys`` FILE."""
+    from api.cli_common import PublicKeyError, key_id_of, parse_public_key, read_trusted_keys
 
+    if not args.key and not args.trusted_keys:
+        return None
+    try:
+        trusted = read_trusted_keys(Path(args.trusted_keys)) if args.trusted_keys else {}
+        for text in args.key or []:
+            key = parse_public_key(text)
+            trusted[key_id_of(key)] = key
+    except (OSError, PublicKeyError) as exc:
+        raise CliError(f"trusted keys: {exc}", INVALID, "invalid-keys") from None
+    return trusted
+
+
+PROVED = {
+    "verified": "signed by {key}, a trusted key: written by that instance and not altered since",
+    "consistent": "signed by {key}, not checked against a trusted key (give --key): the chain is intact, but "
+    "whoever rewrote the file could have signed it with a key of their own",
+    "unsigned": "unsigned (format version {version}): the chain is intact, but nothing proves who wrote it, and "
+    "an edited file with a recomputed chain would look the same",
+}
+
+
+def cmd_events_verify(args: argparse.Namespace) -> int:
+    from api.cli_common import verify_signature
+    from application.event_archive import ArchiveError, verified_reader
+
+    trusted = _trusted(args)
     with _opened(args.file) as (handle, size), progress("verifying", total=size, unit="bytes") as advance:
         try:
-            header, count = verify_lines(counting(handle, advance))
+            reader = verified_reader(counting(handle, advance), trusted, verify_signature)
         except ArchiveError as exc:
             raise CliError(f"{args.file} is NOT intact: {exc}", FAILED, "not-intact", line=exc.line) from None
-    keys = sorted(header.get("keys") or {})
+    header, count = reader.header, reader.count
+    signing = header.get("signing") or {}
     report = {
         "file": args.file,
         "intact": True,
@@ -118,12 +146,16 @@ def cmd_events_verify(args: argparse.Namespace) -> int:
         "source": header.get("source"),
         "exported_at": header.get("exported_at"),
         "filters": header.get("filters"),
-        "keys": keys,
+        "keys": sorted(header.get("keys") or {}),
+        "signature": reader.signature,
+        "signing_key": signing.get("key_id"),
+        "proved": PROVED[reader.signature].format(key=signing.get("key_id"), version=header.get("version")),
     }
 
     def show(r: dict[str, Any]) -> None:
         carried = f", carries the data key of {', '.join(r['keys'])}" if r["keys"] else ""
         print(f"{r['file']}: intact, {r['events']} events from {r['source']} ({r['exported_at']}){carried}")
+        print(r["proved"])
 
     print_result(report, args.json, show)
     return 0
@@ -191,8 +223,12 @@ def register(commands: Any) -> None:
     _passphrase_option(export)
     export.add_argument("--json", action="store_true", help="print the report (count, tenant, file) as JSON")
     export.set_defaults(func=cmd_events_export)
-    verify = events.add_parser("verify", help="check an export's format, hash chain and count")
+    verify = events.add_parser("verify", help="check an export's format, hash chain, count and signature")
     verify.add_argument("file", help="the export to check")
+    verify.add_argument(
+        "--key", action="append", help="a trusted public key (ed25519:...), from `keys show`; repeatable"
+    )
+    verify.add_argument("--trusted-keys", help="a file of trusted public keys, one a line")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_events_verify)
     importing = events.add_parser("import", help="verify, then restore into an empty store or merge (one transaction)")

@@ -8,6 +8,8 @@ from typing import Any
 
 from application.archive_service import ArchiveService
 from application.audit import AuditLog, AuditService
+from application.custody import record_custody
+from application.log_proof import LogProof
 from application.queries import RegistryQueries
 from application.registry import Registry
 from domain.egress import EgressPolicy
@@ -17,14 +19,17 @@ from infrastructure.auth.jwt_tokens import JwtCodec
 from infrastructure.auth.oidc import OidcTokenVerifier
 from infrastructure.crypto.key_transport import PassphraseKeyTransport
 from infrastructure.crypto.keys import InstanceKeys
+from infrastructure.crypto.master_keys import MasterKeyRing
+from infrastructure.crypto.signing import PublicKeyError, SigningKey, read_trusted_keys, verify_signature
 from infrastructure.crypto.tenant_cipher import TenantCipher
 from infrastructure.eventstore import attach_health, event_store_env, instance_id, log_reader, postgres_waker
+from infrastructure.log_proof_store import StoreLogProof
 from infrastructure.network.egress import EgressGuard
 from infrastructure.postgres.connector import PostgresConnector
 from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.log_signal import RedisLogSignal
 from infrastructure.redis.signed_out import RedisSignedOut
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, SettingsError
 from infrastructure.sql.audit_store import SqlAuditLog
 from infrastructure.sql.catalog_queries import SqlCatalogQueries
 from infrastructure.sql.catalog_view import SqlCatalogView
@@ -47,6 +52,16 @@ def connect(settings: Settings, health: StoreHealth | None = None) -> SqlConnect
     if settings.database.kind == "sqlite":
         return SQLiteConnector(settings.database.sqlite_path, health)
     return PostgresConnector(settings.database.conninfo(), settings.database.schema, health=health)
+
+
+def load_trusted_keys(settings: Settings) -> dict[str, str] | None:
+    """The trusted export signing keys by id (None: not configured). Raises: SettingsError."""
+    if settings.trusted_keys_file is None:
+        return None
+    try:
+        return read_trusted_keys(settings.trusted_keys_file)
+    except (OSError, PublicKeyError) as exc:
+        raise SettingsError(f"LEDGERGATE_TRUSTED_KEYS: {exc}") from None
 
 
 def migrate(settings: Settings, connector: SqlConnector) -> list[str]:
@@ -83,6 +98,10 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     #: checks bearer tokens: the gateway's own, and an external OpenID Connect issuer's when one is configured
     tokens: BearerTokens = None  # type: ignore[assignment]  # set from the codec when not given
+    #: the instance's Ed25519 key (signed exports, checkpoints), its master key ring, the live log's proof
+    signing: SigningKey | None = None
+    ring: MasterKeyRing | None = None
+    proof: LogProof | None = None
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -129,7 +148,9 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     # The store's tables were made by migrate(), under its lock; creating them again here would race
     # with other workers starting at the same moment (PostgreSQL: "tuple concurrently updated").
     store_env = {**event_store_env(settings.database), "CREATE_TABLE": "n" if run_migrations else "y"}
-    cipher = TenantCipher(connector, keys.master_key)
+    ring = MasterKeyRing(settings.data_dir, settings.master_key)
+    signing = SigningKey(settings.data_dir, settings.signing_key)
+    cipher = TenantCipher(connector, ring)
     registry = Registry(
         store_env,
         cipher=cipher,
@@ -155,11 +176,18 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         settings.read_wait_s,
     )
     audit = AuditService(log_reader(registry), catalog_at)
+    instance = instance_id(settings)
+    proof = LogProof(StoreLogProof(registry), signing, instance)
+    proof.anchor()
     archive = ArchiveService(
         StoreEventLog(registry),
-        instance_id(settings),
+        instance,
         on_imported=lambda: on_saved(registry.recorder.max_notification_id() or 0),  # followers everywhere
         keys=PassphraseKeyTransport(cipher),
+        signer=signing,
+        trusted=load_trusted_keys(settings),
+        check=verify_signature,
+        record=lambda envelope, tenant, what, fields: record_custody(registry, envelope, tenant, what, **fields),
     )
     runtime = Runtime(
         settings=settings,
@@ -179,6 +207,9 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
         egress=EgressGuard(egress),
         health=health,
         tokens=BearerTokens(codec, external_tokens(settings, egress)),
+        signing=signing,
+        ring=ring,
+        proof=proof,
     )
     if signal is not None:
         runtime.extras["log_signal"] = signal
@@ -202,7 +233,10 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
             poll_s=poll_s,
             wakers=wakers,
             tails=[hot.advance],
-            after=[lambda: audit_board.publish(audit_projector.catch_up())],
+            after=[
+                lambda: audit_board.publish(audit_projector.catch_up()),
+                lambda: proof.checkpoint_if_due(board.current()),
+            ],
         )
         local.append(runtime.follower)
         runtime.follower.start()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,14 @@ from application.event_archive import (
     ArchiveReader,
     EventLog,
     ExportFilter,
+    SignatureCheck,
+    Signer,
     StoredRecord,
     export_lines,
 )
+from domain.envelope import Envelope
+
+PLATFORM = "_platform"
 
 __all__ = ["MAX_CONFLICTS", "ArchiveService", "ImportReport", "import_records"]
 
@@ -111,11 +117,24 @@ def export_range(start: Point | None, end: Point | None) -> dict[str, Any]:
 class ArchiveService:
     """Export, verify and import for the API and the CLI."""
 
-    def __init__(self, log: EventLog, source: str, on_imported: Any = None, keys: KeyTransport | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        source: str,
+        on_imported: Any = None,
+        keys: KeyTransport | None = None,
+        signer: Signer | None = None,
+        trusted: dict[str, str] | None = None,
+        check: SignatureCheck | None = None,
+        record: Callable[[Envelope, str, str, dict[str, Any]], Any] | None = None,
+    ) -> None:
+        """``signer`` signs exports; ``trusted`` (keys by id), when configured, is what an import must be
+        signed by, checked with ``check``; ``record(envelope, tenant, what, fields)`` appends a custody event."""
         self.log = log
         self.source = source
         self.on_imported = on_imported
         self.keys = keys
+        self.signer, self.trusted, self.check, self.record = signer, trusted, check, record
 
     def export(
         self,
@@ -139,25 +158,43 @@ class ArchiveService:
                 raise KeyTransportError("this instance cannot export keys")
             wrapped = {tenant_id: self.keys.wrap(tenant_id, passphrase)}
         flt = ExportFilter(tenant_id=tenant_id, after=after, until=until, since_time=since_time, until_time=until_time)
-        return export_lines(self.log, self.source, flt, wrapped)
+        return export_lines(self.log, self.source, flt, wrapped, self.signer)
 
     def import_lines(
-        self, lines: Iterable[bytes], dry_run: bool = False, passphrase: str | None = None
+        self, lines: Iterable[bytes], dry_run: bool = False, passphrase: str | None = None, actor: str = "cli"
     ) -> dict[str, Any]:
-        """Verify while writing in one transaction; keys are opened first. Raises: ArchiveError,
-        KeyTransportError (nothing is written)."""
-        reader = ArchiveReader(lines)
+        """Verify while writing in one transaction; keys are opened first. With trusted keys configured, a
+        file not signed by one of them is refused. A write is recorded as a custody event naming the
+        exporter (instance and signing key) and the importer (this instance and ``actor``). Raises:
+        ArchiveError, KeyTransportError (nothing is written)."""
+        reader = ArchiveReader(lines, self.trusted, self.check)
         plan = plan_keys(reader.header, self.keys, passphrase)
         report = import_records(self.log, reader.records(), dry_run)
         if not report.conflicts and not dry_run:
             for key in plan.install:
                 self.keys.install(key)  # type: ignore[union-attr]  # plan.install is empty without a transport
+        if report.imported and not dry_run and self.record is not None:
+            signing = reader.header.get("signing") or {}
+            self.record(
+                Envelope(PLATFORM, actor, f"import:{uuid.uuid4()}", "events-import"),
+                PLATFORM,
+                "export_imported",
+                {
+                    "exporter": reader.header.get("source"),
+                    "signing_key": signing.get("key_id") if isinstance(signing, dict) else None,
+                    "signature": reader.signature,
+                    "importer": f"{self.source} ({actor})",
+                    "imported": report.imported,
+                    "skipped": report.skipped,
+                },
+            )
         if report.imported and not dry_run and self.on_imported is not None:
             self.on_imported()
         tenants = sorted(set(report.tenants) | set(reader.header.get("keys") or {}))
         secrets = key_statuses(tenants, plan, self.keys, applied=not report.conflicts and not dry_run)
         return {
             "source": reader.header.get("source"),
+            "signature": reader.signature,
             "filters": reader.header.get("filters"),
             "mode": report.mode,
             "dry_run": dry_run,
@@ -170,8 +207,10 @@ class ArchiveService:
             },
         }
 
-    def import_bytes(self, body: bytes, dry_run: bool = False, passphrase: str | None = None) -> dict[str, Any]:
+    def import_bytes(
+        self, body: bytes, dry_run: bool = False, passphrase: str | None = None, actor: str = "api"
+    ) -> dict[str, Any]:
         try:
-            return self.import_lines(body.splitlines(), dry_run, passphrase)
+            return self.import_lines(body.splitlines(), dry_run, passphrase, actor)
         except ArchiveError as exc:
             raise ValidationError(f"the file is not a valid export: {exc}", line=exc.line) from None

@@ -7,13 +7,19 @@ removal or reordering breaks the chain at the first changed line. Since format v
 is the chain's first link (its own ``hash`` over the header without it), so the tenant keys it may
 carry cannot be swapped either; version 1 files (no header hash) are still read. Import never decodes
 events: it writes the same bytes through the store, which assigns new positions in file order.
+
+Since version 3 the header names the instance's signing key (Ed25519) and the trailer carries a
+signature over itself, final hash included, so only the holder of the private key can produce a
+trailer that verifies: a file edited and re-chained fails against the instance's public key. Event
+lines then also carry the live log's link at their position (``link``, ``link_prev``), which ties a
+file to the instance's signed checkpoints (``application/log_chain.py``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,14 +35,18 @@ __all__ = [
     "EventLog",
     "ExportFilter",
     "LogWriter",
+    "SignatureCheck",
+    "Signer",
     "StoredRecord",
     "export_lines",
+    "trailer_payload",
+    "verified_reader",
     "verify_lines",
 ]
 
 FORMAT = "ledgergate-events"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 GENESIS = "0" * 64
 BATCH = 1000
 
@@ -82,7 +92,29 @@ class EventLog(Protocol):
 
     def is_empty(self) -> bool: ...
 
+    def links(self, first: int, last: int) -> dict[int, tuple[int, bytes]]:
+        """The live chain's (previous position, link) of the positions from ``first`` to ``last``."""
+        ...
+
     def writing(self) -> AbstractContextManager[LogWriter]: ...
+
+
+class Signer(Protocol):
+    """The instance's signing key."""
+
+    key_id: str
+    public_key: str
+
+    def sign(self, data: bytes) -> str: ...
+
+
+#: ``(public key, data, signature) -> valid?``
+SignatureCheck = Callable[[str, bytes, str], bool]
+
+
+def trailer_payload(trailer: dict[str, Any]) -> bytes:
+    """The bytes a trailer's signature covers: the trailer without its signature."""
+    return _canonical({k: v for k, v in trailer.items() if k != "signature"})
 
 
 def _canonical(record: dict[str, Any]) -> bytes:
@@ -141,8 +173,30 @@ def _records(log: EventLog, flt: ExportFilter) -> Iterator[StoredRecord]:
         position = batch[-1].position
 
 
+def _with_links(log: EventLog, records: Iterator[StoredRecord]) -> Iterator[tuple[StoredRecord, Any]]:
+    """Records with their live link, looked up a batch at a time."""
+    batch: list[StoredRecord] = []
+
+    def flush() -> Iterator[tuple[StoredRecord, Any]]:
+        found = log.links(batch[0].position, batch[-1].position)
+        for record in batch:
+            yield record, found.get(record.position)
+
+    for record in records:
+        batch.append(record)
+        if len(batch) == BATCH:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
 def export_lines(
-    log: EventLog, source: str, flt: ExportFilter | None = None, keys: dict[str, Any] | None = None
+    log: EventLog,
+    source: str,
+    flt: ExportFilter | None = None,
+    keys: dict[str, Any] | None = None,
+    signer: Signer | None = None,
 ) -> Iterator[bytes]:
     """The export file, line by line (memory stays flat in the number of events).
 
@@ -151,7 +205,7 @@ def export_lines(
     flt = flt or ExportFilter()
     header: dict[str, Any] = {
         "format": FORMAT,
-        "version": FORMAT_VERSION,
+        "version": FORMAT_VERSION if signer is not None else 2,  # version 3 is a signed file
         "source": source,
         "exported_at": datetime.now(UTC).isoformat(),
         "filters": {
@@ -163,11 +217,13 @@ def export_lines(
         },
         "keys": keys or {},
     }
+    if signer is not None:
+        header["signing"] = {"algorithm": "ed25519", "key_id": signer.key_id, "public_key": signer.public_key}
     previous = _chain(GENESIS, header)
     yield msgspec.json.encode({**header, "hash": previous}) + b"\n"
     count = 0
     encode = msgspec.json.encode
-    for record in _records(log, flt):
+    for record, chain in _with_links(log, _records(log, flt)):
         tenant, time = _envelope_of(record.state)
         if not flt.keeps(record, tenant, time):
             continue
@@ -180,11 +236,17 @@ def export_lines(
             "time": time,
             "state": base64.b64encode(record.state).decode(),
         }
+        if chain is not None:
+            line["link_prev"], line["link"] = chain[0], chain[1].hex()
         previous = _chain(previous, line)
         count += 1
         line["hash"] = previous
         yield encode(line) + b"\n"
-    yield encode({"trailer": True, "count": count, "final_hash": previous}) + b"\n"
+    trailer: dict[str, Any] = {"trailer": True, "count": count, "final_hash": previous}
+    if signer is not None:
+        trailer["signed_by"] = signer.key_id
+        trailer["signature"] = signer.sign(trailer_payload(trailer))
+    yield encode(trailer) + b"\n"
 
 
 class ArchiveReader:
@@ -193,10 +255,62 @@ class ArchiveReader:
     The header is checked on construction; ``records()`` raises at the first bad line and, at the
     end, checks the trailer, so a consumer has seen a whole valid file only once it is exhausted."""
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
+    def __init__(
+        self,
+        lines: Iterable[bytes],
+        trusted: dict[str, str] | None = None,
+        check: SignatureCheck | None = None,
+    ) -> None:
+        """``trusted``: public keys by key id; given, the file must be signed by one of them (checked with
+        ``check``), and an unsigned file is refused before any event is read."""
         self._lines = ((n, raw) for n, raw in enumerate(lines, start=1) if raw.strip())
+        self.trusted, self.check = trusted, check
         self.header = self._read_header()
         self.count = 0
+        #: "unsigned" (versions 1 and 2), "verified" (by a trusted key), "consistent" (with the key the header
+        #: names, no trusted key given), "not checked" (no way to check signatures given)
+        self.signature = "unsigned" if self.header["version"] < 3 else "not checked"
+        self._signing_key(self.header)
+
+    def _signing_key(self, header: dict[str, Any]) -> None:
+        signing = header.get("signing")
+        if header["version"] >= 3 and not (
+            isinstance(signing, dict) and isinstance(signing.get("key_id"), str) and "public_key" in signing
+        ):
+            raise ArchiveError("a version 3 header names its signing key; this one does not", 1)
+        if self.trusted is None:
+            return
+        if header["version"] < 3:
+            raise ArchiveError(
+                f"the file is version {header['version']}, unsigned: nothing proves who wrote it (the trusted keys "
+                "given accept only signed files)",
+                1,
+            )
+        key_id = signing["key_id"] if isinstance(signing, dict) else None
+        if key_id not in self.trusted:
+            raise ArchiveError(f"the file is signed by key {key_id}, which is not a trusted key", 1)
+
+    def _check_signature(self, trailer: dict[str, Any], number: int) -> None:
+        if self.header["version"] < 3:
+            return
+        signing = self.header["signing"]
+        if not isinstance(trailer.get("signature"), str) or trailer.get("signed_by") != signing["key_id"]:
+            raise ArchiveError("the trailer carries no signature by the header's key: it was stripped", number)
+        if self.check is None:
+            return
+        if self.trusted is None:
+            # Only consistency: whoever rewrote the file can sign it with a key of their own and name it.
+            if not self.check(str(signing["public_key"]), trailer_payload(trailer), trailer["signature"]):
+                raise ArchiveError("the signature does not verify even with the key the header names", number)
+            self.signature = "consistent"
+            return
+        if not self.check(self.trusted[signing["key_id"]], trailer_payload(trailer), trailer["signature"]):
+            raise ArchiveError(
+                f"the signature does not verify with key {signing['key_id']}: the file was altered after it was "
+                "signed, or signed by another key",
+                number,
+            )
+        self.signature = "verified"
 
     def _read_header(self) -> dict[str, Any]:
         first = next(self._lines, None)
@@ -221,6 +335,7 @@ class ArchiveReader:
             if isinstance(line, dict) and line.get("trailer") is True:
                 if line.get("count") != self.count or line.get("final_hash") != self.previous:
                     raise ArchiveError("the trailer's count or final hash does not match the events", number)
+                self._check_signature(line, number)
                 if next(self._lines, None) is not None:
                     raise ArchiveError("content after the trailer", number + 1)
                 return
@@ -242,12 +357,23 @@ def _decode(raw: bytes, number: int) -> Any:
         raise ArchiveError("nested too deeply", number) from None
 
 
-def verify_lines(lines: Iterable[bytes]) -> tuple[dict[str, Any], int]:
-    """Check format, header, chain and count; returns the header and the number of events. Raises: ArchiveError."""
-    reader = ArchiveReader(lines)
+def verify_lines(
+    lines: Iterable[bytes], trusted: dict[str, str] | None = None, check: SignatureCheck | None = None
+) -> tuple[dict[str, Any], int]:
+    """Check format, header, chain, count and (with ``trusted``) the signature; returns the header and the
+    number of events. Raises: ArchiveError."""
+    reader = verified_reader(lines, trusted, check)
+    return reader.header, reader.count
+
+
+def verified_reader(
+    lines: Iterable[bytes], trusted: dict[str, str] | None = None, check: SignatureCheck | None = None
+) -> ArchiveReader:
+    """A reader read to its end: ``signature`` and ``count`` tell what it proved. Raises: ArchiveError."""
+    reader = ArchiveReader(lines, trusted, check)
     for _ in reader.records():
         pass
-    return reader.header, reader.count
+    return reader
 
 
 def _checked_record(line: Any, previous: str, number: int) -> StoredRecord:

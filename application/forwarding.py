@@ -14,7 +14,6 @@ legacy revision, because 2026-07-28 has no sessions to keep state in.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from application.errors import ToolCallError
 from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
 from application.http_calls import HttpCalls, Upstream, UpstreamRefusedError
 from application.input_relay import MAX_INPUT_ROUNDS, InputRelay, askable_capabilities
+from application.param_headers import schema_param_headers
 from application.ports import (
     Channel,
     HttpUpstream,
@@ -35,11 +35,10 @@ from application.ports import (
 )
 from application.secrets import unseal
 from application.sessions import McpSession
-from domain.mcp_headers import header_value
 from domain.upstream import connection_fingerprint, connection_settings
 from projections.hot_catalog import HotCatalogs
 
-__all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError", "param_headers"]
+__all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
 
@@ -48,20 +47,6 @@ def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
     """How a pooled (stdio, SSE) connection serves this call: it declares only the client's askable
     capabilities, and a legacy client that can be asked gets a handshake session, so the upstream asks it."""
     return askable_capabilities(relay.capabilities), relay.ask is not None, relay.notify
-
-
-def param_headers(schema: Any, arguments: dict[str, Any]) -> dict[str, str]:
-    """``Mcp-Param-{Name}`` headers for input properties marked ``x-mcp-header`` (2026-07-28)."""
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
-        return {}
-    headers = {}
-    for key, prop in properties.items():
-        name = prop.get("x-mcp-header") if isinstance(prop, dict) else None
-        if isinstance(name, str) and key in arguments and arguments[key] is not None:
-            value = arguments[key]
-            headers[f"Mcp-Param-{name}"] = header_value(value if isinstance(value, str) else json.dumps(value))
-    return headers
 
 
 async def _refused_as_rpc(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
@@ -152,7 +137,7 @@ class UpstreamForwarder(HttpCalls):
             params: dict[str, Any] = {"name": original, "arguments": arguments}
             if forwarded:
                 params["_meta"] = forwarded
-            headers = param_headers(row["doc"].get("input_schema"), arguments) or None
+            headers = schema_param_headers(row["doc"].get("input_schema"), arguments) or None
             return await self._with_input(
                 upstream, "tools/call", params, client, session, retry, relay, progress=progress, extra_headers=headers
             )

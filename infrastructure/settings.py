@@ -110,6 +110,7 @@ class Settings:
     # instance keys given by the operator (a mounted secret or the environment); None: the data directory's files
     jwt_signing_key: bytes | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
+    signing_key: bytes | None = field(default=None, repr=False)  # Ed25519 seed: signed exports, checkpoints
     oidc: OidcSettings | None = None
     # observability (docs/operations.md)
     access_log: bool = True  # one JSON line per HTTP request
@@ -117,6 +118,8 @@ class Settings:
     log_stream: str = "stdout"
     metrics_token: str | None = None  # a scrape token for /metrics, beside platform-admin tokens
     metrics_label_limit: int = 500  # distinct values per label and process; then "other"
+    #: a file of trusted export signing keys: imports then accept only files signed by one of them
+    trusted_keys_file: Path | None = None
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -237,10 +240,12 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
         jwt_signing_key=_key(env, "LEDGERGATE_JWT_SIGNING_KEY"),
         master_key=_key(env, "LEDGERGATE_MASTER_KEY"),
+        signing_key=_key(env, "LEDGERGATE_SIGNING_KEY"),
         oidc=load_oidc_settings(env),
         access_log=_flag(env, "LEDGERGATE_ACCESS_LOG", True),
         log_payloads=_flag(env, "LEDGERGATE_LOG_PAYLOADS", False),
         log_stream=_log_stream(env),
         metrics_token=_metrics_token(env),
         metrics_label_limit=_int(env, "LEDGERGATE_METRICS_MAX_LABEL_VALUES", 500, 1, 100_000),
+        trusted_keys_file=Path(env["LEDGERGATE_TRUSTED_KEYS"]) if env.get("LEDGERGATE_TRUSTED_KEYS") else None,
     )

@@ -19,6 +19,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
 from application.event_archive import ArchiveError, StoredRecord
+from infrastructure.log_chain_store import append_links_postgres
+from infrastructure.log_proof_store import StoreLogProof
 from infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["StoreEventLog", "tenant_expression", "tenant_marker"]
@@ -92,7 +94,11 @@ class _PostgresWriter:
                     [r.state for r in records],
                 ),
             )
-            return [row["notification_id"] for row in self.curs.fetchall()]
+            ids = [row["notification_id"] for row in self.curs.fetchall()]
+            append_links_postgres(
+                self.curs, self.recorder.datastore.schema, self.recorder.events_table_name, ids, records
+            )
+            return ids
         except psycopg.IntegrityError:
             raise ArchiveError(CLASH) from None
 
@@ -139,6 +145,8 @@ class StoreEventLog:
 
     def __init__(self, app: Application[Any]) -> None:
         self.recorder = app.recorder
+        # the live chain is kept by the SQL stores (an in-memory store, in tests, has none)
+        self._proof = StoreLogProof(app) if hasattr(app.recorder, "events_table_name") else None
 
     def read(self, after: int, limit: int) -> list[StoredRecord]:
         return [
@@ -188,6 +196,9 @@ class StoreEventLog:
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
+
+    def links(self, first: int, last: int) -> dict[int, tuple[int, bytes]]:
+        return self._proof.links(first, last) if self._proof is not None else {}
 
     def is_empty(self) -> bool:
         return self.head() == 0

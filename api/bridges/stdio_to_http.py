@@ -8,7 +8,8 @@ messages, sampling and elicitation round trips, cancellation, resource updates) 
 knowing about it. The SDK's streamable HTTP client transport does the HTTP side; this module only adds what
 a relay must say on each POST and never learns from a session: the HTTP headers of the message's era
 (``MCP-Protocol-Version`` after the handshake; ``Mcp-Method`` and ``Mcp-Name`` for a 2026-07-28 request,
-which carries its version in ``_meta``).
+which carries its version in ``_meta``; and for a 2026-07-28 ``tools/call`` the ``Mcp-Param-*`` headers of
+the tool's ``x-mcp-header`` arguments, see ``api.bridges.tool_headers``).
 
 A refused token or an endpoint that cannot be reached is said once on standard error and answers each
 request with a JSON-RPC error; the process keeps serving, so a desktop client shows the error instead of a
@@ -45,6 +46,8 @@ from mcp_types import (
     JSONRPCResponse,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from api.bridges.tool_headers import ToolHeaders
 
 __all__ = ["EraHeaders", "GatewayTransport", "run_stdio_to_http"]
 
@@ -128,24 +131,40 @@ async def _client_to_endpoint(
     endpoint: ObjectSendStream[SessionMessage],
     stdout: ObjectSendStream[SessionMessage],
     era: EraHeaders,
+    tools: ToolHeaders,
 ) -> None:
     async for item in stdin:
         if isinstance(item, Exception):
             error = ErrorData(code=PARSE_ERROR, message=f"Parse error: {item}")
             await stdout.send(SessionMessage(JSONRPCError(jsonrpc="2.0", id=None, error=error)))
             continue
-        headers = era.for_client_message(item.message)
-        await endpoint.send(SessionMessage(item.message, metadata=ClientMessageMetadata(headers=headers)))
+        message = item.message
+        headers = era.for_client_message(message)
+        if isinstance(message, JSONRPCRequest):
+            tools.observe_client_request(message)
+            if message.method == "tools/call" and headers is not None and MCP_METHOD_HEADER in headers:
+
+                async def post(request: JSONRPCRequest) -> None:
+                    own = ClientMessageMetadata(headers=era.for_client_message(request))
+                    await endpoint.send(SessionMessage(request, metadata=own))
+
+                headers |= await tools.for_call(message, post)
+        await endpoint.send(SessionMessage(message, metadata=ClientMessageMetadata(headers=headers)))
 
 
 async def _endpoint_to_client(
-    endpoint: ObjectReceiveStream[SessionMessage | Exception], stdout: ObjectSendStream[SessionMessage], era: EraHeaders
+    endpoint: ObjectReceiveStream[SessionMessage | Exception],
+    stdout: ObjectSendStream[SessionMessage],
+    era: EraHeaders,
+    tools: ToolHeaders,
 ) -> None:
     async for item in endpoint:
         if isinstance(item, Exception):
             print(f"ledgergate: the gateway sent an unreadable message: {item}", file=sys.stderr, flush=True)
             continue
         era.observe_server_message(item.message)
+        if tools.observe_server_message(item.message):
+            continue
         await stdout.send(SessionMessage(item.message))
 
 
@@ -154,12 +173,13 @@ async def run_stdio_to_http(url: str, token: str | None) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=300), transport=GatewayTransport(url))
     era = EraHeaders()
+    tools = ToolHeaders()
     async with (
         http,
         stdio_server() as (stdin, stdout),
         streamable_http_client(url, http_client=http) as (from_endpoint, to_endpoint),
         anyio.create_task_group() as tasks,
     ):
-        tasks.start_soon(_endpoint_to_client, from_endpoint, stdout, era)
-        await _client_to_endpoint(stdin, to_endpoint, stdout, era)
+        tasks.start_soon(_endpoint_to_client, from_endpoint, stdout, era, tools)
+        await _client_to_endpoint(stdin, to_endpoint, stdout, era, tools)
         tasks.cancel_scope.cancel()

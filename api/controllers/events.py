@@ -17,6 +17,7 @@ from api.controllers.catalog import MinPosition
 from api.openapi import documented, problems
 from api.positions import After, OptionalAfter, parse_position
 from api.streaming import in_chunks, position_reached
+from application.archive_service import PLATFORM as PLATFORM_TENANT
 from application.archive_service import export_range
 from application.audit import AuditFilter
 
@@ -128,7 +129,10 @@ async def import_events(
     principal.allow(None, "platform-admin")
     passphrase = _passphrase(request, principal)
     body = await request.body()
-    report = await anyio.to_thread.run_sync(request.app.state.runtime.archive.import_bytes, body, dry_run, passphrase)
+    actor = principal.envelope(PLATFORM_TENANT).actor  # recorded with the import, as its importer
+    report = await anyio.to_thread.run_sync(
+        request.app.state.runtime.archive.import_bytes, body, dry_run, passphrase, actor
+    )
     return Response(content=report, status_code=409 if report["conflicts"] else 200)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from typing import Any
 
 import msgspec
 
+from api.mcp.param_headers import declarations, rendered
 from api.mcp.replies import StreamReply
 from projections.hot_catalog import Snapshot
 
@@ -58,19 +58,16 @@ def param_mismatch(schema: Any, arguments: Any, headers: dict[str, str]) -> str 
     """SEP-2243: each argument of a ``tools/call`` whose input property is marked ``x-mcp-header`` must be
     mirrored in ``Mcp-Param-{Name}``, equal once decoded; a missing, undecodable or different header is a
     mismatch (``-32020``, HTTP 400). The gateway checks it as the server its client talks to."""
-    properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict) or not isinstance(arguments, dict):
+    if not isinstance(arguments, dict):
         return None
-    for key, prop in properties.items():
-        name = prop.get("x-mcp-header") if isinstance(prop, dict) else None
+    for key, name in declarations(schema).items():
         value = arguments.get(key)
-        if not isinstance(name, str) or value is None:
+        if value is None:
             continue
         header = headers.get(f"mcp-param-{name.lower()}")
         if header is None:
             return f"Mcp-Param-{name} header is missing for arguments.{key}"
-        expected = value if isinstance(value, str) else json.dumps(value)
-        if decode_header(header) != expected:
+        if decode_header(header) != rendered(value):
             return f"Mcp-Param-{name} header must equal arguments.{key}"
     return None
 

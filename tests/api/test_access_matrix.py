@@ -105,6 +105,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/.well-known/oauth-protected-resource"): PUBLIC,
     ("GET", "/.well-known/oauth-protected-resource/mcp"): PUBLIC,
     ("GET", "/.well-known/oauth-protected-resource/servers/{server_id}/mcp"): PUBLIC,
+    ("GET", "/.well-known/ledgergate-signing-key"): PUBLIC,
     **{
         ("GET", f"/docs{page}"): PUBLIC
         for page in ("", "/openapi.json", "/openapi.yaml", "/openapi.yml", "/swagger", "/redoc")

@@ -13,7 +13,9 @@ def test_a_platform_admin_exports_a_tenant_with_its_key_wrapped_by_the_passphras
     response = api.call("GET", "/v1/events/export?tenant=default", headers=PASSPHRASE)
     assert response.status_code == 200, response.text
     header = msgspec.json.decode(response.content.splitlines()[0])
-    assert header["version"] == 2 and list(header["keys"]) == ["default"]
+    assert (
+        header["version"] == 3 and header["signing"]["key_id"].startswith("sk-") and list(header["keys"]) == ["default"]
+    )
     assert header["keys"]["default"]["algorithm"] == "scrypt+AES-256-GCM"
     plain = msgspec.json.decode(api.call("GET", "/v1/events/export?tenant=default").content.splitlines()[0])
     assert plain["keys"] == {}

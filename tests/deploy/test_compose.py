@@ -43,18 +43,20 @@ def test_it_runs_postgres_redis_two_gateways_and_a_load_balancer_each_with_a_hea
         assert services[name]["build"] == "."
 
 
-def test_the_gateways_share_their_keys_from_one_pair_of_secrets(compose: dict[str, Any]) -> None:
+def test_the_gateways_share_their_keys_from_one_set_of_secrets(compose: dict[str, Any]) -> None:
     services = compose["services"]
     declared = compose["secrets"]
     for name in GATEWAYS:
         env = services[name]["environment"]
-        assert set(services[name]["secrets"]) == {"jwt_signing_key", "master_key"}
+        assert set(services[name]["secrets"]) == {"jwt_signing_key", "master_key", "signing_key"}
         assert env["LEDGERGATE_JWT_SIGNING_KEY_FILE"] == "/run/secrets/jwt_signing_key"
         assert env["LEDGERGATE_MASTER_KEY_FILE"] == "/run/secrets/master_key"
+        assert env["LEDGERGATE_SIGNING_KEY_FILE"] == "/run/secrets/signing_key"
     assert services["gateway-1"]["environment"] == services["gateway-2"]["environment"]
-    assert {declared[s]["file"] for s in ("jwt_signing_key", "master_key")} == {
+    assert {declared[s]["file"] for s in ("jwt_signing_key", "master_key", "signing_key")} == {
         "./deploy/secrets/jwt-signing.key",
         "./deploy/secrets/master.key",
+        "./deploy/secrets/signing.key",
     }
     assert "deploy/secrets/" in (ROOT / ".gitignore").read_text().splitlines()
 
@@ -67,7 +69,11 @@ def test_each_gateways_environment_is_valid_settings_for_the_services_beside_it(
             key: interpolated(str(value), {"POSTGRES_PASSWORD": "pw"})
             for key, value in compose["services"][name]["environment"].items()
         }
-        for variable in ("LEDGERGATE_JWT_SIGNING_KEY_FILE", "LEDGERGATE_MASTER_KEY_FILE"):
+        for variable in (
+            "LEDGERGATE_JWT_SIGNING_KEY_FILE",
+            "LEDGERGATE_MASTER_KEY_FILE",
+            "LEDGERGATE_SIGNING_KEY_FILE",
+        ):
             local = tmp_path / Path(env[variable]).name  # what the secret's file would hold
             local.write_text("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n")
             env[variable] = str(local)
@@ -76,7 +82,7 @@ def test_each_gateways_environment_is_valid_settings_for_the_services_beside_it(
         assert settings.database.password == "pw"
         assert settings.redis_url is not None and urlsplit(settings.redis_url).hostname == "redis"
         assert settings.workers > 1 and settings.host == "0.0.0.0"
-        assert settings.jwt_signing_key is not None and settings.master_key is not None
+        assert None not in (settings.jwt_signing_key, settings.master_key, settings.signing_key)
     postgres = compose["services"]["postgres"]["environment"]
     assert postgres["POSTGRES_USER"] == "ledgergate" and postgres["POSTGRES_DB"] == "ledgergate"
 

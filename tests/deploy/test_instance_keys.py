@@ -63,11 +63,12 @@ def test_a_key_that_cannot_be_used_stops_the_start_naming_its_setting(
 def test_two_replicas_with_separate_volumes_share_keys_from_mounted_files(tmp_path: Path, postgres_url: str) -> None:
     mounted = tmp_path / "secrets"
     mounted.mkdir()
-    for name in ("jwt-signing.key", "master.key"):
+    for name in ("jwt-signing.key", "master.key", "signing.key"):
         (mounted / name).write_text(b64(secrets.token_bytes(32)) + "\n")
     keys = {
         "LEDGERGATE_JWT_SIGNING_KEY_FILE": str(mounted / "jwt-signing.key"),
         "LEDGERGATE_MASTER_KEY_FILE": str(mounted / "master.key"),
+        "LEDGERGATE_SIGNING_KEY_FILE": str(mounted / "signing.key"),
     }
     first = start_server(tmp_path / "a" / "data", postgres_url, **keys)
     second = start_server(tmp_path / "b" / "data", postgres_url, **keys)
@@ -79,6 +80,8 @@ def test_two_replicas_with_separate_volumes_share_keys_from_mounted_files(tmp_pa
         position = created.json()["position"]
         listed = httpx.get(f"{first.url}/v1/tenants?min_position={position}", headers=headers)
         assert "acme" in listed.text
+        published = [httpx.get(r.url + "/.well-known/ledgergate-signing-key").json() for r in (first, second)]
+        assert published[0] == published[1]  # exports and checkpoints of either replica verify with one key
     finally:
         first.stop()
         second.stop()

@@ -27,7 +27,7 @@ def kustomization() -> dict[str, Any]:
 
 def generated_secrets(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The Secrets of ``secretGenerator``, with stand-ins for the files an operator creates."""
-    stand_ins = {"secrets/jwt-signing.key": KEY + "\n", "secrets/master.key": KEY + "\n"}
+    stand_ins = {f"secrets/{name}.key": KEY + "\n" for name in ("jwt-signing", "master", "signing")}
     secrets = []
     for generator in spec["secretGenerator"]:
         data: dict[str, str] = {}
@@ -148,5 +148,5 @@ def test_the_pods_get_their_keys_and_external_database_and_redis_from_secrets(tm
     assert settings.database.kind == "postgres" and settings.database.host == "db.internal"
     assert settings.redis_url == "redis://cache.internal:6379/0"
     assert settings.workers > 1 and settings.port == 4444
-    assert settings.jwt_signing_key == settings.master_key == bytes(range(32))
+    assert settings.jwt_signing_key == settings.master_key == settings.signing_key == bytes(range(32))
     assert "deploy/kubernetes/secrets/" in (ROOT / ".gitignore").read_text().splitlines()

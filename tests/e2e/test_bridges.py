@@ -371,3 +371,41 @@ def test_the_wrapper_reads_its_token_from_the_environment(gateway: Gateway) -> N
             return len((await session.list_tools()).tools)
 
     assert asyncio.run(run()) > 0
+
+
+@pytest.mark.parametrize("listed_first", [False, True])
+def test_an_x_mcp_header_tool_called_at_2026_07_28_through_the_wrapper_gets_its_mcp_param_headers(
+    gateway: Gateway, listed_first: bool
+) -> None:
+    """SEP-2243: the gateway refuses a 2026-07-28 call of an ``x-mcp-header`` tool without its ``Mcp-Param-*``
+    headers, which stdio cannot carry; the wrapper adds them from the declarations it saw in ``tools/list``
+    (or fetched itself, when the client called the tool without listing), the value base64-wrapped when it is
+    not header-safe."""
+
+    async def run() -> list[str]:
+        async with through_wrapper(gateway, Asked(), "2026-07-28") as session:
+            if listed_first:
+                assert "conf__test_x_mcp_header" in {tool.name for tool in (await session.list_tools()).tools}
+            texts = []
+            for region in ("eu-west-1", "Zürich 北"):
+                result = await session.call_tool("conf__test_x_mcp_header", {"region": region})
+                assert not result.is_error, result
+                texts.append(result.content[0].text)  # type: ignore[union-attr]
+            return texts
+
+    assert asyncio.run(run()) == ["region=eu-west-1", "region=Zürich 北"]
+
+
+def test_translate_accepts_and_relays_a_2026_07_28_call_of_an_x_mcp_header_tool() -> None:
+    """The SDK client mirrors the argument into ``Mcp-Param-Region`` (base64 for a non-ASCII value); translate
+    lets the header be and relays the call, whose body the stdio server answers."""
+    with translate(f"{sys.executable} -m tests.support.conformance_upstream stdio") as url:
+
+        async def run() -> str:
+            async with Client(url, mode="2026-07-28") as session:
+                assert "test_x_mcp_header" in {tool.name for tool in (await session.list_tools()).tools}
+                result = await session.call_tool("test_x_mcp_header", {"region": "Zürich 北"})
+                assert not result.is_error, result
+                return result.content[0].text  # type: ignore[union-attr]
+
+        assert asyncio.run(run()) == "region=Zürich 北"

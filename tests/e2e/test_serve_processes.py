@@ -52,7 +52,7 @@ def test_first_start_saves_a_working_token_prints_only_its_path_to_a_log_and_kee
         first_output = server.stop()
     assert token not in first_output
     assert str(token_file) in first_output and "expires" in first_output
-    for name in ("admin-token", "jwt-signing.key", "master.key"):
+    for name in ("admin-token", "jwt-signing.key", "master.key", "signing-ed25519.key"):
         assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
     second = start_server(data)
     second_output = second.stop()

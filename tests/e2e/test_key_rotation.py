@@ -1,0 +1,206 @@
+"""Key rotation from the CLI: the master key (a kill -9 midway recovered), a tenant's key with re-seal,
+crypto-shredding of every generation, and a serving gateway whose calls with secrets never fail meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from api.runtime import Runtime, build_runtime
+from application.registry import PLATFORM_TENANT
+from application.secrets import unseal
+from domain.envelope import Envelope
+from infrastructure.crypto.tenant_cipher import SecretUnavailableError
+from tests.api.conftest import start_server
+from tests.conftest import make_settings
+from tests.support.echo import echo_service
+
+SECRET = "k-rotated-under-it"
+
+
+def tool(name: str, url: str = "https://api.example.com/x") -> dict[str, Any]:
+    return {
+        "name": name,
+        "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}},
+        "integration": {"method": "GET", "url": url + "/customers/{id}", "headers": {"X-Api-Key": SECRET}},
+    }
+
+
+def cli(data_dir: Path, database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "LEDGERGATE_DATA_DIR": str(data_dir), "LEDGERGATE_DATABASE_URL": database_url, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, timeout=300, check=False, env=environ
+    )
+
+
+def secret_of(runtime: Runtime, tenant: str, tool_id: str) -> str:
+    entity = runtime.registry.repository.get(UUID(tool_id))
+    return str(unseal(entity.state()["integration"]["headers"]["X-Api-Key"], tenant, runtime.registry.cipher))
+
+
+def key_id_of(runtime: Runtime, tool_id: str) -> str:
+    entity = runtime.registry.repository.get(UUID(tool_id))
+    return str(entity.state()["integration"]["headers"]["X-Api-Key"]["$secret"]["key_id"])
+
+
+def custody_events(runtime: Runtime, name: str) -> list[Any]:
+    return [event for _, event in runtime.audit.events() if type(event).__name__ == name]
+
+
+def test_a_master_rotation_killed_midway_leaves_every_secret_readable_and_a_second_run_finishes(
+    tmp_path: Path, database_url: str
+) -> None:
+    data = tmp_path / "data"
+    runtime = build_runtime(make_settings(data, database_url), follow=False)
+    tools = {}
+    for n in range(12):
+        runtime.registry.create_tenant(Envelope(PLATFORM_TENANT, "alice", "c", "c"), {"name": f"t{n}"})
+        tools[f"t{n}"] = runtime.registry.create_entity(Envelope(f"t{n}", "alice", "c", "c"), "tool", tool("x")).id
+    runtime.close()
+    first_key = (data / "master.key").read_text()
+
+    killed = cli(data, database_url, "keys", "rotate-master", LEDGERGATE_TEST_KILL_AFTER_REWRAPS="5")
+    assert killed.returncode == -9, killed.stderr
+    runtime = build_runtime(make_settings(data, database_url), follow=False)
+    try:
+        assert all(secret_of(runtime, tenant, tool_id) == SECRET for tenant, tool_id in tools.items())
+        wraps = {runtime.registry.cipher.ring.wrapped_by(row[3]) for row in runtime.registry.cipher.wrapped_rows()}  # type: ignore[attr-defined]
+        assert len(wraps) == 2  # some data keys under the new master key, the rest still under the first
+    finally:
+        runtime.close()
+
+    finished = cli(data, database_url, "keys", "rotate-master")
+    assert finished.returncode == 0 and "re-wrapped" in finished.stdout, finished.stderr
+    retired = cli(data, database_url, "keys", "retire-master")
+    assert retired.returncode == 0, retired.stdout + retired.stderr
+    assert sorted(p.name for p in data.glob("master*")) == ["master.key"]
+    assert (data / "master.key").read_text() != first_key
+    runtime = build_runtime(make_settings(data, database_url), follow=False)
+    try:
+        assert all(secret_of(runtime, tenant, tool_id) == SECRET for tenant, tool_id in tools.items())
+        rotated = custody_events(runtime, "MasterKeyRotated")
+        assert (
+            len(rotated) == 1
+            and rotated[0].rewrapped == 12
+            and len(rotated[0].old_key_ids) == 2
+            and rotated[0].new_key_id.startswith("mk-")
+        )
+        stored = b"".join(r.state for r in runtime.archive.log.read(0, 10_000))  # type: ignore[attr-defined]
+        assert (
+            first_key.strip().encode() not in stored
+            and (data / "master.key").read_text().strip().encode() not in stored
+        )
+    finally:
+        runtime.close()
+
+
+def test_a_tenant_key_rotates_old_secrets_stay_readable_reseal_renews_them_and_shredding_destroys_all(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'ledgergate.db'}"
+    runtime = build_runtime(make_settings(data, url), follow=False)
+    admin, acme = Envelope(PLATFORM_TENANT, "alice", "c", "c"), Envelope("acme", "alice", "c", "c")
+    runtime.registry.create_tenant(admin, {"name": "acme"})
+    old_tool = runtime.registry.create_entity(acme, "tool", tool("old")).id
+    first = key_id_of(runtime, old_tool)
+    runtime.close()
+
+    rotated = cli(data, url, "keys", "rotate-tenant", "acme")
+    assert rotated.returncode == 0 and "stay readable" in rotated.stdout, rotated.stderr
+    runtime = build_runtime(make_settings(data, url), follow=False)
+    new_tool = runtime.registry.create_entity(acme, "tool", tool("new")).id
+    second = key_id_of(runtime, new_tool)
+    assert second != first and secret_of(runtime, "acme", old_tool) == secret_of(runtime, "acme", new_tool) == SECRET
+    runtime.close()
+
+    resealed = cli(data, url, "keys", "rotate-tenant", "acme", "--reseal")
+    assert resealed.returncode == 0 and "re-sealed the secrets of 2 entities" in resealed.stdout, resealed.stderr
+    runtime = build_runtime(make_settings(data, url), follow=False)
+    try:
+        third = key_id_of(runtime, old_tool)
+        assert third not in (first, second) and key_id_of(runtime, new_tool) == third
+        assert secret_of(runtime, "acme", old_tool) == SECRET
+        events = [type(e).__name__ for e in custody_events(runtime, "DataKeyRotated")]
+        assert events == ["DataKeyRotated", "DataKeyRotated"] and len(custody_events(runtime, "SecretsResealed")) == 1
+        old_sealed = runtime.registry.repository.get(UUID(old_tool), version=1).state()["integration"]
+        runtime.registry.change_tenant(admin, "acme", "delete", shred=True)
+        for sealed in (old_sealed["headers"]["X-Api-Key"]["$secret"],):
+            with pytest.raises(SecretUnavailableError):
+                runtime.registry.cipher.decrypt("acme", sealed)
+        with runtime.connector.read() as cur:
+            shredded = {row[0] for row in cur.execute("SELECT key_id FROM shredded_keys WHERE tenant_id = 'acme'")}
+            left = cur.execute("SELECT count(*) FROM tenant_retired_keys WHERE tenant_id = 'acme'")[0][0]
+        assert shredded == {first, second, third} and left == 0
+    finally:
+        runtime.close()
+
+
+@pytest.mark.slow
+def test_a_serving_gateway_keeps_calling_with_secrets_while_master_and_tenant_keys_rotate(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two workers; the calls go on past the data-key cache lifetime, so every process reads the re-wrapped keys."""
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'ledgergate.db'}"
+    with echo_service() as echo:
+        server = start_server(data, url, workers=2, LEDGERGATE_REDIS_URL=redis_url.rsplit("/", 1)[0] + "/11")
+        try:
+            admin = {"Authorization": f"Bearer {(data / 'admin-token').read_text().strip()}"}
+            assert httpx.post(server.url + "/v1/tenants", json={"name": "acme"}, headers=admin).status_code == 201
+            created = httpx.post(server.url + "/v1/tenants/acme/tools", json=tool("lookup", echo), headers=admin)
+            assert created.status_code == 201, created.text
+            issued = httpx.post(
+                server.url + "/v1/tenants/acme/tokens", json={"name": "agent", "role": "client"}, headers=admin
+            ).json()
+            httpx.get(server.url + f"/v1/tenants/acme/tools?min_position={issued['position']}", headers=admin)
+            outcomes: list[str] = []
+            done = threading.Event()
+
+            async def calls() -> None:
+                http = httpx2.AsyncClient(
+                    headers={"Authorization": f"Bearer {issued['token']}"}, timeout=httpx2.Timeout(60)
+                )
+                async with Client(streamable_http_client(server.url + "/mcp", http_client=http), mode="legacy") as s:
+                    while not done.is_set():
+                        result = await s.call_tool("lookup", {"id": "42"})
+                        text = result.content[0].text  # type: ignore[union-attr]
+                        outcomes.append("ok" if SECRET in text and not result.is_error else text)
+                        await asyncio.sleep(0.05)
+
+            def run_calls() -> None:
+                try:
+                    asyncio.run(calls())
+                except BaseException as exc:  # the assertion below shows it
+                    outcomes.append(repr(exc))
+
+            caller = threading.Thread(target=run_calls)
+            caller.start()
+            time.sleep(2)
+            steps = [
+                cli(data, url, "keys", "rotate-master"),
+                cli(data, url, "keys", "rotate-tenant", "acme", "--reseal"),
+                cli(data, url, "keys", "retire-master"),
+            ]
+            time.sleep(35)  # past the 30 s every process trusts its cached data key
+            steps.append(cli(data, url, "keys", "rotate-tenant", "acme"))
+            time.sleep(3)
+            done.set()
+            caller.join(timeout=60)
+        finally:
+            log = server.stop()
+    assert all(step.returncode == 0 for step in steps), [s.stdout + s.stderr for s in steps] + [log[-2000:]]
+    assert len(outcomes) > 100 and set(outcomes) == {"ok"}, [o for o in outcomes if o != "ok"][:3]
