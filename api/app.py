@@ -34,7 +34,7 @@ from api.runtime import Runtime, build_runtime
 from api.ui import admin_router
 from application.upstream_service import UpstreamService
 from infrastructure.settings import Settings, load_settings
-from infrastructure.telemetry import configure_tracing, shutdown_tracing
+from infrastructure.telemetry import configure_tracing, shutdown_tracing, tracing_enabled
 from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
 __all__ = ["create_app"]
@@ -100,5 +100,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         cors_config=None if settings.host in ("127.0.0.1", "localhost") else CORSConfig(allow_origins=[]),
         debug=False,
     )
-    app.asgi_handler = AccessLog(app.asgi_handler, settings.access_log)  # around routing: 404s are logged too
+    app.asgi_handler = AccessLog(
+        app.asgi_handler, settings.access_log, tracing_enabled
+    )  # around routing: 404s are logged too
     return app

@@ -17,10 +17,9 @@ from litestar.di import NamedDependency
 
 from api.observability.context import note_caller
 from api.runtime import Runtime
-from application.errors import ForbiddenError, UnauthorizedError
+from application.errors import ForbiddenError, InvalidTokenError, UnauthorizedError
 from domain.api_token import role_rank
 from domain.envelope import Envelope, qualified_actor
-from infrastructure.auth.jwt_tokens import InvalidTokenError
 
 __all__ = ["AuthPrincipal", "Principal", "authenticate", "provide_principal"]
 

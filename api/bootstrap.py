@@ -13,19 +13,15 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
 from api.runtime import Runtime
-from application.errors import ConflictError, NotFoundError
+from application.errors import ConflictError, InvalidTokenError, NotFoundError
+from application.ports import TokenReader
 from application.registry import PLATFORM_TENANT
 from application.token_lifetimes import TokenLifetimes
 from domain.envelope import Envelope
 from domain.tenant import tenant_stream_id
-from infrastructure.auth.jwt_tokens import InvalidTokenError
-
-if TYPE_CHECKING:
-    from infrastructure.auth.jwt_tokens import JwtCodec
-    from infrastructure.settings import Settings
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -38,6 +34,19 @@ __all__ = [
 ]
 
 DEFAULT_TENANT = "default"
+
+
+class LifetimeSettings(Protocol):
+    """The settings token lifetimes come from (the composition root hands its ``Settings``)."""
+
+    @property
+    def token_ttl_days(self) -> int: ...
+    @property
+    def token_max_ttl_days(self) -> int: ...
+    @property
+    def admin_token_ttl_hours(self) -> int: ...
+
+
 TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
 ADMIN_TOKEN_NAME = "bootstrap admin"  # noqa: S105 - a token's display name
 BOOTSTRAP_ACTOR = "system:bootstrap"
@@ -57,7 +66,7 @@ class FirstStart:
         return self.expires_at is not None and self.expires_at <= datetime.now(UTC)
 
 
-def token_lifetimes(settings: Settings) -> TokenLifetimes:
+def token_lifetimes(settings: LifetimeSettings) -> TokenLifetimes:
     return TokenLifetimes(
         default=timedelta(days=settings.token_ttl_days),
         longest=timedelta(days=settings.token_max_ttl_days),
@@ -65,12 +74,12 @@ def token_lifetimes(settings: Settings) -> TokenLifetimes:
     )
 
 
-def _expiry(codec: JwtCodec, token: str) -> datetime | None:
+def _expiry(codec: TokenReader, token: str) -> datetime | None:
     expires = codec.verify(token, allow_expired=True).expires_at
     return datetime.fromtimestamp(expires, UTC) if expires is not None else None
 
 
-def expires_at_of(codec: JwtCodec, token: str) -> str | None:
+def expires_at_of(codec: TokenReader, token: str) -> str | None:
     """When a token this instance just signed expires (RFC 3339), or None if it never does."""
     expires = _expiry(codec, token)
     return expires.isoformat() if expires is not None else None
@@ -83,7 +92,7 @@ def _write_secret(path: Path, text: str) -> None:
         handle.write(text + "\n")
 
 
-def _token_in(codec: JwtCodec, token_file: Path) -> tuple[str | None, datetime | None]:
+def _token_in(codec: TokenReader, token_file: Path) -> tuple[str | None, datetime | None]:
     """The id and expiry of the token saved in ``token_file``, if there is a readable one."""
     try:
         text = token_file.read_text().strip()

@@ -17,13 +17,27 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.cli_errors import NOT_FOUND, USAGE, CliError
+from api.cli_errors import NOT_FOUND, USAGE, CliError, recognise_store_errors
 from api.cli_output import print_json
 from api.runtime import Runtime, build_runtime
 from application.errors import NotFoundError
 from domain.envelope import Envelope
 from domain.tenant import tenant_stream_id
+from infrastructure.crypto.keys import InstanceKeys as InstanceKeys
+from infrastructure.crypto.master_keys import MasterKeyRing as MasterKeyRing
+from infrastructure.crypto.signing import PublicKeyError as PublicKeyError
+from infrastructure.crypto.signing import SigningKey as SigningKey
+from infrastructure.crypto.signing import key_id_of as key_id_of
+from infrastructure.crypto.signing import parse_public_key as parse_public_key
+from infrastructure.crypto.signing import read_trusted_keys as read_trusted_keys
+from infrastructure.crypto.signing import verify_signature as verify_signature
+from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
+from infrastructure.eventstore import log_reader as log_reader
 from infrastructure.settings import Settings, load_settings
+
+recognise_store_errors(UNREACHABLE_ERRORS, reason)
+# The adapters the commands use (keys, signatures, the log reader) are handed to them from here, the
+# command line's composition root: InstanceKeys, MasterKeyRing, SigningKey, the signing functions, log_reader.
 
 __all__ = [
     "CLI_ACTOR",

@@ -24,6 +24,7 @@ from application.errors import (
     GoneError,
     NotFoundError,
     NotReadyError,
+    SettingsError,
     StoreUnavailableError,
     UnauthorizedError,
     UpstreamUnavailableError,
@@ -109,20 +110,28 @@ def _from_application(exc: ApplicationError) -> CliError:
     return CliError(exc.detail, code, exc.problem, **exc.extra)
 
 
+#: the store driver's errors that mean "the database can't be reached", and the first line of what the
+#: driver said; the composition root (``api/cli_common.py``) hands them over with :func:`recognise_store_errors`
+_unreachable: tuple[type[BaseException], ...] = ()
+_reason: Callable[[BaseException], str] = str
+
+
+def recognise_store_errors(errors: tuple[type[BaseException], ...], reason: Callable[[BaseException], str]) -> None:
+    global _unreachable, _reason
+    _unreachable, _reason = errors, reason
+
+
 def classify(exc: BaseException) -> CliError:
     """The one-line error, exit code and problem type of any exception a command raised."""
-    from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
-    from infrastructure.settings import SettingsError
-
     if isinstance(exc, CliError):
         return exc
     if isinstance(exc, StoreUnavailableError):
-        return CliError(f"cannot reach the database: {reason(exc.__cause__ or exc)}", UNAVAILABLE, exc.problem)
+        return CliError(f"cannot reach the database: {_reason(exc.__cause__ or exc)}", UNAVAILABLE, exc.problem)
     if isinstance(exc, ApplicationError):
         return _from_application(exc)
     if isinstance(exc, SettingsError):
         return CliError(f"invalid setting: {exc}", USAGE, "invalid-setting")
-    if isinstance(exc, UNREACHABLE_ERRORS):
+    if isinstance(exc, _unreachable):
         return CliError(f"cannot reach the database: {exc}", UNAVAILABLE, "store-unavailable")
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""

@@ -104,7 +104,7 @@ def _report(report: dict[str, Any], args: argparse.Namespace, stream: Any) -> No
 
 def _trusted(args: argparse.Namespace) -> dict[str, str] | None:
     """The keys a file must be signed by: ``--key`` (repeatable) and ``--trusted-keys`` FILE."""
-    from infrastructure.crypto.signing import PublicKeyError, key_id_of, parse_public_key, read_trusted_keys
+    from api.cli_common import PublicKeyError, key_id_of, parse_public_key, read_trusted_keys
 
     if not args.key and not args.trusted_keys:
         return None
@@ -128,8 +128,8 @@ PROVED = {
 
 
 def cmd_events_verify(args: argparse.Namespace) -> int:
+    from api.cli_common import verify_signature
     from application.event_archive import ArchiveError, verified_reader
-    from infrastructure.crypto.signing import verify_signature
 
     trusted = _trusted(args)
     with _opened(args.file) as (handle, size), progress("verifying", total=size, unit="bytes") as advance:

@@ -28,9 +28,7 @@ GIVEN_KEY = (
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
-    from infrastructure.crypto.keys import InstanceKeys
-    from infrastructure.crypto.master_keys import MasterKeyRing
-    from infrastructure.crypto.signing import SigningKey
+    from api.cli_common import InstanceKeys, MasterKeyRing, SigningKey
 
     settings = settings_from(args)
     keys = InstanceKeys.of(settings)
@@ -118,8 +116,8 @@ def cmd_keys_retire_master(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate_tenant(args: argparse.Namespace) -> int:
+    from api.cli_common import log_reader
     from application.key_rotation import rotate_tenant
-    from infrastructure.eventstore import log_reader
 
     def action(runtime: Runtime) -> int:
         reader = log_reader(runtime.registry)

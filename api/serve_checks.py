@@ -14,10 +14,24 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import Protocol
 
-from infrastructure.settings import Settings, SettingsError
+from application.errors import SettingsError
 
 __all__ = ["CannotServeError", "check_before_serving"]
+
+
+class ServeSettings(Protocol):
+    """The settings ``serve`` checks (the composition root hands its ``Settings``)."""
+
+    @property
+    def workers(self) -> int: ...
+    @property
+    def redis_url(self) -> str | None: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
 
 
 class CannotServeError(Exception):
@@ -52,7 +66,7 @@ def check_port_free(host: str, port: int) -> None:
             raise CannotServeError(f"cannot listen on {where}: {exc.strerror}") from None
 
 
-def check_workers(settings: Settings) -> None:
+def check_workers(settings: ServeSettings) -> None:
     """Raises: SettingsError for more than one worker without Redis."""
     if settings.workers > 1 and not settings.redis_url:
         raise SettingsError(
@@ -62,7 +76,7 @@ def check_workers(settings: Settings) -> None:
         )
 
 
-def check_before_serving(settings: Settings) -> None:
+def check_before_serving(settings: ServeSettings) -> None:
     """Raises: SettingsError, CannotServeError."""
     check_workers(settings)
     check_port_free(settings.host, settings.port)

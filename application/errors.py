@@ -10,8 +10,10 @@ __all__ = [
     "ForbiddenError",
     "GoneError",
     "InvalidParameterError",
+    "InvalidTokenError",
     "NotFoundError",
     "NotReadyError",
+    "SettingsError",
     "StoreUnavailableError",
     "ToolCallError",
     "UnauthorizedError",
@@ -105,3 +107,11 @@ class UpstreamUnavailableError(ApplicationError):
     """An upstream could not be reached or did not answer as an MCP server (HTTP 502)."""
 
     problem = "upstream-unavailable"
+
+
+class InvalidTokenError(Exception):
+    """A bearer token is not one this gateway (or its configured OpenID Connect issuer) signed, or it expired."""
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message names the variable and what it should be."""

@@ -12,16 +12,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
 
+from application.errors import SettingsError
+
 if TYPE_CHECKING:
     from infrastructure.oidc_settings import OidcSettings
 
 __all__ = ["DatabaseUrl", "Settings", "SettingsError", "load_settings"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class SettingsError(Exception):
-    """A setting is invalid; the message names the variable and what it should be."""
 
 
 @dataclass(frozen=True)

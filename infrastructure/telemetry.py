@@ -18,11 +18,11 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import propagate, trace
+
+from application.upstream_facts import UpstreamFacts, note_upstream_status, watch_upstream
 
 __all__ = [
     "UpstreamFacts",
@@ -114,31 +114,9 @@ def outgoing(name: str, attributes: dict[str, Any]) -> Iterator[dict[str, str]]:
         yield carrier
 
 
-@dataclass
-class UpstreamFacts:
-    """What the upstream client learnt about the call being served (read by the call's log line)."""
-
-    status: int | None = None
-
-
-_facts: ContextVar[UpstreamFacts | None] = ContextVar("ledgergate_upstream_facts", default=None)
-
-
-@contextmanager
-def watch_upstream() -> Iterator[UpstreamFacts]:
-    facts = UpstreamFacts()
-    token = _facts.set(facts)
-    try:
-        yield facts
-    finally:
-        _facts.reset(token)
-
-
 def record_upstream_status(status: int) -> None:
     """The HTTP status an upstream answered the current call with (and on its span, if any)."""
-    facts = _facts.get()
-    if facts is not None:
-        facts.status = status
+    note_upstream_status(status)
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute("http.response.status_code", status)

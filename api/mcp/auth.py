@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from infrastructure.auth.bearer import BearerTokens
-from infrastructure.auth.jwt_tokens import InvalidTokenError, TokenClaims
+from application.errors import InvalidTokenError
+from application.ports import BearerVerifier, TokenClaims
 from projections.hot_catalog import HotCatalogs
 
 __all__ = ["McpAuthError", "McpCaller", "McpTokenVerifier", "protected_resource_metadata"]
@@ -31,7 +31,7 @@ class McpCaller:
 class McpTokenVerifier:
     """Verifies a JWT once and caches the claims until expiry; revocation is checked on every request."""
 
-    def __init__(self, tokens: BearerTokens, hot: HotCatalogs, cache_size: int = 10_000) -> None:
+    def __init__(self, tokens: BearerVerifier, hot: HotCatalogs, cache_size: int = 10_000) -> None:
         self.tokens = tokens
         self.hot = hot
         self.cache_size = cache_size

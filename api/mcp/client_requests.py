@@ -17,19 +17,12 @@ from typing import Any
 import msgspec
 
 from api.mcp.sse_relay import SseRelay
+from application.input_relay import ASKABLE, askable_capabilities
 
 __all__ = ["ASKABLE", "ClientRequests", "askable_capabilities"]
 
-#: server-to-client methods, and the client capability each needs
-ASKABLE = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation", "roots/list": "roots"}
 ID_PREFIX = "lg-"
 Send = Callable[[bytes], None]
-
-
-def askable_capabilities(capabilities: dict[str, Any] | None) -> dict[str, Any]:
-    """The client's capabilities the gateway can serve on its behalf: sampling, elicitation, roots."""
-    wanted = set(ASKABLE.values())
-    return {k: v for k, v in (capabilities or {}).items() if k in wanted}
 
 
 class ClientRequests:

@@ -16,7 +16,6 @@ from jsonschema import Draft202012Validator
 from opentelemetry import propagate
 
 from api.mcp.client_requests import askable_capabilities
-from api.mcp.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
 from api.mcp.modern_rules import META_CAPABILITIES
 from api.mcp.protocol import (
     INTERNAL_ERROR,
@@ -31,6 +30,7 @@ from api.mcp.protocol import (
 from api.metrics import McpMetrics
 from api.observability import CallObserver
 from application.errors import ToolCallError, ValidationError
+from application.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
 from application.prompt_rendering import PromptRenderer
 from application.sessions import McpSession
 from domain.errors import InvalidValueError

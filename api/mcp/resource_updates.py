@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.protocol import notification_body
 from api.mcp.sse_relay import SseRelay
+from application.forwarding import UpstreamForwarder
 from application.sessions import McpSession, SessionStore, SessionStoreUnavailableError
 
 __all__ = ["LIVE_WAIT_S", "UPDATED", "ResourceUpdates", "SessionSink", "StreamSink"]

@@ -11,7 +11,6 @@ from api.mcp.admission import TokenSlots
 from api.mcp.auth import McpTokenVerifier
 from api.mcp.cancellation import InFlight
 from api.mcp.client_requests import ClientRequests
-from api.mcp.forwarding import UpstreamForwarder
 from api.mcp.gateway import McpGateway
 from api.mcp.methods import CallLimits, McpMethods
 from api.mcp.notifications import NotificationHub
@@ -20,6 +19,7 @@ from api.mcp.sse_relay import SseRelay
 from api.mcp.state import KEEPALIVE_S, McpState
 from api.metrics import McpMetrics
 from api.runtime import Runtime
+from application.forwarding import UpstreamForwarder
 from application.held_calls import HeldCalls
 from application.prompt_rendering import PromptRenderer
 from application.sessions import MessageChannels, SessionLimits, SessionStore
@@ -33,8 +33,9 @@ from infrastructure.redis.health import RedisHealth
 from infrastructure.redis.leases import RedisLeases
 from infrastructure.redis.sessions import RedisSessionStore
 from infrastructure.sql.leases import SqlLeases
+from infrastructure.upstream.call_limits import ProcessCallLimits
 from infrastructure.upstream.http_client import HttpUpstreamClient
-from infrastructure.upstream.mcp_client import UpstreamPool, probe, subscribe, watch
+from infrastructure.upstream.mcp_client import UpstreamPool, auth_headers, probe, subscribe, watch
 from infrastructure.upstream.rest_tool import RestToolCaller
 
 __all__ = ["close_mcp_state", "open_mcp_state"]
@@ -76,8 +77,16 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     # calls of modern clients held for a legacy upstream's input; a retry on another worker is routed here
     held_courier = SseRelay(channels(), prefix="ledgergate:held:")
     held = HeldCalls(RequestStateSealer(runtime.keys.master_key), held_courier if health is not None else None)
+    http = HttpUpstreamClient(egress=egress)
     forwarder = UpstreamForwarder(
-        runtime.hot, pool, runtime.registry.cipher, HttpUpstreamClient(egress=egress), sessions, held
+        runtime.hot,
+        pool,
+        runtime.registry.cipher,
+        http,
+        functools.partial(auth_headers, egress=egress),
+        ProcessCallLimits(),
+        sessions,
+        held,
     )
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)

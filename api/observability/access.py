@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import propagate, trace
 
 from api.observability.context import RequestFacts, begin, end
-from infrastructure.telemetry import tracing_enabled
 
 __all__ = ["AccessLog"]
 
@@ -37,9 +37,11 @@ def _header(scope: dict[str, Any], name: bytes) -> str:
 
 
 class AccessLog:
-    def __init__(self, app: Any, enabled: bool = True) -> None:
+    def __init__(self, app: Any, enabled: bool = True, tracing: Callable[[], bool] = lambda: False) -> None:
+        """``tracing``: whether traces are exported now (the composition root hands the telemetry's check)."""
         self.app = app
         self.enabled = enabled
+        self.tracing = tracing
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -58,7 +60,7 @@ class AccessLog:
             await send(message)
 
         try:
-            if tracing_enabled():
+            if self.tracing():
                 await self._traced(scope, receive, capture, facts, started, lambda: status)
             else:
                 try:

@@ -22,7 +22,7 @@ import msgspec
 from opentelemetry import trace
 
 from api.metrics import McpMetrics
-from infrastructure.telemetry import watch_upstream
+from application.upstream_facts import watch_upstream
 
 __all__ = ["CallObserver", "CallRecord", "masked"]
 

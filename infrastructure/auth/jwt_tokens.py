@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
+
+from application.errors import InvalidTokenError
+from application.ports import TokenClaims
 
 __all__ = ["ISSUER", "InvalidTokenError", "JwtCodec", "TokenClaims"]
 
 ISSUER = "ledgergate"
 ALGORITHM = "HS256"
-
-
-class InvalidTokenError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class TokenClaims:
-    token_id: str
-    subject: str
-    tenant_id: str
-    role: str
-    server_ids: tuple[str, ...] | None
-    expires_at: float | None = None
 
 
 class JwtCodec:

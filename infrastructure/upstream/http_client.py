@@ -14,7 +14,6 @@ record can carry it and any worker can continue the upstream session.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -24,6 +23,17 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
+from application.ports import (
+    Channel,
+    Notification,
+    Progress,
+    ServerRequest,
+    SessionExpiredError,
+    UnauthorizedError,
+    UpstreamRpcError,
+    UpstreamTransportError,
+)
+from domain.mcp_headers import header_value
 from infrastructure.network.clients import GuardedConnector, blocked_cause
 from infrastructure.network.egress import EgressGuard
 from infrastructure.telemetry import outgoing, record_upstream_status
@@ -46,50 +56,6 @@ CLIENT_INFO = {"name": "ledgergate", "version": "0.1.0"}
 PROTOCOL_META = "io.modelcontextprotocol/"
 ACCEPT = "application/json, text/event-stream"
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
-
-Progress = Callable[[float, float | None, str | None], Awaitable[None]]
-#: answers a request the upstream makes mid-call with ``{"result": ...}`` or ``{"error": ...}``
-ServerRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-#: receives a notification the upstream sends about the request (``notifications/message``...)
-Notification = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class Channel(msgspec.Struct, frozen=True, kw_only=True):
-    """A negotiated way of talking to one upstream: modern (stateless) or a legacy session."""
-
-    version: str
-    session_id: str | None = None
-
-    @property
-    def modern(self) -> bool:
-        return self.version == MODERN
-
-
-class UpstreamTransportError(Exception):
-    """The upstream could not be reached, or did not answer with MCP."""
-
-
-class SessionExpiredError(Exception):
-    """A legacy upstream no longer knows the session (HTTP 404): negotiate again; the request did not run."""
-
-
-class UnauthorizedError(Exception):
-    """The upstream refused our credentials (HTTP 401): fetch them again; the request did not run."""
-
-
-class UpstreamRpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def header_value(value: str) -> str:
-    """A header-safe value: visible ASCII and spaces as is, anything else as ``=?base64?...?=``."""
-    if value.isascii() and value.isprintable() and value == value.strip():
-        return value
-    return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
 
 
 async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

@@ -30,6 +30,7 @@ from mcp_types import PromptReference, ResourceTemplateReference
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from application.errors import ToolCallError
+from application.ports import UpstreamUnavailableError
 from application.upstream_catalog import DiscoveredCatalog
 from infrastructure.network.clients import blocked_cause, guarded_http_client
 from infrastructure.network.egress import EgressBlockedError, EgressGuard
@@ -58,10 +59,6 @@ Flavour = tuple[dict[str, Any], bool, Notify | None] | None
 CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 #: the client capabilities a request on a modern connection declares (None: the connection's own)
 _declaring: ContextVar[dict[str, Any] | None] = ContextVar("ledgergate_declaring", default=None)
-
-
-class UpstreamUnavailableError(Exception):
-    """The upstream could not be reached or did not speak MCP."""
 
 
 async def auth_headers(spec: dict[str, Any], egress: EgressGuard | None = None) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""Forwards calls on discovered items to their upstream, mapping exposed names back to original ones.
+"""The forwarding use case: calls on discovered items go to their upstream, exposed names mapped back.
+
+It reaches upstreams only through the ports of ``application.ports``: ``HttpUpstream`` (the adapter is
+``infrastructure.upstream.http_client``), ``PooledUpstreams`` (``infrastructure.upstream.mcp_client``),
+``UpstreamCredentials``, ``UpstreamCallLimits`` and ``SessionRecords``; the client is asked mid-call through an
+:class:`~application.input_relay.InputRelay`. The MCP transports in ``api/mcp/`` only call it.
 
 Streamable-HTTP upstreams are called with one keep-alive POST per request (``HttpUpstreamClient``);
 stdio and SSE upstreams through pooled SDK sessions (``UpstreamPool``). For ``per_client`` HTTP
@@ -9,119 +14,33 @@ legacy revision, because 2026-07-28 has no sessions to keep state in.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from api.mcp.client_requests import askable_capabilities
-from api.mcp.param_headers import schema_param_headers
 from application.errors import ToolCallError
 from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
-from application.ports import SecretCipher
-from application.secrets import unseal
-from application.sessions import McpSession, SessionStore
-from domain.upstream import connection_fingerprint, connection_settings
-from infrastructure.upstream.http_client import (
+from application.http_calls import HttpCalls, Upstream, UpstreamRefusedError
+from application.input_relay import MAX_INPUT_ROUNDS, InputRelay, askable_capabilities
+from application.param_headers import schema_param_headers
+from application.ports import (
     Channel,
-    HttpUpstreamClient,
+    HttpUpstream,
+    PooledUpstreams,
     Progress,
-    SessionExpiredError,
-    UnauthorizedError,
+    SecretCipher,
+    SessionRecords,
+    UpstreamCallLimits,
+    UpstreamCredentials,
     UpstreamRpcError,
-    UpstreamTransportError,
 )
-from infrastructure.upstream.mcp_client import UpstreamPool, UpstreamUnavailableError, auth_headers
+from application.secrets import unseal
+from application.sessions import McpSession
+from domain.upstream import connection_fingerprint, connection_settings
 from projections.hot_catalog import HotCatalogs
 
 __all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError"]
 
 PROTOCOL_META_PREFIX = "io.modelcontextprotocol/"
-#: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
-AUTH_TTL_S = 300.0
-MAX_INPUT_ROUNDS = 8
-Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
-#: relays a notification the upstream sent about the call (``notifications/message``...) to the client
-Notify = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class UpstreamRefusedError(ToolCallError):
-    """The upstream answered the request with a JSON-RPC error: the client gets that error as it came
-    (``-32021`` for a capability the client did not declare, a refused ``requestState``...)."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-@dataclass
-class InputRelay:
-    """What an upstream may need from the client during one call.
-
-    ``capabilities``: the client capabilities declared to a modern upstream (so it may answer
-    ``input_required``). ``retry_params``: ``inputResponses``/``requestState`` of a modern client's
-    retry, passed through. ``ask``: for a legacy client that declared sampling, elicitation or roots,
-    asks it; requests of a legacy upstream and ``input_required`` of a modern one are then fulfilled
-    by the gateway. Without ``ask``, ``input_required`` goes back to the (modern) client as it came.
-    """
-
-    capabilities: dict[str, Any] = field(default_factory=dict)
-    retry_params: dict[str, Any] = field(default_factory=dict)
-    ask: Ask | None = None
-    #: the client's log level (None: it asked for no log messages) and where its call's notifications go
-    log_level: str | None = None
-    notify: Notify | None = None
-    #: a 2026-07-28 client: an upstream's ``input_required`` is passed to it and its retry passed back
-    modern: bool = False
-    #: the caller's token: a requestState the gateway seals for a held call is bound to it
-    caller: str = ""
-
-    @property
-    def on_request(self) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None:
-        ask = self.ask
-        if ask is None:
-            return None
-
-        async def answer(message: dict[str, Any]) -> dict[str, Any]:
-            params = message.get("params")
-            return await ask(str(message.get("method")), params if isinstance(params, dict) else {})
-
-        return answer
-
-    async def fulfil(self, result: dict[str, Any]) -> dict[str, Any]:
-        """Ask the client each of an ``input_required`` result's requests: the retry's extra params.
-
-        Raises: ToolCallError when the client refuses one."""
-        assert self.ask is not None
-        responses = {}
-        requests = result.get("inputRequests")
-        for key, request in (requests if isinstance(requests, dict) else {}).items():
-            params = request.get("params") if isinstance(request, dict) else None
-            method = str(request.get("method")) if isinstance(request, dict) else "?"
-            answer = await self.ask(method, params if isinstance(params, dict) else {})
-            if "result" not in answer:
-                raise ToolCallError(f"the client did not fulfil {method}: {answer.get('error')}")
-            responses[key] = answer["result"]
-        retry: dict[str, Any] = {"inputResponses": responses}
-        if result.get("requestState") is not None:
-            retry["requestState"] = result["requestState"]
-        return retry
-
-
-@dataclass
-class _Upstream:
-    spec: dict[str, Any]
-    fingerprint: int
-    auth: dict[str, str] | None = None
-    auth_at: float = 0.0
-    limit: asyncio.Semaphore = field(init=False)  # concurrent calls to this upstream from this process
-
-    def __post_init__(self) -> None:
-        self.limit = asyncio.Semaphore(int(self.spec.get("concurrency_limit") or 64))
 
 
 def _flavour(relay: InputRelay) -> tuple[dict[str, Any], bool, Any]:
@@ -144,28 +63,31 @@ async def _refused_as_rpc(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 HELD_TTL_S = 120.0
 
 
-class UpstreamForwarder:
+class UpstreamForwarder(HttpCalls):
     def __init__(
         self,
         hot: HotCatalogs,
-        pool: UpstreamPool,
+        pool: PooledUpstreams,
         cipher: SecretCipher,
-        http: HttpUpstreamClient | None = None,
-        sessions: SessionStore | None = None,
+        http: HttpUpstream,
+        credentials: UpstreamCredentials,
+        limits: UpstreamCallLimits,
+        sessions: SessionRecords | None = None,
         held: HeldCalls | None = None,
     ) -> None:
+        """``credentials``: the headers carrying an upstream's own credentials (an OAuth token fetched);
+        ``limits``: how many calls this process runs at once to one upstream; ``sessions``: where the
+        upstream sessions kept for a downstream session are recorded; ``held``: calls of modern clients
+        held for a legacy upstream's input (without it a modern client's call is not held)."""
+        super().__init__(http, credentials, limits, sessions)
         self.held = held
         self.hot = hot
         self.pool = pool
         self.cipher = cipher
-        self.http = http or HttpUpstreamClient()
-        self.sessions = sessions
-        self._upstreams: dict[tuple[str, int], _Upstream] = {}
-        self._latest: dict[str, _Upstream] = {}
-        self._channels: dict[tuple[str, int, str], Channel] = {}
-        self._negotiating: dict[tuple[str, int, str], asyncio.Lock] = {}
+        self._upstreams: dict[tuple[str, int], Upstream] = {}
+        self._latest: dict[str, Upstream] = {}
 
-    def upstream_of(self, tenant_id: str, row: dict[str, Any]) -> tuple[_Upstream, str]:
+    def upstream_of(self, tenant_id: str, row: dict[str, Any]) -> tuple[Upstream, str]:
         source = row["doc"]["source"]
         upstream = self.hot.row(source["upstream_id"])
         if upstream is None or upstream["deleted"] or upstream["tenant_id"] != tenant_id:
@@ -180,132 +102,12 @@ class UpstreamForwarder:
             spec = {"id": upstream["id"], **unseal(connection_settings(upstream["doc"]), tenant_id, self.cipher)}
             # Connections are keyed by the settings they were made with, not by the upstream's version:
             # a health transition or a refresh must not drop the sessions of stateful upstreams.
-            cached = self._upstreams[key] = _Upstream(spec, connection_fingerprint(upstream["doc"]))
+            cached = self._upstreams[key] = Upstream(spec, connection_fingerprint(upstream["doc"]))
             previous = self._latest.get(upstream["id"])
             if previous is not None and previous.fingerprint == cached.fingerprint:  # the same credentials
                 cached.auth, cached.auth_at = previous.auth, previous.auth_at
         self._latest[upstream["id"]] = cached
         return cached, source["original"]
-
-    # -- the HTTP path -----------------------------------------------------------------------------
-
-    async def _auth(self, upstream: _Upstream, fresh: bool = False) -> dict[str, str]:
-        oauth = (upstream.spec.get("auth") or {}).get("type") == "oauth_client_credentials"
-        stale = oauth and time.monotonic() - upstream.auth_at > AUTH_TTL_S
-        if upstream.auth is None or fresh or stale:
-            upstream.auth = await auth_headers(upstream.spec, self.http.egress)
-            upstream.auth_at = time.monotonic()
-        return upstream.auth
-
-    async def _channel(
-        self,
-        upstream: _Upstream,
-        client: str,
-        session: McpSession | None,
-        renew: bool = False,
-        asks: dict[str, Any] | None = None,
-    ) -> Channel:
-        """``asks``: what a legacy client that can be asked declared; its calls go over a legacy upstream
-        session initialized with those capabilities (shared by the clients declaring the same), so the
-        upstream can ask it mid-call; an upstream without legacy sessions is spoken to in 2026-07-28 and
-        its ``input_required`` fulfilled by asking the client."""
-        spec = upstream.spec
-        per_client = spec.get("session_mode") == "per_client"
-        if per_client and session is not None:
-            kept = session.upstreams.get(spec["id"])
-            if not renew and kept and kept.get("fingerprint") == upstream.fingerprint:
-                return Channel(version=kept["version"], session_id=kept.get("session_id"))
-        if not per_client and asks:
-            return await self._asking_channel(upstream, asks, renew)
-        key = (spec["id"], upstream.fingerprint, client if per_client else "")
-        channel = self._channels.get(key)
-        if channel is not None and not renew:
-            return channel
-        lock = self._negotiating.setdefault(key, asyncio.Lock())
-        async with lock:
-            if not renew and (channel := self._channels.get(key)) is not None:
-                return channel
-            # A client's own upstream session declares what the client can be asked; a shared one nothing.
-            asks = askable_capabilities(session.client_capabilities) if per_client and session is not None else {}
-            try:
-                channel = await self.http.negotiate(spec["url"], await self._auth(upstream), not per_client, asks)
-            except UnauthorizedError:
-                fresh = await self._auth(upstream, fresh=True)
-                channel = await self.http.negotiate(spec["url"], fresh, not per_client, asks)
-            if per_client and session is not None:
-                kept = {"fingerprint": upstream.fingerprint, "version": channel.version}
-                session.upstreams = {**session.upstreams, spec["id"]: kept | {"session_id": channel.session_id}}
-                if self.sessions is not None:
-                    await self.sessions.put(session)
-            else:
-                if len(self._channels) > 10_000:
-                    self._channels.clear()
-                self._channels[key] = channel
-        return channel
-
-    async def _asking_channel(self, upstream: _Upstream, asks: dict[str, Any], renew: bool) -> Channel:
-        spec = upstream.spec
-        key = (spec["id"], upstream.fingerprint, "asks:" + json.dumps(asks, sort_keys=True))
-        channel = self._channels.get(key)
-        if channel is not None and not renew:
-            return channel
-        async with self._negotiating.setdefault(key, asyncio.Lock()):
-            if not renew and (channel := self._channels.get(key)) is not None:
-                return channel
-            try:
-                channel = await self.http.negotiate(spec["url"], await self._auth(upstream), False, asks)
-            except UnauthorizedError:
-                channel = await self.http.negotiate(spec["url"], await self._auth(upstream, True), False, asks)
-            except UpstreamTransportError:  # no legacy sessions there: the modern channel, input_required fulfilled
-                channel = await self._channel(upstream, "", None, renew)
-            if len(self._channels) > 10_000:
-                self._channels.clear()
-            self._channels[key] = channel
-        return channel
-
-    async def _http_request(
-        self,
-        upstream: _Upstream,
-        method: str,
-        params: dict[str, Any],
-        client: str,
-        session: McpSession | None,
-        retry: bool,
-        asks: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> dict[str, Any]:
-        """``options``: passed to ``HttpUpstreamClient.request`` (progress, extra headers, capabilities...)."""
-        spec = upstream.spec
-        timeout = float(spec.get("timeout_s") or 60)
-        renew = False
-        attempts = 3 if retry else 2  # a refused session or credential never ran the request: always retry it
-        for attempt in range(attempts):
-            try:
-                async with asyncio.timeout(timeout), upstream.limit:
-                    channel = await self._channel(upstream, client, session, renew, asks)
-                    return await self.http.request(
-                        spec["url"],
-                        await self._auth(upstream),
-                        channel,
-                        method,
-                        params,
-                        **options,
-                    )
-            except (SessionExpiredError, UnauthorizedError) as exc:
-                renew = True
-                if isinstance(exc, UnauthorizedError):
-                    await self._auth(upstream, fresh=True)
-                failure: str = "the upstream refused the session or credentials"
-            except UpstreamRpcError as exc:
-                raise UpstreamRefusedError(exc.code, exc.message, exc.data) from None
-            except TimeoutError:
-                raise ToolCallError(f"upstream {spec.get('name')} did not answer within {timeout:g} s") from None
-            except (UpstreamTransportError, UpstreamUnavailableError) as exc:
-                renew = True
-                failure = str(exc)
-                if not retry or attempt > 0:
-                    break
-        raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {failure}")
 
     # -- what the MCP methods use ------------------------------------------------------------------
 
@@ -371,7 +173,7 @@ class UpstreamForwarder:
             )
         )
 
-    async def _must_hold(self, upstream: _Upstream, relay: InputRelay, client: str) -> bool:
+    async def _must_hold(self, upstream: Upstream, relay: InputRelay, client: str) -> bool:
         """A modern client reaching an upstream whose connection is legacy: the call is held for input."""
         return (
             relay.modern
@@ -400,7 +202,7 @@ class UpstreamForwarder:
 
     async def _with_input(
         self,
-        upstream: _Upstream,
+        upstream: Upstream,
         method: str,
         params: dict[str, Any],
         client: str,
