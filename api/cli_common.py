@@ -24,6 +24,7 @@ from application.errors import NotFoundError
 from domain.envelope import Envelope
 from domain.tenant import tenant_stream_id
 from infrastructure.crypto.keys import InstanceKeys as InstanceKeys
+from infrastructure.crypto.master_keys import GivenMasterKeyError as GivenMasterKeyError
 from infrastructure.crypto.master_keys import MasterKeyRing as MasterKeyRing
 from infrastructure.crypto.signing import PublicKeyError as PublicKeyError
 from infrastructure.crypto.signing import SigningKey as SigningKey

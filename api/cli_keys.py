@@ -69,8 +69,8 @@ def _rewrapping(advance: Callable[[float], None]) -> Callable[[int, int], None]:
 
 
 def cmd_keys_rotate_master(args: argparse.Namespace) -> int:
+    from api.cli_common import GivenMasterKeyError
     from application.key_rotation import rotate_master
-    from infrastructure.crypto.master_keys import GivenMasterKeyError
 
     def action(runtime: Runtime) -> int:
         assert runtime.ring is not None
