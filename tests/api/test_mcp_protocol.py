@@ -658,7 +658,8 @@ def test_metrics_count_mcp_requests(api: Api, session: Session) -> None:
     response = api.call("GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'ledgergate_mcp_requests_total{method="tools/list",server="",tenant="default"}' in response.text
+    server = session.path.split("/")[2] if session.path.startswith("/servers/") else ""  # the virtual server's id
+    assert f'ledgergate_mcp_requests_total{{method="tools/list",server="{server}",tenant="default"}}' in response.text
 
 
 # -- streams, on a real server process -------------------------------------------------------------
