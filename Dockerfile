@@ -21,6 +21,7 @@ COPY infrastructure ./infrastructure
 COPY projections ./projections
 COPY api ./api
 COPY migrations ./migrations
+COPY ledgergate ./ledgergate
 RUN pip install --no-deps . && pip check
 
 # -- runtime: the environment alone, run as an unprivileged user ---------------------------------------------

@@ -12,30 +12,30 @@ import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
-from api.allow import answer_options
-from api.controllers.audit import audit_router
-from api.controllers.catalog import catalog_routers
-from api.controllers.events import events_router
-from api.controllers.ops import health, metrics, ready, version_info, version_of
-from api.controllers.signing import signing_key
-from api.controllers.tenants import tenants_router
-from api.controllers.tokens import tokens_router
-from api.controllers.upstreams import upstreams_router
-from api.errors import exception_handlers
-from api.json_request import LimitedJsonRequest
-from api.logs import configure_logging
-from api.mcp.routes import mcp_routers
-from api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
-from api.observability import AccessLog
-from api.observability.collectors import ProcessSampler, catalog_source
-from api.openapi import openapi_config
-from api.proxy_headers import ProxyHeaders, trusted_networks
-from api.runtime import Runtime, build_runtime
-from api.ui import admin_router
-from application.upstream_service import UpstreamService
-from infrastructure.settings import Settings, load_settings
-from infrastructure.telemetry import configure_tracing, shutdown_tracing, tracing_enabled
-from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
+from ledgergate.api.allow import answer_options
+from ledgergate.api.controllers.audit import audit_router
+from ledgergate.api.controllers.catalog import catalog_routers
+from ledgergate.api.controllers.events import events_router
+from ledgergate.api.controllers.ops import health, metrics, ready, version_info, version_of
+from ledgergate.api.controllers.signing import signing_key
+from ledgergate.api.controllers.tenants import tenants_router
+from ledgergate.api.controllers.tokens import tokens_router
+from ledgergate.api.controllers.upstreams import upstreams_router
+from ledgergate.api.errors import exception_handlers
+from ledgergate.api.json_request import LimitedJsonRequest
+from ledgergate.api.logs import configure_logging
+from ledgergate.api.mcp.routes import mcp_routers
+from ledgergate.api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
+from ledgergate.api.observability import AccessLog
+from ledgergate.api.observability.collectors import ProcessSampler, catalog_source
+from ledgergate.api.openapi import openapi_config
+from ledgergate.api.proxy_headers import ProxyHeaders, trusted_networks
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.api.ui import admin_router
+from ledgergate.application.upstream_service import UpstreamService
+from ledgergate.infrastructure.settings import Settings, load_settings
+from ledgergate.infrastructure.telemetry import configure_tracing, shutdown_tracing, tracing_enabled
+from ledgergate.infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
 __all__ = ["create_app"]
 

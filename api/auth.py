@@ -15,11 +15,11 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
-from api.observability.context import note_caller
-from api.runtime import Runtime
-from application.errors import ForbiddenError, InvalidTokenError, UnauthorizedError
-from domain.api_token import role_rank
-from domain.envelope import Envelope, qualified_actor
+from ledgergate.api.observability.context import note_caller
+from ledgergate.api.runtime import Runtime
+from ledgergate.application.errors import ForbiddenError, InvalidTokenError, UnauthorizedError
+from ledgergate.domain.api_token import role_rank
+from ledgergate.domain.envelope import Envelope, qualified_actor
 
 __all__ = ["AuthPrincipal", "Principal", "authenticate", "provide_principal"]
 

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from api.runtime import Runtime
-from application.errors import ConflictError, InvalidTokenError, NotFoundError
-from application.ports import TokenReader
-from application.registry import PLATFORM_TENANT
-from application.token_lifetimes import TokenLifetimes
-from domain.envelope import Envelope
-from domain.tenant import tenant_stream_id
+from ledgergate.api.runtime import Runtime
+from ledgergate.application.errors import ConflictError, InvalidTokenError, NotFoundError
+from ledgergate.application.ports import TokenReader
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.application.token_lifetimes import TokenLifetimes
+from ledgergate.domain.envelope import Envelope
+from ledgergate.domain.tenant import tenant_stream_id
 
 __all__ = [
     "DEFAULT_TENANT",

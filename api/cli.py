@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from api.cli_errors import FAILED, USAGE, CliError, run_reporting_errors
+from ledgergate.api.cli_errors import FAILED, USAGE, CliError, run_reporting_errors
 
 __all__ = ["main"]
 
@@ -26,19 +26,19 @@ __all__ = ["main"]
 #: start without loading the event store, the web framework or rich; tests/e2e/test_cli_startup.py checks the
 #: help here is each module's own.
 GROUPS: dict[str, tuple[str, str]] = {
-    "token": ("api.cli_tokens", "manage API tokens"),
-    "events": ("api.cli_events", "export, verify and import the event log"),
-    "import": ("api.cli_contextforge", "import configuration from another gateway"),
-    "audit": ("api.cli_audit", "who changed what, and the catalog at any point"),
+    "token": ("ledgergate.api.cli_tokens", "manage API tokens"),
+    "events": ("ledgergate.api.cli_events", "export, verify and import the event log"),
+    "import": ("ledgergate.api.cli_contextforge", "import configuration from another gateway"),
+    "audit": ("ledgergate.api.cli_audit", "who changed what, and the catalog at any point"),
     **{
-        group: ("api.cli_registry", f"list, create, change and revert {group}")
+        group: ("ledgergate.api.cli_registry", f"list, create, change and revert {group}")
         for group in ("tools", "resources", "prompts", "servers", "upstreams")
     },
-    "tenants": ("api.cli_tenants", "list, create, rename, disable and delete tenants"),
-    "keys": ("api.cli_keys", "signing key, master and tenant key rotation"),
-    "log": ("api.cli_log", "prove the live log was not edited"),
+    "tenants": ("ledgergate.api.cli_tenants", "list, create, rename, disable and delete tenants"),
+    "keys": ("ledgergate.api.cli_keys", "signing key, master and tenant key rotation"),
+    "log": ("ledgergate.api.cli_log", "prove the live log was not edited"),
 }
-LATE_GROUPS = {"projections": ("api.cli_projections", "inspect and rebuild the read models")}
+LATE_GROUPS = {"projections": ("ledgergate.api.cli_projections", "inspect and rebuild the read models")}
 ALL_GROUPS = {**GROUPS, **LATE_GROUPS}
 
 
@@ -46,10 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
-    from api.bootstrap import announce, first_start
-    from api.cli_common import settings_from
-    from api.runtime import build_runtime
-    from api.serve_checks import CannotServeError, check_before_serving
+    from ledgergate.api.bootstrap import announce, first_start
+    from ledgergate.api.cli_common import settings_from
+    from ledgergate.api.runtime import build_runtime
+    from ledgergate.api.serve_checks import CannotServeError, check_before_serving
 
     settings = settings_from(args)
     try:
@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     with shared_metrics(settings.workers):
         Granian(
-            "api.app:create_app",
+            "ledgergate.api.app:create_app",
             factory=True,
             address=settings.host,
             port=settings.port,
@@ -99,8 +99,8 @@ def shared_metrics(workers: int) -> Iterator[None]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from api.cli_common import print_result, settings_from
-    from api.runtime import connect, migrate
+    from ledgergate.api.cli_common import print_result, settings_from
+    from ledgergate.api.runtime import connect, migrate
 
     settings = settings_from(args)
     connector = connect(settings)
@@ -119,7 +119,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_wrapper(args: argparse.Namespace) -> int:
-    from api.bridges import run_stdio_to_http
+    from ledgergate.api.bridges import run_stdio_to_http
 
     token = args.token or os.environ.get("LEDGERGATE_TOKEN")
     with contextlib.suppress(KeyboardInterrupt):
@@ -128,7 +128,7 @@ def cmd_wrapper(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from api.bridges import run_http_to_stdio, run_stdio_to_http
+    from ledgergate.api.bridges import run_http_to_stdio, run_stdio_to_http
 
     with contextlib.suppress(KeyboardInterrupt):
         if args.stdio:

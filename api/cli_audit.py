@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.bootstrap import DEFAULT_TENANT
-from api.cli_common import print_result, require_tenant_in_log, with_runtime
-from api.cli_output import table, when
-from api.cli_time import point_argument, time_argument
-from api.runtime import Runtime
+from ledgergate.api.bootstrap import DEFAULT_TENANT
+from ledgergate.api.cli_common import print_result, require_tenant_in_log, with_runtime
+from ledgergate.api.cli_output import table, when
+from ledgergate.api.cli_time import point_argument, time_argument
+from ledgergate.api.runtime import Runtime
 
 POINT_HELP = "a log position, or a time: 2026-11-24T09:00:00Z, 2026-11-24, yesterday, 2h (ago)"
 
 
 def cmd_audit_log(args: argparse.Namespace) -> int:
-    from application.audit import AuditFilter
+    from ledgergate.application.audit import AuditFilter
 
     def action(runtime: Runtime) -> int:
         if args.tenant is not None:

@@ -17,24 +17,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from api.cli_errors import NOT_FOUND, USAGE, CliError, recognise_store_errors
-from api.cli_output import print_json
-from api.runtime import Runtime, build_runtime
-from application.errors import NotFoundError
-from domain.envelope import Envelope
-from domain.tenant import tenant_stream_id
-from infrastructure.crypto.keys import InstanceKeys as InstanceKeys
-from infrastructure.crypto.master_keys import GivenMasterKeyError as GivenMasterKeyError
-from infrastructure.crypto.master_keys import MasterKeyRing as MasterKeyRing
-from infrastructure.crypto.signing import PublicKeyError as PublicKeyError
-from infrastructure.crypto.signing import SigningKey as SigningKey
-from infrastructure.crypto.signing import key_id_of as key_id_of
-from infrastructure.crypto.signing import parse_public_key as parse_public_key
-from infrastructure.crypto.signing import read_trusted_keys as read_trusted_keys
-from infrastructure.crypto.signing import verify_signature as verify_signature
-from infrastructure.database_errors import UNREACHABLE_ERRORS, reason
-from infrastructure.eventstore import log_reader as log_reader
-from infrastructure.settings import Settings, load_settings
+from ledgergate.api.cli_errors import NOT_FOUND, USAGE, CliError, recognise_store_errors
+from ledgergate.api.cli_output import print_json
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.errors import NotFoundError
+from ledgergate.domain.envelope import Envelope
+from ledgergate.domain.tenant import tenant_stream_id
+from ledgergate.infrastructure.crypto.keys import InstanceKeys as InstanceKeys
+from ledgergate.infrastructure.crypto.master_keys import GivenMasterKeyError as GivenMasterKeyError
+from ledgergate.infrastructure.crypto.master_keys import MasterKeyRing as MasterKeyRing
+from ledgergate.infrastructure.crypto.signing import PublicKeyError as PublicKeyError
+from ledgergate.infrastructure.crypto.signing import SigningKey as SigningKey
+from ledgergate.infrastructure.crypto.signing import key_id_of as key_id_of
+from ledgergate.infrastructure.crypto.signing import parse_public_key as parse_public_key
+from ledgergate.infrastructure.crypto.signing import read_trusted_keys as read_trusted_keys
+from ledgergate.infrastructure.crypto.signing import verify_signature as verify_signature
+from ledgergate.infrastructure.database_errors import UNREACHABLE_ERRORS, reason
+from ledgergate.infrastructure.eventstore import log_reader as log_reader
+from ledgergate.infrastructure.settings import Settings, load_settings
 
 recognise_store_errors(UNREACHABLE_ERRORS, reason)
 # The adapters the commands use (keys, signatures, the log reader) are handed to them from here, the
@@ -108,7 +108,7 @@ def require_tenant(runtime: Runtime, slug: str) -> None:
 
 def require_tenant_in_log(runtime: Runtime, slug: str) -> None:
     """For audit and export, a deleted tenant still counts: it only has to have events. Raises: NotFoundError."""
-    from application.audit import AuditFilter
+    from ledgergate.application.audit import AuditFilter
 
     runtime.audit_projector.catch_up()
     if not runtime.audit_log.feed(AuditFilter(tenant_id=slug), 0, 1):
@@ -127,7 +127,7 @@ def read_bytes(path: str) -> bytes:
 
 def parse_point(value: str) -> Any:
     """A log position or a time (see ``api.cli_time``). Raises: CliError (exit 2)."""
-    from api.cli_time import parse_point as parse
+    from ledgergate.api.cli_time import parse_point as parse
 
     try:
         return parse(value)

@@ -6,15 +6,15 @@ import argparse
 import json
 from typing import Any
 
-from api.bootstrap import DEFAULT_TENANT
-from api.cli_common import cli_actor, print_result, read_bytes, require_tenant, with_runtime
-from api.cli_errors import FAILED, INVALID, CliError
-from api.cli_output import progress, table
-from api.runtime import Runtime
+from ledgergate.api.bootstrap import DEFAULT_TENANT
+from ledgergate.api.cli_common import cli_actor, print_result, read_bytes, require_tenant, with_runtime
+from ledgergate.api.cli_errors import FAILED, INVALID, CliError
+from ledgergate.api.cli_output import progress, table
+from ledgergate.api.runtime import Runtime
 
 
 def _read_plan(path: str) -> Any:
-    from application.contextforge_plan import ExportFormatError, plan_contextforge_import
+    from ledgergate.application.contextforge_plan import ExportFormatError, plan_contextforge_import
 
     content = read_bytes(path)  # a missing file: one line, exit 3
     try:
@@ -49,7 +49,7 @@ def _table(report: dict[str, Any]) -> None:
 
 
 def cmd_import_contextforge(args: argparse.Namespace) -> int:
-    from application.contextforge_import import import_contextforge
+    from ledgergate.application.contextforge_import import import_contextforge
 
     plan = _read_plan(args.file)
 

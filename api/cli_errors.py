@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from application.errors import (
+from ledgergate.application.errors import (
     ApplicationError,
     ConflictError,
     ForbiddenError,
@@ -142,7 +142,7 @@ def classify(exc: BaseException) -> CliError:
 
 
 def _problem(error: CliError) -> dict[str, Any]:
-    from api.errors import PROBLEM_BASE  # the web framework only when it is needed
+    from ledgergate.api.errors import PROBLEM_BASE  # the web framework only when it is needed
 
     return {"type": PROBLEM_BASE + error.problem, "detail": error.detail, "exit_code": error.code, **error.extra}
 

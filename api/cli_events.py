@@ -16,11 +16,11 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from api.cli_common import print_result, require_tenant_in_log, with_runtime
-from api.cli_errors import FAILED, INVALID, NOT_FOUND, USAGE, CliError
-from api.cli_output import counting, progress, table
-from api.cli_time import point_argument
-from api.runtime import Runtime
+from ledgergate.api.cli_common import print_result, require_tenant_in_log, with_runtime
+from ledgergate.api.cli_errors import FAILED, INVALID, NOT_FOUND, USAGE, CliError
+from ledgergate.api.cli_output import counting, progress, table
+from ledgergate.api.cli_time import point_argument
+from ledgergate.api.runtime import Runtime
 
 PASSPHRASE_ENV = "LEDGERGATE_EXPORT_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
 
@@ -50,8 +50,8 @@ def _opened(path: str) -> Iterator[tuple[BinaryIO, int]]:
 
 
 def cmd_events_export(args: argparse.Namespace) -> int:
-    from application.archive_keys import KeyTransportError
-    from application.archive_service import export_range
+    from ledgergate.application.archive_keys import KeyTransportError
+    from ledgergate.application.archive_service import export_range
 
     passphrase = passphrase_from(args)
 
@@ -104,7 +104,7 @@ def _report(report: dict[str, Any], args: argparse.Namespace, stream: Any) -> No
 
 def _trusted(args: argparse.Namespace) -> dict[str, str] | None:
     """The keys a file must be signed by: ``--key`` (repeatable) and ``--trusted-keys`` FILE."""
-    from api.cli_common import PublicKeyError, key_id_of, parse_public_key, read_trusted_keys
+    from ledgergate.api.cli_common import PublicKeyError, key_id_of, parse_public_key, read_trusted_keys
 
     if not args.key and not args.trusted_keys:
         return None
@@ -128,8 +128,8 @@ PROVED = {
 
 
 def cmd_events_verify(args: argparse.Namespace) -> int:
-    from api.cli_common import verify_signature
-    from application.event_archive import ArchiveError, verified_reader
+    from ledgergate.api.cli_common import verify_signature
+    from ledgergate.application.event_archive import ArchiveError, verified_reader
 
     trusted = _trusted(args)
     with _opened(args.file) as (handle, size), progress("verifying", total=size, unit="bytes") as advance:
@@ -180,8 +180,8 @@ def _import_table(report: dict[str, Any]) -> None:
 
 
 def cmd_events_import(args: argparse.Namespace) -> int:
-    from application.archive_keys import KeyTransportError
-    from application.event_archive import ArchiveError
+    from ledgergate.application.archive_keys import KeyTransportError
+    from ledgergate.application.event_archive import ArchiveError
 
     passphrase = passphrase_from(args)
 

@@ -12,10 +12,10 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from api.cli_common import cli_envelope, print_result, settings_from, with_runtime
-from api.cli_errors import USAGE, CliError
-from api.cli_output import progress
-from api.runtime import Runtime
+from ledgergate.api.cli_common import cli_envelope, print_result, settings_from, with_runtime
+from ledgergate.api.cli_errors import USAGE, CliError
+from ledgergate.api.cli_output import progress
+from ledgergate.api.runtime import Runtime
 
 #: Testing aid: the rotation kills its own process (SIGKILL) after re-wrapping this many data keys.
 KILL_AFTER_ENV = "LEDGERGATE_TEST_KILL_AFTER_REWRAPS"
@@ -28,7 +28,7 @@ GIVEN_KEY = (
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
-    from api.cli_common import InstanceKeys, MasterKeyRing, SigningKey
+    from ledgergate.api.cli_common import InstanceKeys, MasterKeyRing, SigningKey
 
     settings = settings_from(args)
     keys = InstanceKeys.of(settings)
@@ -69,8 +69,8 @@ def _rewrapping(advance: Callable[[float], None]) -> Callable[[int, int], None]:
 
 
 def cmd_keys_rotate_master(args: argparse.Namespace) -> int:
-    from api.cli_common import GivenMasterKeyError
-    from application.key_rotation import rotate_master
+    from ledgergate.api.cli_common import GivenMasterKeyError
+    from ledgergate.application.key_rotation import rotate_master
 
     def action(runtime: Runtime) -> int:
         assert runtime.ring is not None
@@ -99,7 +99,7 @@ def cmd_keys_rotate_master(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_retire_master(args: argparse.Namespace) -> int:
-    from application.key_rotation import retire_master_keys
+    from ledgergate.application.key_rotation import retire_master_keys
 
     def action(runtime: Runtime) -> int:
         assert runtime.ring is not None
@@ -116,8 +116,8 @@ def cmd_keys_retire_master(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate_tenant(args: argparse.Namespace) -> int:
-    from api.cli_common import log_reader
-    from application.key_rotation import rotate_tenant
+    from ledgergate.api.cli_common import log_reader
+    from ledgergate.application.key_rotation import rotate_tenant
 
     def action(runtime: Runtime) -> int:
         reader = log_reader(runtime.registry)

@@ -12,16 +12,16 @@ from typing import Any
 
 import msgspec
 
-from api.cli_common import print_result, with_runtime
-from api.cli_errors import FAILED, INVALID, NOT_FOUND, USAGE, CliError
-from api.runtime import Runtime
+from ledgergate.api.cli_common import print_result, with_runtime
+from ledgergate.api.cli_errors import FAILED, INVALID, NOT_FOUND, USAGE, CliError
+from ledgergate.api.runtime import Runtime
 
 JSON_HELP = "print the report as one JSON object"
 
 
 def _export_lines(path: str) -> list[dict[str, Any]]:
     """The chained event lines of an export, after checking the file itself is intact. Raises: CliError."""
-    from application.event_archive import ArchiveError, verified_reader
+    from ledgergate.application.event_archive import ArchiveError, verified_reader
 
     try:
         with open(path, "rb") as handle:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.cli_common import print_result, with_runtime
-from api.cli_output import progress, table
-from api.runtime import Runtime
+from ledgergate.api.cli_common import print_result, with_runtime
+from ledgergate.api.cli_output import progress, table
+from ledgergate.api.runtime import Runtime
 
 __all__ = ["register"]
 

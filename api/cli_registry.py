@@ -17,17 +17,17 @@ from typing import Any
 
 import msgspec
 
-from api.bootstrap import DEFAULT_TENANT
-from api.cli_common import cli_envelope, print_result, read_bytes, require_tenant, with_runtime
-from api.cli_errors import INVALID, NOT_FOUND, CliError
-from api.cli_output import print_json, table, when
-from api.json_limits import BadJson, decode_json
-from api.runtime import Runtime, upstream_service
-from api.schemas import CREATE_BODIES, UPDATE_BODIES, UpstreamCreate, UpstreamUpdate, to_fields
-from application.ports import ItemFilter
-from application.queries import MAX_PAGE
-from application.registry import KINDS, Written
-from domain.upstream import Upstream
+from ledgergate.api.bootstrap import DEFAULT_TENANT
+from ledgergate.api.cli_common import cli_envelope, print_result, read_bytes, require_tenant, with_runtime
+from ledgergate.api.cli_errors import INVALID, NOT_FOUND, CliError
+from ledgergate.api.cli_output import print_json, table, when
+from ledgergate.api.json_limits import BadJson, decode_json
+from ledgergate.api.runtime import Runtime, upstream_service
+from ledgergate.api.schemas import CREATE_BODIES, UPDATE_BODIES, UpstreamCreate, UpstreamUpdate, to_fields
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.queries import MAX_PAGE
+from ledgergate.application.registry import KINDS, Written
+from ledgergate.domain.upstream import Upstream
 
 __all__ = ["GROUPS", "register"]
 

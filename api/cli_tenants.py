@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from api.cli_common import cli_envelope, print_result, with_runtime
-from api.cli_output import print_json, table
-from api.runtime import Runtime
-from application.errors import NotFoundError
-from application.ports import ItemFilter
-from application.queries import MAX_PAGE
-from application.registry import PLATFORM_TENANT, Written
+from ledgergate.api.cli_common import cli_envelope, print_result, with_runtime
+from ledgergate.api.cli_output import print_json, table
+from ledgergate.api.runtime import Runtime
+from ledgergate.application.errors import NotFoundError
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.queries import MAX_PAGE
+from ledgergate.application.registry import PLATFORM_TENANT, Written
 
 __all__ = ["register"]
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
-from application.audit import Point
+from ledgergate.application.audit import Point
 
 __all__ = ["parse_point", "parse_time", "point_argument", "time_argument"]
 

@@ -6,13 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from api.bootstrap import DEFAULT_TENANT, announce, expires_at_of, rotate_admin, token_lifetimes
-from api.cli_common import cli_actor, cli_envelope, print_result, require_tenant, with_runtime
-from api.cli_errors import NOT_FOUND, CliError
-from api.cli_output import table, when
-from api.runtime import Runtime
-from application.errors import NotFoundError
-from application.ports import ItemFilter
+from ledgergate.api.bootstrap import DEFAULT_TENANT, announce, expires_at_of, rotate_admin, token_lifetimes
+from ledgergate.api.cli_common import cli_actor, cli_envelope, print_result, require_tenant, with_runtime
+from ledgergate.api.cli_errors import NOT_FOUND, CliError
+from ledgergate.api.cli_output import table, when
+from ledgergate.api.runtime import Runtime
+from ledgergate.application.errors import NotFoundError
+from ledgergate.application.ports import ItemFilter
 
 __all__ = ["register"]
 

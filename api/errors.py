@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from application.errors import (
+from ledgergate.application.errors import (
     ApplicationError,
     ConflictError,
     ForbiddenError,

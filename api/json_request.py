@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Request
 from litestar.exceptions import ClientException
 
-from api.json_limits import BadJson, decode_json
+from ledgergate.api.json_limits import BadJson, decode_json
 
 __all__ = ["LimitedJsonRequest"]
 

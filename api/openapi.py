@@ -18,9 +18,9 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 
-from api.docs_pages import docs_router, render_plugins
-from api.errors import PROBLEM_JSON, TITLES
-from api.schemas import ProblemDetails
+from ledgergate.api.docs_pages import docs_router, render_plugins
+from ledgergate.api.errors import PROBLEM_JSON, TITLES
+from ledgergate.api.schemas import ProblemDetails
 
 __all__ = ["BEARER", "documented", "openapi_config", "problems"]
 

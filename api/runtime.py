@@ -6,42 +6,42 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.archive_service import ArchiveService
-from application.audit import AuditLog, AuditService
-from application.custody import record_custody
-from application.log_proof import LogProof
-from application.queries import RegistryQueries
-from application.registry import Registry
-from domain.egress import EgressPolicy
-from infrastructure.auth.bearer import BearerTokens
-from infrastructure.auth.jwks import GuardedJsonFetcher, JwksCache, issuer_egress
-from infrastructure.auth.jwt_tokens import JwtCodec
-from infrastructure.auth.oidc import OidcTokenVerifier
-from infrastructure.crypto.key_transport import PassphraseKeyTransport
-from infrastructure.crypto.keys import InstanceKeys
-from infrastructure.crypto.master_keys import MasterKeyRing
-from infrastructure.crypto.signing import PublicKeyError, SigningKey, read_trusted_keys, verify_signature
-from infrastructure.crypto.tenant_cipher import TenantCipher
-from infrastructure.eventstore import attach_health, event_store_env, instance_id, log_reader, postgres_waker
-from infrastructure.log_proof_store import StoreLogProof
-from infrastructure.network.egress import EgressGuard
-from infrastructure.postgres.connector import PostgresConnector
-from infrastructure.redis.health import RedisHealth
-from infrastructure.redis.log_signal import RedisLogSignal
-from infrastructure.redis.signed_out import RedisSignedOut
-from infrastructure.settings import Settings, SettingsError
-from infrastructure.sql.audit_store import SqlAuditLog
-from infrastructure.sql.catalog_queries import SqlCatalogQueries
-from infrastructure.sql.catalog_view import SqlCatalogView
-from infrastructure.sql.connector import SqlConnector
-from infrastructure.sql.migrator import apply_migrations
-from infrastructure.sqlite.connector import SQLiteConnector
-from infrastructure.store_health import StoreHealth
-from infrastructure.stored_records import StoreEventLog
-from projections.audit_log import AUDIT_PROJECTION, AuditProjector
-from projections.hot_catalog import HotCatalogs
-from projections.point_in_time import catalog_at
-from projections.runner import CatalogProjector, Follower, PositionBoard
+from ledgergate.application.archive_service import ArchiveService
+from ledgergate.application.audit import AuditLog, AuditService
+from ledgergate.application.custody import record_custody
+from ledgergate.application.log_proof import LogProof
+from ledgergate.application.queries import RegistryQueries
+from ledgergate.application.registry import Registry
+from ledgergate.domain.egress import EgressPolicy
+from ledgergate.infrastructure.auth.bearer import BearerTokens
+from ledgergate.infrastructure.auth.jwks import GuardedJsonFetcher, JwksCache, issuer_egress
+from ledgergate.infrastructure.auth.jwt_tokens import JwtCodec
+from ledgergate.infrastructure.auth.oidc import OidcTokenVerifier
+from ledgergate.infrastructure.crypto.key_transport import PassphraseKeyTransport
+from ledgergate.infrastructure.crypto.keys import InstanceKeys
+from ledgergate.infrastructure.crypto.master_keys import MasterKeyRing
+from ledgergate.infrastructure.crypto.signing import PublicKeyError, SigningKey, read_trusted_keys, verify_signature
+from ledgergate.infrastructure.crypto.tenant_cipher import TenantCipher
+from ledgergate.infrastructure.eventstore import attach_health, event_store_env, instance_id, log_reader, postgres_waker
+from ledgergate.infrastructure.log_proof_store import StoreLogProof
+from ledgergate.infrastructure.network.egress import EgressGuard
+from ledgergate.infrastructure.postgres.connector import PostgresConnector
+from ledgergate.infrastructure.redis.health import RedisHealth
+from ledgergate.infrastructure.redis.log_signal import RedisLogSignal
+from ledgergate.infrastructure.redis.signed_out import RedisSignedOut
+from ledgergate.infrastructure.settings import Settings, SettingsError
+from ledgergate.infrastructure.sql.audit_store import SqlAuditLog
+from ledgergate.infrastructure.sql.catalog_queries import SqlCatalogQueries
+from ledgergate.infrastructure.sql.catalog_view import SqlCatalogView
+from ledgergate.infrastructure.sql.connector import SqlConnector
+from ledgergate.infrastructure.sql.migrator import apply_migrations
+from ledgergate.infrastructure.sqlite.connector import SQLiteConnector
+from ledgergate.infrastructure.store_health import StoreHealth
+from ledgergate.infrastructure.stored_records import StoreEventLog
+from ledgergate.projections.audit_log import AUDIT_PROJECTION, AuditProjector
+from ledgergate.projections.hot_catalog import HotCatalogs
+from ledgergate.projections.point_in_time import catalog_at
+from ledgergate.projections.runner import CatalogProjector, Follower, PositionBoard
 
 __all__ = ["Runtime", "build_runtime", "connect", "migrate", "upstream_service"]
 
@@ -246,7 +246,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
 def upstream_service(runtime: Runtime) -> Any:
     """Registration and refresh of upstreams (connect and discover, then append) for callers outside the app,
     such as the command line; the app builds its own in its lifespan."""
-    from application.upstream_service import UpstreamService
-    from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
+    from ledgergate.application.upstream_service import UpstreamService
+    from ledgergate.infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError
 
     return UpstreamService(runtime.registry, McpUpstreamConnector(runtime.egress), (UpstreamUnavailableError,))

@@ -16,7 +16,7 @@ import errno
 import socket
 from typing import Protocol
 
-from application.errors import SettingsError
+from ledgergate.application.errors import SettingsError
 
 __all__ = ["CannotServeError", "check_before_serving"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from application.errors import ValidationError
+from ledgergate.application.errors import ValidationError
 
 __all__ = [
     "DataKey",

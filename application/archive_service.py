@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from application.archive_keys import KeyTransport, KeyTransportError, key_statuses, plan_keys
-from application.audit import Point
-from application.errors import ValidationError
-from application.event_archive import (
+from ledgergate.application.archive_keys import KeyTransport, KeyTransportError, key_statuses, plan_keys
+from ledgergate.application.audit import Point
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.event_archive import (
     BATCH,
     ArchiveError,
     ArchiveReader,
@@ -22,7 +22,7 @@ from application.event_archive import (
     StoredRecord,
     export_lines,
 )
-from domain.envelope import Envelope
+from ledgergate.domain.envelope import Envelope
 
 PLATFORM = "_platform"
 

@@ -14,14 +14,14 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from application.ports import ProjectionPositions
-from application.queries import wait_for_position
-from application.secrets import mask_secrets
-from domain.api_token import ApiToken
-from domain.catalog import CatalogEntity
-from domain.envelope import RegistryAggregate, entity_kind
-from domain.name_claim import NameClaim
-from domain.upstream import Upstream
+from ledgergate.application.ports import ProjectionPositions
+from ledgergate.application.queries import wait_for_position
+from ledgergate.application.secrets import mask_secrets
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import RegistryAggregate, entity_kind
+from ledgergate.domain.name_claim import NameClaim
+from ledgergate.domain.upstream import Upstream
 
 __all__ = [
     "AuditEntries",

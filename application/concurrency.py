@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from application.errors import ConcurrentWriteError
+from ledgergate.application.errors import ConcurrentWriteError
 
 __all__ = ["ATTEMPTS", "retried_on_concurrent_write"]
 

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from application.contextforge_plan import ContextForgePlan, PlannedCommand
-from application.errors import ApplicationError, NotFoundError
-from application.registry import Registry
-from application.upstream_catalog import DiscoveredCatalog
-from domain.envelope import Envelope
-from domain.name_claim import NameClaim, claim_id
+from ledgergate.application.contextforge_plan import ContextForgePlan, PlannedCommand
+from ledgergate.application.errors import ApplicationError, NotFoundError
+from ledgergate.application.registry import Registry
+from ledgergate.application.upstream_catalog import DiscoveredCatalog
+from ledgergate.domain.envelope import Envelope
+from ledgergate.domain.name_claim import NameClaim, claim_id
 
 __all__ = ["IMPORT_ACTOR", "import_contextforge"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from domain.errors import InvalidValueError
-from domain.values import (
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.values import (
     HEADER_NAME,
     HTTP_METHODS,
     MAX_TIMEOUT_S,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.contextforge_mapping import (
+from ledgergate.application.contextforge_mapping import (
     PlannedCommand,
     Skip,
     UnreadableSecret,

@@ -7,9 +7,9 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from application.concurrency import retried_on_concurrent_write
-from domain.custody import Custody, custody_id
-from domain.envelope import Envelope, recording
+from ledgergate.application.concurrency import retried_on_concurrent_write
+from ledgergate.domain.custody import Custody, custody_id
+from ledgergate.domain.envelope import Envelope, recording
 
 __all__ = ["record_custody"]
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from application.errors import ToolCallError
-from application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
-from application.http_calls import HttpCalls, Upstream, UpstreamRefusedError
-from application.input_relay import MAX_INPUT_ROUNDS, InputRelay, askable_capabilities
-from application.param_headers import schema_param_headers
-from application.ports import (
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.held_calls import Binding, HeldAsker, HeldCalls, RequestStateRefusedError
+from ledgergate.application.http_calls import HttpCalls, Upstream, UpstreamRefusedError
+from ledgergate.application.input_relay import MAX_INPUT_ROUNDS, InputRelay, askable_capabilities
+from ledgergate.application.param_headers import schema_param_headers
+from ledgergate.application.ports import (
     Channel,
     HttpUpstream,
     PooledUpstreams,
@@ -33,10 +33,10 @@ from application.ports import (
     UpstreamCredentials,
     UpstreamRpcError,
 )
-from application.secrets import unseal
-from application.sessions import McpSession
-from domain.upstream import connection_fingerprint, connection_settings
-from projections.hot_catalog import HotCatalogs
+from ledgergate.application.secrets import unseal
+from ledgergate.application.sessions import McpSession
+from ledgergate.domain.upstream import connection_fingerprint, connection_settings
+from ledgergate.projections.hot_catalog import HotCatalogs
 
 __all__ = ["InputRelay", "UpstreamForwarder", "UpstreamRefusedError"]
 

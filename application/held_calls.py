@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from application.errors import ToolCallError
+from ledgergate.application.errors import ToolCallError
 
 __all__ = [
     "Binding",

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from application.errors import ToolCallError
-from application.input_relay import askable_capabilities
-from application.ports import (
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.input_relay import askable_capabilities
+from ledgergate.application.ports import (
     Channel,
     HttpUpstream,
     SessionExpiredError,
@@ -28,7 +28,7 @@ from application.ports import (
     UpstreamTransportError,
     UpstreamUnavailableError,
 )
-from application.sessions import McpSession
+from ledgergate.application.sessions import McpSession
 
 __all__ = ["AUTH_TTL_S", "HttpCalls", "Upstream", "UpstreamRefusedError"]
 

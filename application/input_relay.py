@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.errors import ToolCallError
-from application.ports import Ask, Notification
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.ports import Ask, Notification
 
 __all__ = ["ASKABLE", "MAX_INPUT_ROUNDS", "InputRelay", "askable_capabilities"]
 

@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any, Protocol
 from uuid import UUID
 
-from application.custody import record_custody
-from domain.envelope import Envelope, recording
-from domain.values import SECRET_KEY, is_secret_ref
+from ledgergate.application.custody import record_custody
+from ledgergate.domain.envelope import Envelope, recording
+from ledgergate.domain.values import SECRET_KEY, is_secret_ref
 
 __all__ = ["KeyCustodian", "reseal_tenant", "retire_master_keys", "rotate_master", "rotate_tenant"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, LogVerdict, checkpoint_payload, walk
+from ledgergate.application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, LogVerdict, checkpoint_payload, walk
 
 __all__ = ["CHECKPOINT_EVERY_EVENTS", "CHECKPOINT_EVERY_S", "LogProof", "LogProofStore"]
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 if TYPE_CHECKING:
-    from application.sessions import McpSession
+    from ledgergate.application.sessions import McpSession
 
 __all__ = [
     "Ask",

@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from application.errors import ValidationError
+from ledgergate.application.errors import ValidationError
 
 __all__ = ["PromptRenderer"]
 

@@ -15,14 +15,14 @@ from uuid import UUID
 
 import msgspec
 
-from application.errors import InvalidParameterError, NotFoundError, NotReadyError, ValidationError
-from application.ports import CatalogQueries, ItemFilter, ProjectionPositions
-from application.secrets import mask_secrets
-from domain.api_token import ApiToken
-from domain.catalog import CatalogEntity
-from domain.envelope import RegistryAggregate
-from domain.tenant import tenant_stream_id
-from domain.upstream import Upstream
+from ledgergate.application.errors import InvalidParameterError, NotFoundError, NotReadyError, ValidationError
+from ledgergate.application.ports import CatalogQueries, ItemFilter, ProjectionPositions
+from ledgergate.application.secrets import mask_secrets
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import RegistryAggregate
+from ledgergate.domain.tenant import tenant_stream_id
+from ledgergate.domain.upstream import Upstream
 
 __all__ = ["RegistryQueries", "decode_cursor", "encode_cursor"]
 

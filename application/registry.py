@@ -18,8 +18,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from application.concurrency import retried_on_concurrent_write
-from application.errors import (
+from ledgergate.application.concurrency import retried_on_concurrent_write
+from ledgergate.application.errors import (
     ConcurrentWriteError,
     ConflictError,
     ForbiddenError,
@@ -28,21 +28,21 @@ from application.errors import (
     ValidationError,
     VersionConflictError,
 )
-from application.ports import SecretCipher, TokenSigner
-from application.secrets import seal_integration
-from application.upstream_commands import UpstreamCommands
-from domain.api_token import ApiToken, role_rank
-from domain.catalog import CatalogEntity
-from domain.envelope import Envelope, RegistryAggregate, recording
-from domain.errors import DomainError, EntityDeletedError, InvalidValueError
-from domain.name_claim import NameClaim, NameTakenError, claim_id
-from domain.prompt import Prompt
-from domain.resource import Resource
-from domain.tenant import Tenant, tenant_stream_id
-from domain.tool import Tool
-from domain.upstream import Upstream
-from domain.values import check_resource_content
-from domain.virtual_server import VirtualServer
+from ledgergate.application.ports import SecretCipher, TokenSigner
+from ledgergate.application.secrets import seal_integration
+from ledgergate.application.upstream_commands import UpstreamCommands
+from ledgergate.domain.api_token import ApiToken, role_rank
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import Envelope, RegistryAggregate, recording
+from ledgergate.domain.errors import DomainError, EntityDeletedError, InvalidValueError
+from ledgergate.domain.name_claim import NameClaim, NameTakenError, claim_id
+from ledgergate.domain.prompt import Prompt
+from ledgergate.domain.resource import Resource
+from ledgergate.domain.tenant import Tenant, tenant_stream_id
+from ledgergate.domain.tool import Tool
+from ledgergate.domain.upstream import Upstream
+from ledgergate.domain.values import check_resource_content
+from ledgergate.domain.virtual_server import VirtualServer
 
 __all__ = ["KINDS", "PLATFORM_TENANT", "Registry", "Written"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from application.errors import ValidationError
-from application.ports import SecretCipher
-from domain.values import SECRET_KEY, is_secret_ref
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.ports import SecretCipher
+from ledgergate.domain.values import SECRET_KEY, is_secret_ref
 
 __all__ = ["MASK", "mask_secrets", "seal_integration", "seal_upstream", "unseal"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from application.errors import ValidationError
+from ledgergate.application.errors import ValidationError
 
 __all__ = ["SERVICE_LONGEST", "SHORTEST", "TokenLifetimes"]
 

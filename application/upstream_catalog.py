@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid5
 
-from domain.catalog import CatalogEntity
-from domain.errors import InvalidValueError
-from domain.prompt import Prompt
-from domain.resource import Resource
-from domain.tenant import NAMESPACE
-from domain.tool import Tool
-from domain.upstream import exposed_name
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.prompt import Prompt
+from ledgergate.domain.resource import Resource
+from ledgergate.domain.tenant import NAMESPACE
+from ledgergate.domain.tool import Tool
+from ledgergate.domain.upstream import exposed_name
 
 __all__ = ["UPSTREAM_FIELDS", "DiscoveredCatalog", "Plan", "PlannedItem", "item_id", "plan_items", "refreshed_changes"]
 

@@ -9,15 +9,21 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from application.concurrency import retried_on_concurrent_write
-from application.errors import EgressRefusedError
-from application.secrets import seal_upstream, unseal
-from application.upstream_catalog import CLASSES, DiscoveredCatalog, PlannedItem, plan_items, refreshed_changes
-from domain.catalog import CatalogEntity
-from domain.egress import EgressPolicy
-from domain.envelope import Envelope, RegistryAggregate
-from domain.name_claim import NameTakenError
-from domain.upstream import Upstream
+from ledgergate.application.concurrency import retried_on_concurrent_write
+from ledgergate.application.errors import EgressRefusedError
+from ledgergate.application.secrets import seal_upstream, unseal
+from ledgergate.application.upstream_catalog import (
+    CLASSES,
+    DiscoveredCatalog,
+    PlannedItem,
+    plan_items,
+    refreshed_changes,
+)
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.egress import EgressPolicy
+from ledgergate.domain.envelope import Envelope, RegistryAggregate
+from ledgergate.domain.name_claim import NameTakenError
+from ledgergate.domain.upstream import Upstream
 
 __all__ = ["UpstreamCommands"]
 

@@ -6,11 +6,11 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
-from application.errors import UpstreamUnavailableError
-from application.registry import Registry, Written
-from application.secrets import unseal
-from application.upstream_catalog import DiscoveredCatalog
-from domain.envelope import Envelope
+from ledgergate.application.errors import UpstreamUnavailableError
+from ledgergate.application.registry import Registry, Written
+from ledgergate.application.secrets import unseal
+from ledgergate.application.upstream_catalog import DiscoveredCatalog
+from ledgergate.domain.envelope import Envelope
 
 __all__ = ["UpstreamConnector", "UpstreamService"]
 

@@ -18,12 +18,12 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 
-from application.errors import ApplicationError, StoreUnavailableError
-from application.registry import Registry
-from application.secrets import unseal
-from application.upstream_service import UpstreamService
-from domain.envelope import Envelope
-from domain.upstream import connection_fingerprint, connection_settings
+from ledgergate.application.errors import ApplicationError, StoreUnavailableError
+from ledgergate.application.registry import Registry
+from ledgergate.application.secrets import unseal
+from ledgergate.application.upstream_service import UpstreamService
+from ledgergate.domain.envelope import Envelope
+from ledgergate.domain.upstream import connection_fingerprint, connection_settings
 
 __all__ = ["Leases", "UpstreamSupervisor"]
 

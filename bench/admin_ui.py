@@ -25,13 +25,13 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from api.schemas import ToolCreate, to_fields
-from api.ui.router import STATIC
-from domain.envelope import Envelope
-from infrastructure.settings import load_settings
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.api.schemas import ToolCreate, to_fields
+from ledgergate.api.ui.router import STATIC
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.settings import load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ACTOR = Envelope("default", "default:bench", "bench", "bench")

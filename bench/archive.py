@@ -101,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespac
 
 
 def settings_for(env: dict[str, str]) -> Any:
-    from infrastructure.settings import load_settings
+    from ledgergate.infrastructure.settings import load_settings
 
     return load_settings(env, env_file=Path(env["LEDGERGATE_DATA_DIR"]) / "none.env")
 
@@ -125,8 +125,8 @@ def schema(url: str, data_dir: Path) -> Iterator[dict[str, str]]:
 
 def templates(runtime: Any, tenants: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Per tenant, the stored events of one real tool registration and update: (topic, state)."""
-    from application.registry import PLATFORM_TENANT
-    from domain.envelope import Envelope
+    from ledgergate.application.registry import PLATFORM_TENANT
+    from ledgergate.domain.envelope import Envelope
 
     found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for tenant in tenants:
@@ -182,10 +182,10 @@ def fill(runtime: Any, config: Config) -> dict[str, Any]:
 
 def child(args: argparse.Namespace) -> None:
     """One operation in this process; prints events, seconds and peak RSS as JSON."""
-    from api.runtime import build_runtime
-    from application.archive_service import ArchiveService
-    from application.event_archive import verify_lines
-    from infrastructure.stored_records import StoreEventLog
+    from ledgergate.api.runtime import build_runtime
+    from ledgergate.application.archive_service import ArchiveService
+    from ledgergate.application.event_archive import verify_lines
+    from ledgergate.infrastructure.stored_records import StoreEventLog
 
     env = json.loads(args.env) if args.env else {}
     started = 0.0
@@ -243,9 +243,9 @@ def run_child(
 
 
 def catalog_times(runtime: Any, config: Config) -> dict[str, list[float]]:
-    from application.audit import AuditService, Point
-    from infrastructure.eventstore import log_reader
-    from projections.point_in_time import catalog_at
+    from ledgergate.application.audit import AuditService, Point
+    from ledgergate.infrastructure.eventstore import log_reader
+    from ledgergate.projections.point_in_time import catalog_at
 
     reader = log_reader(runtime.registry)
     audit = AuditService(reader, catalog_at)
@@ -263,7 +263,7 @@ def catalog_times(runtime: Any, config: Config) -> dict[str, list[float]]:
 
 
 def run(config: Config, workdir: Path) -> dict[str, Any]:
-    from api.runtime import build_runtime
+    from ledgergate.api.runtime import build_runtime
 
     results: dict[str, Any] = {"rounds": []}
     with schema(config.postgres_url, workdir / "source") as env:

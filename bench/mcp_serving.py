@@ -224,13 +224,13 @@ def _wait_ready(managed: Managed, url: str) -> None:
 
 
 def start_gateway(stack: ExitStack, data_dir: Path, workers: int, redis_url: str | None) -> Gateway:
-    """``ledgergate serve`` (``python -m api.cli serve``) on a free port, run from the temporary directory."""
+    """``ledgergate serve`` (``python -m ledgergate.api.cli serve``) on a free port, run from a temporary directory."""
     port = free_port()
     log_path = data_dir.parent / f"gateway-{workers}w.log"
     log_file: IO[bytes] = stack.enter_context(log_path.open("wb"))
     managed = spawn(
         f"gateway ({workers} worker(s))",
-        [sys.executable, "-m", "api.cli", "serve"],
+        [sys.executable, "-m", "ledgergate.api.cli", "serve"],
         stack,
         env=_gateway_env(data_dir, port, workers, redis_url),
         cwd=data_dir.parent,

@@ -35,12 +35,12 @@ from typing import Any
 
 import psycopg
 
-import infrastructure.eventstore as eventstore
-from api.runtime import Runtime, build_runtime
-from application.event_archive import StoredRecord
-from application.key_rotation import rotate_master
-from domain.envelope import Envelope
-from infrastructure.settings import load_settings
+import ledgergate.infrastructure.eventstore as eventstore
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.event_archive import StoredRecord
+from ledgergate.application.key_rotation import rotate_master
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.settings import load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PLATFORM = Envelope("_platform", "bench", "c", "c")

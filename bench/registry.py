@@ -34,11 +34,11 @@ from typing import Any, TypeVar
 import psycopg
 import redis
 
-from api.runtime import Runtime, build_runtime
-from application.errors import NotFoundError
-from application.registry import Written
-from domain.envelope import Envelope
-from infrastructure.settings import DatabaseUrl, Settings, load_settings
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.errors import NotFoundError
+from ledgergate.application.registry import Written
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.settings import DatabaseUrl, Settings, load_settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PLATFORM = Envelope("_platform", "bench", "c", "c")

@@ -222,7 +222,7 @@ def start_gateway(stack: ExitStack, data_dir: Path, cfg: Config, database_url: s
     log: IO[bytes] = stack.enter_context((data_dir.parent / "gateway.log").open("wb"))
     managed = spawn(
         "gateway",
-        [sys.executable, "-m", "api.cli", "serve"],
+        [sys.executable, "-m", "ledgergate.api.cli", "serve"],
         stack,
         env=env,
         cwd=data_dir.parent,

@@ -420,8 +420,8 @@ async def client_hops(url: str, calls: int) -> dict[str, dict[str, float]]:
     replaced there (``UpstreamPool.call_tool``, still used for stdio and SSE), and one bare httpx2 POST."""
     import httpx2
 
-    from infrastructure.upstream.http_client import HttpUpstreamClient
-    from infrastructure.upstream.mcp_client import UpstreamPool
+    from ledgergate.infrastructure.upstream.http_client import HttpUpstreamClient
+    from ledgergate.infrastructure.upstream.mcp_client import UpstreamPool
 
     fast = HttpUpstreamClient()
     channel = await fast.negotiate(url, {})
@@ -449,7 +449,7 @@ async def client_hops(url: str, calls: int) -> dict[str, dict[str, float]]:
 async def sdk_discovery(url: str, tool: str) -> dict[str, Any]:
     """The gateway's SDK steps alone, on the many-tool upstream: discovery (connect, list every page), then the
     first ``call_tool`` on a new pooled connection (which connects again) and a second one."""
-    from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamPool
+    from ledgergate.infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamPool
 
     started = time.perf_counter()
     catalog = await McpUpstreamConnector().discover({"transport": "streamable_http", "url": url})

@@ -28,7 +28,7 @@ MODERN = "2026-07-28"
 
 def _ledgergate() -> list[str]:
     script = Path(sys.executable).with_name("ledgergate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ledgergate.api.cli"]
 
 
 @dataclass

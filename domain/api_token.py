@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.envelope import RegistryAggregate
-from domain.errors import InvalidValueError
-from domain.values_text import required_text
+from ledgergate.domain.envelope import RegistryAggregate
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values_text import required_text
 
 __all__ = ["ROLES", "ApiToken", "role_rank"]
 
@@ -78,3 +79,6 @@ class ApiToken(RegistryAggregate):
             "expires_at": self.expires_at,
             "revoked": self.revoked,
         }
+
+
+keep_topics(__name__, globals())

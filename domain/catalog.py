@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.envelope import RegistryAggregate
-from domain.errors import EntityDeletedError, InvalidValueError
+from ledgergate.domain.envelope import RegistryAggregate
+from ledgergate.domain.errors import EntityDeletedError, InvalidValueError
+from ledgergate.domain.topics import keep_topics
 
 __all__ = ["CatalogEntity"]
 
@@ -147,3 +148,6 @@ class CatalogEntity(RegistryAggregate):
         for name, value in state.items():
             setattr(self, name, value)
         self.deleted = False
+
+
+keep_topics(__name__, globals())

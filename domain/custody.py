@@ -11,8 +11,9 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.envelope import RegistryAggregate
-from domain.tenant import NAMESPACE
+from ledgergate.domain.envelope import RegistryAggregate
+from ledgergate.domain.tenant import NAMESPACE
+from ledgergate.domain.topics import keep_topics
 
 __all__ = ["Custody", "custody_id"]
 
@@ -49,3 +50,6 @@ class Custody(RegistryAggregate):
         self, exporter: str | None, signing_key: str | None, signature: str, importer: str, imported: int, skipped: int
     ) -> None:
         self.last = {"imported_from": exporter}
+
+
+keep_topics(__name__, globals())

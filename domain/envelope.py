@@ -21,7 +21,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import DomainError
+from ledgergate.domain.errors import DomainError
+from ledgergate.domain.topics import keep_topics
 
 __all__ = [
     "SYSTEM_ACTOR_NAMESPACES",
@@ -129,3 +130,6 @@ def entity_kind(event: Any) -> str:
     if isinstance(kind, str):
         return kind
     return "".join("_" + c.lower() if c.isupper() else c for c in owner_name).lstrip("_")
+
+
+keep_topics(__name__, globals())

@@ -11,9 +11,10 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.envelope import RegistryAggregate
-from domain.errors import DomainError
-from domain.tenant import NAMESPACE
+from ledgergate.domain.envelope import RegistryAggregate
+from ledgergate.domain.errors import DomainError
+from ledgergate.domain.tenant import NAMESPACE
+from ledgergate.domain.topics import keep_topics
 
 __all__ = ["NameClaim", "NameTakenError", "claim_id"]
 
@@ -58,3 +59,6 @@ class NameClaim(RegistryAggregate):
     @event("Released")
     def _released(self) -> None:
         self.owner_id = None
+
+
+keep_topics(__name__, globals())

@@ -7,8 +7,9 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.catalog import CatalogEntity
-from domain.values import (
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values import (
     check_icons,
     check_mcp_name,
     check_meta,
@@ -18,7 +19,7 @@ from domain.values import (
     check_tags,
     check_template,
 )
-from domain.values_text import optional_text
+from ledgergate.domain.values_text import optional_text
 
 __all__ = ["Prompt"]
 
@@ -56,3 +57,6 @@ class Prompt(CatalogEntity):
     @event("Created")
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
+
+
+keep_topics(__name__, globals())

@@ -7,9 +7,18 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.catalog import CatalogEntity
-from domain.values import check_icons, check_mcp_name, check_meta, check_overrides, check_source, check_tags, check_uri
-from domain.values_text import optional_text
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values import (
+    check_icons,
+    check_mcp_name,
+    check_meta,
+    check_overrides,
+    check_source,
+    check_tags,
+    check_uri,
+)
+from ledgergate.domain.values_text import optional_text
 
 __all__ = ["Resource"]
 
@@ -53,3 +62,6 @@ class Resource(CatalogEntity):
     @event("Created")
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
+
+
+keep_topics(__name__, globals())

@@ -8,11 +8,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.catalog import CatalogEntity
-from domain.envelope import SYSTEM_ACTOR_NAMESPACES
-from domain.errors import InvalidValueError
-from domain.values import check_slug
-from domain.values_text import optional_text
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import SYSTEM_ACTOR_NAMESPACES
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values import check_slug
+from ledgergate.domain.values_text import optional_text
 
 __all__ = ["Tenant", "tenant_stream_id"]
 
@@ -54,3 +55,6 @@ class Tenant(CatalogEntity):
         if "name" in fields and fields["name"] != self.name:
             raise InvalidValueError("name", "a tenant's slug can't change; create a new tenant instead")
         return super().update(fields)
+
+
+keep_topics(__name__, globals())

@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.catalog import CatalogEntity
-from domain.envelope import upcast_credential
-from domain.values import (
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import upcast_credential
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values import (
     check_annotations,
     check_icons,
     check_input_schema,
@@ -21,7 +22,7 @@ from domain.values import (
     check_source,
     check_tags,
 )
-from domain.values_text import optional_text
+from ledgergate.domain.values_text import optional_text
 
 __all__ = ["Tool"]
 
@@ -79,3 +80,6 @@ class Tool(CatalogEntity):
     @event(Registered)
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
+
+
+keep_topics(__name__, globals())

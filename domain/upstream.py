@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.catalog import CatalogEntity
-from domain.errors import InvalidValueError
-from domain.values import as_mcp_name, check_slug, check_tags, is_secret_ref
-from domain.values_text import optional_text
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values import as_mcp_name, check_slug, check_tags, is_secret_ref
+from ledgergate.domain.values_text import optional_text
 
 __all__ = [
     "HEALTH_STATES",
@@ -211,3 +212,6 @@ class Upstream(CatalogEntity):
     @event("HealthChanged")
     def _health_changed(self, state: str, detail: str | None) -> None:
         self.health = state
+
+
+keep_topics(__name__, globals())

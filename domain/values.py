@@ -13,8 +13,8 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from domain.errors import InvalidValueError
-from domain.json_schema import nesting_problem, schema_problem
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.json_schema import nesting_problem, schema_problem
 
 __all__ = [
     "HTTP_METHODS",

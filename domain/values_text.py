@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.errors import InvalidValueError
+from ledgergate.domain.errors import InvalidValueError
 
 __all__ = ["optional_text", "required_text"]
 

@@ -7,10 +7,11 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from domain.catalog import CatalogEntity
-from domain.errors import InvalidValueError
-from domain.values import check_slug, check_tags
-from domain.values_text import optional_text
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.topics import keep_topics
+from ledgergate.domain.values import check_slug, check_tags
+from ledgergate.domain.values_text import optional_text
 
 __all__ = ["VirtualServer"]
 
@@ -51,3 +52,6 @@ class VirtualServer(CatalogEntity):
     @event("Created")
     def __init__(self, fields: dict[str, Any]) -> None:
         self._init_fields(fields)
+
+
+keep_topics(__name__, globals())

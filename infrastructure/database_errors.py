@@ -16,7 +16,7 @@ import psycopg
 from eventsourcing import persistence
 from psycopg_pool import PoolTimeout
 
-from application.errors import StoreUnavailableError
+from ledgergate.application.errors import StoreUnavailableError
 
 __all__ = ["UNREACHABLE_ERRORS", "is_unreachable", "reason", "unavailable"]
 

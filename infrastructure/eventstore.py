@@ -30,9 +30,9 @@ from eventsourcing.postgres import (
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
-from application.errors import StoreUnavailableError
-from infrastructure.crypto.keys import InstanceKeys
-from infrastructure.log_chain_store import (
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.infrastructure.crypto.keys import InstanceKeys
+from ledgergate.infrastructure.log_chain_store import (
     append_links_postgres,
     append_links_sqlite,
     head_query_postgres,
@@ -40,10 +40,10 @@ from infrastructure.log_chain_store import (
     previous_from_head,
     sqlite_chain_statements,
 )
-from infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
-from infrastructure.settings import DatabaseUrl
-from infrastructure.store_health import DOWN_POOL_WAIT_S, POOL_WAIT_S, StoreHealth, reported
-from infrastructure.stored_records import StoreEventLog, tenant_expression
+from ledgergate.infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
+from ledgergate.infrastructure.settings import DatabaseUrl
+from ledgergate.infrastructure.store_health import DOWN_POOL_WAIT_S, POOL_WAIT_S, StoreHealth, reported
+from ledgergate.infrastructure.stored_records import StoreEventLog, tenant_expression
 
 __all__ = [
     "LogReader",
@@ -207,10 +207,10 @@ def event_store_env(database: DatabaseUrl) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database.sqlite_path,
             "SQLITE_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "infrastructure.eventstore:ReportingSQLiteRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledgergate.infrastructure.eventstore:ReportingSQLiteRecorder",
         }
     env = {
-        "PERSISTENCE_MODULE": "infrastructure.eventstore:ResilientPostgresFactory",
+        "PERSISTENCE_MODULE": "ledgergate.infrastructure.eventstore:ResilientPostgresFactory",
         "POSTGRES_DBNAME": database.dbname,
         "POSTGRES_HOST": database.host,
         "POSTGRES_PORT": str(database.port),
@@ -218,7 +218,7 @@ def event_store_env(database: DatabaseUrl) -> dict[str, str]:
         "POSTGRES_PASSWORD": database.password,
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "8",
-        "APPLICATION_RECORDER_TOPIC": "infrastructure.eventstore:TenantIndexedPostgresRecorder",
+        "APPLICATION_RECORDER_TOPIC": "ledgergate.infrastructure.eventstore:TenantIndexedPostgresRecorder",
         # Not POSTGRES_ENABLE_DB_FUNCTIONS: its insert function skips the table lock that makes commit order
         # equal notification-id order, and followers reading "after position p" would then skip events.
     }

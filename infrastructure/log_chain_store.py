@@ -19,7 +19,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql as pgsql
 
-from application.log_chain import GENESIS_LINK, link
+from ledgergate.application.log_chain import GENESIS_LINK, link
 
 __all__ = [
     "append_links_postgres",

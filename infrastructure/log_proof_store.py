@@ -12,9 +12,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql as pgsql
 from psycopg.rows import tuple_row
 
-from application.log_chain import ChainRow, Checkpoint
-from infrastructure.log_chain_store import chain_table, checkpoints_table
-from infrastructure.store_health import StoreHealth, reported
+from ledgergate.application.log_chain import ChainRow, Checkpoint
+from ledgergate.infrastructure.log_chain_store import chain_table, checkpoints_table
+from ledgergate.infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["StoreLogProof"]
 

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from itertools import islice
 
-from application.sessions import McpSession, SessionLimits, SessionQuotaError
+from ledgergate.application.sessions import McpSession, SessionLimits, SessionQuotaError
 
 __all__ = ["InMemorySessionStore"]
 

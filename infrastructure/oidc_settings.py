@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from infrastructure.settings import SettingsError, _int, _list
+from ledgergate.infrastructure.settings import SettingsError, _int, _list
 
 __all__ = ["ASYMMETRIC_ALGORITHMS", "GRANTABLE_ROLES", "OidcSettings", "load_oidc_settings"]
 

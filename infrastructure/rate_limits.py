@@ -12,7 +12,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from infrastructure.redis.health import RedisHealth, async_client
+from ledgergate.infrastructure.redis.health import RedisHealth, async_client
 
 __all__ = ["InMemoryRateLimiter", "RedisRateLimiter"]
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
 
-from application.errors import SettingsError
+from ledgergate.application.errors import SettingsError
 
 if TYPE_CHECKING:
-    from infrastructure.oidc_settings import OidcSettings
+    from ledgergate.infrastructure.oidc_settings import OidcSettings
 
 __all__ = ["DatabaseUrl", "Settings", "SettingsError", "load_settings"]
 
@@ -206,7 +206,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         {k: v for k, v in dotenv_values(env_file).items() if v is not None} if Path(env_file).is_file() else {}
     )
     env.update(os.environ if environ is None else environ)
-    from infrastructure.oidc_settings import load_oidc_settings  # it raises SettingsError, defined here
+    from ledgergate.infrastructure.oidc_settings import load_oidc_settings  # it raises SettingsError, defined here
 
     data_dir = Path(env.get("LEDGERGATE_DATA_DIR") or "./data")
     database = DatabaseUrl.parse(env.get("LEDGERGATE_DATABASE_URL") or f"sqlite:///{data_dir / 'ledgergate.db'}")

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from application.errors import StoreUnavailableError
-from infrastructure.database_errors import is_unreachable, reason, unavailable
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.infrastructure.database_errors import is_unreachable, reason, unavailable
 
 __all__ = ["DOWN_POOL_WAIT_S", "POOL_WAIT_S", "StoreHealth", "reported"]
 

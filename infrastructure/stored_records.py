@@ -18,10 +18,10 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql as pgsql
 
-from application.event_archive import ArchiveError, StoredRecord
-from infrastructure.log_chain_store import append_links_postgres
-from infrastructure.log_proof_store import StoreLogProof
-from infrastructure.store_health import StoreHealth, reported
+from ledgergate.application.event_archive import ArchiveError, StoredRecord
+from ledgergate.infrastructure.log_chain_store import append_links_postgres
+from ledgergate.infrastructure.log_proof_store import StoreLogProof
+from ledgergate.infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["StoreEventLog", "tenant_expression", "tenant_marker"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 
-from application.upstream_facts import UpstreamFacts, note_upstream_status, watch_upstream
+from ledgergate.application.upstream_facts import UpstreamFacts, note_upstream_status, watch_upstream
 
 __all__ = [
     "UpstreamFacts",

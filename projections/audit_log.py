@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
-from application.audit import StreamKinds, event_entry
+from ledgergate.application.audit import StreamKinds, event_entry
 
 __all__ = ["AUDIT_PROJECTION", "AuditProjector", "AuditRow", "AuditStore", "audit_row"]
 

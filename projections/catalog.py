@@ -13,15 +13,15 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from domain.api_token import ApiToken
-from domain.catalog import CatalogEntity
-from domain.envelope import RegistryAggregate
-from domain.prompt import Prompt
-from domain.resource import Resource
-from domain.tenant import Tenant
-from domain.tool import Tool
-from domain.upstream import Upstream
-from domain.virtual_server import VirtualServer
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import RegistryAggregate
+from ledgergate.domain.prompt import Prompt
+from ledgergate.domain.resource import Resource
+from ledgergate.domain.tenant import Tenant
+from ledgergate.domain.tool import Tool
+from ledgergate.domain.upstream import Upstream
+from ledgergate.domain.virtual_server import VirtualServer
 
 __all__ = ["MEMBER_FIELDS", "PROJECTION_NAME", "Row", "evolve", "member_rows", "server_members", "tag_rows"]
 

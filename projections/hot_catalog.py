@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from projections.catalog import Row, evolve, server_members
-from projections.uri_templates import is_template, matcher
+from ledgergate.projections.catalog import Row, evolve, server_members
+from ledgergate.projections.uri_templates import is_template, matcher
 
 __all__ = ["ERAS", "LIST_KINDS", "CatalogChange", "HotCatalogs", "Snapshot", "decode_page_cursor"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from application.audit import Point, Positioned
-from application.secrets import mask_secrets
-from projections.catalog import Row, evolve, server_members
+from ledgergate.application.audit import Point, Positioned
+from ledgergate.application.secrets import mask_secrets
+from ledgergate.projections.catalog import Row, evolve, server_members
 
 __all__ = ["catalog_at"]
 

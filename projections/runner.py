@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from application.errors import StoreUnavailableError
-from projections.catalog import PROJECTION_NAME, Row, evolve
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.projections.catalog import PROJECTION_NAME, Row, evolve
 
 __all__ = ["CatalogProjector", "EventSource", "Follower", "PositionBoard"]
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from infrastructure.settings import Settings, load_settings
+from ledgergate.infrastructure.settings import Settings, load_settings
 
 POSTGRES_URL = os.environ.get("LEDGERGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LEDGERGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

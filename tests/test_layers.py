@@ -20,24 +20,29 @@ FORBIDDEN = {
 }
 
 
+def _top(name: str) -> str:
+    """The layer a dotted module name is in: ``ledgergate.infrastructure.x`` and ``infrastructure.x`` alike."""
+    return name.removeprefix("ledgergate.").split(".")[0]
+
+
 def imported_packages(path: Path, root: Path = ROOT) -> set[str]:
     """The top-level packages of this project a module imports, wherever in the module the import is."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(_top(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the module's own package
                 parts = list(path.relative_to(root).with_suffix("").parts)[: -node.level]
                 target = [*parts, *(node.module.split(".") if node.module else [])]
                 found.add(target[0] if target else "")
             elif node.module:
-                found.add(node.module.split(".")[0])
+                found.add(_top(node.module))
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__" and node.args:
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                found.add(first.value.split(".")[0])
+                found.add(_top(first.value))
     return found
 
 
@@ -50,10 +55,10 @@ def test_the_import_reader_sees_imports_in_functions_under_type_checking_and_rel
     module = tmp_path / "api" / "probe.py"
     module.write_text(
         "from typing import TYPE_CHECKING\n"
-        "if TYPE_CHECKING:\n    from infrastructure.settings import Settings\n"
+        "if TYPE_CHECKING:\n    from ledgergate.infrastructure.settings import Settings\n"
         "def f():\n    import projections.hot_catalog\n"
         "def g():\n    from . import auth\n"
-        "__import__('infrastructure.telemetry')\n"
+        "__import__('ledgergate.infrastructure.telemetry')\n"
     )
     assert imported_packages(module, tmp_path) == {"typing", "infrastructure", "projections", "api"}
 

@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from api.bridges.http_sessions import HandshakeSessions
-from api.bridges.http_stateless import StatelessRelay
-from api.bridges.processes import ProcessPool
-from api.bridges.stdio_to_http import run_stdio_to_http
+from ledgergate.api.bridges.http_sessions import HandshakeSessions
+from ledgergate.api.bridges.http_stateless import StatelessRelay
+from ledgergate.api.bridges.processes import ProcessPool
+from ledgergate.api.bridges.stdio_to_http import run_stdio_to_http
 
 __all__ = ["run_http_to_stdio", "run_stdio_to_http", "stdio_command"]
 

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from api.bridges.processes import ProcessPool
+from ledgergate.api.bridges.processes import ProcessPool
 
 __all__ = ["HandshakeSessions", "InFlight"]
 

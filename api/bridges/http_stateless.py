@@ -50,7 +50,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from api.bridges.processes import ProcessPool
+from ledgergate.api.bridges.processes import ProcessPool
 
 __all__ = ["StatelessRelay"]
 

@@ -47,7 +47,7 @@ from mcp_types import (
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from api.bridges.tool_headers import ToolHeaders
+from ledgergate.api.bridges.tool_headers import ToolHeaders
 
 __all__ = ["EraHeaders", "GatewayTransport", "run_stdio_to_http"]
 

@@ -18,7 +18,7 @@ from uuid import uuid4
 import anyio
 from mcp_types import JSONRPCError, JSONRPCMessage, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse, RequestId
 
-from api.mcp.param_headers import declarations, param_headers
+from ledgergate.api.mcp.param_headers import declarations, param_headers
 
 __all__ = ["ToolHeaders"]
 

@@ -9,12 +9,12 @@ from litestar import Request, Router, get
 from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
 
-from api.auth import AuthPrincipal, provide_principal, readable_tenant
-from api.controllers.catalog import MinPosition
-from api.openapi import documented
-from api.positions import After
-from application.audit import AuditFilter, AuditService, Point, parse_point
-from application.errors import InvalidParameterError
+from ledgergate.api.auth import AuthPrincipal, provide_principal, readable_tenant
+from ledgergate.api.controllers.catalog import MinPosition
+from ledgergate.api.openapi import documented
+from ledgergate.api.positions import After
+from ledgergate.application.audit import AuditFilter, AuditService, Point, parse_point
+from ledgergate.application.errors import InvalidParameterError
 
 __all__ = ["audit_router"]
 

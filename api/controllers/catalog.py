@@ -6,14 +6,14 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.auth import AuthPrincipal, provide_principal
-from api.controllers.responses import Cursor, page, written
-from api.openapi import documented
-from api.runtime import Runtime
-from api.schemas import CREATE_BODIES, UPDATE_BODIES, Revert, to_fields
-from application.errors import InvalidParameterError
-from application.ports import ItemFilter
-from application.registry import KINDS
+from ledgergate.api.auth import AuthPrincipal, provide_principal
+from ledgergate.api.controllers.responses import Cursor, page, written
+from ledgergate.api.openapi import documented
+from ledgergate.api.runtime import Runtime
+from ledgergate.api.schemas import CREATE_BODIES, UPDATE_BODIES, Revert, to_fields
+from ledgergate.application.errors import InvalidParameterError
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.registry import KINDS
 
 __all__ = ["catalog_routers", "expected_version"]
 

@@ -11,15 +11,15 @@ from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from api.auth import AuthPrincipal, provide_principal, readable_tenant
-from api.controllers.audit import point_param
-from api.controllers.catalog import MinPosition
-from api.openapi import documented, problems
-from api.positions import After, OptionalAfter, parse_position
-from api.streaming import in_chunks, position_reached
-from application.archive_service import PLATFORM as PLATFORM_TENANT
-from application.archive_service import export_range
-from application.audit import AuditFilter
+from ledgergate.api.auth import AuthPrincipal, provide_principal, readable_tenant
+from ledgergate.api.controllers.audit import point_param
+from ledgergate.api.controllers.catalog import MinPosition
+from ledgergate.api.openapi import documented, problems
+from ledgergate.api.positions import After, OptionalAfter, parse_position
+from ledgergate.api.streaming import in_chunks, position_reached
+from ledgergate.application.archive_service import PLATFORM as PLATFORM_TENANT
+from ledgergate.application.archive_service import export_range
+from ledgergate.application.audit import AuditFilter
 
 __all__ = ["events_router"]
 

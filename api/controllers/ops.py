@@ -9,9 +9,9 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.openapi import ResponseSpec
 
-from api.auth import provide_principal
-from api.openapi import BEARER, problems
-from api.schemas import Readiness
+from ledgergate.api.auth import provide_principal
+from ledgergate.api.openapi import BEARER, problems
+from ledgergate.api.schemas import Readiness
 
 __all__ = ["health", "metrics", "ready", "version_info", "version_of"]
 

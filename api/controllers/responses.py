@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Response
 from litestar.params import QueryParameter
 
-from application.registry import Written
+from ledgergate.application.registry import Written
 
 __all__ = ["POSITION_HEADER", "Cursor", "page", "written"]
 

@@ -8,13 +8,13 @@ from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.auth import AuthPrincipal, provide_principal
-from api.controllers.catalog import expected_version
-from api.controllers.responses import Cursor, page, written
-from api.openapi import documented
-from api.schemas import TenantCreate, TenantUpdate, to_fields
-from application.ports import ItemFilter
-from application.registry import PLATFORM_TENANT
+from ledgergate.api.auth import AuthPrincipal, provide_principal
+from ledgergate.api.controllers.catalog import expected_version
+from ledgergate.api.controllers.responses import Cursor, page, written
+from ledgergate.api.openapi import documented
+from ledgergate.api.schemas import TenantCreate, TenantUpdate, to_fields
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.registry import PLATFORM_TENANT
 
 __all__ = ["tenants_router"]
 

@@ -9,12 +9,12 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from msgspec import UNSET
 
-from api.auth import AuthPrincipal, provide_principal
-from api.bootstrap import expires_at_of, token_lifetimes
-from api.controllers.responses import Cursor, page, written
-from api.openapi import documented
-from api.schemas import TokenCreate
-from application.ports import ItemFilter
+from ledgergate.api.auth import AuthPrincipal, provide_principal
+from ledgergate.api.bootstrap import expires_at_of, token_lifetimes
+from ledgergate.api.controllers.responses import Cursor, page, written
+from ledgergate.api.openapi import documented
+from ledgergate.api.schemas import TokenCreate
+from ledgergate.application.ports import ItemFilter
 
 __all__ = ["tokens_router"]
 

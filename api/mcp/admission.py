@@ -11,9 +11,9 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from api.mcp.protocol import error_body
-from api.mcp.replies import Reply
-from application.sessions import SessionQuotaError, SessionStoreUnavailableError
+from ledgergate.api.mcp.protocol import error_body
+from ledgergate.api.mcp.replies import Reply
+from ledgergate.application.sessions import SessionQuotaError, SessionStoreUnavailableError
 
 __all__ = [
     "OVER_LIMIT",

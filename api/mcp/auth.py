@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from application.errors import InvalidTokenError
-from application.ports import BearerVerifier, TokenClaims
-from projections.hot_catalog import HotCatalogs
+from ledgergate.application.errors import InvalidTokenError
+from ledgergate.application.ports import BearerVerifier, TokenClaims
+from ledgergate.projections.hot_catalog import HotCatalogs
 
 __all__ = ["McpAuthError", "McpCaller", "McpTokenVerifier", "protected_resource_metadata"]
 

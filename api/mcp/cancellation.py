@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from application.sessions import MessageChannels, SessionStoreUnavailableError
+from ledgergate.application.sessions import MessageChannels, SessionStoreUnavailableError
 
 __all__ = ["CancelledByClientError", "InFlight"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
-from api.mcp.sse_relay import SseRelay
-from application.input_relay import ASKABLE, askable_capabilities
+from ledgergate.api.mcp.sse_relay import SseRelay
+from ledgergate.application.input_relay import ASKABLE, askable_capabilities
 
 __all__ = ["ASKABLE", "ClientRequests", "askable_capabilities"]
 

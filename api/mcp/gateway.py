@@ -18,14 +18,27 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 
-from api.json_limits import BadJson, decode_json
-from api.mcp.admission import OVER_LIMIT, UNAVAILABLE, TokenSlots, over_limit_reply, quota_reply, unavailable_reply
-from api.mcp.cancellation import CancelledByClientError, InFlight
-from api.mcp.client_requests import ClientRequests, askable_capabilities
-from api.mcp.methods import McpContext, McpMethods, log_level
-from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION, header_mismatch, listen_reply, param_mismatch
-from api.mcp.params import check_initialize, check_modern_meta, check_params
-from api.mcp.protocol import (
+from ledgergate.api.json_limits import BadJson, decode_json
+from ledgergate.api.mcp.admission import (
+    OVER_LIMIT,
+    UNAVAILABLE,
+    TokenSlots,
+    over_limit_reply,
+    quota_reply,
+    unavailable_reply,
+)
+from ledgergate.api.mcp.cancellation import CancelledByClientError, InFlight
+from ledgergate.api.mcp.client_requests import ClientRequests, askable_capabilities
+from ledgergate.api.mcp.methods import McpContext, McpMethods, log_level
+from ledgergate.api.mcp.modern_rules import (
+    META_CAPABILITIES,
+    META_VERSION,
+    header_mismatch,
+    listen_reply,
+    param_mismatch,
+)
+from ledgergate.api.mcp.params import check_initialize, check_modern_meta, check_params
+from ledgergate.api.mcp.protocol import (
     ALL_VERSIONS,
     HEADER_MISMATCH,
     INTERNAL_ERROR,
@@ -42,11 +55,11 @@ from api.mcp.protocol import (
     notification_body,
     result_body,
 )
-from api.mcp.replies import EventsReply, Reply, StreamReply, error_reply
-from api.metrics import McpMetrics
-from api.observability.spans import request_span
-from application.sessions import McpSession, SessionQuotaError, SessionStore, SessionStoreUnavailableError
-from projections.hot_catalog import HotCatalogs, Snapshot
+from ledgergate.api.mcp.replies import EventsReply, Reply, StreamReply, error_reply
+from ledgergate.api.metrics import McpMetrics
+from ledgergate.api.observability.spans import request_span
+from ledgergate.application.sessions import McpSession, SessionQuotaError, SessionStore, SessionStoreUnavailableError
+from ledgergate.projections.hot_catalog import HotCatalogs, Snapshot
 
 __all__ = ["EventsReply", "McpGateway", "Reply", "StreamReply"]
 

@@ -15,9 +15,9 @@ import msgspec
 from jsonschema import Draft202012Validator
 from opentelemetry import propagate
 
-from api.mcp.client_requests import askable_capabilities
-from api.mcp.modern_rules import META_CAPABILITIES
-from api.mcp.protocol import (
+from ledgergate.api.mcp.client_requests import askable_capabilities
+from ledgergate.api.mcp.modern_rules import META_CAPABILITIES
+from ledgergate.api.mcp.protocol import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     LATEST_LEGACY,
@@ -27,15 +27,15 @@ from api.mcp.protocol import (
     RESOURCE_NOT_FOUND,
     RpcError,
 )
-from api.metrics import McpMetrics
-from api.observability import CallObserver
-from application.errors import ToolCallError, ValidationError
-from application.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
-from application.prompt_rendering import PromptRenderer
-from application.sessions import McpSession
-from domain.errors import InvalidValueError
-from domain.values import check_uri
-from projections.hot_catalog import Snapshot, decode_page_cursor
+from ledgergate.api.metrics import McpMetrics
+from ledgergate.api.observability import CallObserver
+from ledgergate.application.errors import ToolCallError, ValidationError
+from ledgergate.application.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
+from ledgergate.application.prompt_rendering import PromptRenderer
+from ledgergate.application.sessions import McpSession
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.values import check_uri
+from ledgergate.projections.hot_catalog import Snapshot, decode_page_cursor
 
 __all__ = ["SERVER_INFO", "CallLimits", "McpContext", "McpMethods", "capabilities"]
 

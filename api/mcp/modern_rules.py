@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from api.mcp.param_headers import declarations, rendered
-from api.mcp.replies import StreamReply
-from projections.hot_catalog import Snapshot
+from ledgergate.api.mcp.param_headers import declarations, rendered
+from ledgergate.api.mcp.replies import StreamReply
+from ledgergate.projections.hot_catalog import Snapshot
 
 __all__ = [
     "META_CAPABILITIES",

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from projections.hot_catalog import CatalogChange
+from ledgergate.projections.hot_catalog import CatalogChange
 
 __all__ = ["LIST_CHANGED", "NotificationHub", "Subscriber"]
 

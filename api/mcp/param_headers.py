@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from application.param_headers import declarations, param_headers, rendered, schema_param_headers
+from ledgergate.application.param_headers import declarations, param_headers, rendered, schema_param_headers
 
 __all__ = ["declarations", "param_headers", "rendered", "schema_param_headers"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from api.mcp.modern_rules import META_CAPABILITIES
-from api.mcp.protocol import INVALID_PARAMS, RpcError, is_request_id
+from ledgergate.api.mcp.modern_rules import META_CAPABILITIES
+from ledgergate.api.mcp.protocol import INVALID_PARAMS, RpcError, is_request_id
 
 __all__ = ["LOG_LEVELS", "check_initialize", "check_modern_meta", "check_params"]
 

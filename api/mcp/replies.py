@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.mcp.protocol import error_body
-from projections.hot_catalog import Snapshot
+from ledgergate.api.mcp.protocol import error_body
+from ledgergate.projections.hot_catalog import Snapshot
 
 __all__ = ["EventsReply", "Reply", "StreamReply", "error_reply"]
 

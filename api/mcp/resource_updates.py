@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from api.mcp.protocol import notification_body
-from api.mcp.sse_relay import SseRelay
-from application.forwarding import UpstreamForwarder
-from application.sessions import McpSession, SessionStore, SessionStoreUnavailableError
+from ledgergate.api.mcp.protocol import notification_body
+from ledgergate.api.mcp.sse_relay import SseRelay
+from ledgergate.application.forwarding import UpstreamForwarder
+from ledgergate.application.sessions import McpSession, SessionStore, SessionStoreUnavailableError
 
 __all__ = ["LIVE_WAIT_S", "UPDATED", "ResourceUpdates", "SessionSink", "StreamSink"]
 

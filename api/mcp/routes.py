@@ -13,17 +13,19 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post
 from litestar.params import FromPath
 
-from api.mcp.admission import over_limit_reply, quota_reply, unavailable_reply
-from api.mcp.auth import McpAuthError, McpCaller, protected_resource_metadata
-from api.mcp.gateway import EventsReply, StreamReply
-from api.mcp.notifications import Subscriber
-from api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
-from api.mcp.state import McpState
-from api.mcp.streams import call_stream, listen_stream, response, subscribed_stream, toucher
-from api.observability.context import note_caller
-from api.openapi import problems
-from api.schemas import ProtectedResourceMetadata  # what the well-known routes answer, for the OpenAPI document
-from application.sessions import McpSession, SessionQuotaError, SessionStoreUnavailableError
+from ledgergate.api.mcp.admission import over_limit_reply, quota_reply, unavailable_reply
+from ledgergate.api.mcp.auth import McpAuthError, McpCaller, protected_resource_metadata
+from ledgergate.api.mcp.gateway import EventsReply, StreamReply
+from ledgergate.api.mcp.notifications import Subscriber
+from ledgergate.api.mcp.protocol import INVALID_REQUEST, LATEST_LEGACY, error_body, notification_body
+from ledgergate.api.mcp.state import McpState
+from ledgergate.api.mcp.streams import call_stream, listen_stream, response, subscribed_stream, toucher
+from ledgergate.api.observability.context import note_caller
+from ledgergate.api.openapi import problems
+from ledgergate.api.schemas import (
+    ProtectedResourceMetadata,
+)  # what the well-known routes answer, for the OpenAPI document
+from ledgergate.application.sessions import McpSession, SessionQuotaError, SessionStoreUnavailableError
 
 __all__ = ["McpState", "mcp_routers"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from application.sessions import MessageChannels
+from ledgergate.application.sessions import MessageChannels
 
 __all__ = ["SseRelay"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from api.mcp.admission import TokenSlots
-from api.mcp.auth import McpTokenVerifier
-from api.mcp.gateway import McpGateway
-from api.mcp.notifications import NotificationHub
-from api.mcp.resource_updates import ResourceUpdates
-from api.mcp.sse_relay import SseRelay
-from api.metrics import McpMetrics
-from application.sessions import SessionStore
+from ledgergate.api.mcp.admission import TokenSlots
+from ledgergate.api.mcp.auth import McpTokenVerifier
+from ledgergate.api.mcp.gateway import McpGateway
+from ledgergate.api.mcp.notifications import NotificationHub
+from ledgergate.api.mcp.resource_updates import ResourceUpdates
+from ledgergate.api.mcp.sse_relay import SseRelay
+from ledgergate.api.metrics import McpMetrics
+from ledgergate.application.sessions import SessionStore
 
 __all__ = ["KEEPALIVE_S", "McpState"]
 

@@ -15,15 +15,15 @@ from typing import Any
 from litestar import Response
 from litestar.response import Stream
 
-from api.mcp.admission import Slot, over_limit_reply
-from api.mcp.gateway import EventsReply, StreamReply
-from api.mcp.notifications import Subscriber
-from api.mcp.protocol import notification_body
-from api.mcp.replies import Reply
-from api.mcp.resource_updates import LIVE_WAIT_S, StreamSink
-from api.mcp.state import KEEPALIVE_S, McpState
-from application.errors import ToolCallError
-from application.sessions import SessionStoreUnavailableError
+from ledgergate.api.mcp.admission import Slot, over_limit_reply
+from ledgergate.api.mcp.gateway import EventsReply, StreamReply
+from ledgergate.api.mcp.notifications import Subscriber
+from ledgergate.api.mcp.protocol import notification_body
+from ledgergate.api.mcp.replies import Reply
+from ledgergate.api.mcp.resource_updates import LIVE_WAIT_S, StreamSink
+from ledgergate.api.mcp.state import KEEPALIVE_S, McpState
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.sessions import SessionStoreUnavailableError
 
 __all__ = ["SSE_HEADERS", "Touch", "call_stream", "events", "listen_stream", "response", "subscribed_stream", "toucher"]
 

@@ -7,36 +7,36 @@ import os
 import socket
 import uuid
 
-from api.mcp.admission import TokenSlots
-from api.mcp.auth import McpTokenVerifier
-from api.mcp.cancellation import InFlight
-from api.mcp.client_requests import ClientRequests
-from api.mcp.gateway import McpGateway
-from api.mcp.methods import CallLimits, McpMethods
-from api.mcp.notifications import NotificationHub
-from api.mcp.resource_updates import ResourceUpdates
-from api.mcp.sse_relay import SseRelay
-from api.mcp.state import KEEPALIVE_S, McpState
-from api.metrics import McpMetrics
-from api.runtime import Runtime
-from application.forwarding import UpstreamForwarder
-from application.held_calls import HeldCalls
-from application.prompt_rendering import PromptRenderer
-from application.sessions import MessageChannels, SessionLimits, SessionStore
-from application.upstream_service import UpstreamService
-from application.upstream_supervisor import Leases, UpstreamSupervisor
-from infrastructure.crypto.request_state import RequestStateSealer
-from infrastructure.memory_sessions import InMemorySessionStore
-from infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
-from infrastructure.redis.channels import RedisChannels
-from infrastructure.redis.health import RedisHealth
-from infrastructure.redis.leases import RedisLeases
-from infrastructure.redis.sessions import RedisSessionStore
-from infrastructure.sql.leases import SqlLeases
-from infrastructure.upstream.call_limits import ProcessCallLimits
-from infrastructure.upstream.http_client import HttpUpstreamClient
-from infrastructure.upstream.mcp_client import UpstreamPool, auth_headers, probe, subscribe, watch
-from infrastructure.upstream.rest_tool import RestToolCaller
+from ledgergate.api.mcp.admission import TokenSlots
+from ledgergate.api.mcp.auth import McpTokenVerifier
+from ledgergate.api.mcp.cancellation import InFlight
+from ledgergate.api.mcp.client_requests import ClientRequests
+from ledgergate.api.mcp.gateway import McpGateway
+from ledgergate.api.mcp.methods import CallLimits, McpMethods
+from ledgergate.api.mcp.notifications import NotificationHub
+from ledgergate.api.mcp.resource_updates import ResourceUpdates
+from ledgergate.api.mcp.sse_relay import SseRelay
+from ledgergate.api.mcp.state import KEEPALIVE_S, McpState
+from ledgergate.api.metrics import McpMetrics
+from ledgergate.api.runtime import Runtime
+from ledgergate.application.forwarding import UpstreamForwarder
+from ledgergate.application.held_calls import HeldCalls
+from ledgergate.application.prompt_rendering import PromptRenderer
+from ledgergate.application.sessions import MessageChannels, SessionLimits, SessionStore
+from ledgergate.application.upstream_service import UpstreamService
+from ledgergate.application.upstream_supervisor import Leases, UpstreamSupervisor
+from ledgergate.infrastructure.crypto.request_state import RequestStateSealer
+from ledgergate.infrastructure.memory_sessions import InMemorySessionStore
+from ledgergate.infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
+from ledgergate.infrastructure.redis.channels import RedisChannels
+from ledgergate.infrastructure.redis.health import RedisHealth
+from ledgergate.infrastructure.redis.leases import RedisLeases
+from ledgergate.infrastructure.redis.sessions import RedisSessionStore
+from ledgergate.infrastructure.sql.leases import SqlLeases
+from ledgergate.infrastructure.upstream.call_limits import ProcessCallLimits
+from ledgergate.infrastructure.upstream.http_client import HttpUpstreamClient
+from ledgergate.infrastructure.upstream.mcp_client import UpstreamPool, auth_headers, probe, subscribe, watch
+from ledgergate.infrastructure.upstream.rest_tool import RestToolCaller
 
 __all__ = ["close_mcp_state", "open_mcp_state"]
 

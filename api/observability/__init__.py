@@ -6,8 +6,8 @@ and ``resources/read`` (one line, labelled metrics, the attributes of the reques
 upstream clients open CLIENT spans through ``infrastructure.telemetry``. See docs/operations.md.
 """
 
-from api.observability.access import AccessLog
-from api.observability.calls import CallObserver, CallRecord
-from api.observability.context import RequestFacts, current_facts, note_caller
+from ledgergate.api.observability.access import AccessLog
+from ledgergate.api.observability.calls import CallObserver, CallRecord
+from ledgergate.api.observability.context import RequestFacts, current_facts, note_caller
 
 __all__ = ["AccessLog", "CallObserver", "CallRecord", "RequestFacts", "current_facts", "note_caller"]

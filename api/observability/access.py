@@ -19,7 +19,7 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 
-from api.observability.context import RequestFacts, begin, end
+from ledgergate.api.observability.context import RequestFacts, begin, end
 
 __all__ = ["AccessLog"]
 

@@ -21,8 +21,8 @@ from typing import Any
 import msgspec
 from opentelemetry import trace
 
-from api.metrics import McpMetrics
-from application.upstream_facts import watch_upstream
+from ledgergate.api.metrics import McpMetrics
+from ledgergate.application.upstream_facts import watch_upstream
 
 __all__ = ["CallObserver", "CallRecord", "masked"]
 

@@ -19,8 +19,8 @@ from typing import Any
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, Gauge, multiprocess
 from prometheus_client.core import Metric
 
-from api.metrics import McpMetrics, gauge
-from application.errors import StoreUnavailableError
+from ledgergate.api.metrics import McpMetrics, gauge
+from ledgergate.application.errors import StoreUnavailableError
 
 __all__ = ["ProcessSampler", "catalog_source"]
 

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 from litestar import Request
 
-from api.auth import Principal
-from api.runtime import Runtime
-from api.ui.sessions import COOKIE, SessionSigner, SignedOut, UiSession
-from application.errors import ForbiddenError
-from domain.api_token import role_rank
+from ledgergate.api.auth import Principal
+from ledgergate.api.runtime import Runtime
+from ledgergate.api.ui.sessions import COOKIE, SessionSigner, SignedOut, UiSession
+from ledgergate.application.errors import ForbiddenError
+from ledgergate.domain.api_token import role_rank
 
 __all__ = ["CsrfRefused", "SignInNeeded", "UiState", "UiUser", "check_csrf", "current_user", "ui_state"]
 

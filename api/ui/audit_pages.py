@@ -8,11 +8,11 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromQuery
 
-from api.controllers.audit import point_param
-from api.positions import After
-from api.ui.plumbing import run, runtime, viewer
-from api.ui.render import html
-from application.audit import AuditFilter, diff_catalogs
+from ledgergate.api.controllers.audit import point_param
+from ledgergate.api.positions import After
+from ledgergate.api.ui.plumbing import run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.application.audit import AuditFilter, diff_catalogs
 
 __all__ = ["audit_page"]
 

@@ -11,13 +11,13 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from api.positions import After, parse_position
-from api.streaming import position_reached
-from api.ui.access import SignInNeeded, current_user
-from api.ui.plumbing import viewer
-from api.ui.render import SECURITY_HEADERS
-from application.audit import AuditFilter
-from application.errors import ApplicationError
+from ledgergate.api.positions import After, parse_position
+from ledgergate.api.streaming import position_reached
+from ledgergate.api.ui.access import SignInNeeded, current_user
+from ledgergate.api.ui.plumbing import viewer
+from ledgergate.api.ui.render import SECURITY_HEADERS
+from ledgergate.application.audit import AuditFilter
+from ledgergate.application.errors import ApplicationError
 
 __all__ = ["audit_tail"]
 

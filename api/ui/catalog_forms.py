@@ -14,12 +14,12 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 
-from api.schemas import to_fields
-from api.ui.access import UiUser
-from api.ui.form_kit import error_of, rest_body
-from api.ui.plumbing import BodyTooLarge, form_int, posted, redirect, run, runtime, too_large, viewer
-from api.ui.render import html
-from application.errors import ApplicationError
+from ledgergate.api.schemas import to_fields
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.form_kit import error_of, rest_body
+from ledgergate.api.ui.plumbing import BodyTooLarge, form_int, posted, redirect, run, runtime, too_large, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.application.errors import ApplicationError
 
 __all__ = ["FormSpec", "check", "create", "edit", "edit_page", "new_page"]
 

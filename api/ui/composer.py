@@ -7,9 +7,9 @@ from typing import Any
 
 from litestar import Request, Response
 
-from api.ui.plumbing import form_int, posted, redirect, run, runtime
-from application.errors import ValidationError
-from application.ports import ItemFilter
+from ledgergate.api.ui.plumbing import form_int, posted, redirect, run, runtime
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.ports import ItemFilter
 
 __all__ = ["MEMBER_KINDS", "compose", "composer_data"]
 

@@ -9,14 +9,14 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from api.ui.composer import compose, composer_data
-from api.ui.diffs import timeline
-from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
-from api.ui.render import html
-from api.ui.token_pages import revoke_token
-from api.ui.upstream_pages import upstream_action, upstream_page
-from application.errors import ValidationError
-from application.registry import KINDS
+from ledgergate.api.ui.composer import compose, composer_data
+from ledgergate.api.ui.diffs import timeline
+from ledgergate.api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.token_pages import revoke_token
+from ledgergate.api.ui.upstream_pages import upstream_action, upstream_page
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.registry import KINDS
 
 __all__ = ["entity_action", "entity_page"]
 

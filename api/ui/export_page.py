@@ -10,9 +10,9 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from api.streaming import in_chunks
-from api.ui.plumbing import viewer
-from api.ui.render import SECURITY_HEADERS
+from ledgergate.api.streaming import in_chunks
+from ledgergate.api.ui.plumbing import viewer
+from ledgergate.api.ui.render import SECURITY_HEADERS
 
 __all__ = ["export_tenant"]
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from litestar import Request, Response
 
-from api.ui import catalog_forms
-from api.ui.catalog_forms import FormSpec
-from api.ui.prompt_forms import PROMPT_FORM
-from api.ui.resource_forms import RESOURCE_FORM
-from api.ui.server_forms import SERVER_FORM
-from api.ui.upstream_edit import edit_upstream, edit_upstream_page
-from api.ui.upstream_forms import register, register_page
+from ledgergate.api.ui import catalog_forms
+from ledgergate.api.ui.catalog_forms import FormSpec
+from ledgergate.api.ui.prompt_forms import PROMPT_FORM
+from ledgergate.api.ui.resource_forms import RESOURCE_FORM
+from ledgergate.api.ui.server_forms import SERVER_FORM
+from ledgergate.api.ui.upstream_edit import edit_upstream, edit_upstream_page
+from ledgergate.api.ui.upstream_forms import register, register_page
 
 __all__ = ["CATALOG_FORMS", "other_check", "other_create", "other_edit", "other_edit_page", "other_new_page"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from application.errors import ApplicationError, ValidationError
+from ledgergate.application.errors import ApplicationError, ValidationError
 
 __all__ = ["error_of", "lines_of", "pairs_of", "rest_body", "tags_of", "text_of", "uploaded"]
 

@@ -11,11 +11,11 @@ from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from api.ui.diffs import timeline
-from api.ui.plumbing import run, runtime, viewer
-from api.ui.render import html
-from domain.api_token import ApiToken
-from domain.upstream import Upstream
+from ledgergate.api.ui.diffs import timeline
+from ledgergate.api.ui.plumbing import run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.upstream import Upstream
 
 __all__ = ["history_page"]
 

@@ -19,11 +19,11 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 
-from api.ui.access import UiUser
-from api.ui.plumbing import BodyTooLarge, posted, run, runtime, too_large, viewer
-from api.ui.render import html
-from application.errors import ApplicationError, ValidationError
-from application.event_archive import ArchiveError, verify_lines
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.plumbing import BodyTooLarge, posted, run, runtime, too_large, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.application.errors import ApplicationError, ValidationError
+from ledgergate.application.event_archive import ArchiveError, verify_lines
 
 __all__ = ["import_file", "import_page", "verify_file"]
 

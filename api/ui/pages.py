@@ -10,13 +10,13 @@ from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from api.ui.access import UiUser
-from api.ui.plumbing import run, runtime, viewer
-from api.ui.render import html
-from api.ui.token_pages import issuable_roles
-from application.audit import AuditFilter
-from application.errors import StoreUnavailableError, ValidationError
-from application.ports import ItemFilter
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.plumbing import run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.token_pages import issuable_roles
+from ledgergate.application.audit import AuditFilter
+from ledgergate.application.errors import StoreUnavailableError, ValidationError
+from ledgergate.application.ports import ItemFilter
 
 __all__ = ["LISTS", "dashboard", "list_page"]
 

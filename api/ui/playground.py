@@ -13,14 +13,14 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from api.streaming import position_reached
-from api.ui.access import UiUser
-from api.ui.playground_calls import call_mcp, shown_result
-from api.ui.playground_forms import ArgField, ArgumentError, arguments_from, fields_of, prompt_fields
-from api.ui.plumbing import posted, runtime, viewer
-from api.ui.render import html
-from application.errors import ForbiddenError
-from projections.hot_catalog import HotCatalogs, Snapshot, mcp_prompt, mcp_tool
+from ledgergate.api.streaming import position_reached
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.playground_calls import call_mcp, shown_result
+from ledgergate.api.ui.playground_forms import ArgField, ArgumentError, arguments_from, fields_of, prompt_fields
+from ledgergate.api.ui.plumbing import posted, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.application.errors import ForbiddenError
+from ledgergate.projections.hot_catalog import HotCatalogs, Snapshot, mcp_prompt, mcp_tool
 
 __all__ = ["playground_call", "playground_page"]
 

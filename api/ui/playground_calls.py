@@ -14,11 +14,11 @@ from typing import Any
 
 from litestar import Request
 
-from api.mcp.modern_rules import META_CAPABILITIES, META_VERSION
-from api.mcp.params import META_CLIENT_INFO
-from api.mcp.protocol import MODERN_VERSIONS
-from api.mcp.replies import EventsReply, Reply
-from api.ui.access import UiUser
+from ledgergate.api.mcp.modern_rules import META_CAPABILITIES, META_VERSION
+from ledgergate.api.mcp.params import META_CLIENT_INFO
+from ledgergate.api.mcp.protocol import MODERN_VERSIONS
+from ledgergate.api.mcp.replies import EventsReply, Reply
+from ledgergate.api.ui.access import UiUser
 
 __all__ = ["call_mcp", "shown_result"]
 

@@ -14,12 +14,12 @@ from litestar.exceptions import HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.response import Redirect
 
-from api.errors import STATUS
-from api.positions import parse_position
-from api.runtime import Runtime
-from api.ui.access import CsrfRefused, SignInNeeded, UiUser, check_csrf, current_user
-from api.ui.render import SECURITY_HEADERS, html
-from application.errors import ApplicationError, ValidationError
+from ledgergate.api.errors import STATUS
+from ledgergate.api.positions import parse_position
+from ledgergate.api.runtime import Runtime
+from ledgergate.api.ui.access import CsrfRefused, SignInNeeded, UiUser, check_csrf, current_user
+from ledgergate.api.ui.render import SECURITY_HEADERS, html
+from ledgergate.application.errors import ApplicationError, ValidationError
 
 __all__ = [
     "PREFIX",

@@ -7,11 +7,11 @@ from typing import Any
 
 from litestar import Request
 
-from api.schemas import PromptCreate, PromptUpdate
-from api.ui.catalog_forms import FormSpec
-from api.ui.form_kit import lines_of, pairs_of, tags_of, text_of
-from application.errors import ValidationError
-from application.prompt_rendering import PromptRenderer
+from ledgergate.api.schemas import PromptCreate, PromptUpdate
+from ledgergate.api.ui.catalog_forms import FormSpec
+from ledgergate.api.ui.form_kit import lines_of, pairs_of, tags_of, text_of
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.prompt_rendering import PromptRenderer
 
 __all__ = ["PROMPT_FORM", "arguments_of"]
 

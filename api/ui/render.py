@@ -23,7 +23,7 @@ SECURITY_HEADERS = {
 }
 
 _env = Environment(
-    loader=PackageLoader("api.ui", "templates"),
+    loader=PackageLoader("ledgergate.api.ui", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from api.ui.sessions import SessionSigner
+from ledgergate.api.ui.sessions import SessionSigner
 
 __all__ = ["LISTS", "open_report", "seal_report"]
 

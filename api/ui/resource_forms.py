@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from api.schemas import ResourceCreate, ResourceUpdate
-from api.ui.catalog_forms import FormSpec
-from api.ui.form_kit import tags_of, text_of, uploaded
+from ledgergate.api.schemas import ResourceCreate, ResourceUpdate
+from ledgergate.api.ui.catalog_forms import FormSpec
+from ledgergate.api.ui.form_kit import tags_of, text_of, uploaded
 
 __all__ = ["RESOURCE_FORM"]
 

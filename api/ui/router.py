@@ -9,20 +9,20 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from api.ui.audit_pages import audit_page
-from api.ui.audit_tail import audit_tail
-from api.ui.entities import entity_action, entity_page
-from api.ui.export_page import export_tenant
-from api.ui.history_pages import history_page
-from api.ui.import_page import import_file, import_page, verify_file
-from api.ui.pages import dashboard, list_page
-from api.ui.playground import playground_call, playground_page
-from api.ui.plumbing import PREFIX, ui_exception_handlers
-from api.ui.render import SECURITY_HEADERS
-from api.ui.schema_editor import check_schema
-from api.ui.signin import sign_in, sign_in_page, sign_out
-from api.ui.tenant_pages import create_tenant, tenant_action, tenants_page
-from api.ui.tool_forms import check_tool, edit_tool, edit_tool_page, new_tool, new_tool_page
+from ledgergate.api.ui.audit_pages import audit_page
+from ledgergate.api.ui.audit_tail import audit_tail
+from ledgergate.api.ui.entities import entity_action, entity_page
+from ledgergate.api.ui.export_page import export_tenant
+from ledgergate.api.ui.history_pages import history_page
+from ledgergate.api.ui.import_page import import_file, import_page, verify_file
+from ledgergate.api.ui.pages import dashboard, list_page
+from ledgergate.api.ui.playground import playground_call, playground_page
+from ledgergate.api.ui.plumbing import PREFIX, ui_exception_handlers
+from ledgergate.api.ui.render import SECURITY_HEADERS
+from ledgergate.api.ui.schema_editor import check_schema
+from ledgergate.api.ui.signin import sign_in, sign_in_page, sign_out
+from ledgergate.api.ui.tenant_pages import create_tenant, tenant_action, tenants_page
+from ledgergate.api.ui.tool_forms import check_tool, edit_tool, edit_tool_page, new_tool, new_tool_page
 
 __all__ = ["admin_router"]
 

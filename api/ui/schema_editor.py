@@ -8,11 +8,11 @@ from typing import Any
 
 from litestar import Request, Response, post
 
-from api.json_limits import BadJson, decode_json
-from api.ui.plumbing import posted
-from api.ui.render import html
-from domain.errors import InvalidValueError
-from domain.values import check_input_schema, check_output_schema
+from ledgergate.api.json_limits import BadJson, decode_json
+from ledgergate.api.ui.plumbing import posted
+from ledgergate.api.ui.render import html
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.values import check_input_schema, check_output_schema
 
 __all__ = ["check_schema", "schema_problem_of"]
 

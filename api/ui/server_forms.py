@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import ServerCreate, ServerUpdate
-from api.ui.catalog_forms import FormSpec
-from api.ui.form_kit import tags_of, text_of
+from ledgergate.api.schemas import ServerCreate, ServerUpdate
+from ledgergate.api.ui.catalog_forms import FormSpec
+from ledgergate.api.ui.form_kit import tags_of, text_of
 
 __all__ = ["SERVER_FORM"]
 

@@ -8,12 +8,12 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery
 
-from api.auth import authenticate
-from api.ui.access import CSRF_FIELD, CSRF_HEADER, CsrfRefused, SignInNeeded, same_origin, ui_state
-from api.ui.plumbing import PREFIX, redirect, run, runtime
-from api.ui.render import html
-from api.ui.sessions import COOKIE, UiSession
-from application.errors import ApplicationError, StoreUnavailableError
+from ledgergate.api.auth import authenticate
+from ledgergate.api.ui.access import CSRF_FIELD, CSRF_HEADER, CsrfRefused, SignInNeeded, same_origin, ui_state
+from ledgergate.api.ui.plumbing import PREFIX, redirect, run, runtime
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.sessions import COOKIE, UiSession
+from ledgergate.application.errors import ApplicationError, StoreUnavailableError
 
 __all__ = ["sign_in", "sign_in_page", "sign_out"]
 

@@ -11,13 +11,13 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from api.errors import STATUS
-from api.ui.access import UiUser
-from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
-from api.ui.render import html
-from application.errors import ApplicationError, ValidationError
-from application.ports import ItemFilter
-from application.registry import PLATFORM_TENANT
+from ledgergate.api.errors import STATUS
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.application.errors import ApplicationError, ValidationError
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.registry import PLATFORM_TENANT
 
 __all__ = ["create_tenant", "tenant_action", "tenants_page"]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from litestar import Request, Response
 
-from api.bootstrap import expires_at_of, token_lifetimes
-from api.ui.access import UiUser
-from api.ui.plumbing import posted, redirect, run, runtime
-from api.ui.render import html
-from application.errors import ApplicationError, ValidationError
-from domain.api_token import ROLES, role_rank
+from ledgergate.api.bootstrap import expires_at_of, token_lifetimes
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.plumbing import posted, redirect, run, runtime
+from ledgergate.api.ui.render import html
+from ledgergate.application.errors import ApplicationError, ValidationError
+from ledgergate.domain.api_token import ROLES, role_rank
 
 __all__ = ["issuable_roles", "issue_token", "revoke_token"]
 

@@ -11,14 +11,14 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from api.json_limits import BadJson, decode_json
-from api.schemas import ToolCreate, ToolUpdate, to_fields
-from api.ui.form_kinds import other_check, other_create, other_edit, other_edit_page, other_new_page
-from api.ui.form_kit import rest_body
-from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
-from api.ui.render import html
-from api.ui.token_pages import issue_token
-from application.errors import ApplicationError, ValidationError
+from ledgergate.api.json_limits import BadJson, decode_json
+from ledgergate.api.schemas import ToolCreate, ToolUpdate, to_fields
+from ledgergate.api.ui.form_kinds import other_check, other_create, other_edit, other_edit_page, other_new_page
+from ledgergate.api.ui.form_kit import rest_body
+from ledgergate.api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.token_pages import issue_token
+from ledgergate.application.errors import ApplicationError, ValidationError
 
 __all__ = ["check_tool", "edit_tool", "edit_tool_page", "new_tool", "new_tool_page"]
 

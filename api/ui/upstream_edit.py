@@ -12,14 +12,14 @@ from typing import Any
 
 from litestar import Request, Response
 
-from api.schemas import UpstreamUpdate, to_fields
-from api.ui.access import UiUser
-from api.ui.form_kit import error_of, lines_of, pairs_of, rest_body, tags_of, text_of
-from api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
-from api.ui.render import html
-from api.ui.upstream_forms import AUTH_KINDS, FIELDS, SECRETS, _number
-from application.errors import ApplicationError, ValidationError
-from application.secrets import MASK
+from ledgergate.api.schemas import UpstreamUpdate, to_fields
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.form_kit import error_of, lines_of, pairs_of, rest_body, tags_of, text_of
+from ledgergate.api.ui.plumbing import form_int, posted, redirect, run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.upstream_forms import AUTH_KINDS, FIELDS, SECRETS, _number
+from ledgergate.application.errors import ApplicationError, ValidationError
+from ledgergate.application.secrets import MASK
 
 __all__ = ["edit_upstream", "edit_upstream_page"]
 

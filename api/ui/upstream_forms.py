@@ -10,13 +10,13 @@ from typing import Any
 
 from litestar import Request, Response
 
-from api.schemas import UpstreamCreate, to_fields
-from api.ui.access import UiUser
-from api.ui.form_kit import error_of, lines_of, pairs_of, rest_body, tags_of, text_of
-from api.ui.plumbing import posted, viewer
-from api.ui.render import html
-from api.ui.upstream_pages import report_redirect
-from application.errors import ApplicationError
+from ledgergate.api.schemas import UpstreamCreate, to_fields
+from ledgergate.api.ui.access import UiUser
+from ledgergate.api.ui.form_kit import error_of, lines_of, pairs_of, rest_body, tags_of, text_of
+from ledgergate.api.ui.plumbing import posted, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.upstream_pages import report_redirect
+from ledgergate.application.errors import ApplicationError
 
 __all__ = ["register", "register_page"]
 

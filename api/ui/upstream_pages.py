@@ -10,15 +10,15 @@ from urllib.parse import quote
 from litestar import Request, Response
 from litestar.exceptions import NotFoundException
 
-from api.ui.access import UiUser, ui_state
-from api.ui.pages import health_of
-from api.ui.plumbing import posted, redirect, run, runtime, viewer
-from api.ui.render import html
-from api.ui.reports import open_report, seal_report
-from api.ui.upstream_health import health_history
-from application.audit import AuditFilter
-from application.errors import UpstreamUnavailableError
-from application.ports import ItemFilter
+from ledgergate.api.ui.access import UiUser, ui_state
+from ledgergate.api.ui.pages import health_of
+from ledgergate.api.ui.plumbing import posted, redirect, run, runtime, viewer
+from ledgergate.api.ui.render import html
+from ledgergate.api.ui.reports import open_report, seal_report
+from ledgergate.api.ui.upstream_health import health_history
+from ledgergate.application.audit import AuditFilter
+from ledgergate.application.errors import UpstreamUnavailableError
+from ledgergate.application.ports import ItemFilter
 
 __all__ = ["report_redirect", "upstream_action", "upstream_page"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import jwt
 
-from infrastructure.auth.jwt_tokens import ISSUER, InvalidTokenError, JwtCodec, TokenClaims
-from infrastructure.auth.oidc import OidcTokenVerifier
+from ledgergate.infrastructure.auth.jwt_tokens import ISSUER, InvalidTokenError, JwtCodec, TokenClaims
+from ledgergate.infrastructure.auth.oidc import OidcTokenVerifier
 
 __all__ = ["BearerTokens"]
 

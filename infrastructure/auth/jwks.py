@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import httpx2
 import jwt
 
-from domain.egress import EgressPolicy
-from infrastructure.network.clients import guarded_http_client
-from infrastructure.network.egress import EgressGuard
+from ledgergate.domain.egress import EgressPolicy
+from ledgergate.infrastructure.network.clients import guarded_http_client
+from ledgergate.infrastructure.network.egress import EgressGuard
 
 __all__ = ["GuardedJsonFetcher", "JsonFetcher", "JwksCache", "KeysUnavailableError", "issuer_egress"]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import jwt
 
-from application.errors import InvalidTokenError
-from application.ports import TokenClaims
+from ledgergate.application.errors import InvalidTokenError
+from ledgergate.application.ports import TokenClaims
 
 __all__ = ["ISSUER", "InvalidTokenError", "JwtCodec", "TokenClaims"]
 

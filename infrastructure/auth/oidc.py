@@ -14,9 +14,9 @@ from typing import Any
 
 import jwt
 
-from infrastructure.auth.jwks import JwksCache, KeysUnavailableError
-from infrastructure.auth.jwt_tokens import InvalidTokenError, TokenClaims
-from infrastructure.oidc_settings import GRANTABLE_ROLES, OidcSettings
+from ledgergate.infrastructure.auth.jwks import JwksCache, KeysUnavailableError
+from ledgergate.infrastructure.auth.jwt_tokens import InvalidTokenError, TokenClaims
+from ledgergate.infrastructure.oidc_settings import GRANTABLE_ROLES, OidcSettings
 
 __all__ = ["KeysNotLoadedError", "OidcTokenVerifier"]
 

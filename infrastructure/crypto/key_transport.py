@@ -15,8 +15,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from application.archive_keys import DataKey, KeyTransportError
-from infrastructure.crypto.tenant_cipher import SecretUnavailableError, TenantCipher
+from ledgergate.application.archive_keys import DataKey, KeyTransportError
+from ledgergate.infrastructure.crypto.tenant_cipher import SecretUnavailableError, TenantCipher
 
 __all__ = ["PassphraseKeyTransport"]
 

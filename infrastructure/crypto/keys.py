@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from infrastructure.settings import Settings
+    from ledgergate.infrastructure.settings import Settings
 
 __all__ = ["InstanceKeys", "load_or_create_key"]
 

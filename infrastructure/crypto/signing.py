@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from infrastructure.crypto.keys import load_or_create_key
+from ledgergate.infrastructure.crypto.keys import load_or_create_key
 
 __all__ = [
     "PublicKeyError",

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from application.errors import StoreUnavailableError
-from infrastructure.crypto.master_keys import MasterKeyRing, UnknownMasterKeyError, master_key_id
-from infrastructure.sql.connector import SqlConnector
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.infrastructure.crypto.master_keys import MasterKeyRing, UnknownMasterKeyError, master_key_id
+from ledgergate.infrastructure.sql.connector import SqlConnector
 
 __all__ = ["SecretUnavailableError", "TenantCipher"]
 

@@ -23,7 +23,7 @@ import httpx2
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.helpers import is_ip_address
 
-from infrastructure.network.egress import EgressBlockedError, EgressGuard
+from ledgergate.infrastructure.network.egress import EgressBlockedError, EgressGuard
 
 __all__ = ["GuardedConnector", "blocked_cause", "guarded_http_client"]
 

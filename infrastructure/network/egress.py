@@ -13,7 +13,7 @@ import socket
 from ipaddress import ip_address
 from typing import Protocol
 
-from domain.egress import EgressPolicy, IpAddress, Refusal, parse_host_literal
+from ledgergate.domain.egress import EgressPolicy, IpAddress, Refusal, parse_host_literal
 
 __all__ = ["EgressBlockedError", "EgressGuard", "Resolver", "SystemResolver"]
 

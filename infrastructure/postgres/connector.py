@@ -16,9 +16,9 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool
 
-from infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
-from infrastructure.settings import SettingsError
-from infrastructure.store_health import StoreHealth, reported
+from ledgergate.infrastructure.postgres.pools import RECONNECT_TIMEOUT_S, PingWhenIdle, connection_options
+from ledgergate.infrastructure.settings import SettingsError
+from ledgergate.infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["PostgresConnector"]
 

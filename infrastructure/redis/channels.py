@@ -16,8 +16,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from application.sessions import SessionStoreUnavailableError
-from infrastructure.redis.health import RedisHealth, async_client
+from ledgergate.application.sessions import SessionStoreUnavailableError
+from ledgergate.infrastructure.redis.health import RedisHealth, async_client
 
 __all__ = ["RedisChannels"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from redis.exceptions import RedisError
 
-from infrastructure.redis.health import RedisHealth, sync_client
+from ledgergate.infrastructure.redis.health import RedisHealth, sync_client
 
 __all__ = ["RedisLeases"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import redis
 
-from infrastructure.redis.health import RedisHealth, sync_client
+from ledgergate.infrastructure.redis.health import RedisHealth, sync_client
 
 __all__ = ["CHANNEL", "RedisLogSignal"]
 

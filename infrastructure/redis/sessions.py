@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import msgspec
 from redis.exceptions import RedisError
 
-from application.sessions import McpSession, SessionLimits, SessionQuotaError, SessionStoreUnavailableError
-from infrastructure.redis.health import RedisHealth, async_client
+from ledgergate.application.sessions import McpSession, SessionLimits, SessionQuotaError, SessionStoreUnavailableError
+from ledgergate.infrastructure.redis.health import RedisHealth, async_client
 
 __all__ = ["RedisSessionStore"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from application.errors import StoreUnavailableError
-from infrastructure.redis.health import RedisHealth, sync_client
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.infrastructure.redis.health import RedisHealth, sync_client
 
 __all__ = ["RedisSignedOut"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import msgspec
 
-from application.audit import AuditFilter
-from infrastructure.sql.connector import Cursor, SqlConnector, tracked_position
-from projections.audit_log import AuditRow
+from ledgergate.application.audit import AuditFilter
+from ledgergate.infrastructure.sql.connector import Cursor, SqlConnector, tracked_position
+from ledgergate.projections.audit_log import AuditRow
 
 __all__ = ["SqlAuditLog"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.ports import ItemFilter, ItemPage
-from infrastructure.sql.catalog_view import COLUMNS, decode_row
-from infrastructure.sql.connector import SqlConnector
+from ledgergate.application.ports import ItemFilter, ItemPage
+from ledgergate.infrastructure.sql.catalog_view import COLUMNS, decode_row
+from ledgergate.infrastructure.sql.connector import SqlConnector
 
 __all__ = ["SqlCatalogQueries"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 
-from infrastructure.sql.connector import Cursor, SqlConnector, tracked_position
-from projections.catalog import Row, member_rows, tag_rows
+from ledgergate.infrastructure.sql.connector import Cursor, SqlConnector, tracked_position
+from ledgergate.projections.catalog import Row, member_rows, tag_rows
 
 __all__ = ["SqlCatalogView"]
 

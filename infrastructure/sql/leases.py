@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from infrastructure.sql.connector import SqlConnector
+from ledgergate.infrastructure.sql.connector import SqlConnector
 
 __all__ = ["SqlLeases"]
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 
-from infrastructure.sql.connector import SqlConnector
+from ledgergate.infrastructure.sql.connector import SqlConnector
 
 __all__ = ["Migration", "apply_migrations", "available_migrations"]
 
@@ -17,7 +17,7 @@ Migration = tuple[int, str, str]
 
 
 def available_migrations(dialect: str) -> list[Migration]:
-    folder = resources.files("migrations") / dialect
+    folder = resources.files("ledgergate.migrations") / dialect
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

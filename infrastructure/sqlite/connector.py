@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from infrastructure.store_health import StoreHealth, reported
+from ledgergate.infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["SQLiteConnector"]
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgspec
 
-from application.ports import (
+from ledgergate.application.ports import (
     Channel,
     Notification,
     Progress,
@@ -33,10 +33,10 @@ from application.ports import (
     UpstreamRpcError,
     UpstreamTransportError,
 )
-from domain.mcp_headers import header_value
-from infrastructure.network.clients import GuardedConnector, blocked_cause
-from infrastructure.network.egress import EgressGuard
-from infrastructure.telemetry import outgoing, record_upstream_status
+from ledgergate.domain.mcp_headers import header_value
+from ledgergate.infrastructure.network.clients import GuardedConnector, blocked_cause
+from ledgergate.infrastructure.network.egress import EgressGuard
+from ledgergate.infrastructure.telemetry import outgoing, record_upstream_status
 
 __all__ = [
     "LEGACY",

@@ -29,13 +29,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import PromptReference, ResourceTemplateReference
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from application.errors import ToolCallError
-from application.ports import UpstreamUnavailableError
-from application.upstream_catalog import DiscoveredCatalog
-from infrastructure.network.clients import blocked_cause, guarded_http_client
-from infrastructure.network.egress import EgressBlockedError, EgressGuard
-from infrastructure.upstream.asking import Ask, Askers, Notify
-from infrastructure.upstream.http_client import UpstreamRpcError
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.ports import UpstreamUnavailableError
+from ledgergate.application.upstream_catalog import DiscoveredCatalog
+from ledgergate.infrastructure.network.clients import blocked_cause, guarded_http_client
+from ledgergate.infrastructure.network.egress import EgressBlockedError, EgressGuard
+from ledgergate.infrastructure.upstream.asking import Ask, Askers, Notify
+from ledgergate.infrastructure.upstream.http_client import UpstreamRpcError
 
 __all__ = [
     "McpUpstreamConnector",

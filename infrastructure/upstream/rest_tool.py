@@ -22,12 +22,12 @@ import msgspec
 from opentelemetry import propagate
 from yarl import URL
 
-from application.errors import ToolCallError
-from application.ports import SecretCipher
-from domain.values import is_secret_ref
-from infrastructure.network.clients import GuardedConnector, blocked_cause
-from infrastructure.network.egress import EgressBlockedError, EgressGuard
-from infrastructure.telemetry import outgoing, record_upstream_status
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.ports import SecretCipher
+from ledgergate.domain.values import is_secret_ref
+from ledgergate.infrastructure.network.clients import GuardedConnector, blocked_cause
+from ledgergate.infrastructure.network.egress import EgressBlockedError, EgressGuard
+from ledgergate.infrastructure.telemetry import outgoing, record_upstream_status
 
 __all__ = ["RestToolCaller"]
 

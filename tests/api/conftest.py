@@ -17,10 +17,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from infrastructure.settings import Settings
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.infrastructure.settings import Settings
 
 
 @dataclass
@@ -93,7 +93,7 @@ def start_server(data_dir: Path, database_url: str | None = None, workers: int =
     data_dir.mkdir(parents=True, exist_ok=True)
     output = (data_dir.parent / f"serve-{port}.log").open("w")  # a file, not a pipe: a full pipe stalls the server
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
+        [sys.executable, "-m", "ledgergate.api.cli", "serve"],
         env=environ,
         cwd=data_dir.parent,
         stdout=output,

@@ -24,7 +24,7 @@ import httpx
 import psycopg
 import pytest
 
-from api.app import create_app
+from ledgergate.api.app import create_app
 from tests.api.conftest import start_server
 from tests.conftest import POSTGRES_URL, _unavailable, make_settings, postgres_conninfo
 from tests.support.access_probes import WRITES, Access, Probe, Tally, Variant, fetch, judge

@@ -7,8 +7,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from api.bootstrap import FirstStart, announce, first_start
-from api.runtime import build_runtime
+from ledgergate.api.bootstrap import FirstStart, announce, first_start
+from ledgergate.api.runtime import build_runtime
 from tests.conftest import make_settings
 
 

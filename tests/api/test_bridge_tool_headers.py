@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from mcp_types import JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
-from api.bridges.tool_headers import ToolHeaders
+from ledgergate.api.bridges.tool_headers import ToolHeaders
 
 META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
 

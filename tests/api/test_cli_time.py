@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.cli_time import parse_point, parse_time
+from ledgergate.api.cli_time import parse_point, parse_time
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC).astimezone()
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from infrastructure.network.egress import EgressGuard
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.infrastructure.network.egress import EgressGuard
 from tests.api.conftest import Api
 from tests.api.test_mcp_protocol import modern, result, wait_hot, write
 from tests.conftest import make_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.json_limits import MAX_JSON_DEPTH, BadJson, decode_json, json_depth
+from ledgergate.api.json_limits import MAX_JSON_DEPTH, BadJson, decode_json, json_depth
 
 
 @pytest.mark.parametrize(

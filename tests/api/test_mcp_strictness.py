@@ -21,10 +21,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.json_limits import MAX_JSON_DEPTH
-from api.runtime import build_runtime
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.json_limits import MAX_JSON_DEPTH
+from ledgergate.api.runtime import build_runtime
 from tests.api.conftest import Api, start_server
 from tests.api.test_mcp_protocol import (
     ACCEPT,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.metrics import OTHER, McpMetrics
-from api.observability.calls import MASK, masked
+from ledgergate.api.metrics import OTHER, McpMetrics
+from ledgergate.api.observability.calls import MASK, masked
 
 
 def samples(metrics: McpMetrics, name: str) -> dict[frozenset[tuple[str, str]], float]:

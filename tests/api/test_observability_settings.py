@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.settings import SettingsError, load_settings
+from ledgergate.infrastructure.settings import SettingsError, load_settings
 
 
 def settings(tmp_path: Path, **env: str) -> object:

@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
-from api.docs_pages import ASSETS
+from ledgergate.api.docs_pages import ASSETS
 from tests.api.conftest import ServerProcess, start_server
 
 pytestmark = pytest.mark.slow

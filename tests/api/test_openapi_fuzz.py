@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
+from ledgergate.api.app import create_app
 from tests.api.conftest import ServerProcess, start_server
 from tests.conftest import make_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.positions import MAX_POSITION, parse_position
+from ledgergate.api.positions import MAX_POSITION, parse_position
 from tests.api.conftest import Api
 
 

@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
-from api.json_limits import MAX_JSON_DEPTH
+from ledgergate.api.json_limits import MAX_JSON_DEPTH
 from tests.api.conftest import Api
 
 BAD_BODIES = {

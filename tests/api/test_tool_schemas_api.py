@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.json_schema import MAX_SCHEMA_DEPTH
+from ledgergate.domain.json_schema import MAX_SCHEMA_DEPTH
 from tests.api.conftest import Api
 from tests.api.test_mcp_protocol import modern, result, write
 from tests.domain.test_tool_schema_limits import REFUSED, TREE, deep_value, nested_properties

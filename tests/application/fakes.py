@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from application.ports import ItemFilter, ItemPage
-from application.registry import PLATFORM_TENANT, Registry
-from domain.envelope import Envelope
+from ledgergate.application.ports import ItemFilter, ItemPage
+from ledgergate.application.registry import PLATFORM_TENANT, Registry
+from ledgergate.domain.envelope import Envelope
 
 TOOL = {
     "name": "search",

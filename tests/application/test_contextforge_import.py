@@ -9,11 +9,11 @@ from uuid import UUID
 
 import pytest
 
-from application.contextforge_import import IMPORT_ACTOR, import_contextforge
-from application.contextforge_plan import plan_contextforge_import
-from application.errors import NotFoundError
-from domain.upstream import Upstream
-from domain.virtual_server import VirtualServer
+from ledgergate.application.contextforge_import import IMPORT_ACTOR, import_contextforge
+from ledgergate.application.contextforge_plan import plan_contextforge_import
+from ledgergate.application.errors import NotFoundError
+from ledgergate.domain.upstream import Upstream
+from ledgergate.domain.virtual_server import VirtualServer
 from tests.application.fakes import envelope, head, new_registry
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "contextforge_export.json"

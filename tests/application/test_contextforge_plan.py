@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from api.schemas import CREATE_BODIES, UpstreamCreate
-from application.contextforge_plan import (
+from ledgergate.api.schemas import CREATE_BODIES, UpstreamCreate
+from ledgergate.application.contextforge_plan import (
     ContextForgePlan,
     ExportFormatError,
     PlannedCommand,

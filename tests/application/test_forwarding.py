@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
-from application.errors import ToolCallError
-from application.forwarding import UpstreamForwarder, UpstreamRefusedError
-from application.held_calls import INPUT_KEY_META, HeldCalls, RequestStateRefusedError
-from application.input_relay import MAX_INPUT_ROUNDS, InputRelay
-from application.ports import (
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.forwarding import UpstreamForwarder, UpstreamRefusedError
+from ledgergate.application.held_calls import INPUT_KEY_META, HeldCalls, RequestStateRefusedError
+from ledgergate.application.input_relay import MAX_INPUT_ROUNDS, InputRelay
+from ledgergate.application.ports import (
     Channel,
     SessionExpiredError,
     UpstreamRpcError,
     UpstreamTransportError,
 )
-from application.sessions import McpSession
+from ledgergate.application.sessions import McpSession
 from tests.application.fakes import FakeCipher
 from tests.application.test_held_calls import FakeSealer
 

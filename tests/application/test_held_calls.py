@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from application.errors import ToolCallError
-from application.held_calls import INPUT_KEY_META, Binding, HeldAsker, HeldCalls, RequestStateRefusedError
+from ledgergate.application.errors import ToolCallError
+from ledgergate.application.held_calls import INPUT_KEY_META, Binding, HeldAsker, HeldCalls, RequestStateRefusedError
 
 BINDING = Binding("acme", "token-1", "tools/call", "upstream-1/greet")
 ELICIT = {"message": "Your name?", "requestedSchema": {"type": "object", "properties": {}}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, link, walk
+from ledgergate.application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, link, walk
 
 START = Checkpoint(0, GENESIS_LINK, "t0", "sk-test", "sig")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, link
-from application.log_proof import LogProof
-from infrastructure.crypto.signing import SigningKey
+from ledgergate.application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, link
+from ledgergate.application.log_proof import LogProof
+from ledgergate.infrastructure.crypto.signing import SigningKey
 
 
 class MemoryLinks:

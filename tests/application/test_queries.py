@@ -6,14 +6,14 @@ import base64
 
 import pytest
 
-from application.errors import NotFoundError, NotReadyError, ValidationError
-from application.ports import ItemFilter
-from application.queries import RegistryQueries, decode_cursor, encode_cursor
-from application.registry import Registry
-from domain.prompt import Prompt
-from domain.tool import Tool
-from projections.catalog import evolve
-from projections.runner import PositionBoard
+from ledgergate.application.errors import NotFoundError, NotReadyError, ValidationError
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.queries import RegistryQueries, decode_cursor, encode_cursor
+from ledgergate.application.registry import Registry
+from ledgergate.domain.prompt import Prompt
+from ledgergate.domain.tool import Tool
+from ledgergate.projections.catalog import evolve
+from ledgergate.projections.runner import PositionBoard
 from tests.application.fakes import FakeCatalog, envelope, new_registry, tool
 
 

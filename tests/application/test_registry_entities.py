@@ -6,10 +6,10 @@ from uuid import UUID
 
 import pytest
 
-from application.errors import ConflictError, GoneError, NotFoundError, ValidationError, VersionConflictError
-from domain.envelope import recording
-from domain.name_claim import claim_id
-from domain.tool import Tool
+from ledgergate.application.errors import ConflictError, GoneError, NotFoundError, ValidationError, VersionConflictError
+from ledgergate.domain.envelope import recording
+from ledgergate.domain.name_claim import claim_id
+from ledgergate.domain.tool import Tool
 from tests.application.fakes import envelope, head, new_registry, raw_log, tool
 
 

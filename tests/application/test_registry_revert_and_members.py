@@ -7,9 +7,9 @@ from uuid import UUID
 
 import pytest
 
-from application.errors import ConflictError, ValidationError
-from domain.catalog import CatalogEntity
-from domain.name_claim import claim_id
+from ledgergate.application.errors import ConflictError, ValidationError
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.name_claim import claim_id
 from tests.application.fakes import envelope, head, new_registry, tool
 
 

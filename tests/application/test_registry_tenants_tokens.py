@@ -7,11 +7,17 @@ from uuid import UUID
 
 import pytest
 
-from application.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError, VersionConflictError
-from application.registry import PLATFORM_TENANT
-from domain.api_token import ApiToken
-from domain.tenant import Tenant, tenant_stream_id
-from domain.tool import Tool
+from ledgergate.application.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+    VersionConflictError,
+)
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.tenant import Tenant, tenant_stream_id
+from ledgergate.domain.tool import Tool
 from tests.application.fakes import FakeCipher, FakeSigner, envelope, head, new_registry, tool
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from application.errors import ValidationError
-from application.secrets import MASK, mask_secrets, seal_integration, unseal
-from domain.values import SECRET_KEY
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.secrets import MASK, mask_secrets, seal_integration, unseal
+from ledgergate.domain.values import SECRET_KEY
 from tests.application.fakes import FakeCipher
 
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import ValidationError
-from application.token_lifetimes import SERVICE_LONGEST, TokenLifetimes
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.token_lifetimes import SERVICE_LONGEST, TokenLifetimes
 
 POLICY = TokenLifetimes(default=timedelta(days=30), longest=timedelta(days=60))
 

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from application.audit import event_entry
-from application.upstream_catalog import DiscoveredCatalog
-from application.upstream_service import UpstreamService
-from application.upstream_supervisor import UpstreamSupervisor
-from infrastructure.eventstore import log_reader
-from projections.catalog import evolve
+from ledgergate.application.audit import event_entry
+from ledgergate.application.upstream_catalog import DiscoveredCatalog
+from ledgergate.application.upstream_service import UpstreamService
+from ledgergate.application.upstream_supervisor import UpstreamSupervisor
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.projections.catalog import evolve
 from tests.application.fakes import envelope, new_registry
 
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from uuid import UUID
 
-from api.runtime import build_runtime
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
+from ledgergate.api.runtime import build_runtime
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
 from tests.conftest import make_settings
 
 ROUNDS = 15

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from application.errors import ToolCallError
-from infrastructure.upstream.http_client import HttpUpstreamClient, UpstreamTransportError
-from infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError, auth_headers
-from infrastructure.upstream.rest_tool import RestToolCaller
+from ledgergate.application.errors import ToolCallError
+from ledgergate.infrastructure.upstream.http_client import HttpUpstreamClient, UpstreamTransportError
+from ledgergate.infrastructure.upstream.mcp_client import McpUpstreamConnector, UpstreamUnavailableError, auth_headers
+from ledgergate.infrastructure.upstream.rest_tool import RestToolCaller
 from tests.application.fakes import FakeCipher
 from tests.support.outbound import Outbound, outbound_fixture  # noqa: F401 - the fixture
 

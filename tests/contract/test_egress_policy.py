@@ -25,10 +25,10 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from domain.egress import EgressPolicy
-from infrastructure.network.egress import EgressGuard
-from infrastructure.upstream.http_client import HttpUpstreamClient, UpstreamTransportError
-from infrastructure.upstream.mcp_client import (
+from ledgergate.domain.egress import EgressPolicy
+from ledgergate.infrastructure.network.egress import EgressGuard
+from ledgergate.infrastructure.upstream.http_client import HttpUpstreamClient, UpstreamTransportError
+from ledgergate.infrastructure.upstream.mcp_client import (
     McpUpstreamConnector,
     UpstreamPool,
     UpstreamUnavailableError,
@@ -36,7 +36,7 @@ from infrastructure.upstream.mcp_client import (
     probe,
     watch,
 )
-from infrastructure.upstream.rest_tool import RestToolCaller
+from ledgergate.infrastructure.upstream.rest_tool import RestToolCaller
 from tests.application.fakes import FakeCipher
 from tests.e2e.test_upstreams import Upstream
 from tests.support.outbound import Outbound, TableResolver, outbound_fixture, report  # noqa: F401 - the fixture

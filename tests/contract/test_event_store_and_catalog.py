@@ -9,12 +9,12 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from api.runtime import Runtime, build_runtime
-from application.errors import ConflictError, VersionConflictError
-from application.ports import ItemFilter
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope, recording
-from infrastructure.settings import Settings
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.errors import ConflictError, VersionConflictError
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope, recording
+from ledgergate.infrastructure.settings import Settings
 
 TOOL = {
     "name": "search",

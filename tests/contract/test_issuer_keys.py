@@ -10,8 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from infrastructure.auth.jwks import JwksCache, KeysUnavailableError
-from infrastructure.settings import SettingsError, load_settings
+from ledgergate.infrastructure.auth.jwks import JwksCache, KeysUnavailableError
+from ledgergate.infrastructure.settings import SettingsError, load_settings
 
 ISSUER = "https://issuer.example.test"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from api.runtime import build_runtime
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
+from ledgergate.api.runtime import build_runtime
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.redis

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from application.errors import ToolCallError
-from infrastructure.upstream.rest_tool import RestToolCaller
+from ledgergate.application.errors import ToolCallError
+from ledgergate.infrastructure.upstream.rest_tool import RestToolCaller
 from tests.application.fakes import FakeCipher
 from tests.support.echo import HITS, echo_service
 

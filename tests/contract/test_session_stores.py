@@ -14,20 +14,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from application.sessions import (
+from ledgergate.application.sessions import (
     McpSession,
     SessionLimits,
     SessionQuotaError,
     SessionStore,
     SessionStoreUnavailableError,
 )
-from infrastructure.memory_sessions import InMemorySessionStore
-from infrastructure.rate_limits import RedisRateLimiter
-from infrastructure.redis.channels import RedisChannels
-from infrastructure.redis.health import RedisHealth
-from infrastructure.redis.leases import RedisLeases
-from infrastructure.redis.log_signal import RedisLogSignal
-from infrastructure.redis.sessions import RedisSessionStore
+from ledgergate.infrastructure.memory_sessions import InMemorySessionStore
+from ledgergate.infrastructure.rate_limits import RedisRateLimiter
+from ledgergate.infrastructure.redis.channels import RedisChannels
+from ledgergate.infrastructure.redis.health import RedisHealth
+from ledgergate.infrastructure.redis.leases import RedisLeases
+from ledgergate.infrastructure.redis.log_signal import RedisLogSignal
+from ledgergate.infrastructure.redis.sessions import RedisSessionStore
 from tests.api.conftest import free_port
 
 LIMITS = SessionLimits(per_token=3, per_tenant=5, idle_s=3600, per_process=1000)

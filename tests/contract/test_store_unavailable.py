@@ -15,17 +15,17 @@ import pytest
 from eventsourcing import persistence
 from psycopg_pool import PoolTimeout
 
-from application.errors import StoreUnavailableError
-from application.registry import Registry
-from infrastructure.crypto import tenant_cipher
-from infrastructure.crypto.tenant_cipher import TenantCipher
-from infrastructure.database_errors import is_unreachable
-from infrastructure.eventstore import event_store_env
-from infrastructure.postgres.connector import PostgresConnector
-from infrastructure.settings import DatabaseUrl
-from infrastructure.sql.migrator import apply_migrations
-from infrastructure.sqlite.connector import SQLiteConnector
-from infrastructure.store_health import StoreHealth, reported
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.application.registry import Registry
+from ledgergate.infrastructure.crypto import tenant_cipher
+from ledgergate.infrastructure.crypto.tenant_cipher import TenantCipher
+from ledgergate.infrastructure.database_errors import is_unreachable
+from ledgergate.infrastructure.eventstore import event_store_env
+from ledgergate.infrastructure.postgres.connector import PostgresConnector
+from ledgergate.infrastructure.settings import DatabaseUrl
+from ledgergate.infrastructure.sql.migrator import apply_migrations
+from ledgergate.infrastructure.sqlite.connector import SQLiteConnector
+from ledgergate.infrastructure.store_health import StoreHealth, reported
 from tests.application.fakes import FakeCipher, FakeSigner
 from tests.support.processes import free_loopback_port
 

@@ -14,9 +14,9 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 
-from infrastructure.eventstore import TenantIndexedPostgresRecorder
-from infrastructure.settings import DatabaseUrl
-from infrastructure.stored_records import StoreEventLog
+from ledgergate.infrastructure.eventstore import TenantIndexedPostgresRecorder
+from ledgergate.infrastructure.settings import DatabaseUrl
+from ledgergate.infrastructure.stored_records import StoreEventLog
 
 pytestmark = pytest.mark.postgres
 

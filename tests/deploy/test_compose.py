@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from infrastructure.settings import load_settings
+from ledgergate.infrastructure.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAYS = ("gateway-1", "gateway-2")

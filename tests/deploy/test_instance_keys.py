@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infrastructure.crypto.keys import InstanceKeys
-from infrastructure.settings import SettingsError
+from ledgergate.infrastructure.crypto.keys import InstanceKeys
+from ledgergate.infrastructure.settings import SettingsError
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 

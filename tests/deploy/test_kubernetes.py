@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubernetes_validate import utils as schemas
 
-from infrastructure.settings import load_settings
+from ledgergate.infrastructure.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy" / "kubernetes"

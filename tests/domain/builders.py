@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from domain.envelope import Envelope, recording
-from domain.prompt import Prompt
-from domain.resource import Resource
-from domain.tool import Tool
-from domain.values import SECRET_KEY
+from ledgergate.domain.envelope import Envelope, recording
+from ledgergate.domain.prompt import Prompt
+from ledgergate.domain.resource import Resource
+from ledgergate.domain.tool import Tool
+from ledgergate.domain.values import SECRET_KEY
 
 ENVELOPE = Envelope(tenant_id="acme", actor="alice", correlation_id="corr-1", causation_id="req-1")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.catalog import CatalogEntity
-from domain.envelope import recording
-from domain.errors import EntityDeletedError, InvalidValueError
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import recording
+from ledgergate.domain.errors import EntityDeletedError, InvalidValueError
 from tests.domain.builders import ENVELOPE, event_names, new_prompt, new_tool, replay
 
 

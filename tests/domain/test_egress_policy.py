@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.egress import EgressPolicy, canonical, classify, parse_host_literal, parse_ipv4_loose
+from ledgergate.domain.egress import EgressPolicy, canonical, classify, parse_host_literal, parse_ipv4_loose
 
 STRICT = EgressPolicy(allow_loopback=False, allow_private=False)
 

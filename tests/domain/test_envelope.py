@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain.envelope import Envelope, qualified_actor, recording
-from domain.errors import DomainError
-from domain.tool import Tool
+from ledgergate.domain.envelope import Envelope, qualified_actor, recording
+from ledgergate.domain.errors import DomainError
+from ledgergate.domain.tool import Tool
 from tests.domain.builders import ENVELOPE, new_tool, tool_fields
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from domain.envelope import recording
-from domain.errors import InvalidValueError
-from domain.values import check_resource_content, check_tags
-from domain.virtual_server import MAX_MEMBERS, VirtualServer
+from ledgergate.domain.envelope import recording
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.values import check_resource_content, check_tags
+from ledgergate.domain.virtual_server import MAX_MEMBERS, VirtualServer
 from tests.domain.builders import ENVELOPE, new_prompt, new_resource
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.api_token import ROLES, ApiToken, role_rank
-from domain.envelope import Envelope, recording
-from domain.errors import InvalidValueError
-from domain.name_claim import NameClaim, NameTakenError, claim_id
-from domain.tenant import Tenant, tenant_stream_id
+from ledgergate.domain.api_token import ROLES, ApiToken, role_rank
+from ledgergate.domain.envelope import Envelope, recording
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.name_claim import NameClaim, NameTakenError, claim_id
+from ledgergate.domain.tenant import Tenant, tenant_stream_id
 from tests.domain.builders import ENVELOPE, event_names
 
 

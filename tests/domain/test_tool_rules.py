@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from domain.envelope import recording
-from domain.errors import InvalidValueError
-from domain.tool import Tool
+from ledgergate.domain.envelope import recording
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.tool import Tool
 from tests.domain.builders import ENVELOPE, integration, new_tool, sealed, tool_fields
 
 
@@ -82,7 +82,7 @@ def test_an_integration_with_a_plaintext_secret_is_refused(overrides: dict[str, 
     ("overrides", "field"),
     [
         ({"url": "ftp://files.example.com/x"}, "integration.url"),
-        ({"url": "api.example.com/search"}, "integration.url"),
+        ({"url": "ledgergate.api.example.com/search"}, "integration.url"),
         ({"url": "https://api.example.com/{"}, "integration.url"),
         ({"url": "https://api.example.com/{0}"}, "integration.url"),
         ({"method": "TRACE"}, "integration.method"),

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from api.json_limits import MAX_JSON_DEPTH
-from domain.errors import InvalidValueError
-from domain.json_schema import MAX_SCHEMA_DEPTH, MAX_VALIDATION_DEPTH, MAX_VALUE_DEPTH, schema_problem
-from domain.values import check_input_schema, check_output_schema
+from ledgergate.api.json_limits import MAX_JSON_DEPTH
+from ledgergate.domain.errors import InvalidValueError
+from ledgergate.domain.json_schema import MAX_SCHEMA_DEPTH, MAX_VALIDATION_DEPTH, MAX_VALUE_DEPTH, schema_problem
+from ledgergate.domain.values import check_input_schema, check_output_schema
 
 #: How deep the stack already is where the gateway checks a call's arguments, with room to spare.
 CALLER_FRAMES = 200

@@ -13,9 +13,9 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.api_token import ApiToken
-from domain.envelope import Envelope, recording
-from domain.tool import Tool
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.envelope import Envelope, recording
+from ledgergate.domain.tool import Tool
 from tests.domain.builders import integration, new_tool, replay
 
 

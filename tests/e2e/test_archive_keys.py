@@ -11,15 +11,15 @@ from uuid import UUID
 import msgspec
 import pytest
 
-from api.runtime import Runtime, build_runtime
-from application.archive_keys import KeyTransportError
-from application.archive_service import ArchiveService
-from application.event_archive import ArchiveError, verify_lines
-from application.registry import PLATFORM_TENANT
-from application.secrets import unseal
-from domain.envelope import Envelope
-from infrastructure.crypto.key_transport import PassphraseKeyTransport
-from infrastructure.stored_records import StoreEventLog
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.archive_keys import KeyTransportError
+from ledgergate.application.archive_service import ArchiveService
+from ledgergate.application.event_archive import ArchiveError, verify_lines
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.application.secrets import unseal
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.crypto.key_transport import PassphraseKeyTransport
+from ledgergate.infrastructure.stored_records import StoreEventLog
 from tests.conftest import make_settings
 
 SECRET = "s3cr3t-header-value"

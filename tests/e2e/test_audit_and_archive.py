@@ -15,16 +15,16 @@ import httpx
 import jwt
 import pytest
 
-from api.runtime import Runtime, build_runtime
-from application.archive_service import ArchiveService
-from application.audit import AuditFilter, AuditService, Point
-from application.event_archive import ArchiveError, verify_lines
-from application.ports import ItemFilter
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
-from infrastructure.eventstore import log_reader
-from infrastructure.stored_records import StoreEventLog
-from projections.point_in_time import catalog_at
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.archive_service import ArchiveService
+from ledgergate.application.audit import AuditFilter, AuditService, Point
+from ledgergate.application.event_archive import ArchiveError, verify_lines
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.infrastructure.stored_records import StoreEventLog
+from ledgergate.projections.point_in_time import catalog_at
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 
@@ -259,7 +259,7 @@ def test_the_cli_answers_who_disabled_a_tool_and_what_the_catalog_was(tmp_path: 
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "api.cli", *args],
+            [sys.executable, "-m", "ledgergate.api.cli", *args],
             capture_output=True,
             text=True,
             timeout=120,

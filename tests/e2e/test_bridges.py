@@ -34,7 +34,7 @@ from tests.support.asking_upstream import running
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-LEDGERGATE = [sys.executable, "-m", "api.cli"]
+LEDGERGATE = [sys.executable, "-m", "ledgergate.api.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def wrapper(url: str, token: str) -> StdioServerParameters:
     return StdioServerParameters(
-        command=sys.executable, cwd=str(ROOT), args=["-m", "api.cli", "wrapper", "--url", url, "--token", token]
+        command=sys.executable,
+        cwd=str(ROOT),
+        args=["-m", "ledgergate.api.cli", "wrapper", "--url", url, "--token", token],
     )
 
 
@@ -362,7 +364,7 @@ def test_the_wrapper_reads_its_token_from_the_environment(gateway: Gateway) -> N
     params = StdioServerParameters(
         command=sys.executable,
         cwd=str(ROOT),
-        args=["-m", "api.cli", "wrapper", "--url", gateway.server.url + "/mcp"],
+        args=["-m", "ledgergate.api.cli", "wrapper", "--url", gateway.server.url + "/mcp"],
         env={**os.environ, "LEDGERGATE_TOKEN": gateway.token},
     )
 

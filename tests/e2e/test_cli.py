@@ -20,7 +20,12 @@ def run(data: Path, *args: str, database_url: str | None = None) -> subprocess.C
     if database_url:
         env["LEDGERGATE_DATABASE_URL"] = database_url
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "ledgergate.api.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -38,7 +43,7 @@ def test_two_processes_migrating_one_postgres_schema_at_once_both_succeed(tmp_pa
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(tmp_path), "LEDGERGATE_DATABASE_URL": postgres_url}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "migrate"],
+            [sys.executable, "-m", "ledgergate.api.cli", "migrate"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -53,8 +58,8 @@ def test_two_processes_migrating_one_postgres_schema_at_once_both_succeed(tmp_pa
 
 def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: Path) -> None:
     assert run(tmp_path, "migrate").returncode == 0
-    from api.bootstrap import first_start
-    from api.runtime import build_runtime
+    from ledgergate.api.bootstrap import first_start
+    from ledgergate.api.runtime import build_runtime
     from tests.conftest import make_settings
 
     runtime = build_runtime(make_settings(tmp_path), follow=False)
@@ -82,8 +87,8 @@ def test_tokens_are_created_listed_and_revoked_from_the_command_line(tmp_path: P
 def test_a_token_from_the_command_line_expires_by_default_unless_it_is_a_service_token(tmp_path: Path) -> None:
     assert run(tmp_path, "migrate").returncode == 0
     assert run(tmp_path, "token", "rotate-admin").returncode == 3  # no first start yet: nothing to rotate
-    from api.bootstrap import first_start
-    from api.runtime import build_runtime
+    from ledgergate.api.bootstrap import first_start
+    from ledgergate.api.runtime import build_runtime
     from tests.conftest import make_settings
 
     runtime = build_runtime(make_settings(tmp_path), follow=False)
@@ -101,10 +106,10 @@ def test_a_token_from_the_command_line_expires_by_default_unless_it_is_a_service
 
 def test_rotate_admin_issues_a_new_platform_admin_token_and_revokes_the_old_one(tmp_path: Path) -> None:
     assert run(tmp_path, "migrate").returncode == 0
-    from api.auth import authenticate
-    from api.bootstrap import first_start
-    from api.runtime import build_runtime
-    from application.errors import UnauthorizedError
+    from ledgergate.api.auth import authenticate
+    from ledgergate.api.bootstrap import first_start
+    from ledgergate.api.runtime import build_runtime
+    from ledgergate.application.errors import UnauthorizedError
     from tests.conftest import make_settings
 
     runtime = build_runtime(make_settings(tmp_path), follow=False)

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from api.cli import ALL_GROUPS, _parser
+from ledgergate.api.cli import ALL_GROUPS, _parser
 
 HEAVY = ["eventsourcing", "litestar", "rich", "mcp", "domain", "infrastructure", "psycopg", "httpx", "granian"]
 PROBE = """
 import json, sys
-import api.cli
+import ledgergate.api.cli
 try:
-    api.cli.main(sys.argv[1:])
+    ledgergate.api.cli.main(sys.argv[1:])
 except SystemExit:
     pass
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
@@ -33,13 +33,18 @@ def loaded_by(*args: str) -> set[str]:
     "args", [("--help",), ("wrapper", "--help"), ("translate", "--help"), ("no-such-command",)], ids=" ".join
 )
 def test_help_and_the_bridges_parse_without_importing_the_runtime(args: tuple[str, ...]) -> None:
-    assert {name.split(".")[0] for name in loaded_by(*args)} & set(HEAVY) == set()
+    assert {name.removeprefix("ledgergate.").split(".")[0] for name in loaded_by(*args)} & set(HEAVY) == set()
 
 
 def test_a_group_s_module_is_loaded_only_when_that_group_runs() -> None:
     loaded = loaded_by("tenants", "--help")
-    assert "api.cli_tenants" in loaded
-    assert {"api.cli_events", "api.cli_audit", "api.cli_registry", "api.cli_contextforge"} & loaded == set()
+    assert "ledgergate.api.cli_tenants" in loaded
+    assert {
+        "ledgergate.api.cli_events",
+        "ledgergate.api.cli_audit",
+        "ledgergate.api.cli_registry",
+        "ledgergate.api.cli_contextforge",
+    } & loaded == set()
 
 
 def test_the_help_of_each_group_is_its_module_s_own() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from api.bootstrap import first_start
-from api.cli import _parser
-from api.runtime import build_runtime
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.cli import _parser
+from ledgergate.api.runtime import build_runtime
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from api.bootstrap import first_start
-from api.runtime import build_runtime
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 from tests.e2e.test_cli import run

@@ -21,11 +21,11 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from api.runtime import Runtime, build_runtime
-from application.registry import PLATFORM_TENANT
-from application.secrets import unseal
-from domain.envelope import Envelope
-from infrastructure.crypto.tenant_cipher import SecretUnavailableError
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.application.secrets import unseal
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.crypto.tenant_cipher import SecretUnavailableError
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 from tests.support.echo import echo_service
@@ -44,7 +44,12 @@ def tool(name: str, url: str = "https://api.example.com/x") -> dict[str, Any]:
 def cli(data_dir: Path, database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "LEDGERGATE_DATA_DIR": str(data_dir), "LEDGERGATE_DATABASE_URL": database_url, **env}
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, timeout=300, check=False, env=environ
+        [sys.executable, "-m", "ledgergate.api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=environ,
     )
 
 

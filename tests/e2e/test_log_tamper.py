@@ -16,11 +16,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.runtime import Runtime, build_runtime
-from application.log_chain import link
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
-from infrastructure.settings import Settings
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.log_chain import link
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.settings import Settings
 from tests.conftest import make_settings, postgres_conninfo
 
 TOOL = {
@@ -150,7 +150,7 @@ def test_log_verify_reports_from_where_it_verified_and_the_first_altered_positio
     world: Runtime, settings: Settings, database_url: str
 ) -> None:
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(settings.data_dir), "LEDGERGATE_DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "api.cli", "log", "verify"]
+    command = [sys.executable, "-m", "ledgergate.api.cli", "log", "verify"]
     intact = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     head = world.registry.recorder.max_notification_id()
     assert intact.returncode == 0 and f"intact: verified from position 1 to {head}" in intact.stdout, intact.stderr

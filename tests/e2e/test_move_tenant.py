@@ -61,7 +61,12 @@ def cli(data_dir: Path, *args: str, database_url: str | None = None, **env: str)
     if database_url:
         environ["LEDGERGATE_DATABASE_URL"] = database_url
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, timeout=120, check=False, env=environ
+        [sys.executable, "-m", "ledgergate.api.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environ,
     )
 
 

@@ -40,7 +40,12 @@ def test_mcp_serving_and_the_audit_log_continue_through_rebuilds(tmp_path: Path,
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, timeout=300, env=env, check=False
+            [sys.executable, "-m", "ledgergate.api.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            check=False,
         )
 
     try:

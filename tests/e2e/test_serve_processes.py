@@ -19,9 +19,9 @@ import httpx
 import psycopg
 import pytest
 
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from application.ports import ItemFilter
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.application.ports import ItemFilter
 from tests.api.conftest import free_port, start_server
 from tests.conftest import make_settings, postgres_conninfo
 
@@ -82,7 +82,7 @@ def test_first_start_prints_the_token_when_standard_output_is_a_terminal(tmp_pat
     master, child_side = pty.openpty()
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(data), "LEDGERGATE_PORT": str(free_port())}
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
+        [sys.executable, "-m", "ledgergate.api.cli", "serve"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=child_side,
@@ -104,14 +104,24 @@ def test_first_start_prints_the_token_when_standard_output_is_a_terminal(tmp_pat
 def test_an_invalid_setting_stops_the_start_with_one_clear_message(tmp_path: Path) -> None:
     env = {**os.environ, "LEDGERGATE_DATA_DIR": str(tmp_path), "LEDGERGATE_PORT": "99999"}
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "ledgergate.api.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "LEDGERGATE_PORT='99999': must be between 1 and 65535" in result.stderr
     env["LEDGERGATE_PORT"] = "4444"
     env["LEDGERGATE_DATABASE_URL"] = "mysql://nope"
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "ledgergate.api.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "LEDGERGATE_DATABASE_URL" in result.stderr
@@ -151,9 +161,9 @@ def test_two_serve_processes_sharing_postgres_serve_each_others_writes(
 
 WRITER = """
 import sys
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from domain.envelope import Envelope
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.domain.envelope import Envelope
 from tests.conftest import make_settings
 from pathlib import Path
 runtime = build_runtime(make_settings(Path(sys.argv[1]), sys.argv[2]), follow=True)
@@ -226,7 +236,7 @@ def serve_expecting_refusal(data: Path, *args: str, **env: str) -> tuple[int | N
     log = data.parent / f"refused-{data.name}.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", *args],
+            [sys.executable, "-m", "ledgergate.api.cli", "serve", *args],
             env=environ,
             cwd=data.parent,
             stdout=output,

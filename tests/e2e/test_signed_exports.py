@@ -14,11 +14,11 @@ import httpx
 import msgspec
 import pytest
 
-from api.runtime import Runtime, build_runtime
-from application.event_archive import GENESIS, ArchiveError, _chain, trailer_payload, verify_lines
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
-from infrastructure.crypto.signing import SigningKey, verify_signature
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.event_archive import GENESIS, ArchiveError, _chain, trailer_payload, verify_lines
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.crypto.signing import SigningKey, verify_signature
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 
@@ -32,7 +32,7 @@ TOOL = {
 def cli(data_dir: Path, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "LEDGERGATE_DATA_DIR": str(data_dir), **env}
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "ledgergate.api.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -90,7 +90,7 @@ def test_the_admin_cookie_is_secure_and_the_origin_https_only_through_a_trusted_
 
 
 def test_an_invalid_network_stops_the_start_with_one_clear_message(tmp_path: Path) -> None:
-    from infrastructure.settings import SettingsError, load_settings
+    from ledgergate.infrastructure.settings import SettingsError, load_settings
 
     with pytest.raises(SettingsError, match="LEDGERGATE_TRUSTED_PROXIES: 'nginx' is not an address or a network"):
         load_settings({"LEDGERGATE_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, env_file=tmp_path / ".env")

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime, build_runtime
-from application.audit import AuditFilter
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
-from infrastructure.eventstore import log_reader
-from infrastructure.sql.audit_store import SqlAuditLog
-from projections.audit_log import AUDIT_PROJECTION
+from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application.audit import AuditFilter
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.infrastructure.sql.audit_store import SqlAuditLog
+from ledgergate.projections.audit_log import AUDIT_PROJECTION
 from tests.conftest import make_settings
 from tests.e2e.test_audit_and_archive import TOOL, who
 from tests.support.audit_reference import scanned_entries

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from domain.api_token import ApiToken
-from domain.envelope import Envelope, recording
-from domain.name_claim import NameClaim
-from domain.virtual_server import VirtualServer
-from projections.catalog import Row, evolve, member_rows, tag_rows
+from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.envelope import Envelope, recording
+from ledgergate.domain.name_claim import NameClaim
+from ledgergate.domain.virtual_server import VirtualServer
+from ledgergate.projections.catalog import Row, evolve, member_rows, tag_rows
 from tests.domain.builders import ENVELOPE, new_resource, new_tool
 
 BOB = Envelope("acme", "bob", "corr-2", "req-2")

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.catalog import CatalogEntity
-from domain.envelope import recording
-from domain.errors import EntityDeletedError
-from projections.catalog import Row, evolve
+from ledgergate.domain.catalog import CatalogEntity
+from ledgergate.domain.envelope import recording
+from ledgergate.domain.errors import EntityDeletedError
+from ledgergate.projections.catalog import Row, evolve
 from tests.domain.builders import ENVELOPE, new_prompt, new_resource, new_tool, replay
 
 Log = list[tuple[int, Any]]

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from application.errors import StoreUnavailableError
-from infrastructure.eventstore import log_reader
-from projections.hot_catalog import HotCatalogs
-from projections.runner import CatalogProjector, Follower, PositionBoard
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.projections.hot_catalog import HotCatalogs
+from ledgergate.projections.runner import CatalogProjector, Follower, PositionBoard
 from tests.application.fakes import envelope, head, new_registry, tool
 from tests.projections.test_projector import FakeView
 

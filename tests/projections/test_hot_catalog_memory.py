@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infrastructure.eventstore import log_reader
-from projections.hot_catalog import HotCatalogs
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.projections.hot_catalog import HotCatalogs
 from tests.application.fakes import envelope, new_registry, tool
 
 SCHEMA = {"type": "object", "properties": {f"p{n}": {"type": "string", "description": "x" * 200} for n in range(20)}}

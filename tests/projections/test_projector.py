@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from application.registry import Registry
-from infrastructure.eventstore import log_reader
-from projections.catalog import PROJECTION_NAME, Row, evolve
-from projections.runner import CatalogProjector, PositionBoard
+from ledgergate.application.registry import Registry
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.projections.catalog import PROJECTION_NAME, Row, evolve
+from ledgergate.projections.runner import CatalogProjector, PositionBoard
 from tests.application.fakes import envelope, head, new_registry, tool
 
 

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from api.runtime import build_runtime
-from application.audit import AuditFilter, Point
-from application.errors import ApplicationError
-from application.ports import ItemFilter
-from application.registry import PLATFORM_TENANT
-from domain.envelope import Envelope
-from infrastructure.eventstore import log_reader
+from ledgergate.api.runtime import build_runtime
+from ledgergate.application.audit import AuditFilter, Point
+from ledgergate.application.errors import ApplicationError
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.registry import PLATFORM_TENANT
+from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure.eventstore import log_reader
 from tests.conftest import make_settings
 from tests.support.audit_reference import scanned_entries
 

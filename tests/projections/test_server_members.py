@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from application.audit import AuditService, Point
-from application.errors import ValidationError
-from application.upstream_catalog import DiscoveredCatalog
-from infrastructure.eventstore import log_reader
-from projections.hot_catalog import HotCatalogs
-from projections.point_in_time import catalog_at
+from ledgergate.application.audit import AuditService, Point
+from ledgergate.application.errors import ValidationError
+from ledgergate.application.upstream_catalog import DiscoveredCatalog
+from ledgergate.infrastructure.eventstore import log_reader
+from ledgergate.projections.hot_catalog import HotCatalogs
+from ledgergate.projections.point_in_time import catalog_at
 from tests.application.fakes import envelope, new_registry, tool
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from application.audit import AuditFilter, StreamKinds, event_entry
+from ledgergate.application.audit import AuditFilter, StreamKinds, event_entry
 
 Read = Callable[[int, int], Sequence[tuple[int, Any]]]
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from infrastructure.settings import Settings
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.infrastructure.settings import Settings
 from tests.api.conftest import ServerProcess, start_server
 
 CHROMIUM_ARGS = [

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from api.ui.sessions import COOKIE, SessionSigner
-from infrastructure.settings import Settings
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.api.ui.sessions import COOKIE, SessionSigner
+from ledgergate.infrastructure.settings import Settings
 from tests.conftest import make_settings
 from tests.ui.conftest import TOOL, Ui
 

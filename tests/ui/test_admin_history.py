@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from application.ports import ItemFilter
-from application.secrets import MASK
+from ledgergate.application.ports import ItemFilter
+from ledgergate.application.secrets import MASK
 from tests.support.processes import serving
 from tests.ui.conftest import TOOL, Ui
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
 from tests.conftest import make_settings
 from tests.ui.conftest import TOOL, Ui
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.ui.sessions import COOKIE
+from ledgergate.api.ui.sessions import COOKIE
 from tests.api.conftest import start_server
 from tests.support.echo import echo_service
 from tests.support.processes import serving

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.ui.playground_calls import shown_result
+from ledgergate.api.ui.playground_calls import shown_result
 from tests.support.echo import echo_service
 from tests.support.processes import serving
 from tests.ui.conftest import Ui

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from api.app import create_app
-from api.bootstrap import first_start
-from api.runtime import build_runtime
-from api.ui.sessions import COOKIE, SessionSigner, SignedOut
-from application.errors import StoreUnavailableError
-from infrastructure.redis.signed_out import RedisSignedOut
+from ledgergate.api.app import create_app
+from ledgergate.api.bootstrap import first_start
+from ledgergate.api.runtime import build_runtime
+from ledgergate.api.ui.sessions import COOKIE, SessionSigner, SignedOut
+from ledgergate.application.errors import StoreUnavailableError
+from ledgergate.infrastructure.redis.signed_out import RedisSignedOut
 from tests.api.conftest import start_server
 from tests.conftest import make_settings
 from tests.support.processes import free_loopback_port

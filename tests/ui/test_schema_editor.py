@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from api.ui.render import render
-from api.ui.schema_editor import schema_problem_of
-from api.ui.upstream_health import health_history
+from ledgergate.api.ui.render import render
+from ledgergate.api.ui.schema_editor import schema_problem_of
+from ledgergate.api.ui.upstream_health import health_history
 from tests.ui.conftest import TOOL, Ui
 
 CHECK = "/admin/schema/check"

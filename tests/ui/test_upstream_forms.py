@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api.ui.upstream_forms import body_of
+from ledgergate.api.ui.upstream_forms import body_of
 from tests.support.processes import ROOT, serving
 from tests.ui.conftest import Ui
 

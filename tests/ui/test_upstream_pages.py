@@ -10,8 +10,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from application.secrets import MASK
-from domain.envelope import Envelope
+from ledgergate.application.secrets import MASK
+from ledgergate.domain.envelope import Envelope
 from tests.support.processes import serving
 from tests.ui.conftest import Ui
 
