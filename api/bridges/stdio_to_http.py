@@ -126,6 +126,10 @@ class EraHeaders:
                 self.handshake_version = version
 
 
+#: how long the wrapper waits, once its client has gone, for the gateway to end the session
+CLOSE_GRACE_S = 2.0
+
+
 async def _client_to_endpoint(
     stdin: ObjectReceiveStream[SessionMessage | Exception],
     endpoint: ObjectSendStream[SessionMessage],
@@ -174,12 +178,16 @@ async def run_stdio_to_http(url: str, token: str | None) -> None:
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60, read=300), transport=GatewayTransport(url))
     era = EraHeaders()
     tools = ToolHeaders()
-    async with (
-        http,
-        stdio_server() as (stdin, stdout),
-        streamable_http_client(url, http_client=http) as (from_endpoint, to_endpoint),
-        anyio.create_task_group() as tasks,
-    ):
-        tasks.start_soon(_endpoint_to_client, from_endpoint, stdout, era, tools)
-        await _client_to_endpoint(stdin, to_endpoint, stdout, era, tools)
-        tasks.cancel_scope.cancel()
+    with anyio.CancelScope() as ending:
+        async with (
+            http,
+            stdio_server() as (stdin, stdout),
+            streamable_http_client(url, http_client=http) as (from_endpoint, to_endpoint),
+            anyio.create_task_group() as tasks,
+        ):
+            tasks.start_soon(_endpoint_to_client, from_endpoint, stdout, era, tools)
+            await _client_to_endpoint(stdin, to_endpoint, stdout, era, tools)
+            # the client closed our standard input: it is gone. Ending the session at the gateway gets a
+            # moment; a gateway that does not answer must not keep this process alive.
+            ending.deadline = anyio.current_time() + CLOSE_GRACE_S
+            tasks.cancel_scope.cancel()

@@ -411,3 +411,15 @@ def test_translate_accepts_and_relays_a_2026_07_28_call_of_an_x_mcp_header_tool(
                 return result.content[0].text  # type: ignore[union-attr]
 
         assert asyncio.run(run()) == "region=Zürich 北"
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["gateway", "no-gateway"])
+def test_the_wrapper_exits_when_its_client_closes_standard_input(gateway: Gateway, reachable: bool) -> None:
+    url = gateway.server.url + "/mcp" if reachable else f"http://127.0.0.1:{free_port()}/mcp"
+    params = wrapper(url, gateway.token if reachable else "nobody")
+    done = subprocess.run(
+        [params.command, *params.args], cwd=params.cwd, stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
