@@ -35,9 +35,11 @@ def calls(ui: Ui, tool: str) -> float:
     """``tools/call`` of ``tool`` this process's MCP metrics counted (the playground's calls are MCP's)."""
     registry = ui.client.app.state.mcp.metrics.registry
     return sum(
-        registry.get_sample_value("ledgergate_tool_calls_total", {"tool": tool, "outcome": outcome}) or 0
-        for outcome in ("ok", "error", "tool_error", "upstream_error")
-    )
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "ledgergate_tool_calls_total" and sample.labels.get("tool") == tool
+    )  # whatever its tenant, server, upstream and outcome labels
 
 
 def typed_tool(ui: Ui, url: str) -> dict[str, Any]:
