@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,15 +66,36 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    """A served gateway on SQLite and its bootstrap platform-admin token (from data/admin-token)."""
-    data = tmp_path_factory.mktemp("ui") / "data"
-    server = start_server(data)
+@contextmanager
+def served_gateway(
+    tmp_path_factory: pytest.TempPathFactory, name: str = "ui", **env: str
+) -> Iterator[tuple[ServerProcess, str]]:
+    """A served gateway on SQLite (``env``: its settings) and its bootstrap platform-admin token."""
+    data = tmp_path_factory.mktemp(name) / "data"
+    server = start_server(data, **env)
     try:
         yield server, (data / "admin-token").read_text().strip()
     finally:
         server.stop()
+
+
+@contextmanager
+def browser_page(browser: Any, base_url: str, height: int = 900) -> Iterator[Any]:
+    """A page in a fresh browser context on ``base_url`` that accepts confirmation dialogs."""
+    context = browser.new_context(viewport={"width": 1280, "height": height}, base_url=base_url)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    """A served gateway on SQLite and its bootstrap platform-admin token (from data/admin-token)."""
+    with served_gateway(tmp_path_factory) as served:
+        yield served
 
 
 def issue_token(base: str, admin: str, role: str, name: str) -> str:

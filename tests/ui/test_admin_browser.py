@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.processes import serving
-from tests.ui.conftest import SCREENSHOTS, issue_token
+from tests.ui.conftest import SCREENSHOTS, browser_page, issue_token
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +23,8 @@ INTEGRATION = '{"method": "GET", "url": "https://api.example.com/weather/{city}"
 
 @pytest.fixture
 def page(browser: Any, gateway: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, base_url=gateway[0].url)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    try:
+    with browser_page(browser, gateway[0].url, height=860) as page:
         yield page
-    finally:
-        context.close()
 
 
 def sign_in(page: Any, token: str) -> None:

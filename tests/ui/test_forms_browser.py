@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import ServerProcess, start_server
+from tests.api.conftest import ServerProcess
 from tests.support.processes import serving
+from tests.ui.conftest import served_gateway
 from tests.ui.test_admin_browser import shot, sign_in
 
 pytestmark = pytest.mark.slow
@@ -24,12 +25,8 @@ INTEGRATION = '{"method": "GET", "url": "https://api.example.com/weather/{city}"
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     """A served gateway that probes upstreams every second, so health transitions show within the test."""
-    data = tmp_path_factory.mktemp("ui-forms") / "data"
-    server = start_server(data, LEDGERGATE_PROBE_INTERVAL_S="1")
-    try:
-        yield server, (data / "admin-token").read_text().strip()
-    finally:
-        server.stop()
+    with served_gateway(tmp_path_factory, "ui-forms", LEDGERGATE_PROBE_INTERVAL_S="1") as served:
+        yield served
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import ServerProcess, start_server
+from tests.api.conftest import ServerProcess
 from tests.support.processes import serving
+from tests.ui.conftest import browser_page, served_gateway
 from tests.ui.test_admin_browser import shot, sign_in
 
 pytestmark = pytest.mark.slow
@@ -21,23 +22,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    data = tmp_path_factory.mktemp("ui-upstreams") / "data"
-    server = start_server(data, LEDGERGATE_MAX_BODY_BYTES="65536")
-    try:
-        yield server, (data / "admin-token").read_text().strip()
-    finally:
-        server.stop()
+    with served_gateway(tmp_path_factory, "ui-upstreams", LEDGERGATE_MAX_BODY_BYTES="65536") as served:
+        yield served
 
 
 @pytest.fixture
 def page(browser: Any, gateway: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=gateway[0].url)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    try:
+    with browser_page(browser, gateway[0].url) as page:
         yield page
-    finally:
-        context.close()
 
 
 def upstreams(gateway: Any) -> list[dict[str, Any]]:
