@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from ledgergate.application.concurrency import retried_on_concurrent_write
-from ledgergate.application.errors import EgressRefusedError
+from ledgergate.application.errors import EgressRefusedError, VersionConflictError
 from ledgergate.application.secrets import seal_upstream, unseal
 from ledgergate.application.upstream_catalog import (
     CLASSES,
@@ -170,9 +170,29 @@ class UpstreamCommands:
         """Change settings (secrets given in clear are sealed; the mask keeps a stored one)."""
         with self._command(envelope):  # type: ignore[attr-defined]
             upstream: Upstream = self._load(Upstream, upstream_id, envelope.tenant_id)  # type: ignore[attr-defined]
-            self._check_version(upstream, expected_version)  # type: ignore[attr-defined]
+            self._check_settings_version(upstream, expected_version)
             upstream.update(self.prepare_upstream(envelope, fields, upstream))
             return self._commit(upstream)  # type: ignore[attr-defined]
+
+    def _check_settings_version(self, upstream: Upstream, expected_version: int | None) -> None:
+        """An edit made against version N of the upstream (``If-Match``, the edit form, ``--if-version``) holds
+        while no event after N changed its settings: the supervisor's health transitions and catalog syncs
+        bump the version without changing anything the user saw or edits. An update, enable, disable,
+        delete or revert after N, or a version the upstream never had, is a conflict, as for every other
+        kind. Re-checked on each attempt of the command. Raises: VersionConflictError."""
+        if expected_version is None or expected_version == upstream.version:
+            return
+        if 1 <= expected_version < upstream.version:
+            later = self.repository.event_store.get(upstream.id, gt=expected_version, lte=upstream.version)  # type: ignore[attr-defined]
+            changed = [e.originator_version for e in later if Upstream.changes_settings(e)]
+            if not changed:
+                return
+            raise VersionConflictError(
+                f"expected version {expected_version}, the upstream's settings were changed at version "
+                f"{changed[0]} (it is at version {upstream.version})",
+                current_version=upstream.version,
+            )
+        self._check_version(upstream, expected_version)  # type: ignore[attr-defined]
 
     @retried_on_concurrent_write
     def record_upstream_health(self, envelope: Envelope, upstream_id: str, state: str, detail: str | None) -> Any:

@@ -213,5 +213,14 @@ class Upstream(CatalogEntity):
     def _health_changed(self, state: str, detail: str | None) -> None:
         self.health = state
 
+    @classmethod
+    def changes_settings(cls, domain_event: object) -> bool:
+        """Whether an event of the upstream's stream changes what a user edits: its settings, whether it is
+        enabled, whether it is deleted. What the gateway records about it by itself does not: health
+        transitions and catalog syncs (the supervisor's probes and refreshes), and which items a disable
+        switched off (recorded with the ``Disabled`` or ``Enabled`` it belongs to, which do count). Any other
+        event counts, so an event added later is a change until it is named here."""
+        return not isinstance(domain_event, (cls.HealthChanged, cls.CatalogSynced, cls.ItemsSuspended))
+
 
 keep_topics(__name__, globals())

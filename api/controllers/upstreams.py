@@ -66,7 +66,14 @@ def get_upstream(
     return _runtime(request).queries.get(tenant, "upstream", item_id, min_position)  # type: ignore[no-any-return]
 
 
-@patch("/{item_id:str}", sync_to_thread=True, summary="Change an upstream's settings")
+@patch(
+    "/{item_id:str}",
+    sync_to_thread=True,
+    summary="Change an upstream's settings",
+    description="Only the fields given. With `If-Match: <version>` the change is refused (409) when the "
+    "upstream's settings changed after that version (an update, enable, disable or delete); the health "
+    "transitions and catalog syncs recorded since leave the version good.",
+)
 def update_upstream(
     request: Request[Any, Any, Any],
     tenant: FromPath[str],

@@ -7,6 +7,7 @@ are answered on the form's page."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,6 +40,14 @@ def head(ui: Ui) -> int:
 
 def version_of(ui: Ui, upstream_id: str) -> int:
     return int(ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream_id}?min_position={head(ui)}").json()["version"])
+
+
+def probed_after(ui: Ui, upstream_id: str, version: int) -> None:
+    """Wait until the supervisor has recorded the upstream's health after ``version``."""
+    deadline = time.monotonic() + 30
+    while version_of(ui, upstream_id) <= version:
+        assert time.monotonic() < deadline, "the supervisor recorded no health of the upstream"
+        time.sleep(0.1)
 
 
 def at_of(answer: Any) -> str:
@@ -106,17 +115,16 @@ def test_an_admin_changes_an_upstreams_settings_and_its_secret_is_kept_unless_re
         "concurrency_limit": "8",
         "tags": "a, b",
     }
-    # the supervisor's probes record health transitions (the upstream has stopped): on a conflict, do what a
-    # user would, reload the version and send again
-    for _ in range(5):
-        form["expected_version"] = str(version_of(ui, upstream["id"]))
-        saved = ui.client.post(edit, data=form, follow_redirects=False)
-        if not (saved.status_code == 422 and "expected version" in saved.text):
-            break
+    # the supervisor probes the upstream (it has stopped) and records it unreachable after the form was made:
+    # that changes none of its settings, so the version on the form still holds and the first save succeeds
+    probed_after(ui, upstream["id"], int(version.group(1)))
+    saved = ui.client.post(edit, data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     stored = ui.rest("GET", f"/v1/tenants/default/upstreams/{upstream['id']}?min_position={at_of(saved)}").json()
     assert stored["description"] == "changed in the UI" and stored["timeout_s"] == 30 and stored["tags"] == ["a", "b"]
     assert spec_of(ui, upstream["id"])["auth"]["token"] == SECRET  # left empty: kept
+    again = ui.client.post(edit, data={**form, "description": "a second edit from the same form"})
+    assert again.status_code == 422 and "expected version" in again.text  # the settings changed after the form
     retyped = {**form, "expected_version": str(version_of(ui, upstream["id"])), "auth_token": "new-token"}
     assert ui.client.post(edit, data=retyped, follow_redirects=False).status_code == 303
     assert spec_of(ui, upstream["id"])["auth"]["token"] == "new-token"
