@@ -23,7 +23,7 @@ from ledgergate.api.controllers.tokens import tokens_router
 from ledgergate.api.controllers.upstreams import upstreams_router
 from ledgergate.api.errors import exception_handlers
 from ledgergate.api.json_request import LimitedJsonRequest
-from ledgergate.api.logs import configure_logging
+from ledgergate.api.logs import configure_logging, flush_logs
 from ledgergate.api.mcp.routes import mcp_routers
 from ledgergate.api.mcp.wiring import close_mcp_state, open_mcp_state, start_supervisor
 from ledgergate.api.observability import AccessLog
@@ -45,7 +45,7 @@ log = logging.getLogger("ledgergate")
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     """Build the app. With ``runtime`` given, the caller owns it; otherwise the lifespan opens and closes one."""
     settings = settings or load_settings()
-    configure_logging(settings.log_level, settings.log_stream)
+    configure_logging(settings.log_level, settings.log_stream, tracing_enabled)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await close_mcp_state(app.state.runtime)
             if owned:
                 await anyio.to_thread.run_sync(app.state.runtime.close)
+            await anyio.to_thread.run_sync(flush_logs)  # a worker's process ends without logging's own shutdown
 
     app = Litestar(
         route_handlers=[

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -102,12 +102,14 @@ def tracing_enabled() -> bool:
 
 
 @contextmanager
-def outgoing(name: str, attributes: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """A CLIENT span around one request to an upstream; yields the W3C headers that carry it (empty
+def outgoing(describe: Callable[[], tuple[str, dict[str, Any]]]) -> Iterator[dict[str, str]]:
+    """A CLIENT span around one request to an upstream, named and described by ``describe()`` (called only
+    when tracing is on: without it a call pays for nothing); yields the W3C headers that carry it (empty
     without tracing, so nothing is added to the request)."""
     if not tracing_enabled():
         yield {}
         return
+    name, attributes = describe()
     with _tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes):
         carrier: dict[str, str] = {}
         propagate.inject(carrier)

@@ -19,11 +19,12 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 
+from ledgergate.api.logs import Lines
 from ledgergate.api.observability.context import RequestFacts, begin, end
 
 __all__ = ["AccessLog"]
 
-log = logging.getLogger("ledgergate.access")
+log = Lines("ledgergate.access")
 tracer = trace.get_tracer("ledgergate.http")
 QUIET_ROUTES = frozenset({"/health", "/ready", "/metrics"})
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -122,4 +123,4 @@ class AccessLog:
             "correlation_id": facts.correlation_id or None,
             "client": client[0] if client else None,
         }
-        log.log(level, "%s %s %s", method, route, status, extra={"fields": fields})
+        log.log(level, f"{method} {route} {status}", fields)

@@ -21,12 +21,13 @@ from typing import Any
 import msgspec
 from opentelemetry import trace
 
+from ledgergate.api.logs import Lines
 from ledgergate.api.metrics import McpMetrics
 from ledgergate.application.upstream_facts import watch_upstream
 
 __all__ = ["CallObserver", "CallRecord", "masked"]
 
-log = logging.getLogger("ledgergate.calls")
+log = Lines("ledgergate.calls")
 SECRET_KEYS = re.compile(
     r"(pass(word|phrase)?|secret|token|api[-_]?key|authori[sz]ation|credential|cookie|private)", re.I
 )
@@ -154,4 +155,4 @@ class CallObserver:
                 fields["arguments"] = _payload(arguments)
             if record.result is not None:
                 fields["result"] = _payload(record.result)
-        log.log(level, "%s %s %s", method, target, record.outcome, extra={"fields": fields})
+        log.log(level, f"{method} {target} {record.outcome}", fields)

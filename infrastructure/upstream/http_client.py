@@ -267,7 +267,7 @@ class HttpUpstreamClient:
                 meta[PROTOCOL_META + "logLevel"] = log_level
         if progress is not None:
             meta["progressToken"] = request_id
-        with outgoing(*_span_of(url, channel, method, params, request_id)) as trace_context:
+        with outgoing(lambda: _span_of(url, channel, method, params, request_id)) as trace_context:
             meta.update(trace_context)  # the W3C context in _meta as well as in the headers (MCP conventions)
             if meta:
                 params["_meta"] = meta

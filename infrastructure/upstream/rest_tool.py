@@ -151,13 +151,17 @@ class RestToolCaller:
         """The MCP result of calling ``tool`` (its document) with ``arguments``. Raises: ToolCallError."""
         request = self.build_request(tenant_id, tool["integration"], arguments)
         self._check_target(request.url)
-        parts = URL(request.url, encoded=True)
-        attributes = {
-            "http.request.method": request.method,
-            "server.address": parts.host or "",
-            "server.port": parts.port or 0,
-        }
-        with outgoing(request.method, attributes) as trace_context:  # a CLIENT span; its context in the headers
+
+        def describe() -> tuple[str, dict[str, Any]]:
+            parts = URL(request.url, encoded=True)
+            attributes = {
+                "http.request.method": request.method,
+                "server.address": parts.host or "",
+                "server.port": parts.port or 0,
+            }
+            return request.method, attributes
+
+        with outgoing(describe) as trace_context:  # a CLIENT span; its context in the headers
             request.headers.update(trace_context)
             return await self._send(request, tool)
 
