@@ -37,6 +37,7 @@ __all__ = [
 log = logging.getLogger("ledgergate.telemetry")
 _tracer = trace.get_tracer("ledgergate")
 _provider: Any = None
+_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
 def _wanted(env: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -97,8 +98,20 @@ def shutdown_tracing() -> None:
         _provider.shutdown()
 
 
+_global_provider = False  # a provider someone else set globally (OpenTelemetry sets one at most once)
+
+
 def tracing_enabled() -> bool:
-    return _provider is not None or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    """Whether spans are made: this process configured tracing, or a global provider was set (by an
+    operator's instrumentation). Asked several times per request, so the answer costs an attribute read
+    until then; where the library keeps its global elsewhere, it is asked as it documents."""
+    global _global_provider
+    if _provider is not None or _global_provider:
+        return True
+    if getattr(trace, "_TRACER_PROVIDER", True) is None and not _PROVIDER_FROM_ENV:
+        return False
+    _global_provider = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _global_provider
 
 
 @contextmanager

@@ -1,6 +1,7 @@
-"""The JSON log lines' writer: the caller never waits on the output, nothing is lost but what overflows
-(and that is counted), a forked child writes its own lines, and the per-request lines' short path writes
-exactly what logging would."""
+"""What each request pays for its observability, and that it stays right: the JSON log lines' writer (the
+caller never waits on the output, nothing is lost but what overflows, and that is counted; a forked child
+writes its own lines; the per-request lines' short path writes exactly what logging would), the kept
+metric series, and spans described only when tracing is on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import io
 import json
 import logging
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -158,3 +161,26 @@ def test_kept_series_lookups_count_right_past_the_label_cap_and_the_memo_limit(m
     }
     assert counted == {"a": 2, "b": 2, "other": 6}
     assert len(metrics._series) <= 3
+
+
+TRACING_PROBE = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from ledgergate.infrastructure import telemetry
+described = []
+def describe():
+    described.append(1)
+    return "tools/call echo", {}
+with telemetry.outgoing(describe) as headers:
+    off = (telemetry.tracing_enabled(), headers, len(described))
+trace.set_tracer_provider(TracerProvider())  # an operator's instrumentation, not ours
+with telemetry.outgoing(describe) as headers:
+    on = (telemetry.tracing_enabled(), sorted(headers), len(described))
+print(off, on)
+"""
+
+
+def test_a_span_is_described_only_when_tracing_is_on_and_a_global_provider_turns_it_on() -> None:
+    done = subprocess.run([sys.executable, "-c", TRACING_PROBE], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(False, {}, 0) (True, ['traceparent'], 1)"
