@@ -1,7 +1,9 @@
 """``ledgergate keys``: the instance's public signing key, master-key and tenant-key rotation.
 
 Each prints a sentence, or with ``--json`` the report as one JSON object. A master key the operator gives
-(``LEDGERGATE_MASTER_KEY[_FILE]``) is not rotated from here: ``rotate-master`` then exits 2 saying so.
+(``LEDGERGATE_MASTER_KEY[_FILE]``) is rotated by giving the new one there and the old one in
+``LEDGERGATE_MASTER_KEYS_RETIRED[_FILE]``; ``rotate-master`` then re-wraps every data key under the given
+key, and exits 2 saying how when no retired key is given.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from ledgergate.api.runtime import Runtime
 KILL_AFTER_ENV = "LEDGERGATE_TEST_KILL_AFTER_REWRAPS"
 JSON_HELP = "print the report as one JSON object"
 GIVEN_KEY = (
-    "the master key is given by LEDGERGATE_MASTER_KEY or LEDGERGATE_MASTER_KEY_FILE, and a given key cannot be "
-    "rotated from this command (only a master key kept in the data directory can); nothing was changed. "
-    "Tenant data keys still rotate: `ledgergate keys rotate-tenant TENANT`"
+    "the master key is given by LEDGERGATE_MASTER_KEY or LEDGERGATE_MASTER_KEY_FILE and no retired key is, so "
+    "no key is made here (only a master key kept in the data directory is) and nothing was changed. To rotate a "
+    "given key: give the new one there and the old one in LEDGERGATE_MASTER_KEYS_RETIRED to every process, "
+    "restart them, then run this again. Tenant data keys rotate with `ledgergate keys rotate-tenant TENANT`"
 )
+RETIRED_SETTING = "LEDGERGATE_MASTER_KEYS_RETIRED"
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
@@ -33,7 +37,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     keys = InstanceKeys.of(settings)
     signing = SigningKey(settings.data_dir, settings.signing_key)
-    ring = MasterKeyRing(settings.data_dir, settings.master_key)
+    ring = MasterKeyRing(settings.data_dir, settings.master_key, settings.master_keys_retired)
     shown = {
         "instance": keys.instance_id(),
         "signing_key": {"algorithm": "ed25519", "key_id": signing.key_id, "public_key": signing.public_key},
@@ -85,14 +89,22 @@ def cmd_keys_rotate_master(args: argparse.Namespace) -> int:
                 )
             except GivenMasterKeyError:
                 raise CliError(GIVEN_KEY, USAGE, "master-key-given") from None
-        print_result(
-            result,
-            args.json,
-            lambda r: print(
-                f"master key {r['new_key_id']} is active; {r['rewrapped']} data keys re-wrapped; "
-                f"retired: {', '.join(r['retired_keys'])} (remove with `ledgergate keys retire-master`)"
-            ),
-        )
+
+        def show(r: dict[str, Any]) -> None:
+            retired = ", ".join(r["retired_keys"])
+            if r["given"]:
+                print(
+                    f"master key {r['new_key_id']} (given) is active; {r['rewrapped']} data keys re-wrapped; "
+                    f"nothing needs {retired} any more: `ledgergate keys retire-master` checks, then drop it "
+                    f"from {RETIRED_SETTING}"
+                )
+            else:
+                print(
+                    f"master key {r['new_key_id']} is active; {r['rewrapped']} data keys re-wrapped; "
+                    f"retired: {retired} (remove with `ledgergate keys retire-master`)"
+                )
+
+        print_result(result, args.json, show)
         return 0
 
     return with_runtime(args, action)
@@ -107,7 +119,10 @@ def cmd_keys_retire_master(args: argparse.Namespace) -> int:
 
         def show(r: dict[str, Any]) -> None:
             removed, kept = ", ".join(r["removed"]) or "none", ", ".join(r["kept"]) or "none"
-            print(f"removed: {removed}; still wrapping keys: {kept}")
+            line = f"removed: {removed}; still wrapping keys: {kept}"
+            if r["unused"]:
+                line += f"; wrapping nothing, drop from {RETIRED_SETTING}: {', '.join(r['unused'])}"
+            print(line)
 
         print_result(result, args.json, show)
         return 0 if not result["kept"] else 1

@@ -148,7 +148,7 @@ def build_runtime(settings: Settings, *, follow: bool = True, run_migrations: bo
     # The store's tables were made by migrate(), under its lock; creating them again here would race
     # with other workers starting at the same moment (PostgreSQL: "tuple concurrently updated").
     store_env = {**event_store_env(settings.database), "CREATE_TABLE": "n" if run_migrations else "y"}
-    ring = MasterKeyRing(settings.data_dir, settings.master_key)
+    ring = MasterKeyRing(settings.data_dir, settings.master_key, settings.master_keys_retired)
     signing = SigningKey(settings.data_dir, settings.signing_key)
     cipher = TenantCipher(connector, ring)
     registry = Registry(

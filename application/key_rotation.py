@@ -5,6 +5,10 @@ one row at a time; secrets themselves are not touched. Every process keeps openi
 old wraps with the retired key (still in the data directory), new ones with the new key. A crash at any
 point leaves each row wrapped by a key that is on disk; running the rotation again finishes the job.
 The retired key is removed only by ``retire_master_keys``, once no row is wrapped by it.
+
+A master key the operator gives is rotated by the operator: the new key is given as the master key and the
+old one as retired, to every process; ``rotate_master`` then makes no key and re-wraps every data key under
+the given one, and ``retire_master_keys`` names the retired settings nothing is wrapped by any more.
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ class MasterRing(Protocol):
     @property
     def active_id(self) -> str: ...
 
+    @property
+    def operator_given(self) -> bool: ...
+
     def rotate(self) -> tuple[str, str]: ...
 
     def retired_ids(self) -> list[str]: ...
 
     def wrapped_by(self, wrapped: str) -> str | None: ...
 
-    def remove(self, key_id: str) -> None: ...
+    def remove(self, key_id: str) -> bool: ...
 
 
 def rotate_master(
@@ -67,7 +74,13 @@ def rotate_master(
     record_custody(
         registry, envelope, PLATFORM, "master_key_rotated", old_key_ids=retired, new_key_id=new_id, rewrapped=rewrapped
     )
-    return {"old_key_id": old_id, "new_key_id": new_id, "rewrapped": rewrapped, "retired_keys": retired}
+    return {
+        "old_key_id": old_id,
+        "new_key_id": new_id,
+        "rewrapped": rewrapped,
+        "retired_keys": retired,
+        "given": ring.operator_given,
+    }
 
 
 def _rewrap_all(custodian: KeyCustodian, progress: Callable[[int, int], None] | None = None) -> int:
@@ -82,17 +95,19 @@ def _rewrap_all(custodian: KeyCustodian, progress: Callable[[int, int], None] | 
 
 
 def retire_master_keys(custodian: KeyCustodian, ring: MasterRing) -> dict[str, Any]:
-    """Remove the retired master keys no data key is wrapped by any more (re-wrapping stragglers first)."""
+    """Remove the retired master keys no data key is wrapped by any more (re-wrapping stragglers first).
+    ``unused``: retired keys that are a setting and wrap nothing any more (the operator drops them)."""
     _rewrap_all(custodian)
     still = {ring.wrapped_by(row[3]) for row in custodian.wrapped_rows()}
-    removed, kept = [], []
+    removed, kept, unused = [], [], []
     for key_id in ring.retired_ids():
         if key_id in still or None in still:
             kept.append(key_id)
-        else:
-            ring.remove(key_id)
+        elif ring.remove(key_id):
             removed.append(key_id)
-    return {"removed": removed, "kept": kept, "active_key_id": ring.active_id}
+        else:
+            unused.append(key_id)
+    return {"removed": removed, "kept": kept, "unused": unused, "active_key_id": ring.active_id}
 
 
 #: ``events(tenant)``: the tenant's (position, event) pairs in log order.

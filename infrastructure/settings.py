@@ -110,6 +110,8 @@ class Settings:
     # instance keys given by the operator (a mounted secret or the environment); None: the data directory's files
     jwt_signing_key: bytes | None = field(default=None, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
+    # earlier master keys the operator still gives while data keys are re-wrapped (keys rotate-master)
+    master_keys_retired: tuple[bytes, ...] = field(default=(), repr=False)
     signing_key: bytes | None = field(default=None, repr=False)  # Ed25519 seed: signed exports, checkpoints
     oidc: OidcSettings | None = None
     # observability (docs/operations.md)
@@ -186,6 +188,34 @@ def _key(env: dict[str, str], name: str) -> bytes | None:
     return key
 
 
+def _retired_keys(env: dict[str, str]) -> tuple[bytes, ...]:
+    """``LEDGERGATE_MASTER_KEYS_RETIRED[_FILE]``: earlier master keys, base64, separated by commas, spaces or
+    lines. Only with a given master key: a key kept in the data directory retires into files of its own."""
+    name = "LEDGERGATE_MASTER_KEYS_RETIRED"
+    value, path = env.get(name) or "", env.get(f"{name}_FILE") or ""
+    if value and path:
+        raise SettingsError(f"{name} and {name}_FILE are both set: give the keys one way")
+    if path:
+        try:
+            value = Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from None
+        name = f"{name}_FILE"
+    texts = [text for text in value.replace(",", " ").split() if text]
+    if texts and not (env.get("LEDGERGATE_MASTER_KEY") or env.get("LEDGERGATE_MASTER_KEY_FILE")):
+        raise SettingsError(f"{name} is set but no master key is given: it retires a given LEDGERGATE_MASTER_KEY")
+    keys = []
+    for number, text in enumerate(texts, 1):
+        try:
+            key = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != 32:
+            raise SettingsError(f"{name}: key {number} is not a 32-byte key in base64 (`openssl rand -base64 32`)")
+        keys.append(key)
+    return tuple(keys)
+
+
 def _log_stream(env: dict[str, str]) -> str:
     stream = (env.get("LEDGERGATE_LOG_STREAM") or "stdout").strip().lower()
     if stream not in ("stdout", "stderr"):
@@ -254,6 +284,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = 
         calls_in_flight_per_token=_int(env, "LEDGERGATE_CALLS_IN_FLIGHT_PER_TOKEN", 100, 0, 1_000_000),
         jwt_signing_key=_key(env, "LEDGERGATE_JWT_SIGNING_KEY"),
         master_key=_key(env, "LEDGERGATE_MASTER_KEY"),
+        master_keys_retired=_retired_keys(env),
         signing_key=_key(env, "LEDGERGATE_SIGNING_KEY"),
         oidc=load_oidc_settings(env),
         access_log=_flag(env, "LEDGERGATE_ACCESS_LOG", True),

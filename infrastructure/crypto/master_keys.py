@@ -8,8 +8,11 @@ something is in a file. Every process sharing the directory notices a new ``mast
 status before it wraps a key, and reloads the ring when a wrap names a key it does not have.
 
 An operator may give the master key instead (``LEDGERGATE_MASTER_KEY[_FILE]``): it is then the active key,
-``master.key`` is neither read nor written, retired keys still come from the directory's files, and
-``rotate`` is refused (the operator rotates a key they hold; see README, key rotation).
+``master.key`` is neither read nor written, and retired keys come from the directory's files and from
+``LEDGERGATE_MASTER_KEYS_RETIRED[_FILE]``. Such a ring makes no key: the operator rotates by giving the new
+key as the master key and the old one as retired (to every process), and ``rotate`` then only names the
+keys whose wraps are to be re-wrapped under the given one. A retired key that is a setting is not removed
+from here; ``remove`` says so, and the operator drops it from the setting.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ class GivenMasterKeyError(Exception):
 
 
 class MasterKeyRing:
-    def __init__(self, data_dir: Path, given: bytes | None = None) -> None:
+    def __init__(self, data_dir: Path, given: bytes | None = None, given_retired: tuple[bytes, ...] = ()) -> None:
         self.dir = data_dir
         self.given = given
+        self.given_retired = given_retired
         self._lock = threading.Lock()
         self._keys: dict[str, bytes] = {}
         self._active_id = ""
@@ -76,6 +80,8 @@ class MasterKeyRing:
             keys = {}
             for path in sorted(self.dir.glob("master-mk-*.key")):
                 key = _read(path)
+                keys[master_key_id(key)] = key
+            for key in self.given_retired:
                 keys[master_key_id(key)] = key
             stat = self._active_stat()
             active = self.given if self.given is not None else _read(self.dir / ACTIVE)
@@ -128,14 +134,19 @@ class MasterKeyRing:
             raise UnknownMasterKeyError(f"master key {key_id} is not in the data directory")
         return AESGCM(self._keys[key_id]).decrypt(raw[:_NONCE], raw[_NONCE:], aad)
 
+    @property
+    def operator_given(self) -> bool:
+        return self.given is not None
+
     def rotate(self) -> tuple[str, str]:
-        """Make a new active key; the old one is kept as a retired file. Returns (old id, new id).
-        Raises: GivenMasterKeyError when the operator gives the master key."""
-        if self.given is not None:
-            raise GivenMasterKeyError(
-                "the master key is given by LEDGERGATE_MASTER_KEY[_FILE]; it cannot be rotated from here"
-            )
+        """Make a new active key; the old one is kept as a retired file. Returns (old id, new id). With a given
+        master key nothing is made: returns (the retired keys' ids, the given key's id) for re-wrapping.
+        Raises: GivenMasterKeyError when the master key is given and no earlier key is."""
         self.reload()
+        if self.given is not None:
+            if not self.retired_ids():
+                raise GivenMasterKeyError("the master key is given and no retired master key is")
+            return ", ".join(self.retired_ids()), self._active_id
         old_id, old = self._active_id, self._keys[self._active_id]
         retired = self.dir / f"master-{old_id}.key"
         if not retired.exists():
@@ -152,9 +163,11 @@ class MasterKeyRing:
         self.reload()
         return old_id, self._active_id
 
-    def remove(self, key_id: str) -> None:
-        """Delete a retired key's file (the caller checked nothing is wrapped by it any more)."""
+    def remove(self, key_id: str) -> bool:
+        """Delete a retired key's file (the caller checked nothing is wrapped by it any more). Returns False
+        for a key that is a setting (``LEDGERGATE_MASTER_KEYS_RETIRED``): the operator removes it there."""
         if key_id == self.active_id:
             raise ValueError("the active master key cannot be removed")
         (self.dir / f"master-{key_id}.key").unlink(missing_ok=True)
         self.reload()
+        return key_id not in self._keys

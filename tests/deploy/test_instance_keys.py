@@ -49,6 +49,11 @@ def test_without_given_keys_the_data_directory_keeps_generated_ones(tmp_path: Pa
             {"LEDGERGATE_JWT_SIGNING_KEY": b64(bytes(32)), "LEDGERGATE_JWT_SIGNING_KEY_FILE": "/run/secrets/x"},
             "both set",
         ),
+        ({"LEDGERGATE_MASTER_KEYS_RETIRED": b64(bytes(32))}, "no master key is given"),
+        (
+            {"LEDGERGATE_MASTER_KEY": b64(bytes(32)), "LEDGERGATE_MASTER_KEYS_RETIRED": f"{b64(bytes(32))}, short"},
+            "LEDGERGATE_MASTER_KEYS_RETIRED: key 2 is not",
+        ),
     ],
 )
 def test_a_key_that_cannot_be_used_stops_the_start_naming_its_setting(
@@ -87,3 +92,13 @@ def test_two_replicas_with_separate_volumes_share_keys_from_mounted_files(tmp_pa
         second.stop()
     for replica in ("a", "b"):
         assert sorted(p.name for p in (tmp_path / replica / "data").iterdir() if p.name.endswith(".key")) == []
+
+
+def test_retired_master_keys_are_read_from_a_file_of_keys_one_a_line(tmp_path: Path) -> None:
+    keys = [bytes([n]) * 32 for n in (1, 2)]
+    listed = tmp_path / "retired"
+    listed.write_text("\n".join(b64(k) for k in keys) + "\n")
+    settings = make_settings(
+        tmp_path / "data", LEDGERGATE_MASTER_KEY=b64(bytes(32)), LEDGERGATE_MASTER_KEYS_RETIRED_FILE=str(listed)
+    )
+    assert settings.master_keys_retired == tuple(keys)

@@ -238,7 +238,7 @@ def test_rotate_master_with_an_operator_given_master_key_is_one_line_exit_2_and_
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("ledgergate: the master key is given by"), (
         refused.stderr
     )
-    assert "cannot be rotated from this command" in refused.stderr and "data directory" in refused.stderr
+    assert "no retired key is" in refused.stderr and "LEDGERGATE_MASTER_KEYS_RETIRED" in refused.stderr
     problem = json.loads(run("keys", "rotate-master", "--json").stderr)
     assert problem["type"] == "urn:ledgergate:problem:master-key-given" and problem["exit_code"] == 2
     shown = json.loads(run("keys", "show", "--json").stdout)
@@ -252,3 +252,66 @@ def test_rotate_master_with_an_operator_given_master_key_is_one_line_exit_2_and_
     rotated = run("keys", "rotate-tenant", "acme", "--json")  # what the message offers instead still works
     assert rotated.returncode == 0, rotated.stderr
     assert json.loads(rotated.stdout)["tenant"] == "acme"
+
+
+def test_an_operator_given_master_key_rotates_by_giving_the_new_key_and_the_old_one_as_retired(tmp_path: Path) -> None:
+    """Give the new key as LEDGERGATE_MASTER_KEY and the old one as retired: a gateway started so serves
+    secrets sealed under either; rotate-master re-wraps every data key under the new key; then the old key
+    is dropped and a gateway given only the new key still calls with every secret."""
+    data = tmp_path / "data"
+    url = f"sqlite:///{tmp_path / 'ledgergate.db'}"
+    old, new = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    with echo_service() as echo:
+        runtime = build_runtime(make_settings(data, url, LEDGERGATE_MASTER_KEY=old), follow=False)
+        for n in range(3):
+            runtime.registry.create_tenant(Envelope(PLATFORM_TENANT, "alice", "c", "c"), {"name": f"t{n}"})
+            runtime.registry.create_entity(Envelope(f"t{n}", "alice", "c", "c"), "tool", tool("lookup", echo))
+        runtime.close()
+        both = {"LEDGERGATE_MASTER_KEY": new, "LEDGERGATE_MASTER_KEYS_RETIRED": old}
+        calls_during = _call_each_tenant(data, url, both, tenants=3)
+        rotated = cli(data, url, "keys", "rotate-master", "--json", **both)
+        assert rotated.returncode == 0, rotated.stderr
+        report = json.loads(rotated.stdout)
+        assert report["given"] is True and report["rewrapped"] == 3 and report["new_key_id"] != report["old_key_id"]
+        again = cli(data, url, "keys", "rotate-master", "--json", **both)  # nothing left under the old key
+        assert again.returncode == 0 and json.loads(again.stdout)["rewrapped"] == 0, again.stderr
+        retired = cli(data, url, "keys", "retire-master", "--json", **both)
+        assert retired.returncode == 0, retired.stderr
+        retire_report = json.loads(retired.stdout)
+        assert retire_report["unused"] == report["retired_keys"] and retire_report["kept"] == []
+        calls_after = _call_each_tenant(data, url, {"LEDGERGATE_MASTER_KEY": new}, tenants=3)
+    assert calls_during == calls_after == ["ok", "ok", "ok"]
+    assert not list(data.glob("master*"))  # a given key ring writes no key file
+    runtime = build_runtime(make_settings(data, url, LEDGERGATE_MASTER_KEY=new), follow=False)
+    try:
+        rotations = custody_events(runtime, "MasterKeyRotated")
+        assert [(len(r.old_key_ids), r.rewrapped) for r in rotations] == [(1, 3), (1, 0)]
+    finally:
+        runtime.close()
+    only_old = cli(data, url, "keys", "show", LEDGERGATE_MASTER_KEYS_RETIRED=old)
+    assert only_old.returncode != 0 and "no master key is given" in only_old.stderr
+
+
+def _call_each_tenant(data: Path, url: str, keys: dict[str, str], tenants: int) -> list[str]:
+    """Serve with ``keys``; call each tenant's REST tool over MCP (the echo service answers with its secret header)."""
+    server = start_server(data, url, **keys)
+    try:
+        admin = {"Authorization": f"Bearer {(data / 'admin-token').read_text().strip()}"}
+        tokens = []
+        for n in range(tenants):
+            issued = httpx.post(
+                server.url + f"/v1/tenants/t{n}/tokens", json={"name": "agent", "role": "client"}, headers=admin
+            )
+            assert issued.status_code == 201, issued.text
+            tokens.append(issued.json()["token"])
+
+        async def call(token: str) -> str:
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(60))
+            async with Client(streamable_http_client(server.url + "/mcp", http_client=http), mode="legacy") as s:
+                result = await s.call_tool("lookup", {"id": "42"})
+            text = result.content[0].text  # type: ignore[union-attr]
+            return "ok" if SECRET in text and not result.is_error else text
+
+        return [asyncio.run(call(token)) for token in tokens]
+    finally:
+        server.stop()
