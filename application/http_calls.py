@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,9 +125,10 @@ class HttpCalls:
                 channel = await self.http.negotiate(spec["url"], fresh, not per_client, asks)
             if per_client and session is not None:
                 kept = {"fingerprint": upstream.fingerprint, "version": channel.version}
-                session.upstreams = {**session.upstreams, spec["id"]: kept | {"session_id": channel.session_id}}
+                keep = _keeping_upstream(spec["id"], kept | {"session_id": channel.session_id})
+                keep(session)
                 if self.sessions is not None:
-                    await self.sessions.put(session)
+                    await self.sessions.change(session.id, keep)
             else:
                 if len(self._channels) > 10_000:
                     self._channels.clear()
@@ -196,3 +198,12 @@ class HttpCalls:
                 if not retry or attempt > 0:
                     break
         raise ToolCallError(f"upstream {spec.get('name')} is unreachable: {failure}")
+
+
+def _keeping_upstream(upstream_id: str, kept: dict[str, Any]) -> Callable[[McpSession], None]:
+    """The change that records a client's own upstream session in its gateway session."""
+
+    def keep(session: McpSession) -> None:
+        session.upstreams = {**session.upstreams, upstream_id: kept}
+
+    return keep

@@ -272,4 +272,6 @@ class UpstreamCallLimits(Protocol):
 class SessionRecords(Protocol):
     """Where a downstream session's record is kept, so the upstream sessions kept for it reach every worker."""
 
-    async def put(self, session: McpSession) -> None: ...
+    async def change(self, session_id: str, apply: Callable[[McpSession], None]) -> McpSession | None:
+        """Apply ``apply`` to the record as stored now (again, if another worker changed it in between)."""
+        ...

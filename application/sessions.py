@@ -92,7 +92,17 @@ class SessionStore(Protocol):
         ...
 
     async def put(self, session: McpSession) -> None:
-        """Save a change of a stored session; one that ended in the meantime stays ended."""
+        """Save a stored session whole; one that ended in the meantime stays ended. Only for a record no other
+        request can be changing yet (the one a stream just opened): changes go through ``change``."""
+        ...
+
+    async def change(self, session_id: str, apply: Callable[[McpSession], None]) -> McpSession | None:
+        """Apply ``apply`` to the session as stored now and save the result, unless the record changed in
+        between (then read it again and apply again), so concurrent changes by requests on any worker each
+        hold: a subscription added here and an upstream session kept there are both kept. Returns the saved
+        session, or None if it ended.
+
+        Raises: SessionStoreUnavailableError (also when it changed under every attempt)."""
         ...
 
     async def delete(self, session_id: str) -> bool: ...

@@ -73,6 +73,13 @@ class InMemorySessionStore:
         if entry is not None:
             self._sessions[session.id] = (session, entry[1])
 
+    async def change(self, session_id: str, apply: Callable[[McpSession], None]) -> McpSession | None:
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            return None
+        apply(entry[0])  # one process, no await in between: nothing else changes it meanwhile
+        return entry[0]
+
     async def delete(self, session_id: str) -> bool:
         return self._remove(session_id)
 

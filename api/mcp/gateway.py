@@ -224,7 +224,7 @@ class McpGateway:
         if message.get("method") == "notifications/initialized" and not session.initialized:
             session.initialized = True
             try:
-                await self.sessions.put(session)
+                await self.sessions.change(session.id, _initialized)
             except SessionStoreUnavailableError as exc:
                 return unavailable_reply(None, exc)
         return reply
@@ -346,7 +346,7 @@ class McpGateway:
         Raises: SessionStoreUnavailableError."""
         if session.log_level != level:
             session.log_level = level
-            await self.sessions.put(session)
+            await self.sessions.change(session.id, lambda stored: setattr(stored, "log_level", level))
 
     async def _streamed(
         self, request_id: Any, method: str, params: dict[str, Any], ctx: McpContext, token: str | int | None
@@ -473,3 +473,7 @@ class McpGateway:
         return await self._one(
             message, McpContext("modern", snapshot, None, meta, self._trace_context(headers), token_id=token_id)
         )
+
+
+def _initialized(session: McpSession) -> None:
+    session.initialized = True

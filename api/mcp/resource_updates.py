@@ -152,9 +152,13 @@ class ResourceUpdates:
         uri = row["doc"]["uri"]
         if on and row["doc"].get("source"):
             await self.add(tenant_id, row, SessionSink(session.id, sessions, relay)).until_live(LIVE_WAIT_S)
-        kept = [u for u in session.subscriptions if u != uri]
-        session.subscriptions = [*kept, uri] if on else kept
-        await sessions.put(session)
+
+        def subscribed(stored: McpSession) -> None:
+            kept = [u for u in stored.subscriptions if u != uri]
+            stored.subscriptions = [*kept, uri] if on else kept
+
+        subscribed(session)
+        await sessions.change(session.id, subscribed)
 
     async def close(self) -> None:
         watches, self._watches = list(self._watches.values()), {}

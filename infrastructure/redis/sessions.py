@@ -6,12 +6,16 @@ clocks don't matter). Opening, using and ending a session are Lua scripts, so qu
 concurrency: ``open`` drops the members whose keys have expired (score older than the idle time),
 gives up the token's least recently used sessions past its quota, refuses past the tenant's, then
 stores. ``use`` (every request) is one round trip: membership of the token's and the tenant's sets,
-which proves ownership, then ``PEXPIRE`` and two ``ZADD XX``: O(log n). The keys of one session live
+which proves ownership, then ``PEXPIRE`` and two ``ZADD XX``: O(log n). A change of a session
+(``change``) is read, apply, and a compare-and-set write that retries when another worker changed the
+record in between, so concurrent changes of different fields all hold. The keys of one session live
 in different hash slots, so this needs a standalone Redis (or Sentinel), not Redis Cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -107,6 +111,21 @@ return redis.call('DEL', KEYS[1])
 """
 
 
+# KEYS: session. ARGV: the value read, the value to write: written only if the record is still the one read
+_SWAP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+"""
+
+#: reads and compare-and-set writes of one change before giving up (each lost race means another change
+#: held); between attempts a random pause growing with each, so that many changes at once spread out
+CHANGE_ATTEMPTS = 50
+CHANGE_PAUSE_S = 0.002
+
+
 class RedisSessionStore:
     def __init__(self, url: str, health: RedisHealth, limits: SessionLimits | None = None) -> None:
         self._redis = async_client(url)
@@ -117,6 +136,7 @@ class RedisSessionStore:
         self._open = self._redis.register_script(_OPEN)
         self._use = self._redis.register_script(_USE)
         self._delete = self._redis.register_script(_DELETE)
+        self._swap = self._redis.register_script(_SWAP)
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one Redis call; its failure becomes the port's error, and the circuit's state."""
@@ -156,6 +176,22 @@ class RedisSessionStore:
     async def put(self, session: McpSession) -> None:
         value = msgspec.json.encode(session)
         await self._call(lambda: self._redis.set(PREFIX + session.id, value, xx=True, keepttl=True))
+
+    async def change(self, session_id: str, apply: Callable[[McpSession], None]) -> McpSession | None:
+        key = PREFIX + session_id
+        for attempt in range(CHANGE_ATTEMPTS):
+            raw = await self._call(lambda: self._redis.get(key))
+            if not raw:
+                return None
+            session = self._decoder.decode(raw)
+            apply(session)
+            value = msgspec.json.encode(session)
+            if value == raw:
+                return session
+            if await self._call(lambda raw=raw, value=value: self._swap(keys=[key], args=[raw, value])):  # type: ignore[misc]
+                return session
+            await asyncio.sleep(random.uniform(0, CHANGE_PAUSE_S * (attempt + 1)))  # noqa: S311 - not a secret
+        raise SessionStoreUnavailableError("the session kept changing under this change; retry")
 
     async def delete(self, session_id: str) -> bool:
         args = [session_id, BY_TOKEN, BY_TENANT]

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import msgspec
 import pytest
 
 from ledgergate.application.errors import ToolCallError
@@ -128,11 +129,16 @@ class FakeLimits:
 
 
 class FakeRecords:
-    def __init__(self) -> None:
-        self.put_sessions: list[McpSession] = []
+    """The stored records; another worker's change lands on the stored copy, not on the caller's."""
 
-    async def put(self, session: McpSession) -> None:
-        self.put_sessions.append(session)
+    def __init__(self, *stored: McpSession) -> None:
+        self.stored = {session.id: session for session in stored}
+
+    async def change(self, session_id: str, apply: Any) -> McpSession | None:
+        found = self.stored.get(session_id)
+        if found is not None:
+            apply(found)
+        return found
 
 
 def forwarder(http: Any = None, pool: Any = None, limits: Any = None, **settings: Any) -> UpstreamForwarder:
@@ -307,13 +313,16 @@ def test_a_request_state_the_gateway_did_not_seal_is_refused_for_a_held_upstream
     assert pool.calls == []
 
 
-def test_a_per_client_upstream_session_is_recorded_in_the_clients_session() -> None:
-    records = FakeRecords()
+def test_a_per_client_upstream_session_is_recorded_in_the_clients_session_keeping_what_changed_meanwhile() -> None:
+    session = McpSession(id="s-1", tenant_id=TENANT, server_id=None, token_id="t", protocol_version="2025-11-25")
+    stored = msgspec.convert(msgspec.to_builtins(session), McpSession)
+    stored.subscriptions = ["test://changed-by-another-worker"]
+    records = FakeRecords(stored)
     http = FakeHttp()
     fwd = forwarder(http, session_mode="per_client")
     fwd.sessions = records
-    session = McpSession(id="s-1", tenant_id=TENANT, server_id=None, token_id="t", protocol_version="2025-11-25")
     run(fwd.call_tool(TENANT, tool_row(), {}, None, client="s-1", session=session))
-    assert records.put_sessions == [session]
     assert session.upstreams["up-1"]["session_id"] == "up-session-1"
+    assert stored.upstreams == session.upstreams  # recorded on the stored record ...
+    assert stored.subscriptions == ["test://changed-by-another-worker"]  # ... without writing over its other fields
     assert http.negotiated == [(False, {})]  # a client's own legacy session, declaring what it can be asked

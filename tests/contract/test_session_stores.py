@@ -145,6 +145,40 @@ async def test_saving_changes_keeps_them_but_never_brings_an_ended_session_back(
     assert not await subject.store.delete(session.id)
 
 
+async def test_changes_made_at_once_by_several_workers_all_hold_and_an_ended_session_stays_ended(
+    subject: Subject, request: pytest.FixtureRequest
+) -> None:
+    """Each change reads, applies and writes only if nothing changed in between: 40 subscriptions, a log
+    level and an upstream session, made concurrently through two stores (two workers on one Redis), all kept."""
+    name = _ids()
+    session = _session(name("tenant"), name("token"))
+    await subject.store.open(session)
+    other = _make(subject.kind, LIMITS, request).store if subject.kind == "redis" else subject.store
+
+    def subscribing(uri: str) -> Callable[[McpSession], None]:
+        def apply(stored: McpSession) -> None:
+            stored.subscriptions = [*[u for u in stored.subscriptions if u != uri], uri]
+
+        return apply
+
+    def keeping_upstream(stored: McpSession) -> None:
+        stored.upstreams = {**stored.upstreams, "up-1": {"session_id": "u-1"}}
+
+    changes = [(subject.store if n % 2 else other).change(session.id, subscribing(f"docs://{n}")) for n in range(40)]
+    changes.append(other.change(session.id, lambda stored: setattr(stored, "log_level", "debug")))
+    changes.append(subject.store.change(session.id, keeping_upstream))
+    await asyncio.gather(*changes)
+    stored = await subject.store.get(session.id)
+    assert stored is not None
+    assert sorted(stored.subscriptions) == sorted(f"docs://{n}" for n in range(40))
+    assert stored.log_level == "debug" and stored.upstreams == {"up-1": {"session_id": "u-1"}}
+    assert await subject.store.delete(session.id)
+    assert await other.change(session.id, keeping_upstream) is None
+    assert await subject.store.get(session.id) is None
+    if other is not subject.store:
+        await other.close()
+
+
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def idle_subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
     made = _make(request.param, SessionLimits(per_token=2, per_tenant=2, idle_s=1.0), request)
