@@ -275,6 +275,28 @@ class Registry(UpstreamCommands, Application[UUID]):
             claims = self._move_claim(envelope.tenant_id, kind, str(entity.id), old_name, entity.unique_name)
             return self._commit(entity, *claims)
 
+    def change_members(
+        self,
+        envelope: Envelope,
+        server_id: str,
+        field_name: str,
+        member_id: str,
+        add: bool,
+        expected_version: int | None = None,
+    ) -> Written:
+        """Add or remove one member of a server's ``field_name`` (``tool_ids``, ...), worked out from the server
+        as stored, never from a read model that may lag behind it: a member someone added meanwhile stays.
+        Raises: as update_entity."""
+        server = self._load(KINDS["server"], server_id, envelope.tenant_id)
+        self._check_version(server, expected_version)
+        current = list(getattr(server, field_name, None) or [])
+        if add:
+            wanted = current if member_id in current else [*current, member_id]
+        else:
+            wanted = [m for m in current if m != member_id]
+        # conditional on the version read: a change in between is a conflict, not overwritten
+        return self.update_entity(envelope, "server", server_id, {field_name: wanted}, server.version)
+
     def _move_claim(self, tenant_id: str, kind: str, owner_id: str, old: str | None, new: str) -> list[NameClaim]:
         if old == new:
             return []

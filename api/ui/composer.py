@@ -1,5 +1,6 @@
 """The virtual server composer: a server's members by kind, candidates found by name, add and remove
-(one ``update_entity`` of its ``*_ids``, conditional on the version shown), and what it exposes now."""
+(one change of its ``*_ids`` worked out from the server as stored, conditional on the version shown), and
+what it exposes now."""
 
 from __future__ import annotations
 
@@ -43,14 +44,11 @@ def _compose(request: Request[Any, Any, Any], user: Any, tenant: str, server_id:
     kind, member, op = str(form.get("kind", "")), str(form.get("member", "")), str(form.get("op", ""))
     if kind not in MEMBER_KINDS or op not in ("add", "remove") or not member:
         raise ValidationError("compose: a kind (tool, resource, prompt, upstream), a member id and add or remove")
-    rt = runtime(request)
-    field = MEMBER_KINDS[kind]
-    version = form_int(form, "expected_version")
-    rt.queries.wait_for(form_int(form, "at"))
-    current = list(rt.queries.get(tenant, "server", server_id).get(field) or [])
-    wanted = [*current, member] if op == "add" and member not in current else [m for m in current if m != member]
     envelope = user.principal.envelope(tenant)
-    return rt.registry.update_entity(envelope, "server", server_id, {field: wanted}, version)
+    version = form_int(form, "expected_version")
+    return runtime(request).registry.change_members(
+        envelope, server_id, MEMBER_KINDS[kind], member, op == "add", version
+    )
 
 
 async def compose(request: Request[Any, Any, Any], tenant: str, server_id: str) -> Response[Any]:
