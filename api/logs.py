@@ -80,8 +80,13 @@ class JsonFormatter(logging.Formatter):
         fields: dict[str, Any] | None,
         exception: str | None = None,
     ) -> str:
-        entry: dict[str, Any] = {"time": self._clock(created), "level": level, "logger": logger, "message": message}
-        entry["pid"] = pid
+        entry: dict[str, Any] = {
+            "time": self._clock(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
+            "pid": pid,
+        }
         if fields:
             for key, value in fields.items():
                 if value is not None and key not in entry:
