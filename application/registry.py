@@ -365,7 +365,7 @@ class Registry(UpstreamCommands, Application[UUID]):
                     name=existing.name,
                     role=existing.role,
                     revoked=existing.revoked,
-                    issued_at=existing.created_on.isoformat(),
+                    issued_at=existing.created_on.isoformat(timespec="seconds"),
                     position=self.recorder.max_notification_id() or 0,  # at or after its Issued event
                 )
             now = datetime.now(UTC).replace(microsecond=0)  # the JWT's times are whole seconds: record the same
