@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyIssuedError",
     "ApplicationError",
     "ConcurrentWriteError",
     "ConflictError",
@@ -60,6 +61,12 @@ class GoneError(ApplicationError):
 
 class ConflictError(ApplicationError):
     problem = "name-conflict"
+
+
+class AlreadyIssuedError(ConflictError):
+    """A token was already issued with this issue key (a form sent again): nothing new was issued (HTTP 409)."""
+
+    problem = "already-issued"
 
 
 class VersionConflictError(ApplicationError):

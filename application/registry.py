@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledgergate.application.concurrency import retried_on_concurrent_write
 from ledgergate.application.errors import (
+    AlreadyIssuedError,
     ConcurrentWriteError,
     ConflictError,
     ForbiddenError,
@@ -31,7 +32,7 @@ from ledgergate.application.errors import (
 from ledgergate.application.ports import SecretCipher, TokenSigner
 from ledgergate.application.secrets import seal_integration
 from ledgergate.application.upstream_commands import UpstreamCommands
-from ledgergate.domain.api_token import ApiToken, role_rank
+from ledgergate.domain.api_token import ApiToken, issued_token_id, role_rank
 from ledgergate.domain.catalog import CatalogEntity
 from ledgergate.domain.envelope import Envelope, RegistryAggregate, recording
 from ledgergate.domain.errors import DomainError, EntityDeletedError, InvalidValueError
@@ -354,6 +355,7 @@ class Registry(UpstreamCommands, Application[UUID]):
 
     # -- tokens -----------------------------------------------------------------------------------
 
+    @retried_on_concurrent_write
     def issue_token(
         self,
         envelope: Envelope,
@@ -363,8 +365,11 @@ class Registry(UpstreamCommands, Application[UUID]):
         role: str,
         server_ids: list[str] | None,
         ttl: timedelta | None,
+        issue_key: str | None = None,
     ) -> tuple[Written, str]:
-        """Record a token and sign it; the JWT is returned once and never stored. Raises: ForbiddenError, ..."""
+        """Record a token and sign it; the JWT is returned once and never stored. With ``issue_key``, the
+        token's id derives from it, so a second issue with that key (a form sent again, to any worker)
+        issues nothing. Raises: AlreadyIssuedError (that key's token exists), ForbiddenError, ..."""
         with self._command(envelope):
             self.require_tenant(envelope.tenant_id)
             if role not in ("client", "viewer", "editor", "admin", "platform-admin"):
@@ -373,9 +378,21 @@ class Registry(UpstreamCommands, Application[UUID]):
                 raise ForbiddenError(f"a {issuer_role} token can't issue a {role} token")
             for server_id in server_ids or []:
                 self._load_member(VirtualServer, server_id, envelope.tenant_id, "server_ids")
+            token_id = issued_token_id(envelope.tenant_id, issue_key) if issue_key is not None else None
+            if token_id is not None and token_id in self.repository:
+                existing: ApiToken = self._load(ApiToken, token_id, envelope.tenant_id)
+                raise AlreadyIssuedError(
+                    f"the token {existing.name!r} was already issued with this key; its secret is not shown again",
+                    existing_id=str(token_id),
+                    name=existing.name,
+                    role=existing.role,
+                    revoked=existing.revoked,
+                    issued_at=existing.created_on.isoformat(timespec="seconds"),
+                    position=self.recorder.max_notification_id() or 0,  # at or after its Issued event
+                )
             now = datetime.now(UTC).replace(microsecond=0)  # the JWT's times are whole seconds: record the same
             expires_at = now + ttl if ttl is not None else None
-            token = ApiToken.issue(name, subject, role, server_ids, expires_at)
+            token = ApiToken.issue(name, subject, role, server_ids, expires_at, token_id)
             written = self._commit(token)
         claims: dict[str, Any] = {
             "sub": subject,

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery
 from ledgergate.api.ui.access import UiUser
 from ledgergate.api.ui.plumbing import run, runtime, viewer
 from ledgergate.api.ui.render import html
-from ledgergate.api.ui.token_pages import issuable_roles
+from ledgergate.api.ui.token_pages import issuable_roles, new_issue_key
 from ledgergate.application.audit import AuditFilter
 from ledgergate.application.errors import StoreUnavailableError, ValidationError
 from ledgergate.application.ports import ItemFilter
@@ -187,6 +187,15 @@ async def list_page(
     params = _params(q, enabled, tag, cursor, at, upstream)
     data = await run(_list, request, tenant, listing.kind, params)
     roles = issuable_roles(user) if plural == "tokens" else []
+    issue_key = new_issue_key() if plural == "tokens" else ""
     return html(
-        "list.html", user=user, tenant=tenant, plural=plural, listing=listing, params=params, roles=roles, **data
+        "list.html",
+        user=user,
+        tenant=tenant,
+        plural=plural,
+        listing=listing,
+        params=params,
+        roles=roles,
+        issue_key=issue_key,
+        **data,
     )

@@ -1,8 +1,13 @@
 """Tokens from the UI (admins): issue one (its JWT shown once, with a copy button) and revoke one,
-through the same use cases and lifetime rules as ``POST``/``DELETE /v1/tenants/{tenant}/tokens``."""
+through the same use cases and lifetime rules as ``POST``/``DELETE /v1/tenants/{tenant}/tokens``.
+
+The issue form carries a random issue key, made when the tokens page is rendered; the token's id derives
+from it, so the form sent again (a reload of the answer, a double click, a copy that reached another
+worker) issues nothing: the answer says the token was issued and that its secret is not shown again."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from litestar import Request, Response
@@ -11,10 +16,20 @@ from ledgergate.api.bootstrap import expires_at_of, token_lifetimes
 from ledgergate.api.ui.access import UiUser
 from ledgergate.api.ui.plumbing import posted, redirect, run, runtime
 from ledgergate.api.ui.render import html
-from ledgergate.application.errors import ApplicationError, ValidationError
+from ledgergate.application.errors import AlreadyIssuedError, ApplicationError, ValidationError
 from ledgergate.domain.api_token import ROLES, role_rank
 
-__all__ = ["issuable_roles", "issue_token", "revoke_token"]
+__all__ = ["issuable_roles", "issue_token", "new_issue_key", "revoke_token"]
+
+NO_KEY = (
+    "This form carries no valid issue key (it may come from a page served before the gateway was upgraded); "
+    "nothing was issued. Reload the tokens page and issue the token from its form."
+)
+
+
+def new_issue_key() -> str:
+    """The one-time key of a rendered issue form (22 URL-safe characters, 128 random bits)."""
+    return secrets.token_urlsafe(16)
 
 
 def issuable_roles(user: UiUser) -> list[str]:
@@ -39,7 +54,14 @@ def _issue(request: Request[Any, Any, Any], user: UiUser, tenant: str, form: dic
     expires_in = _expires_in(form.get("expires_in_s"))
     ttl = token_lifetimes(rt.settings).lifetime(expires_in, False, expires_in is not None)
     written, token = rt.registry.issue_token(
-        user.principal.envelope(tenant), user.role, name, name, str(form.get("role") or "viewer"), None, ttl
+        user.principal.envelope(tenant),
+        user.role,
+        name,
+        name,
+        str(form.get("role") or "viewer"),
+        None,
+        ttl,
+        str(form.get("issue_key") or ""),
     )
     return {"written": written, "token": token, "expires_at": expires_at_of(rt.codec, token), "name": name}
 
@@ -49,10 +71,13 @@ async def issue_token(request: Request[Any, Any, Any], tenant: str) -> Response[
     user.principal.allow(tenant, "admin")
     try:
         issued = await run(_issue, request, user, tenant, form)
+    except AlreadyIssuedError as exc:  # the same form again: no new token, and never the secret again
+        return html("token_already_issued.html", 409, user=user, tenant=tenant, **exc.extra)
     except ApplicationError as exc:
         if exc.problem == "forbidden":
             raise
-        return html("error.html", 422, user=user, tenant=tenant, title="Not issued", detail=exc.detail)
+        detail = NO_KEY if exc.extra.get("field") == "issue_key" else exc.detail
+        return html("error.html", 422, user=user, tenant=tenant, title="Not issued", detail=detail)
     return html("token_issued.html", 201, user=user, tenant=tenant, **issued)
 
 

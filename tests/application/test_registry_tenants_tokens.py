@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 
 from ledgergate.application.errors import (
+    AlreadyIssuedError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
@@ -15,7 +16,7 @@ from ledgergate.application.errors import (
     VersionConflictError,
 )
 from ledgergate.application.registry import PLATFORM_TENANT
-from ledgergate.domain.api_token import ApiToken
+from ledgergate.domain.api_token import ApiToken, issued_token_id
 from ledgergate.domain.tenant import Tenant, tenant_stream_id
 from ledgergate.domain.tool import Tool
 from tests.application.fakes import FakeCipher, FakeSigner, envelope, head, new_registry, tool
@@ -125,6 +126,34 @@ def test_issuing_a_token_records_it_and_signs_claims_that_name_it() -> None:
     token: ApiToken = registry.repository.get(UUID(written.id))
     assert (token.role, token.revoked, token.tenant_id) == ("editor", False, "acme")
     assert jwt.encode() not in b"".join(n.state for n in registry.recorder.select_notifications(start=1, limit=99))
+
+
+def test_a_token_issued_again_with_its_issue_key_issues_nothing_and_signs_nothing() -> None:
+    registry = new_registry(("acme", "globex"))
+    key = "k" * 22
+    written, _ = registry.issue_token(envelope(), "admin", "ci", "bot", "viewer", None, None, key)
+    before = head(registry)
+
+    with pytest.raises(AlreadyIssuedError) as raised:
+        registry.issue_token(envelope(), "admin", "other", "bot", "editor", None, None, key)
+    elsewhere, _ = registry.issue_token(envelope("globex"), "admin", "ci", "bot", "viewer", None, None, key)
+
+    assert written.id == str(issued_token_id("acme", key)) and elsewhere.id != written.id  # a key is per tenant
+    assert raised.value.extra["existing_id"] == written.id and raised.value.extra["name"] == "ci"
+    assert raised.value.extra["position"] >= written.position and "jwt" not in str(raised.value.extra)
+    assert head(registry) == before + 1  # the globex token only
+    assert isinstance(registry.signer, FakeSigner) and len(registry.signer.signed) == 2
+
+
+@pytest.mark.parametrize("key", ["", "short", "k" * 129, "has spaces in it, 22ch"])
+def test_an_issue_key_that_is_not_one_is_refused_and_issues_nothing(key: str) -> None:
+    registry = new_registry()
+    before = head(registry)
+
+    with pytest.raises(ValidationError) as raised:
+        registry.issue_token(envelope(), "admin", "ci", "bot", "viewer", None, None, key)
+
+    assert raised.value.extra["field"] == "issue_key" and head(registry) == before
 
 
 def test_a_token_without_expiry_or_scope_has_no_exp_or_srv_claim() -> None:

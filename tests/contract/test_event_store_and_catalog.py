@@ -10,7 +10,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from ledgergate.api.runtime import Runtime, build_runtime
-from ledgergate.application.errors import ConflictError, VersionConflictError
+from ledgergate.application.errors import AlreadyIssuedError, ConflictError, VersionConflictError
 from ledgergate.application.ports import ItemFilter
 from ledgergate.application.registry import PLATFORM_TENANT
 from ledgergate.domain.envelope import Envelope, recording
@@ -238,3 +238,33 @@ def test_concurrent_writers_lose_no_event_on_the_way_to_a_live_follower(settings
         assert snapshot is not None and len(snapshot.tools) == 160
     finally:
         follower.close()
+
+
+def test_workers_issuing_with_one_issue_key_issue_one_token(settings: Settings, runtime: Runtime) -> None:
+    """Two runtimes on one store stand for two worker processes; the store's (stream, version) key decides."""
+    other = build_runtime(settings, follow=False)
+    start = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def issue(rt: Runtime) -> None:
+        start.wait()
+        try:
+            written, _ = rt.registry.issue_token(envelope(), "admin", "twice", "bot", "viewer", None, None, "k" * 22)
+            outcomes.append(written.id)
+        except AlreadyIssuedError as exc:
+            outcomes.append(f"already:{exc.extra['existing_id']}")
+
+    try:
+        threads = [threading.Thread(target=issue, args=(rt,)) for rt in (runtime, other) * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        issued = [o for o in outcomes if not o.startswith("already:")]
+        assert len(issued) == 1 and len(outcomes) == 6
+        assert all(o == f"already:{issued[0]}" for o in outcomes if o != issued[0])
+        catch_up(runtime)
+        tokens = runtime.queries.list("acme", "token", ItemFilter(), None, 500)[0]
+        assert [t["name"] for t in tokens] == ["twice"]
+    finally:
+        other.close()

@@ -112,7 +112,9 @@ def test_only_admins_issue_tokens_and_never_above_their_own_role(ui: Ui) -> None
         "/admin/t/default/tokens/new", data={"csrf": admin_csrf, "name": "y", "role": "platform-admin"}
     )
     assert above.status_code == 403
-    issued = ui.client.post("/admin/t/default/tokens/new", data={"csrf": admin_csrf, "name": "z", "role": "viewer"})
+    key = re.search(r'name="issue_key" value="([\w-]+)"', page).group(1)  # type: ignore[union-attr]
+    form = {"csrf": admin_csrf, "issue_key": key, "name": "z", "role": "viewer"}
+    issued = ui.client.post("/admin/t/default/tokens/new", data=form)
     assert issued.status_code == 201 and 'id="issued-token"' in issued.text
     at = re.search(r"tokens\?at=(\d+)", issued.text).group(1)  # type: ignore[union-attr]
     names = [

@@ -75,6 +75,40 @@ def test_a_session_signed_out_on_one_worker_is_refused_by_every_other(
         first.stop()
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_token_issue_form_sent_to_two_serve_processes_issues_one_token(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    data = tmp_path / "data"
+    first = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
+    second = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
+    try:
+        token = (data / "admin-token").read_text().strip()
+        cookie, csrf = sign_in(first.url, token)
+        headers = {"Cookie": f"{COOKIE}={cookie}"}
+        page = httpx.get(f"{first.url}/admin/t/default/tokens", headers=headers, timeout=10).text
+        key = page.split('name="issue_key" value="')[1].split('"')[0]
+        form = {"csrf": csrf, "issue_key": key, "name": "sent-twice", "role": "viewer"}
+        answers = [
+            httpx.post(f"{base}/admin/t/default/tokens/new", data=form, headers=headers, timeout=10)
+            for base in (first.url, second.url, first.url)
+        ]
+        assert [a.status_code for a in answers] == [201, 409, 409]
+        assert all('id="issued-token"' not in a.text and "already issued" in a.text for a in answers[1:])
+        at = max(int(a.text.split("tokens?at=")[1].split('"')[0]) for a in answers)
+        listed = httpx.get(
+            f"{second.url}/v1/tenants/default/tokens?limit=500&min_position={at}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()["items"]
+        assert [t["name"] for t in listed].count("sent-twice") == 1
+    finally:
+        second.stop()
+        first.stop()
+
+
 @pytest.mark.redis
 def test_the_shared_record_is_seen_by_every_process_and_fails_closed_without_redis(redis_url: str) -> None:
     signer = SessionSigner(b"k" * 32)
