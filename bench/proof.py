@@ -85,14 +85,15 @@ def backend(kind: str, postgres_url: str) -> Iterator[Runtime | None]:
 
 @contextmanager
 def chain_switched_off() -> Iterator[None]:
-    """The recorders without their chain hook (this process only): the append path as it was before."""
-    saved = eventstore.append_links_postgres, eventstore.append_links_sqlite
-    eventstore.append_links_postgres = lambda *args, **kwargs: None  # type: ignore[assignment]
-    eventstore.append_links_sqlite = lambda *args, **kwargs: None  # type: ignore[assignment]
+    """The recorders without the chain (this process only): the library's append path, as it was before."""
+    recorders = eventstore.TenantIndexedPostgresRecorder, eventstore.ReportingSQLiteRecorder
+    for recorder in recorders:
+        recorder.chained = False
     try:
         yield
     finally:
-        eventstore.append_links_postgres, eventstore.append_links_sqlite = saved
+        for recorder in recorders:
+            recorder.chained = True
 
 
 def tool(n: int) -> dict[str, Any]:
