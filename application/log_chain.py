@@ -44,10 +44,17 @@ def _stream_bytes(stream_id: Any) -> bytes:
 
 
 def link(
-    previous: bytes, previous_position: int, position: int, stream_id: Any, version: int, topic: str, state: bytes
+    previous: bytes,
+    previous_position: int,
+    position: int,
+    stream_id: Any,
+    version: int,
+    topic: str | bytes,
+    state: bytes,
 ) -> bytes:
     """The link of the event at ``position`` following the one at ``previous_position``: SHA-256 of the previous
-    link, the two positions, the version, the stream id (length-prefixed), the topic and a newline, the bytes."""
+    link, the two positions, the version, the stream id (length-prefixed), the topic (UTF-8) and a newline, the
+    bytes."""
     stream = _stream_bytes(stream_id)
     return _sha256(
         b"".join(
@@ -55,7 +62,7 @@ def link(
                 previous,
                 _HEAD.pack(previous_position, position, version, len(stream)),
                 stream,
-                topic.encode(),
+                topic if isinstance(topic, bytes) else topic.encode(),
                 b"\n",
                 state,
             )
@@ -94,12 +101,13 @@ def checkpoint_payload(instance: str, position: int, chain_link: bytes, time: st
 
 class ChainRow(NamedTuple):
     """One position as the store holds it: the event (None if only its link is left) and its link row
-    (None if the event has no link: it was inserted past the store). A tuple: verifying makes millions."""
+    (None if the event has no link: it was inserted past the store). A tuple: verifying makes millions, and
+    a store may yield plain tuples of the same fields (the stream id and topic already as the bytes hashed)."""
 
     position: int
     stream_id: Any = None
     version: int = 0
-    topic: str = ""
+    topic: str | bytes = ""
     state: bytes | None = None
     previous_position: int | None = None
     link: bytes | None = None
@@ -160,36 +168,66 @@ def walk(
     def covering(position: int) -> Checkpoint | None:
         return next((c for c in ahead[index:] if c.position >= position), None)
 
-    def found(position: int, what: str, detail: str) -> LogVerdict:
+    def found(checked: int, last: int, position: int, what: str, detail: str) -> LogVerdict:
+        verdict.checked, verdict.last_position = checked, last
         verdict.finding = Finding(position, what, detail, covering(position))
         return verdict
 
-    # The loop is kept lean (locals, tuple unpacking, the next checkpoint's position in a local):
-    # ``log verify`` walks every event of the log.
+    # The loop is kept lean (locals bound, tuple unpacking, the link's hashing inlined, the next checkpoint's
+    # position in a local, the counts written once at the end): ``log verify`` walks every event of the log.
+    sha256, pack, join, newline = _sha256, _HEAD.pack, b"".join, b"\n"
     next_at = ahead[0].position if ahead else -1
-    for checked, row in enumerate(rows, start=1):
+    checked = 0
+    for row in rows:
         position, stream_id, version, topic, state, linked_to, stored = row
         if 0 <= next_at < position:
-            return found(next_at, "removed", "the checkpointed event and its link are gone")
+            return found(checked, previous_position, next_at, "removed", "the checkpointed event and its link are gone")
         if state is None:
-            return found(position, "removed", "its link is stored but the event is gone")
+            return found(checked, previous_position, position, "removed", "its link is stored but the event is gone")
         if stored is None:
-            return found(position, "inserted", "the event has no link: it was written past the store")
+            return found(
+                checked, previous_position, position, "inserted", "the event has no link: it was written past the store"
+            )
         if linked_to != previous_position:
             if (linked_to or 0) > previous_position:
                 return found(
+                    checked,
+                    previous_position,
                     linked_to or 0,
                     "removed",
                     f"position {position} links to it, but it is gone (with its link); the last intact "
                     f"position is {previous_position}",
                 )
-            return found(previous_position, "inserted", f"position {position} links to {linked_to}, not to it")
-        computed = link(previous_link, previous_position, position, stream_id, version, topic, state)
+            return found(
+                checked,
+                previous_position,
+                previous_position,
+                "inserted",
+                f"position {position} links to {linked_to}, not to it",
+            )
+        if stream_id.__class__ is not bytes:
+            stream_id = _stream_bytes(stream_id)
+        if topic.__class__ is not bytes:
+            topic = topic.encode()
+        computed = sha256(
+            join(
+                (
+                    previous_link,
+                    pack(previous_position, position, version, len(stream_id)),
+                    stream_id,
+                    topic,
+                    newline,
+                    state,
+                )
+            )
+        ).digest()
         if computed != stored:
-            return found(position, "changed", "the event no longer matches its link")
+            return found(checked, previous_position, position, "changed", "the event no longer matches its link")
         if position == next_at:
             if computed != ahead[index].link:
                 return found(
+                    checked,
+                    previous_position,
                     verdict.last_checkpoint.position + 1 if verdict.last_checkpoint else start.position + 1,
                     "rewritten",
                     f"the events and their links up to position {position} agree with each other but not with "
@@ -200,7 +238,14 @@ def walk(
             index += 1
             next_at = ahead[index].position if index < len(ahead) else -1
         previous_position, previous_link = position, computed
-        verdict.checked, verdict.last_position = checked, position
+        checked += 1
+    verdict.checked, verdict.last_position = checked, previous_position
     if index < len(ahead):
-        return found(ahead[index].position, "removed", "the log ends before this checkpointed position")
+        return found(
+            checked,
+            previous_position,
+            ahead[index].position,
+            "removed",
+            "the log ends before this checkpointed position",
+        )
     return verdict
