@@ -25,8 +25,11 @@ __all__ = [
     "Checkpoint",
     "Finding",
     "LogVerdict",
+    "WindowSummary",
     "checkpoint_payload",
+    "intact_from_summaries",
     "link",
+    "summarize",
     "walk",
 ]
 
@@ -207,7 +210,7 @@ def walk(
             )
         if stream_id.__class__ is not bytes:
             stream_id = _stream_bytes(stream_id)
-        if topic.__class__ is not bytes:
+        if not isinstance(topic, bytes):
             topic = topic.encode()
         computed = sha256(
             join(
@@ -249,3 +252,99 @@ def walk(
             "the log ends before this checkpointed position",
         )
     return verdict
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """What a walk needs of one window of rows that another process read and hashed (``summarize``).
+
+    ``clean``: every row has its event and its link, and every row after the first links to the row before
+    it and matches its link. The first row is kept whole: only the previous window's last link checks it."""
+
+    count: int
+    clean: bool
+    first: tuple[Any, ...] | None = None
+    last_position: int = 0
+    last_link: bytes = b""
+    at: dict[int, bytes] = field(default_factory=dict)  # the stored links at the positions asked for
+
+
+def summarize(rows: Iterable[ChainRow], positions: frozenset[int]) -> WindowSummary:
+    """One window's ``WindowSummary``; ``positions`` are the checkpoints' whose stored links it reports."""
+    sha256, pack, join, newline = _sha256, _HEAD.pack, b"".join, b"\n"
+    first: tuple[Any, ...] | None = None
+    previous_position, previous_link = 0, b""
+    at: dict[int, bytes] = {}
+    count = 0
+    for row in rows:
+        position, stream_id, version, topic, state, linked_to, stored = row
+        if state is None or stored is None:
+            return WindowSummary(count, False)
+        if first is None:
+            first = tuple(row)
+        else:
+            if linked_to != previous_position:
+                return WindowSummary(count, False)
+            if stream_id.__class__ is not bytes:
+                stream_id = _stream_bytes(stream_id)
+            if not isinstance(topic, bytes):
+                topic = topic.encode()
+            computed = sha256(
+                join(
+                    (
+                        previous_link,
+                        pack(previous_position, position, version, len(stream_id)),
+                        stream_id,
+                        topic,
+                        newline,
+                        state,
+                    )
+                )
+            ).digest()
+            if computed != stored:
+                return WindowSummary(count, False)
+        if position in positions:
+            at[position] = stored
+        previous_position, previous_link = position, stored
+        count += 1
+    return WindowSummary(count, True, first, previous_position, previous_link, at)
+
+
+def intact_from_summaries(
+    summaries: Iterable[WindowSummary],
+    start: Checkpoint,
+    checkpoints: list[Checkpoint],
+    signature_ok: Callable[[Checkpoint], bool],
+) -> LogVerdict | None:
+    """The verdict ``walk`` gives an intact log, from the summaries of its consecutive windows after ``start``;
+    None as soon as anything is off (a window not clean, a seam that does not link, a checkpoint unmatched or
+    not signed), for ``walk`` to find and name it. Each row's link depends only on its own fields and the
+    link stored before it, so windows can be hashed apart and joined at their seams."""
+    ahead = sorted((c for c in checkpoints if c.position > start.position), key=lambda c: c.position)
+    if not all(signature_ok(c) for c in [start, *ahead]):
+        return None
+    previous_position, previous_link = start.position, start.link
+    checked = 0
+    found: dict[int, bytes] = {}
+    for summary in summaries:
+        if not summary.clean:
+            return None
+        if summary.first is None:
+            continue
+        position, stream_id, version, topic, state, linked_to, stored = summary.first
+        if linked_to != previous_position:
+            return None
+        if link(previous_link, previous_position, position, stream_id, version, topic, state) != stored:
+            return None
+        found.update(summary.at)
+        checked += summary.count
+        previous_position, previous_link = summary.last_position, summary.last_link
+    if any(found.get(c.position) != c.link for c in ahead):
+        return None
+    return LogVerdict(
+        start=start.position,
+        checked=checked,
+        last_position=previous_position,
+        checkpoints=len(ahead),
+        last_checkpoint=ahead[-1] if ahead else None,
+    )

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import queue
+import sqlite3
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql as pgsql
 from psycopg.rows import tuple_row
 
-from ledgergate.application.log_chain import ChainRow, Checkpoint
+from ledgergate.application.log_chain import ChainRow, Checkpoint, WindowSummary, summarize
 from ledgergate.infrastructure.log_chain_store import chain_table, checkpoints_table
 from ledgergate.infrastructure.store_health import StoreHealth, reported
 
@@ -95,16 +101,11 @@ class StoreLogProof:
             k=self.checkpoints_at,
         )
 
-    def rows(self, after: int, stop: int) -> Iterator[ChainRow]:
-        """Every position after ``after`` up to ``stop`` that has an event or a link, in order.
-
-        A window of positions at a time: its events and its links, each read in position order (on
-        PostgreSQL in binary, the stream id and the topic as the bytes the link hashes), then paired. Rows
-        are made with ``tuple.__new__`` (half the cost of ``ChainRow(...)``): a walk makes one per event."""
-        new = tuple.__new__
+    def _statements(self) -> tuple[Any, Any, bool]:
+        """The reads of a window's events and of its links, and whether stream ids come as bytes."""
         column = "notification_id" if self.postgres else "rowid"
+        uuid = self.postgres and getattr(self.recorder.datastore, "originator_id_type", "uuid") == "uuid"
         if self.postgres:
-            uuid = getattr(self.recorder.datastore, "originator_id_type", "uuid") == "uuid"
             stream = "uuid_send(originator_id)" if uuid else "originator_id"
             topic = "convert_to(topic, 'UTF8')"
         else:
@@ -118,30 +119,39 @@ class StoreLogProof:
             "SELECT position, previous_position, link FROM {c} WHERE position > ? AND position <= ? ORDER BY position",
             c=self.chain,
         )
-        sqlite = not self.postgres
-        fromhex = bytes.fromhex
+        return events_sql, chain_sql, uuid
+
+    def rows(self, after: int, stop: int) -> Iterator[ChainRow]:
+        """Every position after ``after`` up to ``stop`` that has an event or a link, in order.
+
+        A window of positions at a time: its events and its links, each read in position order (on
+        PostgreSQL in binary, the stream id and the topic as the bytes the link hashes), then paired."""
+        events_sql, chain_sql, uuid = self._statements()
         for events, links in self._windows(after, stop, events_sql, chain_sql):
-            if len(events) == len(links) and [e[0] for e in events] == [c[0] for c in links]:
-                # the common case: every event and its link
-                if self.postgres and uuid:
-                    for (position, stream_id, version, topic_bytes, state), (_, linked_to, chained) in zip(
-                        events, links, strict=True
-                    ):
-                        yield new(ChainRow, (position, stream_id, version, topic_bytes, state, linked_to, chained))
-                    continue
-                for (position, stream_id, version, topic_bytes, state), (_, linked_to, chained) in zip(
-                    events, links, strict=True
-                ):
-                    if sqlite and stream_id.__class__ is str and len(stream_id) == 32:  # a UUID's 32 hex digits
-                        try:  # noqa: SIM105 - a context manager per row costs more than the hashing
-                            stream_id = fromhex(stream_id)
-                        except ValueError:
-                            pass
-                    else:
-                        stream_id = _stream(stream_id)
-                    yield new(ChainRow, (position, stream_id, version, topic_bytes, state, linked_to, chained))
-            else:
-                yield from _paired(events, links)
+            yield from _window_rows(events, links, uuid)
+
+    def window_summaries(self, after: int, stop: int, positions: frozenset[int]) -> Iterator[WindowSummary] | None:
+        """The windows after ``after`` up to ``stop``, each read and hashed by a worker process of its own
+        (``WORKERS`` of them, forked: they reopen the database themselves), in order. None where processes
+        cannot be forked."""
+        if WORKERS < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        events_sql, chain_sql, uuid = self._statements()
+        if self.postgres:
+            with self._cursor() as cur:
+                connection = cur.curs.connection
+                events_sql, chain_sql = events_sql.as_string(connection), chain_sql.as_string(connection)
+            kwargs = self.recorder.datastore.pool.kwargs  # type: ignore[attr-defined]
+            target: Any = {k: v for k, v in (kwargs if isinstance(kwargs, dict) else {}).items() if k != "row_factory"}
+        else:
+            target = self.recorder.datastore.pool.db_name  # type: ignore[attr-defined]
+        source = _Source(self.postgres, target, events_sql, chain_sql, uuid)
+        jobs = [
+            (source, low, high, frozenset(p for p in positions if low < p <= min(low + WINDOW, stop)))
+            for low in range(after, stop, WINDOW)
+            for high in (min(low + WINDOW, stop),)
+        ]
+        return _summaries(jobs)
 
     def _window(self, low: int, high: int, events_sql: Any, chain_sql: Any) -> tuple[list[Any], list[Any]]:
         with self._cursor() as cur:
@@ -190,6 +200,76 @@ class StoreLogProof:
 
     def snapshot(self) -> AbstractContextManager[Any]:
         return self._cursor()
+
+
+def _window_rows(events: list[tuple[Any, ...]], links: list[tuple[Any, ...]], uuid: bool) -> Iterator[ChainRow]:
+    """A window's rows from its events and links (each in position order). Rows are made with
+    ``tuple.__new__`` (half the cost of ``ChainRow(...)``): a walk makes one per event."""
+    if len(events) != len(links) or [e[0] for e in events] != [c[0] for c in links]:
+        yield from _paired(events, links)  # some event has no link, or some link no event
+        return
+    new, fromhex = tuple.__new__, bytes.fromhex
+    if uuid:  # PostgreSQL's UUIDs, read as their 16 bytes
+        for (position, stream_id, version, topic, state), (_, linked_to, chained) in zip(events, links, strict=True):
+            yield new(ChainRow, (position, stream_id, version, topic, state, linked_to, chained))
+        return
+    for (position, stream_id, version, topic, state), (_, linked_to, chained) in zip(events, links, strict=True):
+        if stream_id.__class__ is str and len(stream_id) == 32:  # SQLite's UUIDs: 32 hex digits
+            try:  # noqa: SIM105 - a context manager per row costs more than the hashing
+                stream_id = fromhex(stream_id)
+            except ValueError:
+                pass
+        else:
+            stream_id = _stream(stream_id)
+        yield new(ChainRow, (position, stream_id, version, topic, state, linked_to, chained))
+
+
+#: Processes that read and hash the windows of a long walk (``window_summaries``).
+WORKERS = min(2, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a worker needs to read windows itself: the database (psycopg's keyword arguments, or SQLite's
+    database name) and the two statements."""
+
+    postgres: bool
+    target: Any
+    events_sql: str
+    chain_sql: str
+    uuid: bool
+
+
+_worker_connection: Any = None  # a worker process's own connection, opened at its first window
+
+
+def _summarize(job: tuple[_Source, int, int, frozenset[int]]) -> WindowSummary:
+    """In a worker: read a window, pair its rows and hash them."""
+    global _worker_connection
+    source, low, high, positions = job
+    if _worker_connection is None:
+        if source.postgres:
+            _worker_connection = psycopg.connect(**source.target, autocommit=True)
+        else:
+            _worker_connection = sqlite3.connect(source.target, uri=True, check_same_thread=False)
+    if source.postgres:
+        with _worker_connection.cursor(binary=True) as cur:
+            events = cur.execute(source.events_sql, (low, high)).fetchall()
+            links = cur.execute(source.chain_sql, (low, high)).fetchall()
+    else:
+        events = _worker_connection.execute(source.events_sql, (low, high)).fetchall()
+        links = _worker_connection.execute(source.chain_sql, (low, high)).fetchall()
+    return summarize(_window_rows(events, links, source.uuid), positions)
+
+
+def _summaries(jobs: list[tuple[_Source, int, int, frozenset[int]]]) -> Iterator[WindowSummary]:
+    """The jobs' summaries in order; the workers are stopped when the consumer stops."""
+    context = multiprocessing.get_context("fork")  # a worker needs only what this process already imported
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
+        try:
+            yield from pool.map(_summarize, jobs)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _paired(events: list[tuple[Any, ...]], links: list[tuple[Any, ...]]) -> Iterator[ChainRow]:
