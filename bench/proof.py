@@ -4,8 +4,9 @@ On SQLite (a temporary directory) and PostgreSQL (a fresh schema under ``--postg
 end; skipped with a message when unreachable):
 
 - append: registry commands/s (one create = a tool event and a name-claim event, one transaction) with
-  the chain written and, interleaved round by round, with the chain hook switched off in this process;
-  single writer thread, median of the rounds (the method of ``bench/registry.py``);
+  the chain written and, interleaved round by round (each round in the other order than the last), with
+  the chain switched off in this process; single writer thread, median of the rounds (the method of
+  ``bench/registry.py``), and the median of the rounds' own ratios;
 - ``log verify``: events/s walking a log of ``--events`` events (written through the import path, chained);
 - export: the whole log exported signed vs unsigned, and with vs without the live links on each line;
 - ``keys rotate-master`` with ``--tenants`` tenant data keys.
@@ -106,11 +107,15 @@ def tool(n: int) -> dict[str, Any]:
 
 def appends(runtime: Runtime, commands: int, rounds: int) -> dict[str, Any]:
     registry = runtime.registry
-    for n in range(20):  # warm up caches and prepared statements
+    for n in range(commands // 2):  # warm up caches, prepared statements and the database file, in both modes
         registry.create_entity(TENANT, "tool", tool(n))
+        with chain_switched_off():
+            registry.create_entity(TENANT, "tool", tool(n))
     samples: dict[str, list[float]] = {"chained": [], "plain": []}
-    for _ in range(rounds):
-        for mode in ("chained", "plain"):
+    for round_ in range(rounds):
+        # Each round starts with the mode the last one ended with (chained, plain, plain, chained, ...): a
+        # machine whose speed drifts within a round then favours neither mode.
+        for mode in ("chained", "plain") if round_ % 2 == 0 else ("plain", "chained"):
             started = time.perf_counter()
             if mode == "plain":
                 with chain_switched_off():
@@ -121,7 +126,14 @@ def appends(runtime: Runtime, commands: int, rounds: int) -> dict[str, Any]:
                     registry.create_entity(TENANT, "tool", tool(n))
             samples[mode].append(commands / (time.perf_counter() - started))
     chained, plain = statistics.median(samples["chained"]), statistics.median(samples["plain"])
-    return {"chained_per_s": chained, "plain_per_s": plain, "ratio": chained / plain, "samples": samples}
+    paired = statistics.median(c / p for c, p in zip(samples["chained"], samples["plain"], strict=True))
+    return {
+        "chained_per_s": chained,
+        "plain_per_s": plain,
+        "ratio": chained / plain,
+        "paired_ratio": paired,  # the median of each round's own ratio
+        "samples": samples,
+    }
 
 
 def fill(runtime: Runtime, events: int) -> None:
@@ -240,13 +252,14 @@ def main(argv: list[str] | None = None) -> int:
             results["backends"][kind] = found
     say("")
     say(
-        f"{'backend':10} {'append chained/s':>17} {'plain/s':>9} {'ratio':>6} {'verify ev/s':>12} "
+        f"{'backend':10} {'append chained/s':>17} {'plain/s':>9} {'ratio':>6} {'paired':>7} {'verify ev/s':>12} "
         f"{'ev/cpu-s':>10} {'sign ovh':>9} {'1 sig':>9} {'links ovh':>10} {'rotate-master':>14}"
     )
     for kind, found in results["backends"].items():
         a, v, e, r = found["append"], found["verify"], found["export"], found["rotation"]
         say(
-            f"{kind:10} {a['chained_per_s']:>17.0f} {a['plain_per_s']:>9.0f} {a['ratio']:>6.3f} {v['per_s']:>12,.0f} "
+            f"{kind:10} {a['chained_per_s']:>17.0f} {a['plain_per_s']:>9.0f} {a['ratio']:>6.3f} "
+            f"{a['paired_ratio']:>7.3f} {v['per_s']:>12,.0f} "
             f"{v['per_cpu_s']:>10,.0f} "
             f"{e['signing_overhead']:>8.1%} {e['signature_share']:>9.5%} {e['links_overhead']:>9.1%} "
             f"{r['seconds']:>10.2f} s/{r['tenants']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -25,6 +26,8 @@ from ledgergate.infrastructure.log_chain_store import chain_table, checkpoints_t
 from ledgergate.infrastructure.store_health import StoreHealth, reported
 
 __all__ = ["StoreLogProof"]
+
+log = logging.getLogger("ledgergate.log_proof")
 
 WINDOW = 20_000
 #: Whether a walk reads the next window on a thread while it hashes this one.
@@ -263,11 +266,16 @@ def _summarize(job: tuple[_Source, int, int, frozenset[int]]) -> WindowSummary:
 
 
 def _summaries(jobs: list[tuple[_Source, int, int, frozenset[int]]]) -> Iterator[WindowSummary]:
-    """The jobs' summaries in order; the workers are stopped when the consumer stops."""
+    """The jobs' summaries in order; the workers are stopped when the consumer stops. A worker that fails
+    (the database unreachable, say) ends them with a window that is not clean: the walk in this process
+    then reads the log itself, and reports the failure as every read of the store does."""
     context = multiprocessing.get_context("fork")  # a worker needs only what this process already imported
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
         try:
             yield from pool.map(_summarize, jobs)
+        except Exception:  # any failure: the walk in this process takes over
+            log.debug("log verify: a worker process failed; walking in this process", exc_info=True)
+            yield WindowSummary(0, False)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -244,3 +244,15 @@ def test_windows_hashed_by_worker_processes_give_the_walks_verdict_edit_after_ed
         assert parallel == alone and parallel.finding is not None
         found.append((parallel.finding.position, parallel.finding.what))
     assert found == [(9, "changed"), (7, "inserted"), (4, "removed")]
+
+
+def failing_window(job: Any) -> Any:
+    raise OSError("the worker lost its connection")
+
+
+def test_a_failing_worker_process_leaves_the_walk_to_this_process(
+    world: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_proof_store, "_summarize", failing_window)  # forked workers run it as patched
+    alone, parallel = both_verdicts(world, monkeypatch)
+    assert parallel == alone and parallel.intact
