@@ -134,7 +134,7 @@ def cmd_events_verify(args: argparse.Namespace) -> int:
     trusted = _trusted(args)
     with _opened(args.file) as (handle, size), progress("verifying", total=size, unit="bytes") as advance:
         try:
-            reader = verified_reader(counting(handle, advance), trusted, verify_signature)
+            reader = verified_reader(counting(handle, advance), trusted, verify_signature, check_links=True)
         except ArchiveError as exc:
             raise CliError(f"{args.file} is NOT intact: {exc}", FAILED, "not-intact", line=exc.line) from None
     header, count = reader.header, reader.count
@@ -150,12 +150,15 @@ def cmd_events_verify(args: argparse.Namespace) -> int:
         "signature": reader.signature,
         "signing_key": signing.get("key_id"),
         "proved": PROVED[reader.signature].format(key=signing.get("key_id"), version=header.get("version")),
+        "links_checked": reader.links_checked,
     }
 
     def show(r: dict[str, Any]) -> None:
         carried = f", carries the data key of {', '.join(r['keys'])}" if r["keys"] else ""
         print(f"{r['file']}: intact, {r['events']} events from {r['source']} ({r['exported_at']}){carried}")
         print(r["proved"])
+        if r["links_checked"]:
+            print(f"its live links agree with their events and with each other ({r['links_checked']} recomputed)")
 
     print_result(report, args.json, show)
     return 0

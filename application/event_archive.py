@@ -28,6 +28,8 @@ from uuid import UUID
 
 import msgspec
 
+from ledgergate.application.log_chain import GENESIS_LINK, link
+
 __all__ = [
     "FORMAT",
     "ArchiveError",
@@ -260,13 +262,20 @@ class ArchiveReader:
         lines: Iterable[bytes],
         trusted: dict[str, str] | None = None,
         check: SignatureCheck | None = None,
+        check_links: bool = False,
     ) -> None:
         """``trusted``: public keys by key id; given, the file must be signed by one of them (checked with
-        ``check``), and an unsigned file is refused before any event is read."""
+        ``check``), and an unsigned file is refused before any event is read. ``check_links``: also check the
+        live links the lines carry against each other (``_check_link``)."""
         self._lines = ((n, raw) for n, raw in enumerate(lines, start=1) if raw.strip())
-        self.trusted, self.check = trusted, check
+        self.trusted, self.check, self.check_links = trusted, check, check_links
         self.header = self._read_header()
         self.count = 0
+        #: event lines whose live link was recomputed from the line and the link before it, and matched
+        self.links_checked = 0
+        self._last_link: tuple[int, bytes] | None = None  # (position, link) of the previous event line, if linked
+        #: the first line whose live link does not follow, raised once the file itself proved intact
+        self.link_error: ArchiveError | None = None
         #: "unsigned" (versions 1 and 2), "verified" (by a trusted key), "consistent" (with the key the header
         #: names, no trusted key given), "not checked" (no way to check signatures given)
         self.signature = "unsigned" if self.header["version"] < 3 else "not checked"
@@ -338,12 +347,57 @@ class ArchiveReader:
                 self._check_signature(line, number)
                 if next(self._lines, None) is not None:
                     raise ArchiveError("content after the trailer", number + 1)
+                if self.link_error is not None:  # after the file's own checks, which say more of a forged file
+                    raise self.link_error
                 return
             record = _checked_record(line, self.previous, number)
+            if self.check_links and self.link_error is None:
+                self._check_link(line, record, number)
             self.previous = line["hash"]
             self.count += 1
             yield record
         raise ArchiveError("the trailer is missing: the file was cut short")
+
+    def _check_link(self, line: dict[str, Any], record: StoredRecord, number: int) -> None:
+        """A line's live link (``link``, ``link_prev``) recomputed wherever the link it follows is known: the
+        line before it is the event it links to (every event of the log, in order, is exported; a filtered
+        file has gaps), or it is the chain's first link (from genesis, ``link_prev`` 0). The link the first
+        line follows is not in the file, nor is any across a gap: those only ``log verify --export``
+        checks against the instance's log. The first line that does not follow is kept in ``link_error``."""
+        carried, before = line.get("link"), line.get("link_prev")
+        previous, self._last_link = self._last_link, None
+        if carried is None and before is None:
+            return  # an event without a link (exported before the log was chained)
+        try:
+            stored = bytes.fromhex(carried) if isinstance(carried, str) else None
+        except ValueError:
+            stored = None
+        if (
+            stored is None
+            or len(stored) != len(GENESIS_LINK)
+            or not isinstance(before, int)
+            or isinstance(before, bool)
+        ):
+            self.link_error = ArchiveError("the line's live link is not a link (64 hex digits) and a position", number)
+            return
+        self._last_link = (record.position, stored)
+        if before == 0:
+            previous_link = GENESIS_LINK
+        elif previous is not None and previous[0] == before:
+            previous_link = previous[1]
+        else:
+            return
+        expected = link(
+            previous_link, before, record.position, record.stream_id, record.version, record.topic, record.state
+        )
+        if stored != expected:
+            self.link_error = ArchiveError(
+                f"the live link carried for position {record.position} does not follow from the event and the "
+                f"link of position {before} before it: the file, or the log it was exported from, was altered",
+                number,
+            )
+            return
+        self.links_checked += 1
 
 
 def _decode(raw: bytes, number: int) -> Any:
@@ -367,10 +421,14 @@ def verify_lines(
 
 
 def verified_reader(
-    lines: Iterable[bytes], trusted: dict[str, str] | None = None, check: SignatureCheck | None = None
+    lines: Iterable[bytes],
+    trusted: dict[str, str] | None = None,
+    check: SignatureCheck | None = None,
+    check_links: bool = False,
 ) -> ArchiveReader:
-    """A reader read to its end: ``signature`` and ``count`` tell what it proved. Raises: ArchiveError."""
-    reader = ArchiveReader(lines, trusted, check)
+    """A reader read to its end: ``signature``, ``count`` and ``links_checked`` tell what it proved.
+    Raises: ArchiveError."""
+    reader = ArchiveReader(lines, trusted, check, check_links)
     for _ in reader.records():
         pass
     return reader

@@ -25,8 +25,11 @@ __all__ = [
     "Checkpoint",
     "Finding",
     "LogVerdict",
+    "WindowSummary",
     "checkpoint_payload",
+    "intact_from_summaries",
     "link",
+    "summarize",
     "walk",
 ]
 
@@ -44,10 +47,17 @@ def _stream_bytes(stream_id: Any) -> bytes:
 
 
 def link(
-    previous: bytes, previous_position: int, position: int, stream_id: Any, version: int, topic: str, state: bytes
+    previous: bytes,
+    previous_position: int,
+    position: int,
+    stream_id: Any,
+    version: int,
+    topic: str | bytes,
+    state: bytes,
 ) -> bytes:
     """The link of the event at ``position`` following the one at ``previous_position``: SHA-256 of the previous
-    link, the two positions, the version, the stream id (length-prefixed), the topic and a newline, the bytes."""
+    link, the two positions, the version, the stream id (length-prefixed), the topic (UTF-8) and a newline, the
+    bytes."""
     stream = _stream_bytes(stream_id)
     return _sha256(
         b"".join(
@@ -55,7 +65,7 @@ def link(
                 previous,
                 _HEAD.pack(previous_position, position, version, len(stream)),
                 stream,
-                topic.encode(),
+                topic if isinstance(topic, bytes) else topic.encode(),
                 b"\n",
                 state,
             )
@@ -94,12 +104,13 @@ def checkpoint_payload(instance: str, position: int, chain_link: bytes, time: st
 
 class ChainRow(NamedTuple):
     """One position as the store holds it: the event (None if only its link is left) and its link row
-    (None if the event has no link: it was inserted past the store). A tuple: verifying makes millions."""
+    (None if the event has no link: it was inserted past the store). A tuple: verifying makes millions, and
+    a store may yield plain tuples of the same fields (the stream id and topic already as the bytes hashed)."""
 
     position: int
     stream_id: Any = None
     version: int = 0
-    topic: str = ""
+    topic: str | bytes = ""
     state: bytes | None = None
     previous_position: int | None = None
     link: bytes | None = None
@@ -160,36 +171,66 @@ def walk(
     def covering(position: int) -> Checkpoint | None:
         return next((c for c in ahead[index:] if c.position >= position), None)
 
-    def found(position: int, what: str, detail: str) -> LogVerdict:
+    def found(checked: int, last: int, position: int, what: str, detail: str) -> LogVerdict:
+        verdict.checked, verdict.last_position = checked, last
         verdict.finding = Finding(position, what, detail, covering(position))
         return verdict
 
-    # The loop is kept lean (locals, tuple unpacking, the next checkpoint's position in a local):
-    # ``log verify`` walks every event of the log.
+    # The loop is kept lean (locals bound, tuple unpacking, the link's hashing inlined, the next checkpoint's
+    # position in a local, the counts written once at the end): ``log verify`` walks every event of the log.
+    sha256, pack, join, newline = _sha256, _HEAD.pack, b"".join, b"\n"
     next_at = ahead[0].position if ahead else -1
-    for checked, row in enumerate(rows, start=1):
+    checked = 0
+    for row in rows:
         position, stream_id, version, topic, state, linked_to, stored = row
         if 0 <= next_at < position:
-            return found(next_at, "removed", "the checkpointed event and its link are gone")
+            return found(checked, previous_position, next_at, "removed", "the checkpointed event and its link are gone")
         if state is None:
-            return found(position, "removed", "its link is stored but the event is gone")
+            return found(checked, previous_position, position, "removed", "its link is stored but the event is gone")
         if stored is None:
-            return found(position, "inserted", "the event has no link: it was written past the store")
+            return found(
+                checked, previous_position, position, "inserted", "the event has no link: it was written past the store"
+            )
         if linked_to != previous_position:
             if (linked_to or 0) > previous_position:
                 return found(
+                    checked,
+                    previous_position,
                     linked_to or 0,
                     "removed",
                     f"position {position} links to it, but it is gone (with its link); the last intact "
                     f"position is {previous_position}",
                 )
-            return found(previous_position, "inserted", f"position {position} links to {linked_to}, not to it")
-        computed = link(previous_link, previous_position, position, stream_id, version, topic, state)
+            return found(
+                checked,
+                previous_position,
+                previous_position,
+                "inserted",
+                f"position {position} links to {linked_to}, not to it",
+            )
+        if stream_id.__class__ is not bytes:
+            stream_id = _stream_bytes(stream_id)
+        if not isinstance(topic, bytes):
+            topic = topic.encode()
+        computed = sha256(
+            join(
+                (
+                    previous_link,
+                    pack(previous_position, position, version, len(stream_id)),
+                    stream_id,
+                    topic,
+                    newline,
+                    state,
+                )
+            )
+        ).digest()
         if computed != stored:
-            return found(position, "changed", "the event no longer matches its link")
+            return found(checked, previous_position, position, "changed", "the event no longer matches its link")
         if position == next_at:
             if computed != ahead[index].link:
                 return found(
+                    checked,
+                    previous_position,
                     verdict.last_checkpoint.position + 1 if verdict.last_checkpoint else start.position + 1,
                     "rewritten",
                     f"the events and their links up to position {position} agree with each other but not with "
@@ -200,7 +241,110 @@ def walk(
             index += 1
             next_at = ahead[index].position if index < len(ahead) else -1
         previous_position, previous_link = position, computed
-        verdict.checked, verdict.last_position = checked, position
+        checked += 1
+    verdict.checked, verdict.last_position = checked, previous_position
     if index < len(ahead):
-        return found(ahead[index].position, "removed", "the log ends before this checkpointed position")
+        return found(
+            checked,
+            previous_position,
+            ahead[index].position,
+            "removed",
+            "the log ends before this checkpointed position",
+        )
     return verdict
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """What a walk needs of one window of rows that another process read and hashed (``summarize``).
+
+    ``clean``: every row has its event and its link, and every row after the first links to the row before
+    it and matches its link. The first row is kept whole: only the previous window's last link checks it."""
+
+    count: int
+    clean: bool
+    first: tuple[Any, ...] | None = None
+    last_position: int = 0
+    last_link: bytes = b""
+    at: dict[int, bytes] = field(default_factory=dict)  # the stored links at the positions asked for
+
+
+def summarize(rows: Iterable[ChainRow], positions: frozenset[int]) -> WindowSummary:
+    """One window's ``WindowSummary``; ``positions`` are the checkpoints' whose stored links it reports."""
+    sha256, pack, join, newline = _sha256, _HEAD.pack, b"".join, b"\n"
+    first: tuple[Any, ...] | None = None
+    previous_position, previous_link = 0, b""
+    at: dict[int, bytes] = {}
+    count = 0
+    for row in rows:
+        position, stream_id, version, topic, state, linked_to, stored = row
+        if state is None or stored is None:
+            return WindowSummary(count, False)
+        if first is None:
+            first = tuple(row)
+        else:
+            if linked_to != previous_position:
+                return WindowSummary(count, False)
+            if stream_id.__class__ is not bytes:
+                stream_id = _stream_bytes(stream_id)
+            if not isinstance(topic, bytes):
+                topic = topic.encode()
+            computed = sha256(
+                join(
+                    (
+                        previous_link,
+                        pack(previous_position, position, version, len(stream_id)),
+                        stream_id,
+                        topic,
+                        newline,
+                        state,
+                    )
+                )
+            ).digest()
+            if computed != stored:
+                return WindowSummary(count, False)
+        if position in positions:
+            at[position] = stored
+        previous_position, previous_link = position, stored
+        count += 1
+    return WindowSummary(count, True, first, previous_position, previous_link, at)
+
+
+def intact_from_summaries(
+    summaries: Iterable[WindowSummary],
+    start: Checkpoint,
+    checkpoints: list[Checkpoint],
+    signature_ok: Callable[[Checkpoint], bool],
+) -> LogVerdict | None:
+    """The verdict ``walk`` gives an intact log, from the summaries of its consecutive windows after ``start``;
+    None as soon as anything is off (a window not clean, a seam that does not link, a checkpoint unmatched or
+    not signed), for ``walk`` to find and name it. Each row's link depends only on its own fields and the
+    link stored before it, so windows can be hashed apart and joined at their seams."""
+    ahead = sorted((c for c in checkpoints if c.position > start.position), key=lambda c: c.position)
+    if not all(signature_ok(c) for c in [start, *ahead]):
+        return None
+    previous_position, previous_link = start.position, start.link
+    checked = 0
+    found: dict[int, bytes] = {}
+    for summary in summaries:
+        if not summary.clean:
+            return None
+        if summary.first is None:
+            continue
+        position, stream_id, version, topic, state, linked_to, stored = summary.first
+        if linked_to != previous_position:
+            return None
+        if link(previous_link, previous_position, position, stream_id, version, topic, state) != stored:
+            return None
+        found.update(summary.at)
+        checked += summary.count
+        previous_position, previous_link = summary.last_position, summary.last_link
+    if any(found.get(c.position) != c.link for c in ahead):
+        return None
+    return LogVerdict(
+        start=start.position,
+        checked=checked,
+        last_position=previous_position,
+        checkpoints=len(ahead),
+        last_checkpoint=ahead[-1] if ahead else None,
+    )

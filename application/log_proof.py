@@ -9,14 +9,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ledgergate.application.log_chain import GENESIS_LINK, ChainRow, Checkpoint, LogVerdict, checkpoint_payload, walk
+from ledgergate.application.log_chain import (
+    GENESIS_LINK,
+    ChainRow,
+    Checkpoint,
+    LogVerdict,
+    WindowSummary,
+    checkpoint_payload,
+    intact_from_summaries,
+    walk,
+)
 
-__all__ = ["CHECKPOINT_EVERY_EVENTS", "CHECKPOINT_EVERY_S", "LogProof", "LogProofStore"]
+__all__ = ["CHECKPOINT_EVERY_EVENTS", "CHECKPOINT_EVERY_S", "PARALLEL_FROM", "LogProof", "LogProofStore"]
 
 #: A checkpoint is written once this many events were appended since the last one...
 CHECKPOINT_EVERY_EVENTS = 1000
 #: ...or this long after the last one, when any event was appended since.
 CHECKPOINT_EVERY_S = 60.0
+#: A walk over at least this many positions is hashed in windows by other processes, where the store can.
+PARALLEL_FROM = 100_000
 
 
 class LogProofStore(Protocol):
@@ -33,6 +44,12 @@ class LogProofStore(Protocol):
         ...
 
     def rows(self, after: int, stop: int) -> Iterator[ChainRow]: ...
+
+    def window_summaries(self, after: int, stop: int, positions: frozenset[int]) -> Iterator[WindowSummary] | None:
+        """The consecutive windows of positions after ``after`` up to ``stop``, each summarized
+        (``log_chain.summarize``, reporting the stored links at ``positions``) by another process; None
+        when this store cannot."""
+        ...
 
     def links(self, first: int, last: int) -> dict[int, tuple[int, bytes]]: ...
 
@@ -138,6 +155,18 @@ class LogProof:
             )
         head = self.store.head()
         stop = max(head[0] if head else 0, self.store.event_head())
+        if stop - start.position >= PARALLEL_FROM:
+            # Hashed apart, windows can only say the log is intact; anything else is found by the walk below,
+            # which names it exactly as it would have alone.
+            positions = frozenset(c.position for c in checkpoints if c.position > start.position)
+            summaries = self.store.window_summaries(start.position, stop, positions)
+            if summaries is not None:
+                intact = intact_from_summaries(summaries, start, checkpoints, self._signature_ok)
+                close = getattr(summaries, "close", None)
+                if close is not None:
+                    close()
+                if intact is not None:
+                    return intact
         return walk(self.store.rows(start.position, stop), start, checkpoints, self._signature_ok)
 
     def compare_export(self, lines: list[dict[str, Any]]) -> list[int]:

@@ -12,6 +12,7 @@ library retries, are pinged before use instead (``infrastructure/postgres/pools.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,23 +21,31 @@ from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, StoredEvent
 from eventsourcing.postgres import (
     ConnectionPool,
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresFactory,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteFactory,
+)
 from psycopg import sql as pgsql
 
 from ledgergate.application.errors import StoreUnavailableError
 from ledgergate.infrastructure.crypto.keys import InstanceKeys
 from ledgergate.infrastructure.log_chain_store import (
+    LINKED_INSERT_MAX,
     append_links_postgres,
     append_links_sqlite,
     head_query_postgres,
     postgres_chain_statements,
+    postgres_linked_insert,
     previous_from_head,
     sqlite_chain_statements,
 )
@@ -49,6 +58,7 @@ __all__ = [
     "LogReader",
     "ReportingSQLiteRecorder",
     "ResilientPostgresFactory",
+    "SQLiteStoreFactory",
     "TenantIndexedPostgresRecorder",
     "attach_health",
     "event_store_env",
@@ -98,6 +108,55 @@ class ResilientPostgresFactory(PostgresFactory):
         )
 
 
+#: Statements each SQLite connection keeps prepared. The library opens its connections with
+#: ``cached_statements=True``, a cache of one statement: every statement but the last one run was prepared
+#: again, so each write (the library's insert, the chain's read and insert) paid its statements' parsing.
+SQLITE_STATEMENT_CACHE = 64
+
+
+class StatementCachingSQLitePool(SQLiteConnectionPool):
+    """The library's SQLite pool, its connections keeping ``SQLITE_STATEMENT_CACHE`` statements prepared
+    (the library's ``_create_connection`` otherwise, WAL included)."""
+
+    def _create_connection(self) -> SQLiteConnection:
+        try:
+            conn = sqlite3.connect(
+                database=self.db_name,
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+                cached_statements=SQLITE_STATEMENT_CACHE,
+                timeout=self.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT,
+            )
+        except (sqlite3.Error, TypeError) as e:
+            raise InterfaceError(e) from e
+        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+            mode = conn.execute("PRAGMA journal_mode;").fetchone()[0]
+            if mode.lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL;")
+                self.journal_mode_was_changed_to_wal = True
+            self.is_journal_mode_wal = True
+        conn.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=conn, max_age=self.max_age)
+
+
+class SQLiteStoreFactory(SQLiteFactory):
+    """The library's SQLite factory, its datastore given a pool that keeps statements prepared."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        library = self.datastore.pool
+        self.datastore.pool = StatementCachingSQLitePool(
+            db_name=library.db_name,
+            lock_timeout=library.lock_timeout,
+            pool_size=library.pool_size,
+            max_overflow=library.max_overflow,
+            pool_timeout=library.pool_timeout,
+            max_age=library.max_age,
+            pre_ping=library.pre_ping,
+        )
+
+
 class _Reporting:
     """Report each call of the recorder to the store's health (see the module's docstring)."""
 
@@ -112,7 +171,11 @@ class TenantIndexedPostgresRecorder(_Reporting, PostgresApplicationRecorder):
     """The library's recorder plus an index on (event tenant, position), created with its tables.
 
     Per-tenant reads (export of a tenant, point-in-time catalogs) then scan only the tenant's rows
-    instead of the whole log. Its inserts, reads and lock are the library's, reported to the health."""
+    instead of the whole log. Its reads and lock are the library's, reported to the health; its insert
+    also links the events in the live chain (``infrastructure/log_chain_store.py``)."""
+
+    #: Whether inserts link the events in the live chain (always, but for a benchmark of the chain's cost).
+    chained = True
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         self.health = StoreHealth()
@@ -128,25 +191,57 @@ class TenantIndexedPostgresRecorder(_Reporting, PostgresApplicationRecorder):
         )
         self.sql_create_statements.extend(postgres_chain_statements(self.datastore.schema, events_table_name))
         self._chain_head_query = head_query_postgres(self.datastore.schema, events_table_name)
-        self._chain_heads = threading.local()  # the head cursor of this thread's insert in flight
+        self._linked_insert = postgres_linked_insert(
+            self.datastore.schema, events_table_name, self.stored_event_type_name, self.datastore.originator_id_type
+        )
+        self._statements: dict[str, bytes] = {}  # the statements above as bytes, composed once
+        self._chain_heads = threading.local()  # how this thread's insert in flight is linked
+
+    def _statement(self, name: str, curs: Any) -> bytes:
+        found = self._statements.get(name)
+        if found is None:
+            found = self._statements[name] = getattr(self, name).as_bytes(curs.connection)
+        return found
 
     def insert_events(self, stored_events: Any, **kwargs: Any) -> Any:
         return self._reported(PostgresApplicationRecorder.insert_events, stored_events, **kwargs)
 
     def _insert_stored_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
-        """The library's lock, NOTIFY and insert, with the chain's head read between the lock and the insert
-        on a cursor of its own: it travels in the same pipeline, so it costs no round trip of its own."""
+        """The library's lock and NOTIFY, then its insert with the events' links computed and inserted by the
+        same statement (``postgres_linked_insert``). A large batch is inserted as the library does, the chain's
+        head read between the lock and the insert on a cursor of its own (it travels in the same pipeline, so
+        it costs no round trip of its own), and linked from Python."""
+        if not self.chained:
+            PostgresApplicationRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+            return
         self._lock_table(curs)
         self._notify_channel(curs)
+        if len(stored_events) <= LINKED_INSERT_MAX:
+            self._chain_heads.cursor = None
+            curs.execute(
+                self._statement("_linked_insert", curs),
+                (
+                    [
+                        self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                        for e in stored_events
+                    ],
+                ),
+                prepare=True,
+            )
+            return
         head = curs.connection.cursor()
-        head.execute(self._chain_head_query, prepare=True)
+        head.execute(self._statement("_chain_head_query", curs), prepare=True)
         self._chain_heads.cursor = head
         PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
-        """The library's, then the new events' links, in the same transaction under the same lock."""
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        """The new events' positions; a large batch is then linked, in the same transaction under the same lock."""
+        if not self.chained:
+            return super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         head = self._chain_heads.cursor
+        if head is None:  # linked by the insert itself
+            return [row["notification_id"] for row in curs.fetchall()]
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         self._chain_heads.cursor = None
         with head:
             previous = previous_from_head(head.fetchone())
@@ -166,6 +261,9 @@ class TenantIndexedPostgresRecorder(_Reporting, PostgresApplicationRecorder):
 class ReportingSQLiteRecorder(_Reporting, SQLiteApplicationRecorder):
     """The library's SQLite recorder; a database locked past its timeout is reported like an outage."""
 
+    #: Whether inserts link the events in the live chain (always, but for a benchmark of the chain's cost).
+    chained = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.health = StoreHealth()
@@ -177,7 +275,8 @@ class ReportingSQLiteRecorder(_Reporting, SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Any, **kwargs: Any) -> Any:
         """The library's insert, then the new events' links, in the same write transaction."""
         ids = super()._insert_events(c, stored_events, **kwargs)
-        append_links_sqlite(c, self.events_table_name, [int(i) for i in ids or []], stored_events)
+        if self.chained:
+            append_links_sqlite(c, self.events_table_name, [int(i) for i in ids or []], stored_events)
         return ids
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
@@ -204,7 +303,7 @@ def attach_health(app: Application[Any], health: StoreHealth) -> None:
 def event_store_env(database: DatabaseUrl) -> dict[str, str]:
     if database.kind == "sqlite":
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "ledgergate.infrastructure.eventstore:SQLiteStoreFactory",
             "SQLITE_DBNAME": database.sqlite_path,
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": "ledgergate.infrastructure.eventstore:ReportingSQLiteRecorder",

@@ -13,6 +13,7 @@ checkpoint (written at start) signs it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,15 +23,23 @@ from psycopg import sql as pgsql
 from ledgergate.application.log_chain import GENESIS_LINK, link
 
 __all__ = [
+    "LINKED_INSERT_MAX",
     "append_links_postgres",
     "append_links_sqlite",
     "chain_table",
     "checkpoints_table",
     "head_query_postgres",
     "postgres_chain_statements",
+    "postgres_linked_insert",
     "previous_from_head",
     "sqlite_chain_statements",
 ]
+
+
+#: Most events one PostgreSQL insert links in SQL (``postgres_linked_insert``); beyond, links come from Python.
+LINKED_INSERT_MAX = 32
+#: Most links one SQLite insert statement carries (999 parameters at most in older SQLite builds).
+SQLITE_ONE_INSERT_MAX = 300
 
 
 def chain_table(events_table: str) -> str:
@@ -65,24 +74,74 @@ def sqlite_chain_statements(events_table: str) -> list[str]:
     ]
 
 
-def _links(
-    previous: tuple[int, bytes], ids: Sequence[int], events: Sequence[Any]
-) -> tuple[list[int], list[int], list[bytes]]:
-    """Positions, predecessors and links of newly written events (``events`` have stream, version, topic,
-    state as ``StoredEvent`` or ``StoredRecord`` do)."""
+def _links(previous: tuple[int, bytes], ids: Sequence[int], events: Sequence[Any]) -> list[tuple[int, int, bytes]]:
+    """``(position, predecessor, link)`` of newly written events, in position order (``events`` have stream,
+    version, topic, state as ``StoredEvent`` or ``StoredRecord`` do)."""
     previous_position, previous_link = previous
-    positions, predecessors, links = [], [], []
-    for position, event in sorted(zip(ids, events, strict=True), key=lambda pair: pair[0]):
-        if isinstance(event, StoredEvent):
+    pairs = zip(ids, events, strict=True)
+    if any(ids[n] > ids[n + 1] for n in range(len(ids) - 1)):
+        pairs = iter(sorted(pairs, key=lambda pair: pair[0]))
+    rows = []
+    for position, event in pairs:
+        if event.__class__ is StoredEvent:
             stream, version = event.originator_id, event.originator_version
         else:
             stream, version = event.stream_id, event.version
         previous_link = link(previous_link, previous_position, position, stream, version, event.topic, event.state)
-        positions.append(position)
-        predecessors.append(previous_position)
-        links.append(previous_link)
+        rows.append((position, previous_position, previous_link))
         previous_position = position
-    return positions, predecessors, links
+    return rows
+
+
+def postgres_linked_insert(
+    schema: str, events_table: str, stored_event_type: str, originator_id_type: str
+) -> pgsql.Composed:
+    """The library's insert of a composite array of events, with the events' links computed and inserted by the
+    same statement (run after the table lock): no statement, round trip or hashing of its own on the client.
+
+    The chain's last link (or, for the first link ever, the log's head before the insert, from genesis) is
+    read in the statement's snapshot, taken after the lock; each link is ``log_chain.link`` in SQL: SHA-256
+    of the previous link, the two positions and the version as big-endian 8-byte integers, the stream id's
+    length (4 bytes) and bytes (a UUID's 16), the topic in UTF-8, a newline and the stored bytes. The links
+    are folded in position order by a recursive term that rescans the new rows at each step, so it serves
+    small batches (``LINKED_INSERT_MAX``); larger ones are linked from Python (``append_links_postgres``).
+    Returns the new notification ids in order, as the library's insert does."""
+    table = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(events_table))
+    chain = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(chain_table(events_table)))
+    uuid = originator_id_type == "uuid"
+    stream = pgsql.SQL("uuid_send(originator_id)" if uuid else "convert_to(originator_id, 'UTF8')")
+    return pgsql.SQL(
+        "WITH RECURSIVE new AS ("
+        "INSERT INTO {table} AS t (originator_id, originator_version, topic, state) "
+        "SELECT originator_id, originator_version, topic, state FROM unnest(%s::{schema}.{event_type}[]) "
+        "RETURNING notification_id, originator_id, originator_version, topic, state"
+        "), numbered AS ("
+        "SELECT row_number() OVER (ORDER BY notification_id) AS n, notification_id, originator_version, "
+        "{stream} AS stream, convert_to(topic, 'UTF8') AS topic, state FROM new"
+        "), head AS ("
+        "SELECT coalesce(last.position, (SELECT max(notification_id) FROM {table}), 0) AS position, "
+        "coalesce(last.link, {genesis}) AS link "
+        "FROM (SELECT 1) AS one LEFT JOIN (SELECT position, link FROM {chain} ORDER BY position DESC LIMIT 1) AS last "
+        "ON true"
+        "), linked (n, position, previous_position, link) AS ("
+        "SELECT 0::bigint, position, NULL::bigint, link FROM head "
+        "UNION ALL "
+        "SELECT e.n, e.notification_id, l.position, sha256(l.link || int8send(l.position) || "
+        "int8send(e.notification_id) || int8send(e.originator_version) || int4send(octet_length(e.stream)) || "
+        "e.stream || e.topic || '\\x0a'::bytea || e.state) "
+        "FROM linked AS l JOIN numbered AS e ON e.n = l.n + 1"
+        "), chained AS ("
+        "INSERT INTO {chain} (position, previous_position, link) "
+        "SELECT position, previous_position, link FROM linked WHERE n > 0"
+        ") SELECT notification_id FROM new ORDER BY notification_id"
+    ).format(
+        table=table,
+        chain=chain,
+        schema=pgsql.Identifier(schema),
+        event_type=pgsql.Identifier(stored_event_type),
+        stream=stream,
+        genesis=pgsql.Literal(GENESIS_LINK),
+    )
 
 
 def head_query_postgres(schema: str, events_table: str) -> pgsql.Composed:
@@ -129,13 +188,13 @@ def append_links_postgres(
             prepare=True,
         )
         previous = previous_from_head(curs.fetchone())
-    positions, predecessors, links = _links(previous, ids, events)
+    rows = _links(previous, ids, events)
     curs.execute(
         pgsql.SQL(
             "INSERT INTO {} (position, previous_position, link) SELECT * FROM unnest(%b::bigint[], %b::bigint[], "
             "%b::bytea[])"
         ).format(chain),
-        (positions, predecessors, links),
+        tuple(map(list, zip(*rows, strict=True))),
     )
 
 
@@ -146,20 +205,33 @@ def _previous(last: Any, head: Any) -> tuple[int, bytes]:
     return int(head or 0), GENESIS_LINK
 
 
+@functools.lru_cache(maxsize=256)
+def _sqlite_statements(events_table: str, count: int) -> tuple[str, str]:
+    """The read of the last link and the insert of ``count`` links (0: one row, for ``executemany``)."""
+    chain = chain_table(events_table)
+    rows = ", ".join(["(?, ?, ?)"] * max(count, 1))
+    return (
+        f"SELECT position, link FROM {chain} ORDER BY position DESC LIMIT 1",  # noqa: S608 - our table
+        f"INSERT INTO {chain} (position, previous_position, link) VALUES {rows}",  # noqa: S608 - our table
+    )
+
+
 def append_links_sqlite(cursor: Any, events_table: str, ids: Sequence[int], events: Sequence[StoredEvent]) -> None:
-    """Link events just inserted by ``cursor`` (inside the write transaction)."""
+    """Link events just inserted by ``cursor`` (inside the write transaction, after the inserts took the
+    database's write lock): one read of the last link, one insert of the new links."""
     if not ids:
         return
-    chain = chain_table(events_table)
-    cursor.execute(f"SELECT position, link FROM {chain} ORDER BY position DESC LIMIT 1")  # noqa: S608 - our table
+    count = len(ids) if len(ids) <= SQLITE_ONE_INSERT_MAX else 0
+    last_link, insert = _sqlite_statements(events_table, count)
+    cursor.execute(last_link)
     last = cursor.fetchone()
     if last is not None:
-        previous = int(last[0]), bytes(last[1])
+        previous = last[0], last[1]
     else:
         cursor.execute(f"SELECT max(rowid) FROM {events_table} WHERE rowid < ?", (min(ids),))  # noqa: S608
         previous = _previous(None, cursor.fetchone()[0])
-    positions, predecessors, links = _links(previous, ids, events)
-    cursor.executemany(
-        f"INSERT INTO {chain} (position, previous_position, link) VALUES (?, ?, ?)",  # noqa: S608 - our table
-        list(zip(positions, predecessors, links, strict=True)),
-    )
+    rows = _links(previous, ids, events)
+    if count:  # one statement for all the links, not one per row
+        cursor.execute(insert, [value for row in rows for value in row])
+    else:
+        cursor.executemany(insert, rows)

@@ -17,9 +17,11 @@ import psycopg
 import pytest
 
 from ledgergate.api.runtime import Runtime, build_runtime
+from ledgergate.application import log_proof
 from ledgergate.application.log_chain import link
 from ledgergate.application.registry import PLATFORM_TENANT
 from ledgergate.domain.envelope import Envelope
+from ledgergate.infrastructure import log_proof_store
 from ledgergate.infrastructure.settings import Settings
 from tests.conftest import make_settings, postgres_conninfo
 
@@ -204,3 +206,53 @@ def test_concurrent_writers_in_two_processes_worth_of_pools_do_not_fork_the_chai
     finally:
         for runtime in runtimes:
             runtime.close()
+
+
+def both_verdicts(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The verdict of the walk in this process, and the one of windows (of 3 positions) hashed by worker processes."""
+    assert runtime.proof is not None
+    monkeypatch.setattr(log_proof, "PARALLEL_FROM", 10**12)
+    alone = runtime.proof.verify()
+    monkeypatch.setattr(log_proof, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(log_proof_store, "WINDOW", 3)
+    return alone, runtime.proof.verify()
+
+
+def test_windows_hashed_by_worker_processes_give_the_walks_verdict_edit_after_edit(
+    world: Runtime, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summarized: list[int] = []
+    original = log_proof_store.StoreLogProof.window_summaries
+
+    def counted(self: Any, after: int, stop: int, positions: frozenset[int]) -> Any:
+        summarized.append(stop)
+        return original(self, after, stop, positions)
+
+    monkeypatch.setattr(log_proof_store.StoreLogProof, "window_summaries", counted)
+    alone, parallel = both_verdicts(world, monkeypatch)
+    assert summarized and parallel == alone and parallel.intact and parallel.checked == alone.checked > 6
+    edits = [
+        f"UPDATE {events_table(settings)} SET topic = 'x:Forged' WHERE {column(settings)} = 9",  # after the checkpoint
+        f"DELETE FROM {events_table(settings)}_chain WHERE position = 7",  # an event left without its link
+        f"DELETE FROM {events_table(settings)} WHERE {column(settings)} = 4",  # an event gone, its link left
+    ]
+    found = []
+    for edit in edits:
+        with raw(settings) as conn:
+            conn.execute(edit)
+        alone, parallel = both_verdicts(world, monkeypatch)
+        assert parallel == alone and parallel.finding is not None
+        found.append((parallel.finding.position, parallel.finding.what))
+    assert found == [(9, "changed"), (7, "inserted"), (4, "removed")]
+
+
+def failing_window(job: Any) -> Any:
+    raise OSError("the worker lost its connection")
+
+
+def test_a_failing_worker_process_leaves_the_walk_to_this_process(
+    world: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_proof_store, "_summarize", failing_window)  # forked workers run it as patched
+    alone, parallel = both_verdicts(world, monkeypatch)
+    assert parallel == alone and parallel.intact

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,14 @@ import msgspec
 import pytest
 
 from ledgergate.api.runtime import Runtime, build_runtime
-from ledgergate.application.event_archive import GENESIS, ArchiveError, _chain, trailer_payload, verify_lines
+from ledgergate.application.event_archive import (
+    GENESIS,
+    ArchiveError,
+    _chain,
+    trailer_payload,
+    verified_reader,
+    verify_lines,
+)
 from ledgergate.application.registry import PLATFORM_TENANT
 from ledgergate.domain.envelope import Envelope
 from ledgergate.infrastructure.crypto.signing import SigningKey, verify_signature
@@ -189,3 +197,31 @@ def test_the_public_key_is_served_at_a_well_known_url(tmp_path: Path) -> None:
     shown = json.loads(cli(tmp_path / "data", "keys", "show", "--json").stdout)
     assert served["public_key"] == shown["signing_key"]["public_key"] and served["key_id"].startswith("sk-")
     assert (tmp_path / "data" / "signing-ed25519.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_events_verify_recomputes_the_live_links_the_lines_carry(source: Runtime, tmp_path: Path) -> None:
+    """A signed file is intact as a file even when the log it was exported from had a link altered: the links
+    it carries then disagree with their events, which ``events verify`` finds without the instance."""
+    genuine = tmp_path / "genuine.jsonl"
+    genuine.write_bytes(b"".join(source.archive.export()))
+    checked = cli(tmp_path / "x", "events", "verify", str(genuine), "--json")
+    assert checked.returncode == 0, checked.stderr
+    count = json.loads(checked.stdout)["events"]
+    assert json.loads(checked.stdout)["links_checked"] == count  # every line follows the one before it
+    text = cli(tmp_path / "x", "events", "verify", str(genuine))
+    assert f"its live links agree with their events and with each other ({count} recomputed)" in text.stdout
+    filtered = tmp_path / "acme.jsonl"  # a tenant's events: the links across its gaps are not in the file
+    filtered.write_bytes(b"".join(source.archive.export("acme")))
+    assert cli(tmp_path / "x", "events", "verify", str(filtered)).returncode == 0
+
+    with sqlite3.connect(source.settings.database.sqlite_path) as conn:
+        conn.execute("UPDATE stored_events_chain SET link = ? WHERE position = 3", (bytes(32),))
+    altered = tmp_path / "altered.jsonl"
+    altered.write_bytes(b"".join(source.archive.export()))
+    caught = cli(tmp_path / "x", "events", "verify", str(altered), "--json")
+    problem = json.loads(caught.stderr)
+    assert caught.returncode == 1 and problem["type"] == "urn:ledgergate:problem:not-intact"
+    assert problem["line"] == 4 and "the live link carried for position 3 does not follow" in problem["detail"]
+    with pytest.raises(ArchiveError, match="line 4: the live link carried for position 3"):
+        verified_reader(altered.read_bytes().splitlines(keepends=True), check_links=True)
+    verify_lines(altered.read_bytes().splitlines(keepends=True))  # as a file, it is intact: import takes it
