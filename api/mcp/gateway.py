@@ -282,7 +282,9 @@ class McpGateway:
             await self.sessions.put(session)
         return Reply(
             200,
-            result_body(request_id, self.methods.initialize_result(version, self.methods.passes_tasks(snapshot))),
+            result_body(
+                request_id, self.methods.initialize_result(version, self.methods.passes_tasks(snapshot, version))
+            ),
             {"Mcp-Session-Id": session.id},
         )
 

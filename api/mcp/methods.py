@@ -62,6 +62,8 @@ _encode = msgspec.json.encode
 #: what the gateway declares of 2025-11-25 tasks when it can pass them: task-augmented tools/call and
 #: tasks/cancel; not tasks/list (an upstream lists the tasks of every token of the tenant; see the docs)
 TASKS_CAPABILITY = {"cancel": {}, "requests": {"tools": {"call": {}}}}
+#: the one legacy revision that has tasks
+TASKS_SINCE = "2025-11-25"
 
 
 def capabilities(era: str, tasks: bool = False) -> dict[str, Any]:
@@ -216,9 +218,11 @@ class McpMethods:
     def negotiate(requested: Any) -> str:
         return requested if requested in LEGACY_VERSIONS else LATEST_LEGACY
 
-    def passes_tasks(self, snapshot: Snapshot) -> bool:
-        """The gateway declares ``tasks`` on an endpoint only where a tool can run as one."""
-        return self.tasks is not None and any(runs_as_task(row["doc"]) for row in snapshot.tools.values())
+    def passes_tasks(self, snapshot: Snapshot, version: str) -> bool:
+        """The gateway declares ``tasks`` on an endpoint only where a tool can run as one, to 2025-11-25 sessions."""
+        if version != TASKS_SINCE or self.tasks is None:
+            return False
+        return any(runs_as_task(row["doc"]) for row in snapshot.tools.values())
 
     @staticmethod
     def initialize_result(version: str, tasks: bool = False) -> bytes:
@@ -337,7 +341,7 @@ class McpMethods:
         client that did not is never answered with a task (its ``task`` is ignored, as the spec has a receiver
         ignore one it did not offer). Raises: RpcError -32601 for a tool that does not run as a task."""
         task = params.get("task")
-        if task is None or ctx.era != "legacy" or ctx.session is None:
+        if task is None or ctx.era != "legacy" or ctx.session is None or ctx.session.protocol_version != TASKS_SINCE:
             return None
         if not declared_tasks(ctx.session.client_capabilities):
             return None

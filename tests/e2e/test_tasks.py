@@ -47,10 +47,10 @@ class World:
 class Session:
     """A raw legacy session on one endpoint."""
 
-    def __init__(self, url: str, token: str, capabilities: dict[str, Any]) -> None:
-        self.url, self.token = url, token
+    def __init__(self, url: str, token: str, capabilities: dict[str, Any], version: str = LEGACY) -> None:
+        self.url, self.token, self.version = url, token, version
         self.ids = iter(range(1, 1_000_000))
-        params = {"protocolVersion": LEGACY, "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}
+        params = {"protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "t", "version": "1"}}
         answer = httpx.post(
             url,
             json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params},
@@ -65,7 +65,7 @@ class Session:
 
     def _headers(self, session: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": ACCEPT, "Content-Type": "application/json"}
-        return headers | ({"Mcp-Session-Id": session, "MCP-Protocol-Version": LEGACY} if session else {})
+        return headers | ({"Mcp-Session-Id": session, "MCP-Protocol-Version": self.version} if session else {})
 
     def rpc(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         body = {"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": params}
@@ -118,6 +118,10 @@ def test_the_tools_execution_and_the_tasks_capability_reach_the_client(world: Wo
     assert asyncio.run(listed()) == {"slow_sum": "optional", "report": "required", "broken": "optional", "plain": None}
     capabilities = Session(world.path(), world.published.token, TASKS).initialized["capabilities"]
     assert capabilities["tasks"] == TASKS["tasks"]  # cancel and tools/call; tasks/list is not offered
+    older = Session(world.path(), world.published.token, TASKS, "2025-06-18")
+    assert "tasks" not in older.initialized["capabilities"]  # a revision without tasks
+    created = older.result("tools/call", {"name": "slow_sum", "arguments": {"a": 1, "b": 1}, "task": {}})
+    assert "task" not in created and _text(created) == "2"
     discovered = modern_rpc(httpx.Client(timeout=30), world.path(), world.published.token, "server/discover").json()
     assert "tasks" not in discovered["result"]["capabilities"]  # 2026-07-28: the extension is not offered
 
@@ -162,7 +166,7 @@ def test_a_task_is_cancelled_once_and_a_tool_without_task_support_refuses_one(wo
     again = session.rpc("tasks/cancel", {"taskId": task_id})
     assert again["error"]["code"] == -32602, again  # already terminal
     plain = session.rpc("tools/call", {"name": "plain", "arguments": {}, "task": {}})
-    assert plain["error"]["code"] == -32601, plain
+    assert plain["error"] == {"code": -32601, "message": "Tool plain does not run as a task"}, plain  # the gateway's
     bad = session.rpc("tools/call", {"name": "slow_sum", "arguments": {}, "task": {"ttl": "soon"}})
     assert bad["error"]["code"] == -32602, bad
 

@@ -133,7 +133,7 @@ class Server:
                 raise Refused(-32601, f"Tool {name} must be called as a task")
             return await self.run_tool(name, arguments, params)
         if SUPPORT[name] == "forbidden":
-            raise Refused(-32601, f"Tool {name} does not run as a task")
+            raise Refused(-32601, f"Tool {name} has no task support")
         ttl = int(task.get("ttl") or 60_000) if isinstance(task, dict) else 60_000
         created = Task(str(uuid.uuid4()), min(ttl, 600_000))
         self.tasks[created.id] = created
