@@ -24,6 +24,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from conformance import stack
+from tests.api.conftest import start_server
 from tests.support.mcp_raw import ACCEPT, LEGACY, modern_rpc
 from tests.support.processes import serving
 
@@ -229,3 +230,42 @@ def test_a_task_id_outlives_the_gateway_process_that_gave_it(world: World) -> No
     later = Session(world.path(), world.published.token, TASKS)
     assert later.until(task_id, "completed")["status"] == "completed"
     assert _text(later.result("tasks/result", {"taskId": task_id})) == "9"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_task_created_through_one_process_is_followed_through_another(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """Two ``serve`` processes (three workers) of one instance: nothing about the task is shared but its id."""
+    with ExitStack() as exits:
+        url = exits.enter_context(serving("tests.support.tasks_upstream"))
+        data = tmp_path / "data"
+        first = start_server(data, postgres_url, LEDGERGATE_REDIS_URL=redis_url)
+        exits.callback(first.stop)
+        second = start_server(data, postgres_url, workers=2, LEDGERGATE_REDIS_URL=redis_url)
+        exits.callback(second.stop)
+        admin = {"Authorization": f"Bearer {(data / 'admin-token').read_text().strip()}"}
+
+        def api(path: str, body: dict[str, Any]) -> Any:
+            answer = httpx.post(f"{first.url}/v1{path}", json=body, headers=admin, timeout=60)
+            assert answer.status_code < 300, answer.text
+            return answer.json()
+
+        api("/tenants", {"name": "tasks-scale"})
+        upstream = {"name": "fixture", "prefix": {"enabled": False}, "transport": "streamable_http", "url": url}
+        registered = api("/tenants/tasks-scale/upstreams", upstream)
+        server = api("/tenants/tasks-scale/servers", {"name": "tasks", "upstream_ids": [registered["id"]]})
+        token = api("/tenants/tasks-scale/tokens", {"name": "client", "role": "client"})["token"]
+        paths = [f"{gateway.url}/servers/{server['id']}/mcp" for gateway in (first, second)]
+        deadline = time.monotonic() + 30
+        while not all(stack._lists(4, path, token) for path in paths):
+            assert time.monotonic() < deadline, "the tools did not reach both processes"
+            time.sleep(0.2)
+        made = Session(paths[0], token, TASKS)
+        created = made.result("tools/call", {"name": "slow_sum", "arguments": {"a": 20, "b": 22}, "task": {}})
+        task_id = created["task"]["taskId"]
+        followed = Session(paths[1], token, TASKS)
+        assert followed.until(task_id, "completed")["status"] == "completed"
+        assert _text(followed.result("tasks/result", {"taskId": task_id})) == "42"
+        assert followed.rpc("tasks/cancel", {"taskId": task_id})["error"]["code"] == -32602  # already terminal
