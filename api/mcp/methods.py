@@ -382,7 +382,7 @@ class McpMethods:
         except ToolCallError as exc:
             record.outcome = "failed"
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-        if task is not None and self.tasks is not None:
+        if task is not None and self.tasks is not None and "task" in result:  # else it ignored the task
             upstream_id = row["doc"]["source"]["upstream_id"]
             return self.tasks.created(self._owner(ctx), upstream_id, row["doc"]["name"], result)
         if result.get("resultType") == "input_required":
