@@ -402,22 +402,34 @@ class McpMethods:
         source = row["doc"].get("source") if row is not None else None
         if opened is None or not source or source.get("upstream_id") != opened.upstream_id:
             raise RpcError(INVALID_PARAMS, "Failed to retrieve task: Task not found")
-        try:
-            upstream_params = {"taskId": opened.task_id}
-            tenant = ctx.snapshot.tenant_id
-            result = await self.forwarder.task_request(
-                tenant, opened.upstream_id, method, upstream_params, _client(ctx), ctx.session
-            )
-        except UpstreamRefusedError as exc:  # the task's own error (tasks/result), or the upstream's refusal
-            raise _refusal(exc) from None
-        except ToolCallError as exc:
-            raise RpcError(INTERNAL_ERROR, str(exc)) from None
+        assert row is not None
+        if method == "tasks/get":  # polling: not a call of its own in the logs and metrics
+            result = await self._to_task(ctx, method, opened.upstream_id, opened.task_id, None)
+        else:  # a task's result and its cancellation are logged and counted like the call that made it
+            with self.observer.observe(ctx, method, opened.tool, row) as record:
+                result = await self._to_task(ctx, method, opened.upstream_id, opened.task_id, record)
         if method == "tasks/result":
             meta = result.get("_meta")
             result = {**result, "_meta": {**(meta if isinstance(meta, dict) else {}), RELATED_TASK: {"taskId": given}}}
         else:
             result = {**result, "taskId": given}
         return _encode(result)
+
+    async def _to_task(
+        self, ctx: McpContext, method: str, upstream_id: str, task_id: str, record: Any
+    ) -> dict[str, Any]:
+        try:
+            return await self.forwarder.task_request(
+                ctx.snapshot.tenant_id, upstream_id, method, {"taskId": task_id}, _client(ctx), ctx.session
+            )
+        except UpstreamRefusedError as exc:  # the task's own error (tasks/result), or the upstream's refusal
+            if record is not None:
+                record.outcome = "refused"
+            raise _refusal(exc) from None
+        except ToolCallError as exc:
+            if record is not None:
+                record.outcome = "failed"
+            raise RpcError(INTERNAL_ERROR, str(exc)) from None
 
     # -- prompts and resources ---------------------------------------------------------------------
 

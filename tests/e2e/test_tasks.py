@@ -140,6 +140,20 @@ def test_a_task_augmented_call_is_polled_and_its_result_fetched_by_the_gateways_
     result = session.result("tasks/result", {"taskId": task_id})
     assert _text(result) == "5"
     assert result["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": task_id}
+    deadline = time.monotonic() + 10  # the fetch is a call line of its own, about the task's tool; polls are not
+    while not (calls := _calls(world, "tasks/result")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert calls and calls[-1]["tool"] == "slow_sum" and calls[-1]["outcome"] == "ok", calls
+    assert calls[-1]["token_id"] and not _calls(world, "tasks/get")
+
+
+def _calls(world: World, method: str) -> list[dict[str, Any]]:
+    lines = world.gateway.process.log.read_text(errors="replace").splitlines()
+    return [
+        line
+        for line in (json.loads(text) for text in lines if text.startswith("{"))
+        if line.get("event") == "mcp.call" and line.get("method") == method
+    ]
 
 
 def test_tasks_result_waits_for_a_required_task_and_a_failed_task_gives_its_result(world: World) -> None:
