@@ -89,7 +89,11 @@ class UpstreamForwarder(HttpCalls):
 
     def upstream_of(self, tenant_id: str, row: dict[str, Any]) -> tuple[Upstream, str]:
         source = row["doc"]["source"]
-        upstream = self.hot.row(source["upstream_id"])
+        return self.upstream_by_id(tenant_id, source["upstream_id"]), source["original"]
+
+    def upstream_by_id(self, tenant_id: str, upstream_id: str) -> Upstream:
+        """Raises: ToolCallError (the upstream is gone, another tenant's, or disabled)."""
+        upstream = self.hot.row(upstream_id)
         if upstream is None or upstream["deleted"] or upstream["tenant_id"] != tenant_id:
             raise ToolCallError("the upstream of this item is gone")
         if not upstream["enabled"]:
@@ -107,7 +111,7 @@ class UpstreamForwarder(HttpCalls):
             if previous is not None and previous.fingerprint == cached.fingerprint:  # the same credentials
                 cached.auth, cached.auth_at = previous.auth, previous.auth_at
         self._latest[upstream["id"]] = cached
-        return cached, source["original"]
+        return cached
 
     # -- what the MCP methods use ------------------------------------------------------------------
 
@@ -121,11 +125,17 @@ class UpstreamForwarder(HttpCalls):
         progress: Progress | None = None,
         session: McpSession | None = None,
         relay: InputRelay | None = None,
+        task: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``client``: the downstream session (or token) that per_client upstreams keep a session for.
         ``progress``: relays the upstream's progress; our own progress token is sent upstream.
-        ``relay``: what the client can be asked while the call runs (see :class:`InputRelay`)."""
+        ``relay``: what the client can be asked while the call runs (see :class:`InputRelay`).
+        ``task``: the client's task augmentation (2025-11-25); the upstream then answers a ``CreateTaskResult``.
+
+        Raises: UpstreamRefusedError (also for a ``task`` to an upstream not reached over HTTP), ToolCallError."""
         upstream, original = self.upstream_of(tenant_id, row)
+        if task is not None and upstream.spec["transport"] != "streamable_http":
+            raise UpstreamRefusedError(-32601, f"tool {row['doc']['name']} cannot run as a task through this upstream")
         dropped = ("progressToken",) if progress is not None else ()
         forwarded = {
             k: v for k, v in (meta or {}).items() if not k.startswith(PROTOCOL_META_PREFIX) and k not in dropped
@@ -135,6 +145,8 @@ class UpstreamForwarder(HttpCalls):
         if upstream.spec["transport"] == "streamable_http":
             relay = relay or InputRelay()
             params: dict[str, Any] = {"name": original, "arguments": arguments}
+            if task is not None:
+                params["task"] = task
             if forwarded:
                 params["_meta"] = forwarded
             headers = schema_param_headers(row["doc"].get("input_schema"), arguments) or None
@@ -300,6 +312,22 @@ class UpstreamForwarder(HttpCalls):
         return await _refused_as_rpc(
             self.pool.complete(upstream.spec, upstream.fingerprint, ref, argument, context, client)
         )
+
+    async def task_request(
+        self,
+        tenant_id: str,
+        upstream_id: str,
+        method: str,
+        params: dict[str, Any],
+        client: str = "",
+        session: McpSession | None = None,
+    ) -> dict[str, Any]:
+        """``tasks/get``, ``tasks/result`` or ``tasks/cancel`` of a task an upstream runs (over streamable HTTP,
+        on the channel its calls take). Raises: UpstreamRefusedError, ToolCallError."""
+        upstream = self.upstream_by_id(tenant_id, upstream_id)
+        if upstream.spec["transport"] != "streamable_http":
+            raise ToolCallError("the upstream of this task is no longer reached over streamable HTTP")
+        return await self._http_request(upstream, method, params, client, session, method != "tasks/cancel")
 
     async def end_sessions(self, session: McpSession) -> None:
         """The downstream session ended: end the upstream sessions kept for it (best effort)."""

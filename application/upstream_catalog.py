@@ -24,7 +24,7 @@ from ledgergate.domain.upstream import exposed_name
 __all__ = ["UPSTREAM_FIELDS", "DiscoveredCatalog", "Plan", "PlannedItem", "item_id", "plan_items", "refreshed_changes"]
 
 UPSTREAM_FIELDS: dict[str, tuple[str, ...]] = {
-    "tool": ("title", "description", "input_schema", "output_schema", "annotations", "icons", "meta"),
+    "tool": ("title", "description", "input_schema", "output_schema", "annotations", "icons", "meta", "execution"),
     "resource": ("name", "title", "description", "mime_type", "icons", "meta"),
     "prompt": ("title", "description", "arguments", "icons", "meta"),
 }
@@ -76,6 +76,7 @@ def _tool_fields(entry: dict[str, Any], name: str) -> dict[str, Any]:
         "annotations": {k: v for k, v in (entry.get("annotations") or {}).items() if v is not None},
         "icons": entry.get("icons"),
         "meta": entry.get("_meta"),
+        "execution": entry.get("execution"),
     }
 
 

@@ -12,6 +12,7 @@ from ledgergate.domain.envelope import upcast_credential
 from ledgergate.domain.topics import keep_topics
 from ledgergate.domain.values import (
     check_annotations,
+    check_execution,
     check_icons,
     check_input_schema,
     check_integration,
@@ -46,6 +47,7 @@ class Tool(CatalogEntity):
         "source": check_source,
         "icons": check_icons,
         "meta": check_meta,
+        "execution": check_execution,
         "overrides": check_overrides,
     }
     DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -58,6 +60,7 @@ class Tool(CatalogEntity):
         "source": None,
         "icons": None,
         "meta": None,
+        "execution": None,
         "overrides": [],
     }
 

@@ -21,6 +21,7 @@ __all__ = [
     "SECRET_KEY",
     "as_mcp_name",
     "check_annotations",
+    "check_execution",
     "check_input_schema",
     "check_integration",
     "check_mcp_name",
@@ -281,6 +282,21 @@ def check_icons(value: Any) -> list[dict[str, Any]] | None:
     for icon in value:
         if not icon["src"].startswith(("https:", "data:")):
             raise InvalidValueError("icons", "an icon's src must be an https: or data: URI")
+    return value
+
+
+TASK_SUPPORT = ("forbidden", "optional", "required")
+
+
+def check_execution(value: Any) -> dict[str, Any] | None:
+    """A tool's ``execution`` (2025-11-25): ``taskSupport`` says whether it may, or must, run as a task."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidValueError("execution", "must be an object")
+    support = value.get("taskSupport")
+    if support is not None and support not in TASK_SUPPORT:
+        raise InvalidValueError("execution", f"taskSupport must be one of {', '.join(TASK_SUPPORT)}")
     return value
 
 

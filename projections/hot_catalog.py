@@ -57,6 +57,7 @@ def mcp_tool(row: Row) -> dict[str, Any]:
             "inputSchema": doc["input_schema"],
             "outputSchema": doc.get("output_schema"),
             "annotations": doc.get("annotations"),
+            "execution": doc.get("execution"),
         }
     )
 

@@ -80,9 +80,16 @@ KNOWN_METHODS = frozenset(
         "completion/complete",
         "ping",
         "logging/setLevel",
+        "tasks/get",
+        "tasks/result",
+        "tasks/cancel",
+        "tasks/list",
     }
 )
-CANCELLABLE = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
+#: requests that may go upstream (tasks/result waits there for the task to end)
+CANCELLABLE = frozenset(
+    {"tools/call", "prompts/get", "resources/read", "completion/complete", "tasks/get", "tasks/result", "tasks/cancel"}
+)
 #: the answer to a request its client cancelled (the code LSP uses; MCP defines none)
 REQUEST_CANCELLED = -32800
 REMOVED_IN_MODERN = ("initialize", "ping", "logging/setLevel", "notifications/initialized")
@@ -274,7 +281,11 @@ class McpGateway:
         else:  # the stream opened it, within the quotas
             await self.sessions.put(session)
         return Reply(
-            200, result_body(request_id, self.methods.initialize_result(version)), {"Mcp-Session-Id": session.id}
+            200,
+            result_body(
+                request_id, self.methods.initialize_result(version, self.methods.passes_tasks(snapshot, version))
+            ),
+            {"Mcp-Session-Id": session.id},
         )
 
     async def _batch(

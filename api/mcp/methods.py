@@ -33,6 +33,14 @@ from ledgergate.application.errors import ToolCallError, ValidationError
 from ledgergate.application.forwarding import InputRelay, UpstreamForwarder, UpstreamRefusedError
 from ledgergate.application.prompt_rendering import PromptRenderer
 from ledgergate.application.sessions import McpSession
+from ledgergate.application.upstream_tasks import (
+    RELATED_TASK,
+    TASK_METHODS,
+    TaskIds,
+    TaskOwner,
+    declared_tasks,
+    runs_as_task,
+)
 from ledgergate.domain.errors import InvalidValueError
 from ledgergate.domain.values import check_uri
 from ledgergate.projections.hot_catalog import Snapshot, decode_page_cursor
@@ -51,7 +59,16 @@ LIST_METHODS = {
 _encode = msgspec.json.encode
 
 
-def capabilities(era: str) -> dict[str, Any]:
+#: what the gateway declares of 2025-11-25 tasks when it can pass them: task-augmented tools/call and
+#: tasks/cancel; not tasks/list (an upstream lists the tasks of every token of the tenant; see the docs)
+TASKS_CAPABILITY = {"cancel": {}, "requests": {"tools": {"call": {}}}}
+#: the one legacy revision that has tasks
+TASKS_SINCE = "2025-11-25"
+
+
+def capabilities(era: str, tasks: bool = False) -> dict[str, Any]:
+    """``tasks``: the endpoint has tools that run as tasks (legacy only: 2026-07-28 has the tasks extension,
+    which the gateway does not offer)."""
     caps: dict[str, Any] = {
         "tools": {"listChanged": True},
         "resources": {"listChanged": True, "subscribe": True},
@@ -60,6 +77,8 @@ def capabilities(era: str) -> dict[str, Any]:
     }
     if era == "legacy":
         caps["logging"] = {}
+        if tasks:
+            caps["tasks"] = TASKS_CAPABILITY
     return caps
 
 
@@ -103,6 +122,8 @@ def _notifier(ctx: McpContext, level: str | None) -> Any:
                 return
         elif method == "notifications/progress":
             return  # progress is relayed with the gateway's own token
+        elif method == "notifications/tasks/status":
+            return  # it names the upstream's task id; the client polls tasks/get (it MUST NOT rely on these)
         await notify(method, params if isinstance(params, dict) else {})
 
     return relay
@@ -182,6 +203,8 @@ class McpMethods:
         #: (ResourceUpdates, SessionStore, SseRelay) for resources/subscribe; None: not offered
         self.subscriptions: tuple[Any, Any, Any] | None = None
         self.observer = CallObserver(metrics, forwarder.hot.row, log_payloads)
+        #: seals the task ids of upstream tasks; None: tasks are not passed
+        self.tasks: TaskIds | None = None
         self._validators: dict[tuple[str, int], Draft202012Validator] = {}
 
     def _complete(self, ctx: McpContext, result: dict[str, Any]) -> bytes:
@@ -195,12 +218,18 @@ class McpMethods:
     def negotiate(requested: Any) -> str:
         return requested if requested in LEGACY_VERSIONS else LATEST_LEGACY
 
+    def passes_tasks(self, snapshot: Snapshot, version: str) -> bool:
+        """The gateway declares ``tasks`` on an endpoint only where a tool can run as one, to 2025-11-25 sessions."""
+        if version != TASKS_SINCE or self.tasks is None:
+            return False
+        return any(runs_as_task(row["doc"]) for row in snapshot.tools.values())
+
     @staticmethod
-    def initialize_result(version: str) -> bytes:
+    def initialize_result(version: str, tasks: bool = False) -> bytes:
         return _encode(
             {
                 "protocolVersion": version,
-                "capabilities": capabilities("legacy"),
+                "capabilities": capabilities("legacy", tasks),
                 "serverInfo": SERVER_INFO,
                 "instructions": "Tools, resources and prompts of this Ledgergate catalog.",
             }
@@ -241,6 +270,10 @@ class McpMethods:
                 return b"{}"
             if method == "logging/setLevel":  # kept by the gateway (see McpGateway._set_level)
                 return b"{}"
+            if method in TASK_METHODS:
+                return await self.task_request(ctx, method, params)
+            if method == "tasks/list":
+                raise RpcError(METHOD_NOT_FOUND, "Method not found: tasks/list is not offered by this gateway")
         raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
     def list_page(self, ctx: McpContext, kind: str, params: dict[str, Any]) -> bytes:
@@ -269,13 +302,14 @@ class McpMethods:
             raise RpcError(INVALID_PARAMS, f"Unknown tool: {name}")
         arguments = params.get("arguments")
         arguments = {} if arguments is None else arguments
+        task = self._task_of(ctx, row, params)
         with self.observer.observe(ctx, "tools/call", name, row, arguments) as record:
             refusal = await self.limits.check(ctx.snapshot.tenant_id, ctx.token_id)
             if refusal is not None:
                 record.outcome = "rate_limited"
                 return self._complete(ctx, {"content": [{"type": "text", "text": refusal}], "isError": True})
             if row["doc"].get("source"):
-                result = await self._forward_tool(ctx, row, arguments, params, record)
+                result = await self._forward_tool(ctx, row, arguments, params, record, task)
             else:
                 result = await self._call_rest_tool(ctx, row, arguments, record)
             record.result = result
@@ -302,8 +336,30 @@ class McpMethods:
             record.outcome = "failed"
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
 
+    def _task_of(self, ctx: McpContext, row: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        """The call's ``task`` augmentation, passed on only for a legacy client that declared ``tasks``; a
+        client that did not is never answered with a task (its ``task`` is ignored, as the spec has a receiver
+        ignore one it did not offer). Raises: RpcError -32601 for a tool that does not run as a task."""
+        task = params.get("task")
+        if task is None or ctx.era != "legacy" or ctx.session is None or ctx.session.protocol_version != TASKS_SINCE:
+            return None
+        if not declared_tasks(ctx.session.client_capabilities):
+            return None
+        if self.tasks is None or not runs_as_task(row["doc"]):
+            raise RpcError(METHOD_NOT_FOUND, f"Tool {params['name']} does not run as a task")
+        return dict(task)
+
+    def _owner(self, ctx: McpContext) -> TaskOwner:
+        return TaskOwner(ctx.snapshot.tenant_id, ctx.snapshot.server_id, ctx.token_id)
+
     async def _forward_tool(
-        self, ctx: McpContext, row: dict[str, Any], arguments: dict[str, Any], params: dict[str, Any], record: Any
+        self,
+        ctx: McpContext,
+        row: dict[str, Any],
+        arguments: dict[str, Any],
+        params: dict[str, Any],
+        record: Any,
+        task: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         meta = params.get("_meta")
         meta = dict(meta) if isinstance(meta, dict) else {}
@@ -318,6 +374,7 @@ class McpMethods:
                 ctx.progress,
                 ctx.session,
                 _input_relay(ctx, params),
+                task,
             )
         except UpstreamRefusedError as exc:
             record.outcome = "refused"
@@ -325,6 +382,9 @@ class McpMethods:
         except ToolCallError as exc:
             record.outcome = "failed"
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        if task is not None and self.tasks is not None and "task" in result:  # else it ignored the task
+            upstream_id = row["doc"]["source"]["upstream_id"]
+            return self.tasks.created(self._owner(ctx), upstream_id, row["doc"]["name"], result)
         if result.get("resultType") == "input_required":
             if ctx.era == "modern":
                 return result
@@ -332,6 +392,44 @@ class McpMethods:
             result = {"content": [{"type": "text", "text": text}], "isError": True}
         result.pop("resultType", None)
         return result
+
+    async def task_request(self, ctx: McpContext, method: str, params: dict[str, Any]) -> bytes:
+        """``tasks/get``, ``tasks/result`` or ``tasks/cancel``: to the upstream the task id names, if the task is
+        this caller's and its tool still on this endpoint; the answer names the task by the gateway's id."""
+        given = params["taskId"]
+        opened = self.tasks.open(self._owner(ctx), given) if self.tasks is not None else None
+        row = ctx.snapshot.tools.get(opened.tool) if opened is not None else None
+        source = row["doc"].get("source") if row is not None else None
+        if opened is None or not source or source.get("upstream_id") != opened.upstream_id:
+            raise RpcError(INVALID_PARAMS, "Failed to retrieve task: Task not found")
+        assert row is not None
+        if method == "tasks/get":  # polling: not a call of its own in the logs and metrics
+            result = await self._to_task(ctx, method, opened.upstream_id, opened.task_id, None)
+        else:  # a task's result and its cancellation are logged and counted like the call that made it
+            with self.observer.observe(ctx, method, opened.tool, row) as record:
+                result = await self._to_task(ctx, method, opened.upstream_id, opened.task_id, record)
+        if method == "tasks/result":
+            meta = result.get("_meta")
+            result = {**result, "_meta": {**(meta if isinstance(meta, dict) else {}), RELATED_TASK: {"taskId": given}}}
+        else:
+            result = {**result, "taskId": given}
+        return _encode(result)
+
+    async def _to_task(
+        self, ctx: McpContext, method: str, upstream_id: str, task_id: str, record: Any
+    ) -> dict[str, Any]:
+        try:
+            return await self.forwarder.task_request(
+                ctx.snapshot.tenant_id, upstream_id, method, {"taskId": task_id}, _client(ctx), ctx.session
+            )
+        except UpstreamRefusedError as exc:  # the task's own error (tasks/result), or the upstream's refusal
+            if record is not None:
+                record.outcome = "refused"
+            raise _refusal(exc) from None
+        except ToolCallError as exc:
+            if record is not None:
+                record.outcome = "failed"
+            raise RpcError(INTERNAL_ERROR, str(exc)) from None
 
     # -- prompts and resources ---------------------------------------------------------------------
 

@@ -77,7 +77,16 @@ def _list(params: dict[str, Any]) -> None:
 def _call_tool(params: dict[str, Any]) -> None:
     _string(params, "name")
     _optional(params, "arguments", dict, "an object")
+    task = _optional(params, "task", dict, "an object")
+    if task is not None:
+        ttl = task.get("ttl")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0):
+            _refuse("task.ttl must be a number of milliseconds")
     _retry(params)
+
+
+def _task(params: dict[str, Any]) -> None:
+    _string(params, "taskId")
 
 
 def _get_prompt(params: dict[str, Any]) -> None:
@@ -140,7 +149,13 @@ RULES: dict[str, Callable[[dict[str, Any]], None]] = {
     "completion/complete": _complete,
     "logging/setLevel": _set_level,
     "subscriptions/listen": _listen,
+    "tasks/get": _task,
+    "tasks/result": _task,
+    "tasks/cancel": _task,
+    "tasks/list": _list,
 }
+#: the tasks of 2025-11-25; 2026-07-28 moved them to an extension the gateway does not offer
+TASKS = frozenset({"tasks/get", "tasks/result", "tasks/cancel", "tasks/list"})
 
 
 def _nothing(params: dict[str, Any]) -> None:
@@ -149,7 +164,7 @@ def _nothing(params: dict[str, Any]) -> None:
 
 SERVED = {
     "legacy": frozenset(RULES) - {"subscriptions/listen"} | {"ping"},
-    "modern": frozenset(RULES) - {"resources/subscribe", "resources/unsubscribe", "logging/setLevel"},
+    "modern": frozenset(RULES) - {"resources/subscribe", "resources/unsubscribe", "logging/setLevel"} - TASKS,
 }
 
 

@@ -25,7 +25,8 @@ from ledgergate.application.prompt_rendering import PromptRenderer
 from ledgergate.application.sessions import MessageChannels, SessionLimits, SessionStore
 from ledgergate.application.upstream_service import UpstreamService
 from ledgergate.application.upstream_supervisor import Leases, UpstreamSupervisor
-from ledgergate.infrastructure.crypto.request_state import RequestStateSealer
+from ledgergate.application.upstream_tasks import TaskIds
+from ledgergate.infrastructure.crypto.request_state import RequestStateSealer, TaskIdSealer
 from ledgergate.infrastructure.memory_sessions import InMemorySessionStore
 from ledgergate.infrastructure.rate_limits import InMemoryRateLimiter, RedisRateLimiter
 from ledgergate.infrastructure.redis.channels import RedisChannels
@@ -91,6 +92,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
     methods = McpMethods(rest.call, renderer, metrics, forwarder, rates, settings.log_payloads)
+    methods.tasks = TaskIds(TaskIdSealer(runtime.keys.master_key))  # upstream tasks, routed by their sealed ids
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)
     relay = SseRelay(channels())

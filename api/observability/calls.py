@@ -34,7 +34,14 @@ SECRET_KEYS = re.compile(
 MASK = "***"
 MAX_TEXT = 512
 MAX_PAYLOAD = 4096
-TARGET_KEY = {"tools/call": "tool", "prompts/get": "prompt", "resources/read": "uri"}
+#: what each observed method is about (a task's result and cancellation: the tool the task runs)
+TARGET_KEY = {
+    "tools/call": "tool",
+    "prompts/get": "prompt",
+    "resources/read": "uri",
+    "tasks/result": "tool",
+    "tasks/cancel": "tool",
+}
 
 
 def masked(value: Any, depth: int = 0) -> Any:

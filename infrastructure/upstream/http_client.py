@@ -56,6 +56,8 @@ CLIENT_INFO = {"name": "ledgergate", "version": "0.1.0"}
 PROTOCOL_META = "io.modelcontextprotocol/"
 ACCEPT = "application/json, text/event-stream"
 NAMED_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+#: keys of a result's ``_meta`` that are the client's business, kept (the others of the prefix are the hop's)
+KEPT_META = frozenset({PROTOCOL_META + "model-immediate-response"})
 
 
 async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
@@ -321,8 +323,8 @@ class HttpUpstreamClient:
         if not isinstance(result, dict):
             raise UpstreamTransportError("the upstream's response has no result object")
         own = result.get("_meta")
-        if isinstance(own, dict) and any(k.startswith(PROTOCOL_META) for k in own):
-            rest = {k: v for k, v in own.items() if not k.startswith(PROTOCOL_META)}
+        if isinstance(own, dict) and any(k.startswith(PROTOCOL_META) and k not in KEPT_META for k in own):
+            rest = {k: v for k, v in own.items() if not k.startswith(PROTOCOL_META) or k in KEPT_META}
             result = {k: v for k, v in result.items() if k != "_meta"} | ({"_meta": rest} if rest else {})
         return result
 

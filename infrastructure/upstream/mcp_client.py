@@ -170,6 +170,8 @@ class McpUpstreamConnector:
             async with asyncio.timeout(float(spec.get("timeout_s") or 60)), client as session:
                 caps = session.server_capabilities
                 tools = await _all_pages(lambda c: session.list_tools(cursor=c), "tools") if caps.tools else []
+                if not _passes_tasks(spec, caps):
+                    tools = [{k: v for k, v in tool.items() if k != "execution"} for tool in tools]
                 resources = (
                     await _all_pages(lambda c: session.list_resources(cursor=c), "resources") if caps.resources else []
                 )
@@ -190,6 +192,16 @@ class McpUpstreamConnector:
                 )
         except Exception as exc:  # the SDK raises from task groups; report the first cause
             raise UpstreamUnavailableError(_reason(exc)) from None
+
+
+def _passes_tasks(spec: dict[str, Any], caps: Any) -> bool:
+    """Whether the gateway can run this upstream's tools as tasks (2025-11-25): it declares task-augmented
+    ``tools/call`` and is reached over streamable HTTP, the one hop that carries a ``task`` (the SDK has no
+    tasks); otherwise its tools' ``execution`` is not kept, so they are listed as plain tools."""
+    tasks = getattr(caps, "tasks", None)
+    requests = getattr(tasks, "requests", None)
+    tools = getattr(requests, "tools", None)
+    return spec.get("transport") == "streamable_http" and getattr(tools, "call", None) is not None
 
 
 async def probe(spec: dict[str, Any], egress: EgressGuard | None = None) -> tuple[bool, str | None, float]:
