@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         stopped = asyncio.Event()
         supervisor = asyncio.create_task(start_supervisor(app.state.runtime, app.state.upstreams).run(stopped))
         sampling = asyncio.create_task(app.state.sampler.run(stopped))
+        gc.collect()  # start-up's garbage goes now; what it keeps lives as long as the worker:
+        gc.freeze()  # full collections no longer walk it (the gc module's advice for long-lived servers)
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import msgspec
 from jsonschema import Draft202012Validator
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 
 from ledgergate.api.mcp.client_requests import askable_capabilities
 from ledgergate.api.mcp.modern_rules import META_CAPABILITIES
@@ -363,7 +363,8 @@ class McpMethods:
     ) -> dict[str, Any]:
         meta = params.get("_meta")
         meta = dict(meta) if isinstance(meta, dict) else {}
-        propagate.inject(meta)  # W3C trace context in _meta, for upstreams reached through the SDK (stdio, SSE)
+        if trace.get_current_span().get_span_context().is_valid:  # a span to continue (tracing is on)
+            propagate.inject(meta)  # W3C trace context in _meta, for upstreams reached through the SDK (stdio, SSE)
         try:
             result = await self.forwarder.call_tool(
                 ctx.snapshot.tenant_id,
