@@ -3,8 +3,8 @@
 
 A line is formatted where it is logged (so it carries that task's trace ids) and written by a thread of
 its own: the event loop never waits on the log's output, however slowly whoever reads it reads (a pipe
-to a container runtime, a terminal). The writer takes every line queued since it last wrote and writes
-them at once. At most ``MAX_QUEUED_LINES`` wait; while the output is that far behind, further lines are
+to a container runtime, a terminal). The writer wakes for a line, lets others gather for ``WRITE_PAUSE_S`` and writes
+them all at once. At most ``MAX_QUEUED_LINES`` wait; while the output is that far behind, further lines are
 dropped and counted, and the writer says how many once it has caught up. The lifespan of each worker
 flushes the queue when it ends; a process killed outright loses the few lines not yet written.
 """
@@ -30,6 +30,8 @@ __all__ = ["LineWriter", "Lines", "configure_logging", "flush_logs"]
 #: Lines waiting for the writer at most; beyond it they are dropped (and counted) rather than held.
 MAX_QUEUED_LINES = 10_000
 FLUSH_TIMEOUT_S = 5.0
+#: how long the writer lets lines gather after the first one of a batch (the latest a line is written)
+WRITE_PAUSE_S = 0.02
 _encode = msgspec.json.Encoder(enc_hook=str).encode
 
 
@@ -129,14 +131,18 @@ class Lines:
         writer.put(line)
 
     def _only_writer(self, level: int) -> LineWriter | None:
+        """The JSON writer, if it is the one handler (without filters) that would see a line at ``level``."""
+        only: logging.Handler | None = None
         logger: logging.Logger | None = self.logger
-        found: list[logging.Handler] = []
         while logger is not None:
-            found += [h for h in logger.handlers if level >= h.level]
+            for handler in logger.handlers:
+                if level >= handler.level:
+                    if only is not None:
+                        return None
+                    only = handler
             if not logger.propagate:
                 break
             logger = logger.parent
-        only = found[0] if len(found) == 1 else None
         if isinstance(only, LineWriter) and isinstance(only.formatter, JsonFormatter) and not only.filters:
             return only
         return None
@@ -187,6 +193,7 @@ class LineWriter(logging.Handler):
         lines = self._lines
         while True:
             batch = [lines.get()]
+            time.sleep(WRITE_PAUSE_S)  # lines gather meanwhile: one wake-up and one write for them all
             with contextlib.suppress(queue.Empty):
                 while len(batch) < self.max_queued:
                     batch.append(lines.get_nowait())

@@ -18,8 +18,27 @@ from mcp.shared.inbound import MCP_PARAM_HEADER_PREFIX, X_MCP_HEADER_KEY, encode
 __all__ = ["declarations", "param_headers", "rendered", "schema_param_headers"]
 
 
+#: schemas seen -> (the schema, its declarations): a catalog row's schema is one object for as long as the row
+#: lives, so each call of its tool reuses what the first found. The entry holds the schema itself, so its id
+#: cannot be reused by another object while it is here. Emptied when full.
+_DECLARED: dict[int, tuple[Any, dict[str, str]]] = {}
+_DECLARED_MAX = 4096
+
+
 def declarations(schema: Any) -> dict[str, str]:
-    """Argument name to header name (``Name`` of ``Mcp-Param-Name``) of each input property marked ``x-mcp-header``."""
+    """Argument name to header name (``Name`` of ``Mcp-Param-Name``) of each input property marked ``x-mcp-header``
+    (the caller does not change what it gets)."""
+    kept = _DECLARED.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    found = _declarations(schema)
+    if len(_DECLARED) >= _DECLARED_MAX:
+        _DECLARED.clear()
+    _DECLARED[id(schema)] = (schema, found)
+    return found
+
+
+def _declarations(schema: Any) -> dict[str, str]:
     properties = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(properties, dict):
         return {}

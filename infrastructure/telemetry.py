@@ -132,6 +132,8 @@ def outgoing(describe: Callable[[], tuple[str, dict[str, Any]]]) -> Iterator[dic
 def record_upstream_status(status: int) -> None:
     """The HTTP status an upstream answered the current call with (and on its span, if any)."""
     note_upstream_status(status)
+    if not tracing_enabled():
+        return
     span = trace.get_current_span()
     if span.is_recording():
         span.set_attribute("http.response.status_code", status)

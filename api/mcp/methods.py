@@ -194,15 +194,19 @@ class McpMethods:
         forwarder: UpstreamForwarder,
         limits: CallLimits,
         log_payloads: bool = False,
+        tracing: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``tracing``: whether spans are made (the composition root hands the telemetry's check), so that a
+        call looks for a span to describe or continue only then."""
         self.limits = limits
+        self.tracing = tracing
         self.call_rest_tool = call_rest_tool
         self.renderer = renderer
         self.metrics = metrics
         self.forwarder = forwarder
         #: (ResourceUpdates, SessionStore, SseRelay) for resources/subscribe; None: not offered
         self.subscriptions: tuple[Any, Any, Any] | None = None
-        self.observer = CallObserver(metrics, forwarder.hot.row, log_payloads)
+        self.observer = CallObserver(metrics, forwarder.hot.row, log_payloads, tracing)
         #: seals the task ids of upstream tasks; None: tasks are not passed
         self.tasks: TaskIds | None = None
         self._validators: dict[tuple[str, int], Draft202012Validator] = {}
@@ -363,7 +367,7 @@ class McpMethods:
     ) -> dict[str, Any]:
         meta = params.get("_meta")
         meta = dict(meta) if isinstance(meta, dict) else {}
-        if trace.get_current_span().get_span_context().is_valid:  # a span to continue (tracing is on)
+        if self.tracing() and trace.get_current_span().get_span_context().is_valid:  # a span to continue
             propagate.inject(meta)  # W3C trace context in _meta, for upstreams reached through the SDK (stdio, SSE)
         try:
             result = await self.forwarder.call_tool(

@@ -34,6 +34,7 @@ from ledgergate.infrastructure.redis.health import RedisHealth
 from ledgergate.infrastructure.redis.leases import RedisLeases
 from ledgergate.infrastructure.redis.sessions import RedisSessionStore
 from ledgergate.infrastructure.sql.leases import SqlLeases
+from ledgergate.infrastructure.telemetry import tracing_enabled
 from ledgergate.infrastructure.upstream.call_limits import ProcessCallLimits
 from ledgergate.infrastructure.upstream.http_client import HttpUpstreamClient
 from ledgergate.infrastructure.upstream.mcp_client import UpstreamPool, auth_headers, probe, subscribe, watch
@@ -91,7 +92,7 @@ def open_mcp_state(runtime: Runtime) -> McpState:
     )
     limiter = RedisRateLimiter(health.url, health) if health is not None else InMemoryRateLimiter()
     rates = CallLimits(limiter, settings.token_calls_per_minute, settings.tenant_calls_per_minute)
-    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates, settings.log_payloads)
+    methods = McpMethods(rest.call, renderer, metrics, forwarder, rates, settings.log_payloads, tracing_enabled)
     methods.tasks = TaskIds(TaskIdSealer(runtime.keys.master_key))  # upstream tasks, routed by their sealed ids
     hub = NotificationHub()
     runtime.hot.add_listener(hub.publish)

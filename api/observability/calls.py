@@ -73,7 +73,14 @@ class CallRecord:
 
 
 class CallObserver:
-    def __init__(self, metrics: McpMetrics, row_of: Callable[[str], Any], log_payloads: bool = False) -> None:
+    def __init__(
+        self,
+        metrics: McpMetrics,
+        row_of: Callable[[str], Any],
+        log_payloads: bool = False,
+        tracing: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.tracing = tracing
         self.metrics = metrics
         self.row_of = row_of
         self.log_payloads = log_payloads
@@ -90,8 +97,8 @@ class CallObserver:
         upstream = self._name_of(source.get("upstream_id")) if source else ""
         snapshot = ctx.snapshot
         server = snapshot.server_id or ""  # ids: a server's name may change, its series should not
-        span = trace.get_current_span()
-        if span.is_recording():
+        span = trace.get_current_span() if self.tracing() else None
+        if span is not None and span.is_recording():
             self._describe(span, ctx, method, target, upstream, server)
         record = CallRecord()
         started = time.perf_counter()
@@ -108,7 +115,7 @@ class CallObserver:
             finally:
                 seconds = time.perf_counter() - started
                 self.metrics.call(method, snapshot.tenant_id, server, upstream, target, record.outcome, seconds)
-                if span.is_recording() and record.outcome not in ("ok", "cancelled"):
+                if span is not None and span.is_recording() and record.outcome not in ("ok", "cancelled"):
                     span.set_attribute("error.type", record.outcome)
                     span.set_status(trace.StatusCode.ERROR, record.outcome)
                 self._log(ctx, method, target, upstream, server, record, seconds, facts.status, arguments)
