@@ -32,6 +32,7 @@ from ledgergate.application.ports import (
     UpstreamCallLimits,
     UpstreamCredentials,
     UpstreamRpcError,
+    UpstreamUnavailableError,
 )
 from ledgergate.application.secrets import unseal
 from ledgergate.application.sessions import McpSession
@@ -107,9 +108,6 @@ class UpstreamForwarder(HttpCalls):
             # Connections are keyed by the settings they were made with, not by the upstream's version:
             # a health transition or a refresh must not drop the sessions of stateful upstreams.
             cached = self._upstreams[key] = Upstream(spec, connection_fingerprint(upstream["doc"]))
-            previous = self._latest.get(upstream["id"])
-            if previous is not None and previous.fingerprint == cached.fingerprint:  # the same credentials
-                cached.auth, cached.auth_at = previous.auth, previous.auth_at
         self._latest[upstream["id"]] = cached
         return cached
 
@@ -333,15 +331,14 @@ class UpstreamForwarder(HttpCalls):
         """The downstream session ended: end the upstream sessions kept for it (best effort)."""
         for upstream_id, kept in session.upstreams.items():
             cached = self._latest.get(upstream_id)
-            if (
-                not kept.get("session_id")
-                or cached is None
-                or cached.fingerprint != kept.get("fingerprint")
-                or cached.auth is None
-            ):
+            if not kept.get("session_id") or cached is None or cached.fingerprint != kept.get("fingerprint"):
                 continue
             channel = Channel(version=kept["version"], session_id=kept["session_id"])
-            await self.http.end_session(cached.spec["url"], cached.auth, channel)
+            try:
+                auth = await self.credentials(cached.spec)
+            except UpstreamUnavailableError:
+                continue  # no credentials, no goodbye: the upstream expires the session itself
+            await self.http.end_session(cached.spec["url"], auth, channel)
 
     async def close(self) -> None:
         await self.http.close()

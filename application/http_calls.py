@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +30,7 @@ from ledgergate.application.ports import (
 )
 from ledgergate.application.sessions import McpSession
 
-__all__ = ["AUTH_TTL_S", "HttpCalls", "Upstream", "UpstreamRefusedError"]
-
-#: credentials fetched with OAuth client credentials are fetched again after this long (or on a 401)
-AUTH_TTL_S = 300.0
+__all__ = ["HttpCalls", "Upstream", "UpstreamRefusedError"]
 
 
 class UpstreamRefusedError(ToolCallError):
@@ -50,12 +46,10 @@ class UpstreamRefusedError(ToolCallError):
 
 @dataclass
 class Upstream:
-    """An upstream's connection settings (secrets unsealed) and the credentials fetched for them."""
+    """An upstream's connection settings (secrets unsealed)."""
 
     spec: dict[str, Any]
     fingerprint: int
-    auth: dict[str, str] | None = None
-    auth_at: float = 0.0
 
     @property
     def limit(self) -> int:
@@ -81,12 +75,8 @@ class HttpCalls:
     # -- the HTTP path -----------------------------------------------------------------------------
 
     async def _auth(self, upstream: Upstream, fresh: bool = False) -> dict[str, str]:
-        oauth = (upstream.spec.get("auth") or {}).get("type") == "oauth_client_credentials"
-        stale = oauth and time.monotonic() - upstream.auth_at > AUTH_TTL_S
-        if upstream.auth is None or fresh or stale:
-            upstream.auth = await self.credentials(upstream.spec)
-            upstream.auth_at = time.monotonic()
-        return upstream.auth
+        # the adapter keeps OAuth tokens until shortly before they expire, shared by every connection
+        return await self.credentials(upstream.spec, fresh=fresh)
 
     async def _channel(
         self,

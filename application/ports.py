@@ -141,8 +141,13 @@ Notification = Callable[[dict[str, Any]], Awaitable[None]]
 Ask = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: how a pooled connection serves a call: (askable capabilities, a handshake session, where notifications go)
 Flavour = tuple[dict[str, Any], bool, Notification | None] | None
-#: the headers that carry an upstream's own credentials (an OAuth token is fetched); raises UpstreamUnavailableError
-UpstreamCredentials = Callable[[dict[str, Any]], Awaitable[dict[str, str]]]
+
+
+class UpstreamCredentials(Protocol):
+    """The headers that carry an upstream's own credentials. An OAuth token is kept by the adapter until
+    shortly before it expires; ``fresh``: the upstream refused the one it gave. Raises: UpstreamUnavailableError."""
+
+    def __call__(self, spec: dict[str, Any], fresh: bool = False) -> Awaitable[dict[str, str]]: ...
 
 
 class Channel(msgspec.Struct, frozen=True, kw_only=True):

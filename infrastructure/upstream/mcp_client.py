@@ -36,6 +36,7 @@ from ledgergate.infrastructure.network.clients import blocked_cause, guarded_htt
 from ledgergate.infrastructure.network.egress import EgressBlockedError, EgressGuard
 from ledgergate.infrastructure.upstream.asking import Ask, Askers, Notify
 from ledgergate.infrastructure.upstream.http_client import UpstreamRpcError
+from ledgergate.infrastructure.upstream.oauth import tokens_of
 
 __all__ = [
     "McpUpstreamConnector",
@@ -61,8 +62,9 @@ CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 _declaring: ContextVar[dict[str, Any] | None] = ContextVar("ledgergate_declaring", default=None)
 
 
-async def auth_headers(spec: dict[str, Any], egress: EgressGuard | None = None) -> dict[str, str]:
-    """The headers that carry the upstream's own credentials (an OAuth token is fetched here).
+async def auth_headers(spec: dict[str, Any], egress: EgressGuard | None = None, fresh: bool = False) -> dict[str, str]:
+    """The headers that carry the upstream's own credentials. An OAuth token comes from the tokens kept
+    for ``egress`` (fetched when there is none, it expires, or ``fresh``: the upstream refused it).
 
     Raises: UpstreamUnavailableError (the outbound policy refuses the token URL, or it gives no token)."""
     auth = spec.get("auth") or {"type": "none"}
@@ -72,23 +74,7 @@ async def auth_headers(spec: dict[str, Any], egress: EgressGuard | None = None) 
         return dict(auth["headers"])
     if auth["type"] == "oauth_client_credentials":
         guard = egress or EgressGuard.default()
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": auth["client_id"],
-            "client_secret": auth["client_secret"],
-            **({"scope": auth["scope"]} if auth.get("scope") else {}),
-        }
-        try:
-            guard.check_url(auth["token_url"])
-            async with guarded_http_client(guard, timeout=spec.get("timeout_s", 30)) as http:
-                response = await http.post(auth["token_url"], data=form)
-        except EgressBlockedError as exc:
-            raise UpstreamUnavailableError(f"the token URL is {exc}") from None
-        except httpx2.HTTPError as exc:
-            raise UpstreamUnavailableError(f"the token endpoint cannot be reached: {exc}") from None
-        if response.status_code != 200 or "access_token" not in response.text:
-            raise UpstreamUnavailableError(f"the token endpoint answered HTTP {response.status_code}")
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+        return {"Authorization": await tokens_of(guard).header(auth, guard, spec.get("timeout_s") or 30, fresh)}
     return {}
 
 

@@ -145,7 +145,7 @@ def forwarder(http: Any = None, pool: Any = None, limits: Any = None, **settings
     transport = "stdio" if pool is not None else "streamable_http"
     credentials_asked: list[str] = []
 
-    async def credentials(spec: dict[str, Any]) -> dict[str, str]:
+    async def credentials(spec: dict[str, Any], fresh: bool = False) -> dict[str, str]:
         credentials_asked.append(spec["id"])
         return {"Authorization": "Bearer upstream-secret"}
 

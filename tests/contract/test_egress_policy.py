@@ -274,7 +274,8 @@ def pooled_call(transport: str) -> Run:
 
 
 async def token_fetch(guard: EgressGuard, host: str, servers: Servers) -> None:
-    headers = await auth_headers({"auth": oauth(host, servers), "timeout_s": 5}, guard)
+    """A request to the token endpoint (``fresh``: not the token kept from an earlier one)."""
+    headers = await auth_headers({"auth": oauth(host, servers), "timeout_s": 5}, guard, fresh=True)
     assert headers == {"Authorization": "Bearer t0k3n"}
 
 
