@@ -11,13 +11,10 @@ import asyncio
 import contextlib
 import json
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
 import httpx2
@@ -29,6 +26,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from tests.e2e.test_upstreams import ROOT, Gateway, gateway  # noqa: F401 - the fixture
 from tests.support.asking_upstream import running
+from tests.support.token_issuer import issuing
 
 pytestmark = pytest.mark.slow
 
@@ -331,35 +329,8 @@ def test_the_upstream_sees_its_own_credentials_never_the_clients_token(
 @pytest.fixture
 def token_endpoint() -> Iterator[tuple[str, list[dict[str, str]]]]:
     """An OAuth 2.0 token endpoint for the client credentials grant of client ``gw`` / ``s3cret``."""
-    grants: list[dict[str, str]] = []
-
-    class Issuer(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
-            grants.append(form)
-            good = (form.get("grant_type"), form.get("client_id"), form.get("client_secret")) == (
-                "client_credentials",
-                "gw",
-                "s3cret",
-            )
-            body = json.dumps(
-                {"access_token": f"issued-{len(grants)}", "token_type": "Bearer", "expires_in": 3600}
-                if good
-                else {"error": "invalid_client"}
-            ).encode()
-            self.send_response(200 if good else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Issuer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/token", grants
-    server.shutdown()
+    with issuing("gw", "s3cret") as issuer:
+        yield issuer.url, issuer.grants
 
 
 def test_an_upstream_behind_oauth_client_credentials_gets_a_token_from_its_issuer(
