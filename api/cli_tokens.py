@@ -34,6 +34,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
             args.role,
             servers,
             ttl,
+            args.issue_key,
         )
         expires = expires_at_of(runtime.codec, token)
         result = {"id": written.id, "position": written.position, "expires_at": expires, "token": token}
@@ -122,6 +123,10 @@ def register(commands: Any) -> None:
     create.add_argument("--subject", help="who it acts as in the audit log (default: the name)")
     create.add_argument("--server", action="append", help="limit to this virtual server id (repeatable)")
     create.add_argument("--expires-days", type=int, help="lifetime in days (default: LEDGERGATE_TOKEN_TTL_DAYS)")
+    create.add_argument(
+        "--issue-key",
+        help="16 to 128 URL-safe characters made once per token meant: run again with it, nothing is issued (exit 5)",
+    )
     create.add_argument("--service", action="store_true", help="a service token: never expires without --expires-days")
     create.add_argument("--json", action="store_true", help="print id, position, expires_at and the token as JSON")
     create.set_defaults(func=cmd_token_create)

@@ -382,7 +382,8 @@ class Registry(UpstreamCommands, Application[UUID]):
             if token_id is not None and token_id in self.repository:
                 existing: ApiToken = self._load(ApiToken, token_id, envelope.tenant_id)
                 raise AlreadyIssuedError(
-                    f"the token {existing.name!r} was already issued with this key; its secret is not shown again",
+                    f"the token {existing.name!r} ({token_id}) was already issued with this key; "
+                    "its secret is not shown again",
                     existing_id=str(token_id),
                     name=existing.name,
                     role=existing.role,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, delete, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from msgspec import UNSET
 
 from ledgergate.api.auth import AuthPrincipal, provide_principal
@@ -14,16 +14,43 @@ from ledgergate.api.bootstrap import expires_at_of, token_lifetimes
 from ledgergate.api.controllers.responses import Cursor, page, written
 from ledgergate.api.openapi import documented
 from ledgergate.api.schemas import TokenCreate
+from ledgergate.application.errors import ValidationError
 from ledgergate.application.ports import ItemFilter
+from ledgergate.domain.api_token import ISSUE_KEY
 
 __all__ = ["tokens_router"]
 
 
-@post("/", sync_to_thread=True, status_code=201, summary="Issue a token; the token is in this answer only")
+IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    description="A key of 16 to 128 URL-safe characters the client makes once per token it means to issue. "
+    "Sent again (a retry after a lost answer, from any worker), it issues nothing and answers 409 "
+    "`already-issued` with the token's id, name, role, whether it is revoked and when it was issued; never "
+    "its secret, which is not stored.",
+)
+
+
+@post(
+    "/",
+    sync_to_thread=True,
+    status_code=201,
+    summary="Issue a token; the token is in this answer only",
+    description="With an `Idempotency-Key` header, a retry of the same issue issues no second token.",
+)
 def issue_token(
-    request: Request[Any, Any, Any], tenant: FromPath[str], principal: AuthPrincipal, data: JSONBody[TokenCreate]
+    request: Request[Any, Any, Any],
+    tenant: FromPath[str],
+    principal: AuthPrincipal,
+    data: JSONBody[TokenCreate],
+    idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
 ) -> Response[Any]:
     principal.allow(tenant, "admin")
+    if idempotency_key is not None and not ISSUE_KEY.fullmatch(idempotency_key):
+        raise ValidationError(
+            "the Idempotency-Key header must be 16 to 128 URL-safe characters (letters, digits, '-', '_')",
+            field="Idempotency-Key",
+        )
     runtime = request.app.state.runtime
     given = data.expires_in_s is not UNSET
     ttl = token_lifetimes(runtime.settings).lifetime(
@@ -37,6 +64,7 @@ def issue_token(
         data.role,
         data.server_ids,
         ttl,
+        idempotency_key,
     )
     return written(result, 201, token=token, expires_at=expires_at_of(runtime.codec, token))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -102,6 +103,28 @@ def test_a_token_from_the_command_line_expires_by_default_unless_it_is_a_service
     assert "expires: never" in service.stdout
     too_long = run(tmp_path, "token", "create", "--name", "x", "--role", "viewer", "--expires-days", "400")
     assert too_long.returncode == 4 and "expires_in_s" in too_long.stderr  # invalid
+
+
+def test_token_create_with_an_issue_key_run_again_issues_nothing_and_prints_no_secret(tmp_path: Path) -> None:
+    assert run(tmp_path, "migrate").returncode == 0
+    from ledgergate.api.bootstrap import first_start
+    from ledgergate.api.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    runtime = build_runtime(make_settings(tmp_path), follow=False)
+    first_start(runtime)
+    runtime.close()
+    key = "deploy-bot-2026-12-02"
+    first = run(tmp_path, "token", "create", "--name", "deploy", "--role", "editor", "--issue-key", key)
+    assert first.returncode == 0, first.stderr
+    token_id = first.stdout.split("token id: ")[1].split()[0]
+    again = run(tmp_path, "token", "create", "--name", "deploy", "--role", "editor", "--issue-key", key)
+    assert again.returncode == 5 and "already issued" in again.stderr and token_id in again.stderr, again.stderr
+    assert first.stdout.strip().splitlines()[-1] not in again.stdout + again.stderr
+    bad = run(tmp_path, "token", "create", "--name", "deploy", "--role", "editor", "--issue-key", "short")
+    assert bad.returncode == 4 and "16 to 128" in bad.stderr
+    listed = run(tmp_path, "token", "list", "--json")
+    assert [t["name"] for t in json.loads(listed.stdout)].count("deploy") == 1
 
 
 def test_rotate_admin_issues_a_new_platform_admin_token_and_revokes_the_old_one(tmp_path: Path) -> None:
