@@ -78,6 +78,14 @@ async def auth_headers(spec: dict[str, Any], egress: EgressGuard | None = None, 
     return {}
 
 
+def forget_token(spec: dict[str, Any], egress: EgressGuard | None) -> None:
+    """A connection made with the upstream's OAuth token failed: the next one fetches another (the SDK does
+    not tell a refused token from other failures, so any failure counts)."""
+    auth = spec.get("auth") or {}
+    if auth.get("type") == "oauth_client_credentials" and egress is not None:
+        tokens_of(egress).forget(auth)
+
+
 async def make_client(spec: dict[str, Any], egress: EgressGuard | None = None) -> Client:
     """An SDK client for the upstream (not yet connected). Raises: UpstreamUnavailableError."""
     transport = spec["transport"]
@@ -177,6 +185,7 @@ class McpUpstreamConnector:
                     resource_templates=templates,
                 )
         except Exception as exc:  # the SDK raises from task groups; report the first cause
+            forget_token(spec, self.egress)
             raise UpstreamUnavailableError(_reason(exc)) from None
 
 
@@ -198,6 +207,7 @@ async def probe(spec: dict[str, Any], egress: EgressGuard | None = None) -> tupl
         async with asyncio.timeout(float(spec.get("timeout_s") or 60)), client:
             pass
     except Exception as exc:  # any failure to connect is the finding, not an error of ours
+        forget_token(spec, egress)
         return False, _reason(exc)[:500], asyncio.get_running_loop().time() - started
     return True, None, asyncio.get_running_loop().time() - started
 
@@ -226,6 +236,7 @@ async def watch(
         async with client:
             await stop.wait()
     except Exception as exc:  # the SDK raises from task groups; report the first cause
+        forget_token(spec, egress)
         raise UpstreamUnavailableError(_reason(exc)) from None
 
 
@@ -256,6 +267,7 @@ async def subscribe(
                 live.set()
             await stop.wait()
     except Exception as exc:  # the SDK raises from task groups; report the first cause
+        forget_token(spec, egress)
         raise UpstreamUnavailableError(_reason(exc)) from None
 
 
@@ -318,6 +330,7 @@ class _Connection:
                 await self.closed.wait()
         except BaseException as exc:
             self.error = exc
+            forget_token(self.spec, self.egress)
         finally:
             self.client = None
             self.ready.set()

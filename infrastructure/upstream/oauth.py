@@ -3,8 +3,10 @@ connects with them (discovery, health probes, ``list_changed`` watches, subscrip
 and forwarded HTTP calls) and kept until shortly before the issuer says it expires.
 
 Tokens are kept per ``EgressGuard``: a token fetched through one outbound policy is never handed out
-under another. A refused token (HTTP 401 from the upstream) is dropped and fetched again; concurrent
-fetches of the same credentials on one event loop share one request to the token endpoint.
+under another. A refused token (HTTP 401 from the upstream) is dropped and fetched again, and so is
+the token of any SDK connection that fails (the SDK does not tell a refused token from other failures
+over streamable HTTP); concurrent fetches of the same credentials on one event loop share one request
+to the token endpoint.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ KEPT_LIMIT = 4096
 Key = tuple[str, str, str, str]  # (token URL, client id, client secret, scope)
 
 
+def _key(auth: dict[str, Any]) -> Key:
+    return (auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope") or "")
+
+
 @dataclass
 class _Kept:
     header: str
@@ -51,7 +57,7 @@ class ClientCredentialTokens:
         """The ``Authorization`` value for these credentials. ``fresh``: the upstream refused the kept token.
 
         Raises: UpstreamUnavailableError (the outbound policy refuses the token URL, or it gives no token)."""
-        key = (auth["token_url"], auth["client_id"], auth["client_secret"], auth.get("scope") or "")
+        key = _key(auth)
         if fresh:
             self.kept.pop(key, None)
         else:
@@ -74,6 +80,10 @@ class ClientCredentialTokens:
                 self.kept.clear()
         self.kept[key] = kept
         return kept.header
+
+    def forget(self, auth: dict[str, Any]) -> None:
+        """Drop the token kept for these credentials (a connection made with it failed)."""
+        self.kept.pop(_key(auth), None)
 
     async def _fetch(self, auth: dict[str, Any], guard: EgressGuard, wait_s: float) -> _Kept:
         form = {

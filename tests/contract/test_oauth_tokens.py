@@ -5,8 +5,10 @@ concurrent fetches share one request, and a token fetched through one outbound p
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from ledgergate.application.ports import UpstreamUnavailableError
 from ledgergate.domain.egress import EgressPolicy
 from ledgergate.infrastructure.network.egress import EgressGuard
-from ledgergate.infrastructure.upstream.mcp_client import auth_headers
+from ledgergate.infrastructure.upstream.mcp_client import McpUpstreamConnector, auth_headers, probe
 from tests.support.token_issuer import TokenIssuer, issuing
 
 
@@ -111,3 +113,40 @@ def test_an_answer_without_a_token_is_a_clear_error_and_nothing_is_kept(issuer: 
         asyncio.run(auth_headers(spec_of(issuer), egress))
     issuer.body = None
     assert asyncio.run(auth_headers(spec_of(issuer), egress)) == {"Authorization": "Bearer issued-2"}
+
+
+@pytest.fixture
+def refusing_upstream() -> Iterator[str]:
+    """An upstream that answers 401 to every request (its issuer revoked what it was given)."""
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer error="invalid_token"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("transport", "path"), [("streamable_http", "/mcp"), ("sse", "/sse")])
+def test_a_connection_that_fails_drops_its_token_so_the_next_one_asks_for_another(
+    issuer: TokenIssuer, refusing_upstream: str, transport: str, path: str
+) -> None:
+    egress = guard()
+    spec = spec_of(issuer) | {"transport": transport, "url": refusing_upstream + path}
+    first = asyncio.run(probe(spec, egress))
+    assert first[0] is False
+    with pytest.raises(UpstreamUnavailableError):
+        asyncio.run(McpUpstreamConnector(egress).discover(spec))
+    assert len(issuer.grants) == 2  # the probe's token was refused: discovery asked for another
+    assert asyncio.run(auth_headers(spec, egress)) == {"Authorization": "Bearer issued-3"}
