@@ -51,7 +51,6 @@ class ClientCredentialTokens:
 
     kept: dict[Key, _Kept] = field(default_factory=dict)
     flights: dict[Key, asyncio.Task[_Kept]] = field(default_factory=dict)
-    fetched: int = 0  # token requests made (for tests and diagnostics)
 
     async def header(self, auth: dict[str, Any], guard: EgressGuard, wait_s: float, fresh: bool = False) -> str:
         """The ``Authorization`` value for these credentials. ``fresh``: the upstream refused the kept token.
@@ -92,7 +91,6 @@ class ClientCredentialTokens:
             "client_secret": auth["client_secret"],
             **({"scope": auth["scope"]} if auth.get("scope") else {}),
         }
-        self.fetched += 1
         try:
             guard.check_url(auth["token_url"])
             async with guarded_http_client(guard, timeout=wait_s) as http:
