@@ -57,13 +57,13 @@ def test_one_token_serves_every_connection_with_the_same_credentials(issuer: Tok
 
 def test_a_token_is_fetched_again_shortly_before_the_issuer_says_it_expires(issuer: TokenIssuer) -> None:
     egress = guard()
-    issuer.lifetime = 0.5  # kept 0.45 s (a tenth of its lifetime early)
+    issuer.lifetime = 2.0  # kept 1.8 s (a tenth of its lifetime early): room for a slow machine's second ask
     assert asyncio.run(auth_headers(spec_of(issuer), egress)) == {"Authorization": "Bearer issued-1"}
     assert asyncio.run(auth_headers(spec_of(issuer), egress)) == {"Authorization": "Bearer issued-1"}
-    time.sleep(0.5)
+    time.sleep(2.0)
     assert asyncio.run(auth_headers(spec_of(issuer), egress)) == {"Authorization": "Bearer issued-2"}
     issuer.lifetime = None  # no expires_in: kept for the default lifetime
-    time.sleep(0.5)
+    time.sleep(2.0)
     assert asyncio.run(auth_headers(spec_of(issuer), egress)) == {"Authorization": "Bearer issued-3"}
     assert asyncio.run(auth_headers(spec_of(issuer), egress)) == {"Authorization": "Bearer issued-3"}
 

@@ -38,9 +38,10 @@ class TokenIssuer:
                 if issuer.lifetime is not None:
                     answer["expires_in"] = issuer.lifetime
                 body = json.dumps(answer if good else {"error": "invalid_client"}).encode()
+                if good and issuer.body is not None:
+                    body = issuer.body
                 self.send_response(200 if good else 401)
                 self.send_header("Content-Type", "application/json")
-                body = issuer.body if issuer.body is not None and good else body
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
